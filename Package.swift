@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "bpftree",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bpftree", targets: ["bpftree"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libbpf-dev, libyaml-dev).
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+
+        // Raw syscalls the Swift side cannot reach (variadic syscall(), renameat2, openat2, bpf(2) with
+        // path_fd) and the batch-program runner on top of libbpf.
+        .target(
+            name: "CBPFTreeShim",
+            dependencies: ["CLibBPF"],
+            cSettings: [.headerSearchPath("../../bpf")]
+        ),
+
+        // libyaml -> position-annotated node tree. Pure.
+        .target(name: "BPFTreeYAML", dependencies: ["CYAML"]),
+
+        // Manifests, validation, desired/live snapshots, the planner. Pure: no kernel access.
+        .target(name: "BPFTreeCore", dependencies: ["BPFTreeYAML"]),
+
+        // Anchor fd, *at operations, tree walk, object info, batch-program runner, executor.
+        .target(
+            name: "BPFTreeKernel",
+            dependencies: [
+                "BPFTreeCore", "CBPFTreeShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            plugins: ["BPFObjectPlugin"]
+        ),
+
+        // diff / apply commands and plan rendering.
+        .target(
+            name: "BPFTreeCommands",
+            dependencies: [
+                "BPFTreeCore", "BPFTreeKernel", "BPFTreeYAML",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .executableTarget(name: "bpftree", dependencies: ["BPFTreeCommands"]),
+
+        // Compiles bpf/*.bpf.c with the toolchain's clang and embeds each object in the target.
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+
+        .testTarget(name: "BPFTreeCoreTests", dependencies: ["BPFTreeCore", "BPFTreeYAML"]),
+        .testTarget(
+            name: "BPFTreeKernelTests",
+            dependencies: ["BPFTreeKernel", "BPFTreeCore", "BPFTreeCommands", "CBPFTreeShim", "bpftree"]
+        ),
+    ]
+)

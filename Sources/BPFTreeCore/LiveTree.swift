@@ -1,0 +1,75 @@
+/// What the kernel reports for a pinned map (`BPF_OBJ_GET_INFO_BY_FD`).
+public struct LiveMapInfo: Hashable, Sendable {
+    public var id: UInt32
+    public var type: UInt32
+    public var keySize: UInt32
+    public var valueSize: UInt32
+    public var maxEntries: UInt32
+    public var flags: UInt32
+    public var mapExtra: UInt64
+    public var name: String
+    /// nil when the kernel did not say.
+    public var frozen: Bool?
+
+    public init(id: UInt32, type: UInt32, keySize: UInt32, valueSize: UInt32, maxEntries: UInt32, flags: UInt32,
+                mapExtra: UInt64 = 0, name: String = "", frozen: Bool? = nil) {
+        self.id = id
+        self.type = type
+        self.keySize = keySize
+        self.valueSize = valueSize
+        self.maxEntries = maxEntries
+        self.flags = flags
+        self.mapExtra = mapExtra
+        self.name = name
+        self.frozen = frozen
+    }
+}
+
+/// One entry observed in the bpffs tree.
+public struct LiveEntry: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        case directory
+        case map(LiveMapInfo)
+        case program
+        case link
+        /// A pin whose object kind could not be told.
+        case pin
+        case symlink
+        /// Anything else (e.g. a device node), with its file type.
+        case other(String)
+
+        public var name: String {
+            switch self {
+            case .directory: "directory"
+            case .map: "map"
+            case .program: "program"
+            case .link: "link"
+            case .pin: "pin"
+            case .symlink: "symlink"
+            case .other(let type): type
+            }
+        }
+    }
+
+    public var kind: Kind
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var inode: UInt64
+
+    public init(kind: Kind, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0, inode: UInt64 = 0) {
+        self.kind = kind
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.inode = inode
+    }
+}
+
+/// A snapshot of the parts of the tree the manifests touch: every ancestor of each manifest root and the
+/// whole subtree under it. A path that is absent here does not exist (or lies under a non-directory).
+public struct LiveTree: Sendable {
+    public var entries: [TreePath: LiveEntry]
+    public init(entries: [TreePath: LiveEntry] = [:]) { self.entries = entries }
+    public subscript(path: TreePath) -> LiveEntry? { entries[path] }
+}

@@ -1,0 +1,65 @@
+import BPFTreeYAML
+
+/// A decoded `kind: Tree` document: the entries it declares, flattened, root first.
+public struct Manifest: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var root: TreePath
+    public var entries: [DesiredEntry]
+
+    public init(name: String, location: SourceLocation, root: TreePath, entries: [DesiredEntry]) {
+        self.name = name
+        self.location = location
+        self.root = root
+        self.entries = entries
+    }
+}
+
+/// Where a desired entry was declared.
+public struct Origin: Hashable, Sendable, CustomStringConvertible {
+    public var manifest: String
+    public var location: SourceLocation
+    /// Dotted field path of the declaration, e.g. `spec.entries.config`.
+    public var field: String
+
+    public init(manifest: String, location: SourceLocation, field: String) {
+        self.manifest = manifest
+        self.location = location
+        self.field = field
+    }
+
+    public var description: String { "\(location) (\(manifest), \(field))" }
+}
+
+/// One path as the manifests want it.
+public struct DesiredEntry: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        case directory
+        case map(MapSpec)
+    }
+
+    public var path: TreePath
+    public var kind: Kind
+    /// nil: not managed (implicit parents, the anchor unless a manifest sets its mode).
+    public var mode: UInt32?
+    public var owner: Owner
+    /// nil for an implicit parent directory that no manifest declares itself.
+    public var origin: Origin?
+
+    public init(path: TreePath, kind: Kind, mode: UInt32?, owner: Owner = .unmanaged, origin: Origin?) {
+        self.path = path
+        self.kind = kind
+        self.mode = mode
+        self.owner = owner
+        self.origin = origin
+    }
+
+    public var isImplicit: Bool { origin == nil }
+}
+
+/// Defaults applied where a manifest is silent.
+public enum Defaults {
+    public static let directoryMode: UInt32 = 0o755
+    /// What the kernel gives a new pin (S_IRUSR | S_IWUSR).
+    public static let pinMode: UInt32 = 0o600
+}

@@ -1,0 +1,140 @@
+import BPFTreeYAML
+
+/// Turns parsed YAML documents into manifests, reporting every problem with its location and field.
+public struct ManifestDecoder: Sendable {
+    /// Ring buffer sizes must be multiples of it.
+    public var pageSize: Int
+
+    public init(pageSize: Int) { self.pageSize = pageSize }
+
+    public static let apiVersion = "bpftree/v1"
+
+    /// Decodes every non-empty document; on any problem returns no manifests and every diagnostic.
+    public func decode(_ documents: [YAMLDocument]) -> Result<[Manifest], ValidationFailure> {
+        let reader = NodeReader()
+        var manifests: [Manifest] = []
+        for document in documents {
+            guard let root = document.root, !root.isNull else { continue }
+            if let manifest = decodeDocument(root, reader) { manifests.append(manifest) }
+        }
+        return reader.diagnostics.isEmpty ? .success(manifests) : .failure(ValidationFailure(reader.diagnostics))
+    }
+
+    private func decodeDocument(_ node: YAMLNode, _ reader: NodeReader) -> Manifest? {
+        guard let top = reader.object(node, "", known: ["apiVersion", "kind", "metadata", "spec"],
+                                      required: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
+        if let versionNode = top["apiVersion"], let version = reader.string(versionNode, "apiVersion"),
+           version != Self.apiVersion {
+            reader.error("unsupported apiVersion '\(version)'; expected '\(Self.apiVersion)'", at: versionNode, "apiVersion")
+        }
+        if let kindNode = top["kind"], let kind = reader.string(kindNode, "kind"), kind != "Tree" {
+            var message = "unknown kind '\(kind)'; expected 'Tree'"
+            if closest(to: kind, in: ["Tree"]) != nil, kind != "Tree" { message += " (kinds are case-sensitive)" }
+            reader.error(message, at: kindNode, "kind")
+        }
+        var name: String?
+        if let metadataNode = top["metadata"],
+           let metadata = reader.object(metadataNode, "metadata", known: ["name"], required: ["name"]),
+           let nameNode = metadata["name"], let text = reader.string(nameNode, "metadata.name") {
+            if text.isEmpty || text.count > 63 || !text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                reader.error("manifest name '\(text)' must be 1 to 63 letters, digits, '-' or '_'", at: nameNode, "metadata.name")
+            } else {
+                name = text
+            }
+        }
+        guard let specNode = top["spec"],
+              let spec = reader.object(specNode, "spec", known: ["root", "mode", "uid", "gid", "entries"]) else { return nil }
+
+        var root = TreePath.anchor
+        if let rootNode = spec["root"], let text = reader.string(rootNode, "spec.root") {
+            switch TreePath.parse(relative: text) {
+            case .success(let path): root = path
+            case .failure(let problem): reader.error(problem.message, at: rootNode, "spec.root")
+            }
+        }
+        let manifestName = name ?? "?"
+        let origin = Origin(manifest: manifestName, location: specNode.location, field: "spec")
+        var entries: [DesiredEntry] = []
+        let (mode, owner) = attributes(entry: spec, block: [:], "spec", "spec", reader)
+        entries.append(DesiredEntry(path: root, kind: .directory,
+                                    mode: mode ?? (root.isAnchor ? nil : Defaults.directoryMode),
+                                    owner: owner, origin: origin))
+        if let entriesNode = spec["entries"] {
+            decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, into: &entries)
+        }
+        return Manifest(name: manifestName, location: node.location, root: root, entries: entries)
+    }
+
+    private func decodeEntries(_ node: YAMLNode, under parent: TreePath, _ field: String, _ manifest: String,
+                               _ reader: NodeReader, into entries: inout [DesiredEntry]) {
+        if node.isNull { return }
+        guard let pairs = reader.mapping(node, field) else { return }
+        for (name, keyNode, value) in pairs {
+            let entryField = join(field, name)
+            if let problem = TreePath.problem(withComponent: name) {
+                reader.error(problem, at: keyNode, entryField)
+                continue
+            }
+            decodeEntry(value, name: name, at: keyNode.location, path: parent.appending(name), entryField, manifest, reader,
+                        into: &entries)
+        }
+    }
+
+    private static let attributeFields = ["mode", "uid", "gid"]
+
+    private func decodeEntry(_ node: YAMLNode, name: String, at location: SourceLocation, path: TreePath,
+                             _ field: String, _ manifest: String, _ reader: NodeReader, into entries: inout [DesiredEntry]) {
+        guard let fields = reader.object(node, field, known: ["map", "directory"] + Self.attributeFields) else { return }
+        let origin = Origin(manifest: manifest, location: location, field: field)
+        switch (fields["map"], fields["directory"]) {
+        case (nil, nil):
+            reader.error("an entry needs one of 'map' or 'directory'", at: node, field)
+        case (.some, .some):
+            reader.error("an entry is either a 'map' or a 'directory', not both", at: node, field)
+        case (let mapNode?, nil):
+            let mapField = join(field, "map")
+            guard let block = reader.object(mapNode, mapField, known: MapSpecDecoder.fields + Self.attributeFields,
+                                            required: ["type"]) else { return }
+            let (mode, owner) = attributes(entry: fields, block: block, field, mapField, reader)
+            let decoder = MapSpecDecoder(pageSize: pageSize, reader: reader)
+            if let spec = decoder.decode(block, node: mapNode, entryName: name, mapField) {
+                entries.append(DesiredEntry(path: path, kind: .map(spec), mode: mode ?? Defaults.pinMode, owner: owner,
+                                            origin: origin))
+            }
+        case (nil, let directoryNode?):
+            let directoryField = join(field, "directory")
+            var block: [String: YAMLNode] = [:]
+            if !directoryNode.isNull {
+                guard let fields = reader.object(directoryNode, directoryField, known: ["entries"] + Self.attributeFields)
+                else { return }
+                block = fields
+            }
+            let (mode, owner) = attributes(entry: fields, block: block, field, directoryField, reader)
+            entries.append(DesiredEntry(path: path, kind: .directory, mode: mode ?? Defaults.directoryMode, owner: owner,
+                                        origin: origin))
+            if let children = block["entries"] {
+                decodeEntries(children, under: path, join(directoryField, "entries"), manifest, reader, into: &entries)
+            }
+        }
+    }
+
+    /// mode/uid/gid may sit on the entry or inside its map/directory block, not in both.
+    private func attributes(entry: [String: YAMLNode], block: [String: YAMLNode], _ entryField: String,
+                            _ blockField: String, _ reader: NodeReader) -> (UInt32?, Owner) {
+        var chosen: [String: (YAMLNode, String)] = [:]
+        for name in Self.attributeFields {
+            switch (entry[name], block[name]) {
+            case (let a?, let b?):
+                reader.error("'\(name)' is given twice (also at line \(a.location.line)); keep one", at: b, join(blockField, name))
+            case (let a?, nil): chosen[name] = (a, join(entryField, name))
+            case (nil, let b?): chosen[name] = (b, join(blockField, name))
+            case (nil, nil): break
+            }
+        }
+        let mode = chosen["mode"].flatMap { reader.mode($0.0, $0.1) }
+        let limit = UInt64(UInt32.max - 1)
+        let uid = chosen["uid"].flatMap { reader.unsigned($0.0, $0.1, max: limit) }.map(UInt32.init)
+        let gid = chosen["gid"].flatMap { reader.unsigned($0.0, $0.1, max: limit) }.map(UInt32.init)
+        return (mode, Owner(uid: uid, gid: gid))
+    }
+}

@@ -1,0 +1,176 @@
+import BPFTreeYAML
+
+/// Typed access to YAML nodes that records every problem instead of stopping at the first.
+final class NodeReader {
+    private(set) var diagnostics: [Diagnostic] = []
+
+    func error(_ message: String, at node: YAMLNode, _ field: String) {
+        diagnostics.append(Diagnostic(message, at: node.location, field: field))
+    }
+
+    func error(_ message: String, at location: SourceLocation, _ field: String) {
+        diagnostics.append(Diagnostic(message, at: location, field: field))
+    }
+
+    /// The pairs of a mapping with scalar keys, or nil (reported) when the node is not a mapping.
+    func mapping(_ node: YAMLNode, _ field: String) -> [(key: String, keyNode: YAMLNode, value: YAMLNode)]? {
+        guard case .mapping(let pairs) = node.value else {
+            error("expected a mapping, found \(node.shapeName)", at: node, field)
+            return nil
+        }
+        var result: [(key: String, keyNode: YAMLNode, value: YAMLNode)] = []
+        for pair in pairs {
+            guard case .scalar(let key) = pair.key.value else {
+                error("mapping keys must be scalars", at: pair.key, field)
+                continue
+            }
+            result.append((key.text, pair.key, pair.value))
+        }
+        return result
+    }
+
+    /// The fields of an object node; reports unknown fields (with the closest known name) and missing
+    /// required ones.
+    func object(_ node: YAMLNode, _ field: String, known: [String], required: [String] = []) -> [String: YAMLNode]? {
+        guard let pairs = mapping(node, field) else { return nil }
+        var fields: [String: YAMLNode] = [:]
+        for (key, keyNode, value) in pairs {
+            if known.contains(key) {
+                fields[key] = value
+            } else {
+                var message = "unknown field '\(key)'"
+                if let suggestion = closest(to: key, in: known) { message += "; did you mean '\(suggestion)'?" }
+                error(message, at: keyNode, join(field, key))
+            }
+        }
+        for name in required where fields[name] == nil {
+            error("missing required field '\(name)'", at: node, join(field, name))
+        }
+        return fields
+    }
+
+    func string(_ node: YAMLNode, _ field: String) -> String? {
+        guard case .scalar(let scalar) = node.value, !node.isNull else {
+            error("expected a string, found \(node.shapeName)", at: node, field)
+            return nil
+        }
+        return scalar.text
+    }
+
+    func bool(_ node: YAMLNode, _ field: String) -> Bool? {
+        if case .scalar(let s) = node.value, s.isPlain {
+            switch s.text {
+            case "true", "True", "TRUE": return true
+            case "false", "False", "FALSE": return false
+            default: break
+            }
+        }
+        error("expected true or false, found \(describe(node))", at: node, field)
+        return nil
+    }
+
+    /// A plain integer scalar: decimal, `0x`, `0o` or `0b`, optional sign, `_` separators.
+    func integer(_ node: YAMLNode, _ field: String) -> IntegerLiteral? {
+        if case .scalar(let s) = node.value, s.isPlain, let value = IntegerLiteral(s.text) { return value }
+        error("expected an integer, found \(describe(node))", at: node, field)
+        return nil
+    }
+
+    func unsigned(_ node: YAMLNode, _ field: String, max: UInt64) -> UInt64? {
+        guard let value = integer(node, field) else { return nil }
+        guard !value.isNegative, value.magnitude <= max else {
+            error("\(value) is out of range 0...\(max)", at: node, field)
+            return nil
+        }
+        return value.magnitude
+    }
+
+    func uint32(_ node: YAMLNode, _ field: String) -> UInt32? {
+        unsigned(node, field, max: UInt64(UInt32.max)).map { UInt32($0) }
+    }
+
+    /// Permission bits, always read as octal (like chmod): `"0750"`, `0750` or `750`.
+    func mode(_ node: YAMLNode, _ field: String) -> UInt32? {
+        guard case .scalar(let s) = node.value, !node.isNull else {
+            error("expected an octal mode such as \"0755\", found \(node.shapeName)", at: node, field)
+            return nil
+        }
+        var text = s.text
+        if text.hasPrefix("0o") { text.removeFirst(2) }
+        guard !text.isEmpty, text.allSatisfy({ ("0"..."7").contains($0) }), let value = UInt32(text, radix: 8) else {
+            error("'\(s.text)' is not an octal mode such as \"0755\"", at: node, field)
+            return nil
+        }
+        guard value <= 0o7777 else {
+            error("mode \(s.text) is above 07777", at: node, field)
+            return nil
+        }
+        return value
+    }
+
+    func describe(_ node: YAMLNode) -> String {
+        if case .scalar(let s) = node.value, !node.isNull { return s.isPlain ? "'\(s.text)'" : "string \"\(s.text)\"" }
+        return node.shapeName
+    }
+}
+
+/// Joins dotted field paths.
+func join(_ field: String, _ name: String) -> String { field.isEmpty ? name : "\(field).\(name)" }
+
+/// The candidate closest to `word` by edit distance, if close enough to be a likely typo.
+func closest(to word: String, in candidates: [String]) -> String? {
+    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
+    guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+    return best.1 <= max(2, word.count / 3) ? best.0 : nil
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where j <= b.count {
+            current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}
+
+/// An integer as written in YAML, kept as sign and magnitude so 64-bit values round-trip.
+struct IntegerLiteral: CustomStringConvertible {
+    var isNegative: Bool
+    var magnitude: UInt64
+
+    init?(_ text: String) {
+        var body = Substring(text.filter { $0 != "_" })
+        isNegative = body.hasPrefix("-")
+        if body.hasPrefix("-") || body.hasPrefix("+") { body = body.dropFirst() }
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0X", 16), ("0o", 8), ("0b", 2)] where body.hasPrefix(prefix) {
+            radix = base
+            body = body.dropFirst(2)
+        }
+        guard !body.isEmpty, let magnitude = UInt64(body, radix: radix) else { return nil }
+        self.magnitude = magnitude
+        if isNegative && magnitude == 0 { isNegative = false }
+    }
+
+    var description: String { (isNegative ? "-" : "") + String(magnitude) }
+
+    /// Little-endian two's-complement bytes of `size`, or nil when the value does not fit.
+    func littleEndian(size: Int) -> [UInt8]? {
+        let bits = size * 8
+        if isNegative {
+            guard size > 0, bits >= 64 || magnitude <= (UInt64(1) << (bits - 1)) else { return nil }
+        } else if bits < 64 && magnitude >> bits != 0 {
+            return nil
+        }
+        let pattern = isNegative ? (~magnitude &+ 1) : magnitude
+        return (0..<size).map { index in
+            if index >= 8 { return isNegative ? 0xff : 0 }
+            return UInt8(truncatingIfNeeded: pattern >> (UInt64(index) * 8))
+        }
+    }
+}

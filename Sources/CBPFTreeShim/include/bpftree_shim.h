@@ -1,0 +1,70 @@
+/* bpftree's C shim: the raw syscalls Swift cannot call directly (bpf(2) with path_fd, openat2, renameat2,
+ * fchmodat2, fstatfs) and the batch syscall program runner on top of libbpf. Every function returns
+ * 0 (or an fd / count) on success and -errno on failure; none of them touches errno for the caller. */
+#ifndef BPFTREE_SHIM_H
+#define BPFTREE_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- objects pinned in bpffs ---- */
+
+/** BPF_OBJ_PIN of `fd` at `name`, relative to `dirfd` (BPF_F_PATH_FD, Linux 6.5). */
+int bt_obj_pin_at(int dirfd, const char *name, int fd);
+/** BPF_OBJ_GET of `name` relative to `dirfd`; returns a new fd. The kernel follows a final symlink. */
+int bt_obj_get_at(int dirfd, const char *name);
+
+enum bt_object_kind { BT_OBJECT_UNKNOWN = 0, BT_OBJECT_MAP = 1, BT_OBJECT_PROG = 2, BT_OBJECT_LINK = 3 };
+/** Kind of the BPF object behind `fd`, from its anon-inode name in /proc/self/fd (as bpftool does). */
+int bt_fd_object_kind(int fd);
+
+struct bt_map_info {
+	uint32_t type;
+	uint32_t id;
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t map_flags;
+	uint64_t map_extra;
+	char name[16];
+	int32_t frozen; /* from /proc/self/fdinfo; -1 when unknown */
+};
+/** BPF_OBJ_GET_INFO_BY_FD for a map fd, plus the frozen state. */
+int bt_map_info_by_fd(int fd, struct bt_map_info *info);
+
+/* ---- file system ---- */
+
+/** openat2(2) with the given open flags, mode and RESOLVE_* flags. */
+int bt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+/** renameat2(2). */
+int bt_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+/** fchmodat2(2) (Linux 6.6), which honours AT_SYMLINK_NOFOLLOW. */
+int bt_fchmodat2(int dirfd, const char *path, uint32_t mode, int flags);
+/** f_type of the file system holding `fd` (fstatfs(2)); works on O_PATH fds. */
+int bt_fstatfs_type(int fd, int64_t *type);
+/** Number of possible CPUs (the multiplier of per-CPU map values). */
+int bt_num_possible_cpus(void);
+
+/* ---- the batch syscall program (bpf/batch.bpf.c, layout in bpf/batch_ops.h) ---- */
+
+struct bt_batch;
+
+/** Loads the batch program from an ELF object in memory. On failure writes libbpf's last message. */
+int bt_batch_open(const void *object, size_t size, struct bt_batch **out, char *message, size_t message_size);
+void bt_batch_close(struct bt_batch *batch);
+uint32_t bt_batch_max_ops(void);
+uint32_t bt_batch_data_size(void);
+/** The program's data area: key and value bytes referenced by update ops. */
+uint8_t *bt_batch_data(struct bt_batch *batch);
+void bt_batch_put_create(struct bt_batch *batch, uint32_t index, uint32_t map_type, uint32_t key_size,
+			 uint32_t value_size, uint32_t max_entries, uint32_t map_flags, uint32_t numa_node,
+			 uint64_t map_extra, const char *name);
+void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create_index, uint32_t key_off,
+			 uint32_t value_off, uint32_t value_len, uint64_t flags);
+void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
+/** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
+int bt_batch_run(struct bt_batch *batch, uint32_t nops);
+/** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
+int32_t bt_batch_result(struct bt_batch *batch, uint32_t index);
+
+#endif

@@ -1,0 +1,322 @@
+#define _GNU_SOURCE
+#include "bpftree_shim.h"
+#include "batch_ops.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef BPF_F_PATH_FD
+#define BPF_F_PATH_FD (1U << 14)
+#endif
+
+static int neg_errno(long ret)
+{
+	return ret < 0 ? -errno : (int)ret;
+}
+
+/* BPF_OBJ_PIN / BPF_OBJ_GET attr with path_fd: the 6.1 uapi headers on Debian 12 lack the field. */
+struct bt_obj_attr {
+	uint64_t pathname;
+	uint32_t bpf_fd;
+	uint32_t file_flags;
+	int32_t path_fd;
+	uint32_t pad;
+};
+
+int bt_obj_pin_at(int dirfd, const char *name, int fd)
+{
+	struct bt_obj_attr attr = {
+		.pathname = (uint64_t)(uintptr_t)name,
+		.bpf_fd = (uint32_t)fd,
+		.file_flags = BPF_F_PATH_FD,
+		.path_fd = dirfd,
+	};
+	return neg_errno(syscall(SYS_bpf, BPF_OBJ_PIN, &attr, sizeof(attr)));
+}
+
+int bt_obj_get_at(int dirfd, const char *name)
+{
+	struct bt_obj_attr attr = {
+		.pathname = (uint64_t)(uintptr_t)name,
+		.file_flags = BPF_F_PATH_FD,
+		.path_fd = dirfd,
+	};
+	return neg_errno(syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr)));
+}
+
+int bt_fd_object_kind(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:bpf-map") == 0)
+		return BT_OBJECT_MAP;
+	if (strcmp(target, "anon_inode:bpf-prog") == 0)
+		return BT_OBJECT_PROG;
+	if (strcmp(target, "anon_inode:bpf_link") == 0)
+		return BT_OBJECT_LINK;
+	return BT_OBJECT_UNKNOWN;
+}
+
+static int fdinfo_frozen(int fd)
+{
+	char path[64], line[128];
+	int frozen = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "frozen:", 7) == 0) {
+			frozen = atoi(line + 7) != 0;
+			break;
+		}
+	}
+	fclose(f);
+	return frozen;
+}
+
+int bt_map_info_by_fd(int fd, struct bt_map_info *out)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	memset(out, 0, sizeof(*out));
+	out->type = info.type;
+	out->id = info.id;
+	out->key_size = info.key_size;
+	out->value_size = info.value_size;
+	out->max_entries = info.max_entries;
+	out->map_flags = info.map_flags;
+	out->map_extra = info.map_extra;
+	memcpy(out->name, info.name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = '\0';
+	out->frozen = fdinfo_frozen(fd);
+	return 0;
+}
+
+struct bt_open_how {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+
+int bt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+	struct bt_open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+	long ret;
+
+	do
+		ret = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (ret < 0 && errno == EINTR);
+	return neg_errno(ret);
+}
+
+int bt_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	return neg_errno(syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
+}
+
+int bt_fchmodat2(int dirfd, const char *path, uint32_t mode, int flags)
+{
+	return neg_errno(syscall(SYS_fchmodat2, dirfd, path, mode, flags));
+}
+
+int bt_fstatfs_type(int fd, int64_t *type)
+{
+	struct statfs st;
+
+	if (fstatfs(fd, &st) < 0)
+		return -errno;
+	*type = (int64_t)st.f_type;
+	return 0;
+}
+
+int bt_num_possible_cpus(void)
+{
+	return libbpf_num_possible_cpus();
+}
+
+/* ---- batch program ---- */
+
+struct bt_batch {
+	struct bpf_object *obj;
+	int prog_fd;
+	struct bt_batch_area *area;
+};
+
+static __thread char *bt_log_buf;
+static __thread size_t bt_log_size;
+
+static int bt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	/* Keep the last warning: it names what failed to load. */
+	if (level == LIBBPF_WARN && bt_log_buf && bt_log_size)
+		vsnprintf(bt_log_buf, bt_log_size, fmt, args);
+	return 0;
+}
+
+int bt_batch_open(const void *object, size_t size, struct bt_batch **out, char *message, size_t message_size)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "bpftree_batch");
+	struct bt_batch *batch;
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	size_t area_size = 0;
+	int err;
+
+	if (message && message_size)
+		message[0] = '\0';
+	bt_log_buf = message;
+	bt_log_size = message_size;
+	libbpf_set_print(bt_libbpf_print);
+
+	batch = calloc(1, sizeof(*batch));
+	if (!batch)
+		return -ENOMEM;
+	batch->obj = bpf_object__open_mem(object, size, &opts);
+	if (!batch->obj) {
+		err = -errno;
+		goto fail;
+	}
+	err = bpf_object__load(batch->obj);
+	if (err) {
+		err = -errno;
+		goto fail;
+	}
+	prog = bpf_object__find_program_by_name(batch->obj, "bt_batch");
+	if (!prog) {
+		err = -ENOENT;
+		goto fail;
+	}
+	batch->prog_fd = bpf_program__fd(prog);
+	bpf_object__for_each_map(map, batch->obj) {
+		const char *name = bpf_map__name(map);
+		size_t len = strlen(name);
+
+		if (len >= 4 && strcmp(name + len - 4, ".bss") == 0)
+			batch->area = bpf_map__initial_value(map, &area_size);
+	}
+	if (!batch->area || area_size < sizeof(struct bt_batch_area)) {
+		err = -ENOENT;
+		goto fail;
+	}
+	bt_log_buf = NULL;
+	*out = batch;
+	return 0;
+fail:
+	bt_log_buf = NULL;
+	bpf_object__close(batch->obj);
+	free(batch);
+	return err ? err : -EINVAL;
+}
+
+void bt_batch_close(struct bt_batch *batch)
+{
+	if (!batch)
+		return;
+	bpf_object__close(batch->obj);
+	free(batch);
+}
+
+uint32_t bt_batch_max_ops(void)
+{
+	return BT_BATCH_MAX_OPS;
+}
+
+uint32_t bt_batch_data_size(void)
+{
+	return BT_BATCH_DATA_SIZE;
+}
+
+uint8_t *bt_batch_data(struct bt_batch *batch)
+{
+	return batch->area->data;
+}
+
+void bt_batch_put_create(struct bt_batch *batch, uint32_t index, uint32_t map_type, uint32_t key_size,
+			 uint32_t value_size, uint32_t max_entries, uint32_t map_flags, uint32_t numa_node,
+			 uint64_t map_extra, const char *name)
+{
+	struct bt_op *op = &batch->area->ops[index % BT_BATCH_MAX_OPS];
+
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_MAP_CREATE;
+	op->map_type = map_type;
+	op->key_size = key_size;
+	op->value_size = value_size;
+	op->max_entries = max_entries;
+	op->map_flags = map_flags;
+	op->numa_node = numa_node;
+	op->map_extra = map_extra;
+	if (name)
+		strncpy(op->map_name, name, sizeof(op->map_name) - 1);
+}
+
+void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create_index, uint32_t key_off,
+			 uint32_t value_off, uint32_t value_len, uint64_t flags)
+{
+	struct bt_op *op = &batch->area->ops[index % BT_BATCH_MAX_OPS];
+
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_MAP_UPDATE;
+	op->ref = create_index;
+	op->key_off = key_off;
+	op->value_off = value_off;
+	op->value_len = value_len;
+	op->update_flags = (uint32_t)flags;
+}
+
+void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index)
+{
+	struct bt_op *op = &batch->area->ops[index % BT_BATCH_MAX_OPS];
+
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_MAP_FREEZE;
+	op->ref = create_index;
+}
+
+int bt_batch_run(struct bt_batch *batch, uint32_t nops)
+{
+	struct bt_batch_ctx ctx = { .nops = nops };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+
+	if (nops > BT_BATCH_MAX_OPS)
+		return -E2BIG;
+	if (bpf_prog_test_run_opts(batch->prog_fd, &opts) < 0)
+		return -errno;
+	if (ctx.magic != BT_BATCH_MAGIC || ctx.ran != nops)
+		return -EPROTO;
+	return (int)ctx.failed;
+}
+
+int32_t bt_batch_result(struct bt_batch *batch, uint32_t index)
+{
+	return batch->area->results[index % BT_BATCH_MAX_OPS];
+}

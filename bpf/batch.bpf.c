@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Batch syscall program: creates, fills and freezes maps inside the kernel, one BPF_PROG_TEST_RUN for a
+ * whole batch. Pinning is not possible from here (bpf_sys_bpf refuses OBJ_PIN), so user space pins the
+ * fds this program leaves in its fd table. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "batch_ops.h"
+
+#define EINVAL 22
+#define ECANCELED 125
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct bt_batch_area bt_area;
+
+#define bt_ops bt_area.ops
+#define bt_results bt_area.results
+#define bt_data bt_area.data
+
+struct bt_state {
+	__u32 ran;
+	__u32 failed;
+};
+
+static long create_map(struct bt_op *op)
+{
+	union bpf_attr attr = {};
+
+	attr.map_type = op->map_type;
+	attr.key_size = op->key_size;
+	attr.value_size = op->value_size;
+	attr.max_entries = op->max_entries;
+	attr.map_flags = op->map_flags;
+	attr.numa_node = op->numa_node;
+	attr.map_extra = op->map_extra;
+	__builtin_memcpy(attr.map_name, op->map_name, sizeof(attr.map_name));
+	return bpf_sys_bpf(BPF_MAP_CREATE, &attr, sizeof(attr));
+}
+
+/* The fd of the map created by op `ref`, or -errno when that op failed or ref is not an earlier op. */
+static long ref_fd(__u32 i, __u32 ref)
+{
+	if (ref >= i || ref >= BT_BATCH_MAX_OPS)
+		return -EINVAL;
+	if (bt_ops[ref].kind != BT_OP_MAP_CREATE)
+		return -EINVAL;
+	if (bt_results[ref] < 0)
+		return -ECANCELED;
+	return bt_results[ref];
+}
+
+static long update_elem(__u32 i, struct bt_op *op)
+{
+	union bpf_attr attr = {};
+	long fd = ref_fd(i, op->ref);
+	__u32 key_size, key_off = op->key_off, value_off = op->value_off, value_len = op->value_len;
+
+	if (fd < 0)
+		return fd;
+	key_size = bt_ops[op->ref & (BT_BATCH_MAX_OPS - 1)].key_size;
+	/* The kernel copies key_size and value_len bytes from these addresses: keep both inside bt_data. */
+	if (key_off > BT_BATCH_DATA_SIZE || key_size > BT_BATCH_DATA_SIZE - key_off)
+		return -EINVAL;
+	if (value_off > BT_BATCH_DATA_SIZE || value_len > BT_BATCH_DATA_SIZE - value_off)
+		return -EINVAL;
+	attr.map_fd = fd;
+	attr.key = key_size ? (__u64)(unsigned long)&bt_data[key_off] : 0;
+	attr.value = (__u64)(unsigned long)&bt_data[value_off];
+	attr.flags = op->update_flags;
+	return bpf_sys_bpf(BPF_MAP_UPDATE_ELEM, &attr, sizeof(attr));
+}
+
+static long freeze_map(__u32 i, struct bt_op *op)
+{
+	union bpf_attr attr = {};
+	long fd = ref_fd(i, op->ref);
+
+	if (fd < 0)
+		return fd;
+	attr.map_fd = fd;
+	return bpf_sys_bpf(BPF_MAP_FREEZE, &attr, sizeof(attr));
+}
+
+static long run_op(__u32 i, struct bt_state *st)
+{
+	struct bt_op *op;
+	long ret;
+
+	if (i >= BT_BATCH_MAX_OPS)
+		return 1;
+	op = &bt_ops[i];
+	switch (op->kind) {
+	case BT_OP_MAP_CREATE:
+		ret = create_map(op);
+		break;
+	case BT_OP_MAP_UPDATE:
+		ret = update_elem(i, op);
+		break;
+	case BT_OP_MAP_FREEZE:
+		ret = freeze_map(i, op);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	bt_results[i] = ret;
+	st->ran++;
+	if (ret < 0)
+		st->failed++;
+	return 0;
+}
+
+SEC("syscall")
+int bt_batch(struct bt_batch_ctx *ctx)
+{
+	struct bt_state st = {};
+	__u32 n = ctx->nops;
+
+	if (n > BT_BATCH_MAX_OPS)
+		n = BT_BATCH_MAX_OPS;
+	bpf_loop(n, run_op, &st, 0);
+	ctx->ran = st.ran;
+	ctx->failed = st.failed;
+	ctx->magic = BT_BATCH_MAGIC;
+	return 0;
+}
