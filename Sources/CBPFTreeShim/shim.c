@@ -5,11 +5,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +31,21 @@
 static int neg_errno(long ret)
 {
 	return ret < 0 ? -errno : (int)ret;
+}
+
+const char *bt_errno_name(int error)
+{
+	return strerrorname_np(error);
+}
+
+int bt_getdents(int fd, void *buffer, size_t size)
+{
+	long ret;
+
+	do
+		ret = syscall(SYS_getdents64, fd, buffer, size);
+	while (ret < 0 && errno == EINTR);
+	return neg_errno(ret);
 }
 
 /* BPF_OBJ_PIN / BPF_OBJ_GET attr with path_fd: the 6.1 uapi headers on Debian 12 lack the field. */
@@ -158,6 +176,20 @@ int bt_fstatfs_type(int fd, int64_t *type)
 	return 0;
 }
 
+long bt_raise_nofile_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) < 0)
+		return -errno;
+	if (limit.rlim_cur < limit.rlim_max) {
+		limit.rlim_cur = limit.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
+			getrlimit(RLIMIT_NOFILE, &limit);
+	}
+	return limit.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX : (long)limit.rlim_cur;
+}
+
 int bt_num_possible_cpus(void)
 {
 	return libbpf_num_possible_cpus();
@@ -169,6 +201,7 @@ struct bt_batch {
 	struct bpf_object *obj;
 	int prog_fd;
 	struct bt_batch_area *area;
+	size_t area_size;
 };
 
 static __thread char *bt_log_buf;
@@ -220,8 +253,21 @@ int bt_batch_open(const void *object, size_t size, struct bt_batch **out, char *
 		const char *name = bpf_map__name(map);
 		size_t len = strlen(name);
 
-		if (len >= 4 && strcmp(name + len - 4, ".bss") == 0)
-			batch->area = bpf_map__initial_value(map, &area_size);
+		if (len >= 4 && strcmp(name + len - 4, ".bss") == 0) {
+			/* libbpf 1.1 maps global data onto the kernel map only in load_skeleton; without a
+			 * skeleton its copy is private, so map the kernel's memory ourselves. */
+			long page = sysconf(_SC_PAGESIZE);
+			void *mem;
+
+			area_size = (bpf_map__value_size(map) + page - 1) / page * page;
+			mem = mmap(NULL, area_size, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+			if (mem == MAP_FAILED) {
+				err = -errno;
+				goto fail;
+			}
+			batch->area = mem;
+			batch->area_size = area_size;
+		}
 	}
 	if (!batch->area || area_size < sizeof(struct bt_batch_area)) {
 		err = -ENOENT;
@@ -232,6 +278,8 @@ int bt_batch_open(const void *object, size_t size, struct bt_batch **out, char *
 	return 0;
 fail:
 	bt_log_buf = NULL;
+	if (batch->area)
+		munmap(batch->area, batch->area_size);
 	bpf_object__close(batch->obj);
 	free(batch);
 	return err ? err : -EINVAL;
@@ -241,6 +289,7 @@ void bt_batch_close(struct bt_batch *batch)
 {
 	if (!batch)
 		return;
+	munmap(batch->area, batch->area_size);
 	bpf_object__close(batch->obj);
 	free(batch);
 }

@@ -1,1 +1,3 @@
-print("ok")
+import BPFTreeCommands
+
+BPFTreeCommand.main()

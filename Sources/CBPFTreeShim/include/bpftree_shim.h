@@ -7,6 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* GNU-only constants Swift's Glibc module does not export. */
+enum {
+	BT_O_PATH = 010000000,
+	BT_AT_EMPTY_PATH = 0x1000,
+	BT_AT_SYMLINK_NOFOLLOW = 0x100,
+};
+
+/** The errno's symbolic name, e.g. "ENOENT" (strerrorname_np), or NULL. */
+const char *bt_errno_name(int error);
+
+/** getdents64(2) into `buffer`; returns bytes read, 0 at the end, or -errno. */
+int bt_getdents(int fd, void *buffer, size_t size);
+
 /* ---- objects pinned in bpffs ---- */
 
 /** BPF_OBJ_PIN of `fd` at `name`, relative to `dirfd` (BPF_F_PATH_FD, Linux 6.5). */
@@ -42,6 +55,8 @@ int bt_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *ne
 int bt_fchmodat2(int dirfd, const char *path, uint32_t mode, int flags);
 /** f_type of the file system holding `fd` (fstatfs(2)); works on O_PATH fds. */
 int bt_fstatfs_type(int fd, int64_t *type);
+/** Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force. */
+long bt_raise_nofile_limit(void);
 /** Number of possible CPUs (the multiplier of per-CPU map values). */
 int bt_num_possible_cpus(void);
 

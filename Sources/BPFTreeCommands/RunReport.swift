@@ -1,0 +1,110 @@
+import BPFTreeCore
+import BPFTreeKernel
+
+/// Everything a `diff` or `apply` run has to say; the single source of both text and JSON output.
+/// JSON schema version 1 (documented in README.md); add fields, never change or remove them.
+struct RunReport: Encodable {
+    var schemaVersion = 1
+    var command: String
+    var anchor: String
+    /// diff: changes are pending; apply: the tree was changed.
+    var changes = false
+    var actions: [ActionRecord] = []
+    var problems: [ProblemRecord] = []
+    var diagnostics: [DiagnosticRecord] = []
+    var notices: [NoticeRecord] = []
+    var errors: [String] = []
+    var counts = Counts()
+
+    struct ActionRecord: Encodable {
+        var path: String
+        var kind: String
+        var reason: String
+        var detail: String
+        var manifest: String?
+        var location: String?
+        /// planned (diff), done, failed or notDone (apply).
+        var status: String
+        var error: String?
+    }
+
+    struct ProblemRecord: Encodable {
+        var path: String
+        var message: String
+        var manifest: String?
+        var location: String?
+        var differences: [Difference]
+        struct Difference: Encodable {
+            var field: String
+            var declared: String
+            var live: String
+        }
+    }
+
+    struct DiagnosticRecord: Encodable {
+        var location: String
+        var field: String
+        var message: String
+    }
+
+    struct NoticeRecord: Encodable {
+        var path: String
+        var message: String
+    }
+
+    struct Counts: Encodable {
+        var create = 0
+        var update = 0
+        var done = 0
+        var failed = 0
+        var notDone = 0
+        var batchRuns = 0
+    }
+
+    init(command: String, anchor: String) {
+        self.command = command
+        self.anchor = anchor
+    }
+
+    var failed: Bool { !problems.isEmpty || !diagnostics.isEmpty || !errors.isEmpty || counts.failed > 0 }
+
+    mutating func add(_ failure: ValidationFailure) {
+        diagnostics += failure.diagnostics.map {
+            DiagnosticRecord(location: $0.location.description, field: $0.field, message: $0.message)
+        }
+    }
+
+    mutating func add(_ plan: Plan) {
+        actions = plan.actions.map { record($0, status: "planned", error: nil) }
+        problems = plan.problems.map { problem in
+            ProblemRecord(path: problem.path.description, message: problem.message, manifest: problem.origin?.manifest,
+                          location: problem.origin.map { $0.location.description },
+                          differences: problem.differences.map { .init(field: $0.field, declared: $0.declared, live: $0.live) })
+        }
+        notices = plan.notices.map { NoticeRecord(path: $0.path.description, message: $0.message) }
+        counts.create = plan.creates
+        counts.update = plan.updates
+        changes = plan.hasChanges
+    }
+
+    mutating func add(_ execution: ExecutionReport) {
+        actions = execution.results.map { result in
+            switch result.outcome {
+            case .done: record(result.action, status: "done", error: nil)
+            case .failed(let error): record(result.action, status: "failed", error: error.description)
+            case .notDone: record(result.action, status: "notDone", error: nil)
+            }
+        }
+        counts.done = execution.done
+        counts.failed = execution.results.count - execution.done - execution.notDone
+        counts.notDone = execution.notDone
+        counts.batchRuns = execution.batchRuns
+        changes = execution.done > 0
+    }
+
+    func record(_ action: Action, status: String, error: String?) -> ActionRecord {
+        ActionRecord(path: action.path.description, kind: action.kind, reason: action.reason, detail: action.detail,
+                     manifest: action.origin?.manifest, location: action.origin.map { $0.location.description },
+                     status: status, error: error)
+    }
+}

@@ -1,2 +1,0 @@
-import CBPFTreeShim
-func _probe() -> Int { embeddedBPFObject_batch.count + Int(bt_num_possible_cpus()) }

@@ -1,0 +1,64 @@
+import CBPFTreeShim
+import FoundationEssentials
+import Glibc
+
+/// The batch syscall program of `bpf/batch.bpf.c`, loaded with libbpf from the object embedded at build
+/// time. One `run` creates, fills and freezes a whole batch of maps inside the kernel; the new map fds
+/// land in this process's fd table (DESIGN.md: syscall programs cannot pin, so pinning stays here).
+final class BatchProgram {
+    private let handle: OpaquePointer
+
+    static let maxOps = Int(bt_batch_max_ops())
+    static let dataSize = Int(bt_batch_data_size())
+
+    init() throws(KernelError) {
+        guard let object = Data(base64Encoded: embeddedBPFObject_batch) else {
+            throw KernelError("load batch program", path: "bpf/batch.bpf.c", detail: "embedded object is corrupt")
+        }
+        var handle: OpaquePointer?
+        var message = [CChar](repeating: 0, count: 512)
+        let result = object.withUnsafeBytes { bytes in
+            bt_batch_open(bytes.baseAddress, bytes.count, &handle, &message, message.count)
+        }
+        guard result == 0, let handle else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KernelError("load batch program", path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
+                              detail: text.isEmpty ? nil : String(text.reversed().drop(while: \.isWhitespace).reversed()))
+        }
+        self.handle = handle
+    }
+
+    deinit { bt_batch_close(handle) }
+
+    func putCreate(_ index: Int, type: UInt32, keySize: UInt32, valueSize: UInt32, maxEntries: UInt32, flags: UInt32,
+                   numaNode: UInt32, mapExtra: UInt64, name: String) {
+        bt_batch_put_create(handle, UInt32(index), type, keySize, valueSize, maxEntries, flags, numaNode, mapExtra, name)
+    }
+
+    func putUpdate(_ index: Int, createIndex: Int, keyOffset: Int, valueOffset: Int, valueLength: Int) {
+        bt_batch_put_update(handle, UInt32(index), UInt32(createIndex), UInt32(keyOffset), UInt32(valueOffset),
+                            UInt32(valueLength), 0)
+    }
+
+    func putFreeze(_ index: Int, createIndex: Int) {
+        bt_batch_put_freeze(handle, UInt32(index), UInt32(createIndex))
+    }
+
+    /// Copies bytes into the program's data area at `offset`.
+    func write(_ bytes: [UInt8], at offset: Int) {
+        let data = bt_batch_data(handle)
+        bytes.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress, let data else { return }
+            (data + offset).update(from: base, count: source.count)
+        }
+    }
+
+    /// Runs ops `0..<count` in one `BPF_PROG_TEST_RUN`.
+    func run(count: Int) throws(KernelError) {
+        let result = bt_batch_run(handle, UInt32(count))
+        guard result >= 0 else { throw KernelError("BPF_PROG_TEST_RUN", path: "batch program", negativeErrno: result) }
+    }
+
+    /// The result of op `index` of the last run: an fd for a create, 0 for update and freeze, or -errno.
+    func result(_ index: Int) -> Int32 { bt_batch_result(handle, UInt32(index)) }
+}

@@ -1,0 +1,28 @@
+import Glibc
+
+/// An owned file descriptor, closed when the last reference goes away.
+public final class Descriptor: Sendable {
+    public let rawValue: Int32
+    public init(owning rawValue: Int32) { self.rawValue = rawValue }
+    deinit { _ = Glibc.close(rawValue) }
+}
+
+/// Calls a Glibc function that returns -1 and sets errno, retrying EINTR; returns the result or -errno.
+@inline(__always)
+func retryingEINTR(_ call: () -> Int32) -> Int32 {
+    while true {
+        let result = call()
+        if result >= 0 { return result }
+        if errno != EINTR { return -errno }
+    }
+}
+
+/// `RESOLVE_*` flags (linux/openat2.h): stay beneath the starting directory, never follow a symlink,
+/// never cross a mount.
+enum Resolve {
+    static let noXDev: UInt64 = 0x01
+    static let noMagicLinks: UInt64 = 0x02
+    static let noSymlinks: UInt64 = 0x04
+    static let beneath: UInt64 = 0x08
+    static let strict = beneath | noSymlinks | noMagicLinks | noXDev
+}

@@ -1,0 +1,122 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
+/// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
+/// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`.
+public struct TreeObserver {
+    public let anchor: Anchor
+
+    /// Names the kernel puts at the root of every bpffs mount.
+    public static let kernelEntries: Set<String> = ["maps.debug", "progs.debug"]
+
+    public init(anchor: Anchor) { self.anchor = anchor }
+
+    public func observe(roots: [TreePath]) throws(KernelError) -> LiveTree {
+        var tree = LiveTree()
+        var st = Glibc.stat()
+        guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
+        tree.entries[.anchor] = LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
+                                          inode: UInt64(st.st_ino))
+        for root in roots {
+            try observe(root: root, into: &tree)
+        }
+        return tree
+    }
+
+    private func observe(root: TreePath, into tree: inout LiveTree) throws(KernelError) {
+        var parent: Descriptor?
+        var path = TreePath.anchor
+        for (index, name) in root.components.enumerated() {
+            let parentFD = parent?.rawValue ?? anchor.fd
+            path = path.appending(name)
+            guard let entry = try entry(parentFD, name, path: path) else { return }
+            tree.entries[path] = entry
+            guard entry.kind == .directory else { return }
+            let isRoot = index == root.components.count - 1
+            parent = try anchor.openDirectory(name, from: parentFD, readable: isRoot, displayPath: path)
+        }
+        if root.isAnchor {
+            parent = try anchor.openDirectory(".", readable: true, displayPath: .anchor)
+        }
+        if let parent { try walk(parent, path: root, into: &tree) }
+    }
+
+    /// Records every entry beneath the readable directory `directory`, depth first.
+    private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree) throws(KernelError) {
+        for name in try names(in: directory, path: path) {
+            let child = path.appending(name)
+            guard let entry = try entry(directory.rawValue, name, path: child) else { continue }
+            tree.entries[child] = entry
+            if entry.kind == .directory {
+                let sub = try anchor.openDirectory(name, from: directory.rawValue, readable: true, displayPath: child)
+                try walk(sub, path: child, into: &tree)
+            }
+        }
+    }
+
+    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files.
+    private func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
+        var names: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { bt_getdents(directory.rawValue, $0.baseAddress, $0.count) }
+            guard count >= 0 else { throw KernelError("getdents64", path: path.description, negativeErrno: count) }
+            if count == 0 { return names }
+            buffer.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < Int(count) {
+                    // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name[].
+                    let length = Int(raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
+                    let nameStart = offset + 19
+                    let nameBytes = raw[nameStart..<(offset + length)]
+                    let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                    if name != "." && name != ".." && !Self.kernelEntries.contains(name) { names.append(name) }
+                    offset += length
+                }
+            }
+        }
+    }
+
+    /// The entry `name` in `directory`, or nil if it does not exist.
+    private func entry(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry? {
+        var st = Glibc.stat()
+        let result = retryingEINTR { fstatat(directory, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
+        if result == -ENOENT { return nil }
+        guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        let kind: LiveEntry.Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        case S_IFREG: kind = try pinKind(directory, name, path: path)
+        case S_IFCHR: kind = .other("character device")
+        case S_IFBLK: kind = .other("block device")
+        case S_IFIFO: kind = .other("fifo")
+        case S_IFSOCK: kind = .other("socket")
+        default: kind = .other("file of type \(String(st.st_mode & S_IFMT, radix: 8))")
+        }
+        return LiveEntry(kind: kind, mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, inode: UInt64(st.st_ino))
+    }
+
+    /// What a pin holds, by `BPF_OBJ_GET` relative to its directory (never by opening the pin).
+    private func pinKind(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
+        let fd = bt_obj_get_at(directory, name)
+        if fd == -ENOENT { return .pin }
+        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
+        let object = Descriptor(owning: fd)
+        switch bt_fd_object_kind(object.rawValue) {
+        case Int32(BT_OBJECT_MAP.rawValue):
+            var info = bt_map_info()
+            let result = bt_map_info_by_fd(object.rawValue, &info)
+            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            let name = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return .map(LiveMapInfo(id: info.id, type: info.type, keySize: info.key_size, valueSize: info.value_size,
+                                    maxEntries: info.max_entries, flags: info.map_flags, mapExtra: info.map_extra,
+                                    name: name, frozen: info.frozen < 0 ? nil : info.frozen != 0))
+        case Int32(BT_OBJECT_PROG.rawValue): return .program
+        case Int32(BT_OBJECT_LINK.rawValue): return .link
+        default: return .pin
+        }
+    }
+}
