@@ -1,0 +1,33 @@
+import BPFTreeCore
+import Testing
+
+@Suite struct DesiredTreeTests {
+    @Test func addsImplicitParentsInPathOrder() throws {
+        let tree = try desired(manifest("    m: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}", root: "jobs/A/x"))
+        #expect(tree.entries.map(\.path.description) == ["jobs", "jobs/A", "jobs/A/x", "jobs/A/x/m"])
+        #expect(tree.entries[0].isImplicit && tree.entries[0].mode == nil)
+        #expect(tree.roots.map(\.description) == ["jobs/A/x"])
+    }
+
+    @Test func refusesAPathDeclaredTwiceNamingBothPlaces() throws {
+        let one = manifest("    stats: {directory: {}}", name: "one")
+        let two = manifest("    stats: {directory: {}}", name: "two")
+        var manifests = try decode(one, file: "one.yaml").get()
+        manifests += try decode(two, file: "two.yaml").get()
+        let failure = try #require(DesiredTree.build(manifests).failure)
+        let messages = failure.diagnostics.map(\.description)
+        #expect(messages.contains { $0.contains("jobs/A") && $0.contains("one.yaml") && $0.hasPrefix("two.yaml") })
+        #expect(messages.contains { $0.contains("jobs/A/stats") && $0.contains("one.yaml:7:5") && $0.hasPrefix("two.yaml:7:5") })
+    }
+
+    @Test func refusesEntriesBeneathAMap() throws {
+        var manifests = try decode(manifest("    m: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}", name: "one"), file: "a.yaml").get()
+        manifests += try decode(manifest("    x: {directory: {}}", name: "two", root: "jobs/A/m"), file: "b.yaml").get()
+        let failure = try #require(DesiredTree.build(manifests).failure)
+        #expect(failure.diagnostics.contains { $0.message.contains("beneath 'jobs/A/m'") && $0.location.file == "b.yaml" })
+    }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let error) = self { error } else { nil } }
+}
