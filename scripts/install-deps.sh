@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages bpftree builds and tests with (Debian 12): libbpf-dev and libyaml-dev
+# (found through pkg-config), bpftool (tests check results with it). Swift 6.3 must already be on PATH.
+set -euo pipefail
+packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6.3 first" >&2; exit 1; }
