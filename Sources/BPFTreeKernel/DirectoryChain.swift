@@ -23,7 +23,4 @@ final class DirectoryChain {
         }
         return chain[chain.count - 1].descriptor.rawValue
     }
-
-    /// Forgets every descriptor (e.g. after a directory was replaced).
-    func reset() { chain.removeAll() }
 }

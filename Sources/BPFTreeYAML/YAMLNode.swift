@@ -29,7 +29,7 @@ public struct YAMLNode: Sendable {
     /// A short name of the node's shape, for "expected X, found Y" messages.
     public var shapeName: String {
         switch value {
-        case .scalar(let s): s.isPlain && s.text.isEmpty || s.isPlain && s.text == "null" || s.text == "~" ? "null" : "scalar"
+        case .scalar: isNull ? "null" : "scalar"
         case .sequence: "sequence"
         case .mapping: "mapping"
         }

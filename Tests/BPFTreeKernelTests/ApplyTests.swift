@@ -130,9 +130,7 @@ struct ApplyTests {
         let fs = try ScratchBPFFS()
         let manifests = try ManifestDirectory(["job.yaml": jobManifest])
         try FileManager.default.createDirectory(atPath: fs.at("jobs/A"), withIntermediateDirectories: true)
-        let made = try run([KernelSupport.bpftool, "map", "create", fs.at("jobs/A/config"), "type", "hash",
-                            "key", "4", "value", "16", "entries", "16", "name", "config"])
-        #expect(made.status == 0, "\(made.output)")
+        try pinMapWithBpftool(fs.at("jobs/A/config"), type: "hash", key: 4, value: 16, entries: 16, name: "config")
         let before = try fs.snapshot()
 
         let diff = try bpftree(["diff", "-f", manifests.path, "--anchor", fs.path])

@@ -140,3 +140,10 @@ func json(_ text: String) throws -> [String: Any] {
     }
     return object
 }
+
+/// Pins a new map at `path` with bpftool, as a user would by hand (the tree's pre-existing content).
+func pinMapWithBpftool(_ path: String, type: String, key: Int, value: Int, entries: Int, name: String) throws {
+    let made = try run([KernelSupport.bpftool, "map", "create", path, "type", type, "key", String(key), "value", String(value),
+                        "entries", String(entries), "name", name])
+    guard made.status == 0 else { throw HarnessError(description: "bpftool map create \(path): \(made.output)") }
+}

@@ -36,9 +36,7 @@ struct SafetyTests {
         let fs = try ScratchBPFFS()
         let manifests = try ManifestDirectory(["job.yaml": jobManifest])
         try FileManager.default.createDirectory(atPath: fs.at("jobs/A"), withIntermediateDirectories: true)
-        let made = try run([KernelSupport.bpftool, "map", "create", fs.at("jobs/A/stats"), "type", "array",
-                            "key", "4", "value", "4", "entries", "1", "name", "squatter"])
-        #expect(made.status == 0, "\(made.output)")
+        try pinMapWithBpftool(fs.at("jobs/A/stats"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
         let before = try fs.snapshot()
         let result = try bpftree(["apply", "-f", manifests.path, "--anchor", fs.path])
         #expect(result.status == 1)
