@@ -29,9 +29,23 @@ public enum YAMLParser {
         var documentRoot: YAMLNode?
         var documentStart = SourceLocation(file: "", line: 1, column: 1)
 
-        enum Frame {
-            case sequence(start: SourceLocation, anchor: String?, items: [YAMLNode])
-            case mapping(start: SourceLocation, anchor: String?, pairs: [(key: YAMLNode, value: YAMLNode)], pendingKey: YAMLNode?)
+        /// An open collection. A class, so appending a child does not copy the collection.
+        final class Frame {
+            let isMapping: Bool
+            let start: SourceLocation
+            let anchor: String?
+            var items: [YAMLNode] = []
+            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+            var keyLines: [String: Int] = [:]
+            var pendingKey: YAMLNode?
+
+            init(isMapping: Bool, start: SourceLocation, anchor: String?) {
+                self.isMapping = isMapping
+                self.start = start
+                self.anchor = anchor
+            }
+
+            var node: YAMLNode { YAMLNode(isMapping ? .mapping(pairs) : .sequence(items), at: start) }
         }
 
         init(file: String) {
@@ -86,24 +100,14 @@ public enum YAMLParser {
                     node.location = location(event.start_mark)
                     if let error = add(node, anchor: nil) { return .failure(error) }
                 case YAML_SEQUENCE_START_EVENT:
-                    stack.append(.sequence(start: location(event.start_mark),
-                                           anchor: Self.string(event.data.sequence_start.anchor), items: []))
+                    stack.append(Frame(isMapping: false, start: location(event.start_mark),
+                                       anchor: Self.string(event.data.sequence_start.anchor)))
                 case YAML_MAPPING_START_EVENT:
-                    stack.append(.mapping(start: location(event.start_mark),
-                                          anchor: Self.string(event.data.mapping_start.anchor), pairs: [], pendingKey: nil))
+                    stack.append(Frame(isMapping: true, start: location(event.start_mark),
+                                       anchor: Self.string(event.data.mapping_start.anchor)))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     guard let frame = stack.popLast() else { break }
-                    let node: YAMLNode
-                    let anchor: String?
-                    switch frame {
-                    case .sequence(let start, let a, let items):
-                        node = YAMLNode(.sequence(items), at: start)
-                        anchor = a
-                    case .mapping(let start, let a, let pairs, _):
-                        node = YAMLNode(.mapping(pairs), at: start)
-                        anchor = a
-                    }
-                    if let error = add(node, anchor: anchor) { return .failure(error) }
+                    if let error = add(frame.node, anchor: frame.anchor) { return .failure(error) }
                 default:
                     break
                 }
@@ -113,27 +117,26 @@ public enum YAMLParser {
         /// Attaches a finished node to the innermost open collection (or makes it the document root).
         mutating func add(_ node: YAMLNode, anchor: String?) -> YAMLError? {
             if let anchor { anchors[anchor] = node }
-            guard let top = stack.popLast() else {
+            guard let top = stack.last else {
                 documentRoot = node
                 return nil
             }
-            switch top {
-            case .sequence(let start, let a, var items):
-                items.append(node)
-                stack.append(.sequence(start: start, anchor: a, items: items))
-            case .mapping(let start, let a, var pairs, let pendingKey):
-                if let key = pendingKey {
-                    pairs.append((key: key, value: node))
-                    stack.append(.mapping(start: start, anchor: a, pairs: pairs, pendingKey: nil))
-                } else {
-                    if case .scalar(let s) = node.value,
-                       let first = pairs.first(where: { if case .scalar(let k) = $0.key.value { k.text == s.text } else { false } }) {
-                        return YAMLError(location: node.location,
-                                         message: "duplicate key '\(s.text)' (first at line \(first.key.location.line))")
-                    }
-                    stack.append(.mapping(start: start, anchor: a, pairs: pairs, pendingKey: node))
-                }
+            guard top.isMapping else {
+                top.items.append(node)
+                return nil
             }
+            if let key = top.pendingKey {
+                top.pairs.append((key: key, value: node))
+                top.pendingKey = nil
+                return nil
+            }
+            if case .scalar(let s) = node.value {
+                if let line = top.keyLines[s.text] {
+                    return YAMLError(location: node.location, message: "duplicate key '\(s.text)' (first at line \(line))")
+                }
+                top.keyLines[s.text] = node.location.line
+            }
+            top.pendingKey = node
             return nil
         }
     }
