@@ -54,10 +54,11 @@ let package = Package(
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds each object in the target.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
 
-        .testTarget(name: "BPFTreeCoreTests", dependencies: ["BPFTreeCore", "BPFTreeYAML"]),
+        .target(name: "BPFTreeTestSupport", path: "Tests/Support"),
+        .testTarget(name: "BPFTreeCoreTests", dependencies: ["BPFTreeCore", "BPFTreeYAML", "BPFTreeTestSupport"]),
         .testTarget(
             name: "BPFTreeKernelTests",
-            dependencies: ["BPFTreeKernel", "BPFTreeCore", "BPFTreeCommands", "CBPFTreeShim", "bpftree"]
+            dependencies: ["BPFTreeKernel", "BPFTreeCore", "BPFTreeCommands", "CBPFTreeShim", "BPFTreeTestSupport", "bpftree"]
         ),
     ]
 )

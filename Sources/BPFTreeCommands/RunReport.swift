@@ -96,7 +96,7 @@ struct RunReport: Encodable {
             }
         }
         counts.done = execution.done
-        counts.failed = execution.results.count - execution.done - execution.notDone
+        counts.failed = execution.failed
         counts.notDone = execution.notDone
         counts.batchRuns = execution.batchRuns
         changes = execution.done > 0

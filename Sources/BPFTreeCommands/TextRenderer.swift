@@ -55,8 +55,7 @@ struct TextRenderer {
             let created = execution.results.count(where: \.action.isCreate)
             return "\nApply complete under \(anchor): \(created) created, \(execution.results.count - created) updated (\(runs))."
         }
-        let failed = execution.results.count - execution.done - execution.notDone
-        return paint("\nApply failed under \(anchor): \(execution.done) of \(execution.results.count) actions done, \(failed) failed, \(execution.notDone) not done (\(runs)).", "31")
+        return paint("\nApply failed under \(anchor): \(execution.done) of \(execution.results.count) actions done, \(execution.failed) failed, \(execution.notDone) not done (\(runs)).", "31")
             + "\nEverything done is listed above. Fix the cause and run apply again: it plans from the tree as it now is."
     }
 

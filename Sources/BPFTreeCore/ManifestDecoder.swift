@@ -29,7 +29,7 @@ public struct ManifestDecoder: Sendable {
         }
         if let kindNode = top["kind"], let kind = reader.string(kindNode, "kind"), kind != "Tree" {
             var message = "unknown kind '\(kind)'; expected 'Tree'"
-            if closest(to: kind, in: ["Tree"]) != nil, kind != "Tree" { message += " (kinds are case-sensitive)" }
+            if kind.lowercased() == "tree" { message += " (kinds are case-sensitive)" }
             reader.error(message, at: kindNode, "kind")
         }
         var name: String?

@@ -31,5 +31,6 @@ public struct ExecutionReport: Sendable {
         for result in results { if case .failed(let error) = result.outcome { return (result.action, error) } }
         return nil
     }
+    public var failed: Int { results.count - done - notDone }
     public var notDone: Int { results.count { if case .notDone = $0.outcome { true } else { false } } }
 }

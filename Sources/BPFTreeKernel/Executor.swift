@@ -110,8 +110,25 @@ public final class Executor {
         var lastOp: Int
     }
 
+    /// The batch program, loaded on first use (a plan without maps never loads it).
+    private func loadedProgram() throws(KernelError) -> BatchProgram {
+        if let program { return program }
+        let loaded = try BatchProgram()
+        program = loaded
+        return loaded
+    }
+
     /// Creates, fills, freezes and pins maps in batches; returns how many times the program ran.
     private func createMaps(_ actions: [Action], record: (ActionResult) -> Void) -> Int {
+        guard let first = actions.first else { return 0 }
+        let program: BatchProgram
+        do {
+            program = try loadedProgram()
+        } catch {
+            record(ActionResult(action: first, outcome: .failed(error)))
+            actions.dropFirst().forEach { record(ActionResult(action: $0, outcome: .notDone)) }
+            return 0
+        }
         var runs = 0
         var batch: [BatchedMap] = []
         var ops = 0
@@ -126,7 +143,6 @@ public final class Executor {
                 return
             }
             do throws(KernelError) {
-                guard let program else { return }
                 try program.run(count: ops)
                 runs += 1
             } catch {
@@ -137,7 +153,8 @@ public final class Executor {
             }
             // Own every new fd at once so that all are closed, whatever happens below.
             let descriptors = batch.map { map in
-                program.map { $0.result(map.createOp) }.flatMap { $0 >= 0 ? Descriptor(owning: $0) : nil }
+                let fd = program.result(map.createOp)
+                return fd >= 0 ? Descriptor(owning: fd) : nil
             }
             for (map, descriptor) in zip(batch, descriptors) {
                 if failed {
@@ -145,7 +162,7 @@ public final class Executor {
                     continue
                 }
                 do throws(KernelError) {
-                    try finish(map, descriptor)
+                    try finish(map, descriptor, program: program)
                     record(ActionResult(action: map.action, outcome: .done))
                 } catch {
                     record(ActionResult(action: map.action, outcome: .failed(error)))
@@ -178,16 +195,6 @@ public final class Executor {
                     continue
                 }
             }
-            if program == nil {
-                do throws(KernelError) {
-                    program = try BatchProgram()
-                } catch {
-                    record(ActionResult(action: action, outcome: .failed(error)))
-                    failed = true
-                    continue
-                }
-            }
-            guard let program else { continue }
             let createOp = ops
             program.putCreate(createOp, type: spec.type.kernelValue, keySize: spec.keySize, valueSize: spec.valueSize,
                               maxEntries: spec.maxEntries, flags: spec.flags, numaNode: spec.numaNode ?? 0,
@@ -223,9 +230,8 @@ public final class Executor {
     }
 
     /// Checks the batch results of one map, pins it relative to its directory and sets mode and owner.
-    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?) throws(KernelError) {
+    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?, program: BatchProgram) throws(KernelError) {
         let path = map.action.path.description
-        guard let program else { return }
         let created = program.result(map.createOp)
         guard created >= 0, let descriptor else {
             throw KernelError("BPF_MAP_CREATE (batch program)", path: path, negativeErrno: created)

@@ -19,7 +19,8 @@ public struct TreeObserver {
         guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
         tree.entries[.anchor] = LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                           inode: UInt64(st.st_ino))
-        for root in roots {
+        // A root beneath another root is already covered by that root's walk.
+        for root in roots where !roots.contains(where: { root.isDescendant(of: $0) }) {
             try observe(root: root, into: &tree)
         }
         return tree

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import BPFTreeTestSupport
 import Testing
 
 @Suite struct DesiredTreeTests {
@@ -18,6 +19,13 @@ import Testing
         let messages = failure.diagnostics.map(\.description)
         #expect(messages.contains { $0.contains("jobs/A") && $0.contains("one.yaml") && $0.hasPrefix("two.yaml") })
         #expect(messages.contains { $0.contains("jobs/A/stats") && $0.contains("one.yaml:7:5") && $0.hasPrefix("two.yaml:7:5") })
+    }
+
+    @Test func refusesTwoManifestsWithOneName() throws {
+        var manifests = try decode(manifest("    a: {directory: {}}"), file: "a.yaml").get()
+        manifests += try decode(manifest("    b: {directory: {}}", root: "jobs/B"), file: "b.yaml").get()
+        let failure = try #require(DesiredTree.build(manifests).failure)
+        #expect(failure.diagnostics.map(\.description) == ["b.yaml:1:1: metadata.name: manifest name 'job-a' is also used at a.yaml:1:1"])
     }
 
     @Test func refusesEntriesBeneathAMap() throws {

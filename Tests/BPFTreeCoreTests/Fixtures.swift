@@ -1,4 +1,5 @@
 import BPFTreeCore
+import BPFTreeTestSupport
 import BPFTreeYAML
 
 /// Decodes manifest text as `file`, the way `bpftree` does, without touching any file.
@@ -16,19 +17,6 @@ func diagnostics(_ text: String, file: String = "m.yaml") -> [Diagnostic] {
     case .success: []
     case .failure(let failure): failure.diagnostics
     }
-}
-
-/// A manifest with `entries` (YAML, indented for `spec.entries`) under root `jobs/A`.
-func manifest(_ entries: String, name: String = "job-a", root: String = "jobs/A") -> String {
-    """
-    apiVersion: bpftree/v1
-    kind: Tree
-    metadata: {name: \(name)}
-    spec:
-      root: \(root)
-      entries:
-    \(entries)
-    """
 }
 
 func desired(_ texts: String...) throws -> DesiredTree {

@@ -1,5 +1,7 @@
+import Foundation
 import BPFTreeCore
 import BPFTreeYAML
+import BPFTreeTestSupport
 import Testing
 
 @Suite struct ManifestDecoderTests {
@@ -163,6 +165,11 @@ import Testing
             "apiVersion", "kind", "metadata.name", "spec.root", "spec.entries.a.map.type", "spec.entries.b.directory.mode",
         ]))
         #expect(found.first { $0.field == "spec.entries.a.map.type" }?.location == SourceLocation(file: "m.yaml", line: 7, column: 21))
+    }
+
+    @Test func aKindInTheWrongCaseSaysKindsAreCaseSensitive() {
+        let found = diagnostics(manifest("    a: {directory: {}}").replacingOccurrences(of: "kind: Tree", with: "kind: tree"))
+        #expect(found.map(\.description) == ["m.yaml:2:7: kind: unknown kind 'tree'; expected 'Tree' (kinds are case-sensitive)"])
     }
 
     @Test func malformedYAMLIsADiagnosticWithPosition() {

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import BPFTreeTestSupport
 import Testing
 
 @Suite struct PlannerTests {

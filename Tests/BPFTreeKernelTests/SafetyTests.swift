@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import BPFTreeTestSupport
 import Testing
 
 @Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment))
@@ -116,5 +117,56 @@ struct SafetyTests {
                                 plain, bpftreeExecutable])
         #expect(fdResult.status == 1)
         #expect(fdResult.stderr.contains("fd 7") && fdResult.stderr.contains("not on a bpffs"))
+    }
+
+    @Test func missingOrEmptyManifestPathsAreRefused() throws {
+        let fs = try ScratchBPFFS()
+        let empty = try ManifestDirectory(["notes.txt": "not a manifest"])
+        let result = try bpftree(["apply", "-f", empty.path + "/absent.yaml", "-f", empty.path, "--anchor", fs.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(empty.path)/absent.yaml:1:1: no such file or directory"))
+        #expect(result.stderr.contains("\(empty.path):1:1: directory holds no *.yaml or *.yml manifest"))
+        #expect(try fs.shape().isEmpty)
+    }
+
+    @Test func conflictingOrUnusableAnchorOptionsAreRefused() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let both = try bpftree(["apply", "-f", manifests.path, "--anchor", fs.path, "--anchor-fd", "0"])
+        #expect(both.status != 0)
+        #expect(both.stderr.contains("give --anchor or --anchor-fd, not both"))
+        let notDirectory = try run(["bash", "-c", "exec 7<\"$1\" && exec \"$2\" apply --anchor-fd 7 -f \"$1\"", "sh",
+                                    manifests.path + "/job.yaml", bpftreeExecutable])
+        #expect(notDirectory.status == 1)
+        #expect(notDirectory.stderr.contains("use anchor fd 7: the descriptor is not a directory"))
+        #expect(try fs.shape().isEmpty)
+    }
+
+    @Test func contentsTooLargeForOneBatchRunFailTheMapClearly() throws {
+        let fs = try ScratchBPFFS()
+        func text(_ count: Int) -> String {
+            let contents = (0..<count).map { "{key: \($0), value: \($0)}" }.joined(separator: ", ")
+            return manifest("    big: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 9000, contents: [\(contents)]}}",
+                            root: "big")
+        }
+        let tooBig = try ManifestDirectory(["big.yaml": text(8200)])
+        let result = try bpftree(["apply", "-f", tooBig.path, "--anchor", fs.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("! big/big: FAILED: create map big/big: contents need 8201 ops"))
+        #expect(try fs.shape() == ["big d 755"])
+        let fits = try ManifestDirectory(["big.yaml": text(8000)])
+        #expect(try bpftree(["apply", "-f", fits.path, "--anchor", fs.path]).status == 0)
+        #expect((try bpftool(["map", "dump", "pinned", fs.at("big/big")]) as? [Any])?.count == 8000)
+    }
+
+    @Test func aRootBeneathAnotherRootConverges() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory([
+            "outer.yaml": manifest("    m: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}", name: "outer", root: "jobs"),
+            "inner.yaml": manifest("    n: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}", name: "inner"),
+        ])
+        #expect(try bpftree(["apply", "-f", manifests.path, "--anchor", fs.path]).status == 0)
+        #expect(try fs.shape() == ["jobs d 755", "jobs/A d 755", "jobs/A/n f 600", "jobs/m f 600"])
+        #expect(try bpftree(["diff", "-f", manifests.path, "--anchor", fs.path]).status == 0)
     }
 }
