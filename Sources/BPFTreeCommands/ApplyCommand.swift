@@ -22,7 +22,16 @@ struct ApplyCommand: ParsableCommand {
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return
         }
-        let executor = Executor(anchor: planned.anchor, maxMapsPerBatch: options.batchSize)
+        let ledger: LedgerStore
+        do {
+            guard let opened = try LedgerStore.open(planned.anchor, create: true) else { throw ExitCode(1) }
+            ledger = opened
+        } catch let error as KernelError {
+            report.errors.append(error.description)
+            console.err(["error: \(error)", "Nothing was changed."])
+            throw ExitCode(1)
+        }
+        let executor = Executor(anchor: planned.anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
         let execution = executor.execute(planned.plan) { result in console.out(console.text.progress(result)) }
         report.add(execution)
         if execution.failure != nil {

@@ -11,6 +11,12 @@ struct CommonOptions: ParsableArguments {
     @Option(name: [.short, .customLong("file")], help: "Manifest file or directory (every *.yaml/*.yml in it). Repeatable.")
     var files: [String] = []
 
+    @Option(name: .customLong("policy"), help: "Policy file or directory (every *.yaml/*.yml in it). Repeatable. Default: the built-in policy (policies/default.yaml).")
+    var policies: [String] = []
+
+    @Flag(help: "Also delete or replace entries that a policy protects.")
+    var force = false
+
     @Option(help: "Anchor directory on a bpffs; every path is relative to it.")
     var anchor: String?
 

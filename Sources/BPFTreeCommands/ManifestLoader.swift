@@ -2,35 +2,62 @@ import BPFTreeCore
 import BPFTreeYAML
 import Foundation
 
-/// Reads manifest files (files, or every `*.yaml`/`*.yml` of a directory, sorted) into a desired tree.
+/// Reads manifest and policy files (files, or every `*.yaml`/`*.yml` of a directory, sorted).
 /// These paths are outside the bpffs, so symlinks there (e.g. a ConfigMap's `..data`) are followed.
 struct ManifestLoader {
     var pageSize: Int
 
-    func load(_ paths: [String]) -> Result<DesiredTree, ValidationFailure> {
+    /// Manifests (`kind: Tree`) merged into the desired tree.
+    func loadTree(_ paths: [String]) -> Result<DesiredTree, ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
+        for (_, documents) in read(paths, diagnostics: &diagnostics) {
+            switch ManifestDecoder(pageSize: pageSize).decode(documents) {
+            case .success(let decoded): manifests += decoded
+            case .failure(let failure): diagnostics += failure.diagnostics
+            }
+        }
+        guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
+        return DesiredTree.build(manifests)
+    }
+
+    /// Policies (`kind: Policy`); with no paths, the built-in default.
+    func loadPolicies(_ paths: [String]) -> Result<PolicySet, ValidationFailure> {
+        guard !paths.isEmpty else { return .success(.builtin) }
+        var diagnostics: [Diagnostic] = []
+        var policies: [Policy] = []
+        for (_, documents) in read(paths, diagnostics: &diagnostics) {
+            switch PolicyDecoder().decode(documents) {
+            case .success(let decoded): policies += decoded
+            case .failure(let failure): diagnostics += failure.diagnostics
+            }
+        }
+        guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
+        if policies.isEmpty {
+            return .failure(ValidationFailure([Diagnostic("no Policy document found", at: SourceLocation(file: paths[0], line: 1, column: 1), field: "")]))
+        }
+        return PolicySet.build(policies)
+    }
+
+    /// The parsed YAML documents of every file.
+    private func read(_ paths: [String], diagnostics: inout [Diagnostic]) -> [(String, [YAMLDocument])] {
+        var result: [(String, [YAMLDocument])] = []
         for file in expand(paths, diagnostics: &diagnostics) {
             let text: String
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
             } catch {
-                diagnostics.append(Diagnostic("cannot read manifest: \(error.localizedDescription)",
+                diagnostics.append(Diagnostic("cannot read: \(error.localizedDescription)",
                                               at: SourceLocation(file: file, line: 1, column: 1), field: ""))
                 continue
             }
             do {
-                let documents = try YAMLParser.parse(text, file: file)
-                switch ManifestDecoder(pageSize: pageSize).decode(documents) {
-                case .success(let decoded): manifests += decoded
-                case .failure(let failure): diagnostics += failure.diagnostics
-                }
+                result.append((file, try YAMLParser.parse(text, file: file)))
             } catch {
                 diagnostics.append(Diagnostic(error.message, at: error.location, field: ""))
             }
         }
-        guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
-        return DesiredTree.build(manifests)
+        return result
     }
 
     private func expand(_ paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
@@ -47,11 +74,11 @@ struct ManifestLoader {
                 continue
             }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            let manifests = names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }.sorted()
-            if manifests.isEmpty {
-                diagnostics.append(Diagnostic("directory holds no *.yaml or *.yml manifest", at: here, field: ""))
+            let found = names.filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !$0.hasPrefix(".") }.sorted()
+            if found.isEmpty {
+                diagnostics.append(Diagnostic("directory holds no *.yaml or *.yml file", at: here, field: ""))
             }
-            files += manifests.map { (path as NSString).appendingPathComponent($0) }
+            files += found.map { (path as NSString).appendingPathComponent($0) }
         }
         return files
     }

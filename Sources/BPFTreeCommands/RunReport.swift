@@ -23,9 +23,13 @@ struct RunReport: Encodable {
         var detail: String
         var manifest: String?
         var location: String?
+        /// create, update, replace, remove or ledger.
+        var category: String
         /// planned (diff), done, failed or notDone (apply).
         var status: String
         var error: String?
+        /// For a migration that was done: how many entries were copied.
+        var entriesCopied: UInt64?
     }
 
     struct ProblemRecord: Encodable {
@@ -49,12 +53,17 @@ struct RunReport: Encodable {
 
     struct NoticeRecord: Encodable {
         var path: String
+        /// unmanaged, symlink, kept or programs.
+        var category: String
         var message: String
     }
 
     struct Counts: Encodable {
         var create = 0
         var update = 0
+        var replace = 0
+        var remove = 0
+        var ledger = 0
         var done = 0
         var failed = 0
         var notDone = 0
@@ -81,16 +90,19 @@ struct RunReport: Encodable {
                           location: problem.origin.map { $0.location.description },
                           differences: problem.differences.map { .init(field: $0.field, declared: $0.declared, live: $0.live) })
         }
-        notices = plan.notices.map { NoticeRecord(path: $0.path.description, message: $0.message) }
-        counts.create = plan.creates
-        counts.update = plan.updates
+        notices = plan.notices.map { NoticeRecord(path: $0.path.description, category: $0.category.rawValue, message: $0.message) }
+        counts.create = plan.count(.create)
+        counts.update = plan.count(.update)
+        counts.replace = plan.count(.replace)
+        counts.remove = plan.count(.remove)
+        counts.ledger = plan.count(.ledger)
         changes = plan.hasChanges
     }
 
     mutating func add(_ execution: ExecutionReport) {
         actions = execution.results.map { result in
             switch result.outcome {
-            case .done: record(result.action, status: "done", error: nil)
+            case .done: record(result.action, status: "done", error: nil, copied: result.copied)
             case .failed(let error): record(result.action, status: "failed", error: error.description)
             case .notDone: record(result.action, status: "notDone", error: nil)
             }
@@ -102,9 +114,10 @@ struct RunReport: Encodable {
         changes = execution.done > 0
     }
 
-    func record(_ action: Action, status: String, error: String?) -> ActionRecord {
+    func record(_ action: Action, status: String, error: String?, copied: UInt64? = nil) -> ActionRecord {
         ActionRecord(path: action.path.description, kind: action.kind, reason: action.reason, detail: action.detail,
-                     manifest: action.origin?.manifest, location: action.origin.map { $0.location.description },
-                     status: status, error: error)
+                     manifest: action.manifest.isEmpty ? nil : action.manifest,
+                     location: action.origin.map { $0.location.description }, category: action.category.rawValue,
+                     status: status, error: error, entriesCopied: copied)
     }
 }

@@ -1,13 +1,22 @@
 import BPFTreeCore
 import BPFTreeKernel
 
-/// Terraform-style text: `+` create, `~` update, grouped, paths relative to the anchor; colour only on a
-/// terminal.
+/// Terraform-style text: `+` create, `~` update, `-/+` replace, `-` remove, `*` ledger only; grouped,
+/// paths relative to the anchor; colour only on a terminal.
 struct TextRenderer {
     var color: Bool
 
     private func paint(_ text: String, _ code: String) -> String { color ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text }
-    private func symbol(_ action: Action) -> String { action.isCreate ? paint("+", "32") : paint("~", "33") }
+
+    private func symbol(_ action: Action) -> String {
+        switch action.category {
+        case .create: paint("+", "32")
+        case .update: paint("~", "33")
+        case .replace: paint("-/+", "35")
+        case .remove: paint("-", "31")
+        case .ledger: paint("*", "36")
+        }
+    }
 
     func line(_ action: Action, width: Int) -> String {
         let path = action.path.description.padding(toLength: width)
@@ -20,19 +29,17 @@ struct TextRenderer {
         out += notices(plan)
         if !plan.actions.isEmpty {
             let width = plan.actions.map { $0.path.description.count }.max() ?? 0
-            let creates = plan.actions.filter(\.isCreate)
-            let updates = plan.actions.filter { !$0.isCreate }
             out.append("bpftree will perform the following actions under \(anchor):")
-            if !creates.isEmpty {
+            for category in Action.Category.allCases {
+                let actions = plan.actions.filter { $0.category == category }
+                guard !actions.isEmpty else { continue }
                 out.append("")
-                out += creates.map { line($0, width: width) }
-            }
-            if !updates.isEmpty {
-                out.append("")
-                out += updates.map { line($0, width: width) + paint("  (\($0.reason))", "2") }
+                out += actions.map { action in
+                    line(action, width: width) + (category == .create ? "" : paint("  (\(action.reason))", "2"))
+                }
             }
             out.append("")
-            out.append("Plan: \(plan.creates) to create, \(plan.updates) to update.")
+            out.append("Plan: " + counts { plan.count($0) }.map { "\($1) \($0.planned($1))" }.joined(separator: ", ") + ".")
         } else if plan.problems.isEmpty {
             out.append("No changes. The tree under \(anchor) matches the manifests.")
         }
@@ -43,7 +50,9 @@ struct TextRenderer {
     func progress(_ result: ActionResult) -> String {
         let action = result.action
         switch result.outcome {
-        case .done: return "  \(symbol(action)) \(action.path): \(action.isCreate ? "created " : "")\(action.detail)"
+        case .done:
+            let copied = result.copied.map { ", \($0) \($0 == 1 ? "entry" : "entries") copied" } ?? ""
+            return "  \(symbol(action)) \(action.path): \(action.isCreate ? "created " : "")\(action.detail)\(copied)"
         case .failed(let error): return "  \(paint("!", "31")) \(action.path): FAILED: \(error)"
         case .notDone: return "  \(paint("-", "2")) \(action.path): not done (\(action.detail))"
         }
@@ -52,11 +61,16 @@ struct TextRenderer {
     func applySummary(_ execution: ExecutionReport, anchor: String) -> String {
         let runs = "\(execution.batchRuns) batch-program run\(execution.batchRuns == 1 ? "" : "s")"
         if execution.failure == nil {
-            let created = execution.results.count(where: \.action.isCreate)
-            return "\nApply complete under \(anchor): \(created) created, \(execution.results.count - created) updated (\(runs))."
+            let done = counts { category in execution.results.count { $0.action.category == category } }
+            return "\nApply complete under \(anchor): \(done.map { "\($1) \($0.done($1))" }.joined(separator: ", ")) (\(runs))."
         }
         return paint("\nApply failed under \(anchor): \(execution.done) of \(execution.results.count) actions done, \(execution.failed) failed, \(execution.notDone) not done (\(runs)).", "31")
             + "\nEverything done is listed above. Fix the cause and run apply again: it plans from the tree as it now is."
+    }
+
+    /// Count per category: create and update always, the others when not zero.
+    private func counts(_ count: (Action.Category) -> Int) -> [(Action.Category, Int)] {
+        Action.Category.allCases.map { ($0, count($0)) }.filter { $0.1 > 0 || $0.0 == .create || $0.0 == .update }
     }
 
     func notices(_ plan: Plan) -> [String] {
@@ -70,6 +84,22 @@ struct TextRenderer {
     func diagnostics(_ failure: ValidationFailure) -> [String] {
         failure.diagnostics.map { "\(paint("error:", "31")) \($0)" }
             + ["\(failure.diagnostics.count) problem\(failure.diagnostics.count == 1 ? "" : "s") found; nothing was changed."]
+    }
+}
+
+extension Action.Category {
+    func planned(_ count: Int) -> String {
+        self == .ledger ? "ledger record\(count == 1 ? "" : "s") to fix" : "to \(rawValue)"
+    }
+
+    func done(_ count: Int) -> String {
+        switch self {
+        case .create: "created"
+        case .update: "updated"
+        case .replace: "replaced"
+        case .remove: "removed"
+        case .ledger: "ledger record\(count == 1 ? "" : "s") fixed"
+        }
     }
 }
 

@@ -1,58 +1,100 @@
-/// One change to the tree. Actions are plain data; the kernel layer's executor carries them out.
+/// One change to the tree or to the ownership ledger. Actions are plain data; the kernel layer's executor
+/// carries them out.
 public struct Action: Hashable, Sendable {
     public enum Change: Hashable, Sendable {
         case createDirectory(mode: UInt32, owner: Owner)
         case createMap(MapSpec, mode: UInt32, owner: Owner)
+        /// Pin a new map under a temporary name, copy the old map's entries into it when `migrate`,
+        /// exchange the two names atomically and remove the old pin.
+        case replaceMap(MapSpec, mode: UInt32, owner: Owner, old: LiveMapInfo, migrate: Bool, differences: [FieldDifference])
         case setMode(from: UInt32, to: UInt32)
         case setOwner(from: Owner, to: Owner)
+        /// Record in the ledger that the entry with `inode` is bpftree's (adopted, claimed after an
+        /// interrupted run, or now declared by another manifest).
+        case recordOwnership(LedgerRecord.Kind, inode: UInt64, why: String)
+        /// Delete an owned entry no manifest declares any more (prune).
+        case remove(LedgerRecord.Kind)
+        /// Delete a temporary pin an interrupted run left behind.
+        case removeTemporary
+        /// Drop a ledger record whose entry is gone or was replaced by someone else.
+        case forgetRecord(why: String)
+    }
+
+    /// How an action is shown and counted.
+    public enum Category: String, Sendable, CaseIterable {
+        case create, update, replace, remove, ledger
     }
 
     public var path: TreePath
     public var change: Change
-    /// The declaration that asks for it; nil for an implicit parent directory.
+    /// The declaration that asks for it; nil for implicit parents, prunes and ledger repairs.
     public var origin: Origin?
+    /// The manifest the ledger records as owner (`metadata.name`).
+    public var manifest: String
 
-    public init(path: TreePath, change: Change, origin: Origin? = nil) {
+    public init(path: TreePath, change: Change, origin: Origin? = nil, manifest: String? = nil) {
         self.path = path
         self.change = change
         self.origin = origin
+        self.manifest = manifest ?? origin?.manifest ?? ""
     }
 
-    /// Stable name used in JSON output: `createDirectory`, `createMap`, `setMode`, `setOwner`.
+    /// Stable name used in JSON output.
     public var kind: String {
         switch change {
         case .createDirectory: "createDirectory"
         case .createMap: "createMap"
+        case .replaceMap(_, _, _, _, let migrate, _): migrate ? "migrateMap" : "replaceMap"
         case .setMode: "setMode"
         case .setOwner: "setOwner"
+        case .recordOwnership: "recordOwnership"
+        case .remove: "remove"
+        case .removeTemporary: "removeTemporary"
+        case .forgetRecord: "forgetRecord"
         }
     }
 
-    public var isCreate: Bool {
+    public var category: Category {
         switch change {
-        case .createDirectory, .createMap: true
-        case .setMode, .setOwner: false
+        case .createDirectory, .createMap: .create
+        case .setMode, .setOwner: .update
+        case .replaceMap: .replace
+        case .remove, .removeTemporary: .remove
+        case .recordOwnership, .forgetRecord: .ledger
         }
     }
+
+    public var isCreate: Bool { category == .create }
 
     /// Why the action is needed, in words.
     public var reason: String {
         switch change {
         case .createDirectory, .createMap: "missing"
+        case .replaceMap(_, _, _, _, _, let differences): differences.map(\.description).joined(separator: "; ")
         case .setMode(let from, let to): "mode is \(formatMode(from)), declared \(formatMode(to))"
         case .setOwner(let from, let to): "owner is \(from), declared \(to)"
+        case .recordOwnership(_, _, let why): why
+        case .remove: "created by bpftree (manifest \(manifest.isEmpty ? "?" : manifest)) and no longer declared"
+        case .removeTemporary: "temporary pin left by an interrupted run"
+        case .forgetRecord(let why): why
         }
     }
 
-    /// What the action makes, in words.
+    /// What the action does, in words.
     public var detail: String {
         switch change {
         case .createDirectory(let mode, let owner):
             "directory, mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
         case .createMap(let spec, let mode, let owner):
             "map \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
+        case .replaceMap(let spec, _, _, let old, let migrate, _):
+            "\(migrate ? "migrate" : "replace") map id \(old.id) with \(spec.summary)\(migrate ? ", copying its entries" : ", empty")"
         case .setMode(let from, let to): "mode \(formatMode(from)) -> \(formatMode(to))"
         case .setOwner(let from, let to): "owner \(from) -> \(to)"
+        case .recordOwnership(let kind, _, _): "record \(kind.name) as owned by manifest \(manifest)"
+        case .remove(let kind): "remove \(kind.name)"
+        case .removeTemporary: "remove temporary pin"
+        case .forgetRecord: "forget ledger record"
         }
     }
 }

@@ -25,6 +25,12 @@ public struct DesiredTree: Sendable {
                     continue
                 }
                 byPath[entry.path] = entry
+                let length = entry.path.components.joined(separator: "/").utf8.count
+                if length > Reserved.maxPathBytes {
+                    diagnostics.append(Diagnostic(
+                        "path '\(entry.path)' is \(length) bytes long; the ownership ledger holds anchor-relative paths of up to \(Reserved.maxPathBytes) bytes",
+                        at: origin.location, field: origin.field))
+                }
             }
         }
         // Nothing may be declared beneath a map.
@@ -39,9 +45,11 @@ public struct DesiredTree: Sendable {
             }
         }
         guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
-        for entry in Array(byPath.values) {
+        for entry in byPath.values.sorted(by: { $0.path < $1.path }) {
             for ancestor in entry.path.ancestors where byPath[ancestor] == nil {
-                byPath[ancestor] = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                parent.implicitFor = entry.manifest
+                byPath[ancestor] = parent
             }
         }
         let sorted = byPath.values.sorted { $0.path < $1.path }

@@ -45,16 +45,28 @@ public struct DesiredEntry: Hashable, Sendable {
     public var owner: Owner
     /// nil for an implicit parent directory that no manifest declares itself.
     public var origin: Origin?
+    /// Take over an entry that exists but that bpftree did not create (it must be compatible).
+    public var adopt: Bool
+    /// The entry's own choice, which its policy scope must allow; nil: the scope's default.
+    public var onIncompatible: IncompatibleAction?
 
-    public init(path: TreePath, kind: Kind, mode: UInt32?, owner: Owner = .unmanaged, origin: Origin?) {
+    public init(path: TreePath, kind: Kind, mode: UInt32?, owner: Owner = .unmanaged, origin: Origin?,
+                adopt: Bool = false, onIncompatible: IncompatibleAction? = nil) {
         self.path = path
         self.kind = kind
         self.mode = mode
         self.owner = owner
         self.origin = origin
+        self.adopt = adopt
+        self.onIncompatible = onIncompatible
     }
 
+    /// For an implicit parent: the manifest whose declarations need it.
+    public var implicitFor: String?
+
     public var isImplicit: Bool { origin == nil }
+    /// The manifest the ledger records as owner of what is created for this entry.
+    public var manifest: String { origin?.manifest ?? implicitFor ?? "" }
 }
 
 /// Defaults applied where a manifest is silent.

@@ -7,8 +7,6 @@ public struct ManifestDecoder: Sendable {
 
     public init(pageSize: Int) { self.pageSize = pageSize }
 
-    public static let apiVersion = "bpftree/v1"
-
     /// Decodes every non-empty document; on any problem returns no manifests and every diagnostic.
     public func decode(_ documents: [YAMLDocument]) -> Result<[Manifest], ValidationFailure> {
         let reader = NodeReader()
@@ -21,29 +19,10 @@ public struct ManifestDecoder: Sendable {
     }
 
     private func decodeDocument(_ node: YAMLNode, _ reader: NodeReader) -> Manifest? {
-        guard let top = reader.object(node, "", known: ["apiVersion", "kind", "metadata", "spec"],
-                                      required: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
-        if let versionNode = top["apiVersion"], let version = reader.string(versionNode, "apiVersion"),
-           version != Self.apiVersion {
-            reader.error("unsupported apiVersion '\(version)'; expected '\(Self.apiVersion)'", at: versionNode, "apiVersion")
-        }
-        if let kindNode = top["kind"], let kind = reader.string(kindNode, "kind"), kind != "Tree" {
-            var message = "unknown kind '\(kind)'; expected 'Tree'"
-            if kind.lowercased() == "tree" { message += " (kinds are case-sensitive)" }
-            reader.error(message, at: kindNode, "kind")
-        }
-        var name: String?
-        if let metadataNode = top["metadata"],
-           let metadata = reader.object(metadataNode, "metadata", known: ["name"], required: ["name"]),
-           let nameNode = metadata["name"], let text = reader.string(nameNode, "metadata.name") {
-            if text.isEmpty || text.count > 63 || !text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
-                reader.error("manifest name '\(text)' must be 1 to 63 letters, digits, '-' or '_'", at: nameNode, "metadata.name")
-            } else {
-                name = text
-            }
-        }
-        guard let specNode = top["spec"],
-              let spec = reader.object(specNode, "spec", known: ["root", "mode", "uid", "gid", "entries"]) else { return nil }
+        guard let header = DocumentHeader.read(node, kind: "Tree", reader) else { return nil }
+        let name = header.name
+        guard let specNode = header.spec,
+              let spec = reader.object(specNode, "spec", known: ["root", "mode", "uid", "gid", "adopt", "entries"]) else { return nil }
 
         var root = TreePath.anchor
         if let rootNode = spec["root"], let text = reader.string(rootNode, "spec.root") {
@@ -56,9 +35,11 @@ public struct ManifestDecoder: Sendable {
         let origin = Origin(manifest: manifestName, location: specNode.location, field: "spec")
         var entries: [DesiredEntry] = []
         let (mode, owner) = attributes(entry: spec, block: [:], "spec", "spec", reader)
-        entries.append(DesiredEntry(path: root, kind: .directory,
-                                    mode: mode ?? (root.isAnchor ? nil : Defaults.directoryMode),
-                                    owner: owner, origin: origin))
+        var rootEntry = DesiredEntry(path: root, kind: .directory,
+                                     mode: mode ?? (root.isAnchor ? nil : Defaults.directoryMode),
+                                     owner: owner, origin: origin)
+        rootEntry.adopt = spec["adopt"].flatMap { reader.bool($0, "spec.adopt") } ?? false
+        entries.append(rootEntry)
         if let entriesNode = spec["entries"] {
             decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, into: &entries)
         }
@@ -84,8 +65,18 @@ public struct ManifestDecoder: Sendable {
 
     private func decodeEntry(_ node: YAMLNode, name: String, at location: SourceLocation, path: TreePath,
                              _ field: String, _ manifest: String, _ reader: NodeReader, into entries: inout [DesiredEntry]) {
-        guard let fields = reader.object(node, field, known: ["map", "directory"] + Self.attributeFields) else { return }
+        guard let fields = reader.object(node, field, known: ["map", "directory", "adopt", "onIncompatible"] + Self.attributeFields)
+        else { return }
         let origin = Origin(manifest: manifest, location: location, field: field)
+        let adopt = fields["adopt"].flatMap { reader.bool($0, join(field, "adopt")) } ?? false
+        var onIncompatible: IncompatibleAction?
+        if let node = fields["onIncompatible"] {
+            if fields["map"] == nil {
+                reader.error("onIncompatible applies to maps only", at: node, join(field, "onIncompatible"))
+            } else {
+                onIncompatible = reader.choice(node, join(field, "onIncompatible"), IncompatibleAction.self)
+            }
+        }
         switch (fields["map"], fields["directory"]) {
         case (nil, nil):
             reader.error("an entry needs one of 'map' or 'directory'", at: node, field)
@@ -99,7 +90,7 @@ public struct ManifestDecoder: Sendable {
             let decoder = MapSpecDecoder(pageSize: pageSize, reader: reader)
             if let spec = decoder.decode(block, node: mapNode, entryName: name, mapField) {
                 entries.append(DesiredEntry(path: path, kind: .map(spec), mode: mode ?? Defaults.pinMode, owner: owner,
-                                            origin: origin))
+                                            origin: origin, adopt: adopt, onIncompatible: onIncompatible))
             }
         case (nil, let directoryNode?):
             let directoryField = join(field, "directory")
@@ -111,7 +102,7 @@ public struct ManifestDecoder: Sendable {
             }
             let (mode, owner) = attributes(entry: fields, block: block, field, directoryField, reader)
             entries.append(DesiredEntry(path: path, kind: .directory, mode: mode ?? Defaults.directoryMode, owner: owner,
-                                        origin: origin))
+                                        origin: origin, adopt: adopt))
             if let children = block["entries"] {
                 decodeEntries(children, under: path, join(directoryField, "entries"), manifest, reader, into: &entries)
             }

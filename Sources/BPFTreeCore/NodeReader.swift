@@ -174,3 +174,24 @@ struct IntegerLiteral: CustomStringConvertible {
         }
     }
 }
+
+extension NodeReader {
+    /// The items of a sequence, or nil (reported) when the node is not one.
+    func sequence(_ node: YAMLNode, _ field: String) -> [YAMLNode]? {
+        guard case .sequence(let items) = node.value else {
+            error("expected a list, found \(node.shapeName)", at: node, field)
+            return nil
+        }
+        return items
+    }
+
+    /// One of an enum's raw values, with the closest one suggested.
+    func choice<Choice: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ field: String, _ type: Choice.Type) -> Choice?
+    where Choice.RawValue == String {
+        guard let text = string(node, field) else { return nil }
+        if let value = Choice(rawValue: text) { return value }
+        let names = Choice.allCases.map(\.rawValue)
+        error("'\(text)' is not one of \(names.joined(separator: ", "))", at: node, field)
+        return nil
+    }
+}

@@ -1,10 +1,11 @@
 /// The ordered actions that converge the live tree on the desired one, or the problems that forbid it.
 public struct Plan: Sendable {
-    /// In path order: a parent before its children.
+    /// Ledger repairs first, then declarations in path order (a parent before its children), then
+    /// removals (children before their parent).
     public var actions: [Action]
-    /// Declarations the live tree cannot be converged to without deleting or replacing something.
+    /// Declarations the live tree cannot be converged to (incompatible maps, protected paths, ...).
     public var problems: [PlanProblem]
-    /// Things worth telling that need no action (e.g. a symlink left alone).
+    /// Things worth telling that need no action: unmanaged entries, symlinks, entries kept by policy.
     public var notices: [PlanNotice]
 
     public init(actions: [Action] = [], problems: [PlanProblem] = [], notices: [PlanNotice] = []) {
@@ -14,8 +15,9 @@ public struct Plan: Sendable {
     }
 
     public var hasChanges: Bool { !actions.isEmpty }
-    public var creates: Int { actions.count(where: \.isCreate) }
-    public var updates: Int { actions.count - creates }
+    public func count(_ category: Action.Category) -> Int { actions.count { $0.category == category } }
+    public var creates: Int { count(.create) }
+    public var updates: Int { count(.update) }
 }
 
 /// A declaration that conflicts with what is in the tree.
@@ -40,11 +42,25 @@ public struct PlanProblem: Hashable, Sendable, CustomStringConvertible {
 
 /// Something observed that needs no action.
 public struct PlanNotice: Hashable, Sendable, CustomStringConvertible {
+    public enum Category: String, Sendable {
+        /// Exists, but bpftree did not create it: left alone.
+        case unmanaged
+        case symlink
+        /// Owned and undeclared, but kept (policy, protection, or unmanaged content).
+        case kept
+        /// Programs that hold a map being replaced keep using the old map.
+        case programs
+    }
+
     public var path: TreePath
     public var message: String
-    public init(path: TreePath, message: String) {
+    public var category: Category
+
+    public init(path: TreePath, message: String, category: Category) {
         self.path = path
         self.message = message
+        self.category = category
     }
+
     public var description: String { "\(path): \(message)" }
 }

@@ -1,69 +1,251 @@
-/// Computes the plan: a pure function of the desired and the live tree.
+/// Computes the plan: a pure function of the desired tree, the live tree, the ownership ledger and the
+/// policies.
+///
+/// Ownership: an entry is bpftree's when the ledger has a record for its path that describes it (same
+/// kind and inode). Records an interrupted run left unsettled are settled first from what the tree shows:
+/// a temporary pin is removed, an entry being created is claimed if it exists, an entry being replaced
+/// belongs to bpftree under either its old or its new inode.
 public enum Planner {
-    public static func plan(desired: DesiredTree, live: LiveTree) -> Plan {
-        var plan = Plan()
+    public static func plan(desired: DesiredTree, live: LiveTree, ledger: Ledger = Ledger(),
+                            policies: PolicySet = .builtin, force: Bool = false) -> Plan {
+        var planning = Planning(desired: desired, live: live, policies: policies, force: force)
+        planning.settle(ledger)
+        planning.converge()
+        planning.prune()
+        planning.listUnmanaged()
+        return planning.plan
+    }
+}
+
+/// The state of one planning pass.
+private struct Planning {
+    let desired: DesiredTree
+    let live: LiveTree
+    let policies: PolicySet
+    let force: Bool
+    let declared: Set<TreePath>
+    /// Live paths under each live directory.
+    let children: [TreePath: [TreePath]]
+
+    var plan = Plan()
+    /// Entries bpftree owns once the ledger is settled.
+    var owned: [TreePath: LedgerRecord] = [:]
+    /// Temporary pins being removed.
+    var temporaries: Set<TreePath> = []
+
+    init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool) {
+        self.desired = desired
+        self.live = live
+        self.policies = policies
+        self.force = force
+        declared = Set(desired.entries.map(\.path))
+        var children: [TreePath: [TreePath]] = [:]
+        for path in live.entries.keys where !path.isAnchor { children[path.parent, default: []].append(path) }
+        self.children = children
+    }
+
+    // MARK: Ledger
+
+    mutating func settle(_ ledger: Ledger) {
+        for record in ledger.records.values.sorted(by: { $0.path < $1.path }) where !policies.isIgnored(record.path) {
+            let path = record.path
+            let current = live[path]
+            func ledgerAction(_ change: Action.Change) {
+                plan.actions.append(Action(path: path, change: change, manifest: record.manifest))
+            }
+            switch record.state {
+            case .temporary:
+                if let current, current.kind != .directory {
+                    ledgerAction(.removeTemporary)
+                    temporaries.insert(path)
+                } else {
+                    ledgerAction(.forgetRecord(why: "the temporary pin is already gone"))
+                }
+            case .creating, .replacing:
+                if let current, record.describes(current) {
+                    let why = record.state == .creating ? "created by an interrupted run" : "settled after an interrupted replace"
+                    ledgerAction(.recordOwnership(record.kind, inode: current.inode, why: why))
+                    var settled = record
+                    (settled.state, settled.inode, settled.pendingInode) = (.owned, current.inode, 0)
+                    owned[path] = settled
+                } else if current != nil || !declared.contains(path) {
+                    ledgerAction(.forgetRecord(why: current == nil ? "an interrupted run did not create it"
+                                               : "what is there now was not made by bpftree"))
+                }
+            case .owned:
+                if let current, record.describes(current) {
+                    owned[path] = record
+                } else if let current {
+                    ledgerAction(.forgetRecord(why: "a \(current.kind.name) bpftree did not create is there now (inode \(current.inode), recorded \(record.inode))"))
+                } else if !declared.contains(path) {
+                    // A declared path that is gone is simply created again, which rewrites its record.
+                    ledgerAction(.forgetRecord(why: "gone from the tree"))
+                }
+            }
+        }
+    }
+
+    // MARK: Declarations
+
+    mutating func converge() {
         var blocked: Set<TreePath> = []
         var created: Set<TreePath> = []
-        var declared: Set<TreePath> = []
-
         for entry in desired.entries {
-            declared.insert(entry.path)
-            if entry.path.ancestors.contains(where: blocked.contains) {
-                blocked.insert(entry.path)
+            let path = entry.path
+            if path.ancestors.contains(where: blocked.contains) {
+                blocked.insert(path)
                 continue
             }
-            let current = created.contains(entry.path.parent) && !entry.path.isAnchor ? nil : live[entry.path]
+            if policies.isIgnored(path) { continue }
+            let current = created.contains(path.parent) && !path.isAnchor ? nil : live[path]
             guard let current else {
                 switch entry.kind {
                 case .directory:
-                    plan.actions.append(Action(path: entry.path, change: .createDirectory(
-                        mode: entry.mode ?? Defaults.directoryMode, owner: entry.owner), origin: entry.origin))
-                    created.insert(entry.path)
+                    add(entry, .createDirectory(mode: entry.mode ?? Defaults.directoryMode, owner: entry.owner))
+                    created.insert(path)
                 case .map(let spec):
-                    plan.actions.append(Action(path: entry.path, change: .createMap(
-                        spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner), origin: entry.origin))
+                    add(entry, .createMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner))
                 }
                 continue
             }
+            let record = owned[path]
             switch (entry.kind, current.kind) {
             case (.directory, .directory):
                 break
             case (.map(let spec), .map(let info)):
                 let differences = spec.differences(from: info)
-                if !differences.isEmpty {
-                    plan.problems.append(PlanProblem(
-                        path: entry.path,
-                        message: "the pinned map has a different shape (\(differences.map(\.description).joined(separator: "; "))); bpftree does not replace maps yet: remove the pin or change the manifest",
-                        origin: entry.origin, differences: differences))
-                    blocked.insert(entry.path)
+                guard differences.isEmpty else {
+                    if !incompatible(entry, spec, info, differences, owned: record != nil) { blocked.insert(path) }
                     continue
                 }
             case (let kind, .symlink):
-                plan.problems.append(PlanProblem(
-                    path: entry.path,
-                    message: "is a symlink where a \(kindName(kind)) is declared; bpftree never follows symlinks: remove it or change the manifest",
-                    origin: entry.origin))
-                blocked.insert(entry.path)
+                problem(entry, "is a symlink where a \(kindName(kind)) is declared; bpftree never follows symlinks: remove it or change the manifest")
+                blocked.insert(path)
                 continue
             case (let kind, let other):
-                plan.problems.append(PlanProblem(
-                    path: entry.path,
-                    message: "is a \(other.name) where a \(kindName(kind)) is declared",
-                    origin: entry.origin))
-                blocked.insert(entry.path)
+                problem(entry, "is a \(other.name) where a \(kindName(kind)) is declared")
+                blocked.insert(path)
+                continue
+            }
+            guard let kind = current.kind.ledgerKind else { continue }
+            if let record {
+                if !entry.isImplicit && record.manifest != entry.manifest {
+                    add(entry, .recordOwnership(kind, inode: current.inode,
+                                                why: "now declared by manifest \(entry.manifest) (recorded for \(record.manifest))"))
+                }
+            } else if entry.adopt && !path.isAnchor {
+                add(entry, .recordOwnership(kind, inode: current.inode, why: "adopted (adopt: true)"))
+            } else if !path.isAnchor {
+                if !entry.isImplicit {
+                    plan.notices.append(PlanNotice(
+                        path: path, message: "exists but was not created by bpftree; left alone (declare adopt: true to manage it)",
+                        category: .unmanaged))
+                }
                 continue
             }
             plan.actions += attributeActions(entry, current)
         }
-
-        for (path, entry) in live.entries where entry.kind == .symlink && !declared.contains(path) {
-            plan.notices.append(PlanNotice(path: path, message: "symlink left alone, never followed"))
-        }
-        plan.notices.sort { $0.path < $1.path }
-        return plan
     }
 
-    private static func kindName(_ kind: DesiredEntry.Kind) -> String {
+    /// A declared map whose live shape differs: replace or migrate it when bpftree owns it and the policy
+    /// allows; otherwise a problem. Returns whether the path stays usable for its children (never: maps
+    /// have none, but the caller blocks it on a problem).
+    private mutating func incompatible(_ entry: DesiredEntry, _ spec: MapSpec, _ info: LiveMapInfo,
+                                       _ differences: [FieldDifference], owned: Bool) -> Bool {
+        let fields = differences.map(\.description).joined(separator: "; ")
+        guard owned else {
+            let adopt = entry.adopt ? "it cannot be adopted, and " : ""
+            problem(entry, "the pinned map has a different shape (\(fields)); it was not created by bpftree: \(adopt)bpftree only replaces maps it created; remove the pin or change the manifest", differences)
+            return false
+        }
+        let scope = policies.scope(for: entry.path)
+        let choice = entry.onIncompatible ?? scope?.onIncompatible ?? .fail
+        let rule = entry.onIncompatible != nil ? "the entry's onIncompatible" : scope.map { "onIncompatible of \($0.reference)" } ?? "the default"
+        switch choice {
+        case .fail:
+            problem(entry, "the pinned map has a different shape (\(fields)); \(rule) is fail: change the manifest, or allow replace or migrate", differences)
+            return false
+        case .replace, .migrate:
+            if let scope, scope.protects(entry.path), !force {
+                problem(entry, "the pinned map has a different shape (\(fields)) and is protected by \(scope.reference); \(choice.rawValue) needs --force", differences)
+                return false
+            }
+            if choice == .migrate, let why = spec.migrationProblem(from: info) {
+                problem(entry, "cannot migrate: \(why) (\(fields))", differences)
+                return false
+            }
+            add(entry, .replaceMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner, old: info,
+                                   migrate: choice == .migrate, differences: differences))
+            return true
+        }
+    }
+
+    // MARK: Prune
+
+    mutating func prune() {
+        var removed = temporaries
+        for (path, record) in owned.sorted(by: { $0.key > $1.key }) where !declared.contains(path) && !path.isAnchor && !policies.isIgnored(path) {
+            func keep(_ why: String) {
+                plan.notices.append(PlanNotice(path: path, message: "no longer declared; kept: \(why)", category: .kept))
+            }
+            guard let scope = policies.scope(for: path) else {
+                keep("no policy scope governs it")
+                continue
+            }
+            guard scope.prune == .owned else {
+                keep("prune is none in \(scope.reference)")
+                continue
+            }
+            if scope.protects(path) && !force {
+                keep("protected by \(scope.reference); --force removes it")
+                continue
+            }
+            if record.kind == .directory, !(children[path] ?? []).allSatisfy(removed.contains) {
+                keep("it holds entries bpftree does not remove")
+                continue
+            }
+            removed.insert(path)
+            plan.actions.append(Action(path: path, change: .remove(record.kind), manifest: record.manifest))
+        }
+    }
+
+    // MARK: Unmanaged
+
+    mutating func listUnmanaged() {
+        func isForeign(_ path: TreePath) -> Bool {
+            !path.isAnchor && !declared.contains(path) && owned[path] == nil && !temporaries.contains(path)
+                && !policies.isIgnored(path)
+        }
+        for (path, entry) in live.entries where isForeign(path) && !isForeign(path.parent) {
+            if entry.kind == .symlink {
+                plan.notices.append(PlanNotice(path: path, message: "symlink left alone, never followed", category: .symlink))
+                continue
+            }
+            var message = "unmanaged \(entry.kind.name): not created by bpftree; left alone"
+            if entry.kind == .directory {
+                let inside = descendants(of: path)
+                if inside > 0 { message += " (\(inside) \(inside == 1 ? "entry" : "entries") inside)" }
+            }
+            plan.notices.append(PlanNotice(path: path, message: message, category: .unmanaged))
+        }
+        plan.notices.sort { $0.path < $1.path }
+    }
+
+    private func descendants(of path: TreePath) -> Int {
+        (children[path] ?? []).reduce(0) { $0 + 1 + descendants(of: $1) }
+    }
+
+    // MARK: Helpers
+
+    private mutating func add(_ entry: DesiredEntry, _ change: Action.Change) {
+        plan.actions.append(Action(path: entry.path, change: change, origin: entry.origin, manifest: entry.manifest))
+    }
+
+    private mutating func problem(_ entry: DesiredEntry, _ message: String, _ differences: [FieldDifference] = []) {
+        plan.problems.append(PlanProblem(path: entry.path, message: message, origin: entry.origin, differences: differences))
+    }
+
+    private func kindName(_ kind: DesiredEntry.Kind) -> String {
         switch kind {
         case .directory: "directory"
         case .map: "map"
@@ -71,17 +253,19 @@ public enum Planner {
     }
 
     /// Mode and owner changes for an entry that exists with the right kind.
-    private static func attributeActions(_ entry: DesiredEntry, _ current: LiveEntry) -> [Action] {
+    private func attributeActions(_ entry: DesiredEntry, _ current: LiveEntry) -> [Action] {
         var actions: [Action] = []
         let liveMode = current.mode & 0o7777
         if let mode = entry.mode, mode != liveMode {
-            actions.append(Action(path: entry.path, change: .setMode(from: liveMode, to: mode), origin: entry.origin))
+            actions.append(Action(path: entry.path, change: .setMode(from: liveMode, to: mode), origin: entry.origin,
+                                  manifest: entry.manifest))
         }
         let wanted = entry.owner
         if (wanted.uid.map { $0 != current.uid } ?? false) || (wanted.gid.map { $0 != current.gid } ?? false) {
             let from = Owner(uid: current.uid, gid: current.gid)
             let to = Owner(uid: wanted.uid ?? current.uid, gid: wanted.gid ?? current.gid)
-            actions.append(Action(path: entry.path, change: .setOwner(from: from, to: to), origin: entry.origin))
+            actions.append(Action(path: entry.path, change: .setOwner(from: from, to: to), origin: entry.origin,
+                                  manifest: entry.manifest))
         }
         return actions
     }

@@ -11,10 +11,13 @@ public struct ActionResult: Sendable {
 
     public var action: Action
     public var outcome: Outcome
+    /// Entries copied by a migration.
+    public var copied: UInt64?
 
-    public init(action: Action, outcome: Outcome) {
+    public init(action: Action, outcome: Outcome, copied: UInt64? = nil) {
         self.action = action
         self.outcome = outcome
+        self.copied = copied
     }
 }
 

@@ -2,82 +2,118 @@ import BPFTreeCore
 import CBPFTreeShim
 import Glibc
 
-/// Carries out a plan beneath an anchor: directories with `mkdirat`, maps created, filled and frozen in
-/// batches by the syscall program and then pinned relative to their directory (`BPF_F_PATH_FD`), modes and
-/// owners with `fchmodat2`/`fchownat`, never following a symlink. Stops at the first failure; every action
-/// is reported as done, failed or not done, and a re-run converges because the plan is recomputed.
+/// Carries out a plan beneath an anchor, never following a symlink: directories with `mkdirat`, maps
+/// created, filled and frozen in batches by the syscall program and pinned relative to their directory
+/// (`BPF_F_PATH_FD`), replacements by `renameat2(RENAME_EXCHANGE)`, modes and owners with
+/// `fchmodat2`/`fchownat`, removals with `unlinkat`.
+///
+/// Every change is announced in the ledger before it is made and settled after it (see `LedgerRecord.State`),
+/// so a run killed at any point leaves a tree and a ledger the next plan can settle. Stops at the first
+/// failure; every action is reported as done, failed or not done, and a re-run converges because the plan
+/// is recomputed.
 public final class Executor {
     public let anchor: Anchor
     /// Upper bound on maps per batch-program run (each holds an fd until pinned).
     public var maxMapsPerBatch: Int
 
+    private let ledger: LedgerStore
     private let directories: DirectoryChain
     private var program: BatchProgram?
     private let possibleCPUs: Int
+    private var temporaries = 0
 
-    public init(anchor: Anchor, maxMapsPerBatch: Int = 1024) {
+    public init(anchor: Anchor, ledger: LedgerStore, maxMapsPerBatch: Int = 1024) {
         self.anchor = anchor
+        self.ledger = ledger
         let fileLimit = bt_raise_nofile_limit()
         self.maxMapsPerBatch = max(1, min(maxMapsPerBatch, fileLimit > 0 ? fileLimit - 64 : 512))
         self.directories = DirectoryChain(anchor: anchor)
-        self.possibleCPUs = max(1, Int(bt_num_possible_cpus()))
+        self.possibleCPUs = Machine.possibleCPUs
+    }
+
+    /// The order actions run in: ledger repairs, directories (parents first), maps, attributes, removals
+    /// (children first, as planned).
+    private enum Phase: CaseIterable {
+        case repair, directories, maps, attributes, removals
+
+        static func of(_ action: Action) -> Phase {
+            switch action.change {
+            case .removeTemporary, .forgetRecord, .recordOwnership: .repair
+            case .createDirectory: .directories
+            case .createMap, .replaceMap: .maps
+            case .setMode, .setOwner: .attributes
+            case .remove: .removals
+            }
+        }
     }
 
     /// Executes `plan.actions`; `progress` sees each result as it happens.
     public func execute(_ plan: Plan, progress: (ActionResult) -> Void = { _ in }) -> ExecutionReport {
         var report = ExecutionReport()
-        // Directories first (parents before children), then maps into them, then attribute changes.
-        let phases: [[Action]] = [
-            plan.actions.filter { if case .createDirectory = $0.change { true } else { false } },
-            plan.actions.filter { if case .createMap = $0.change { true } else { false } },
-            plan.actions.filter { !$0.isCreate },
-        ]
         var failed = false
         func record(_ result: ActionResult) {
             if case .failed = result.outcome { failed = true }
             report.results.append(result)
             progress(result)
         }
-        for (index, actions) in phases.enumerated() {
+        let byPhase = Dictionary(grouping: plan.actions, by: Phase.of)
+        for phase in Phase.allCases {
+            let actions = byPhase[phase] ?? []
             if failed {
                 actions.forEach { record(ActionResult(action: $0, outcome: .notDone)) }
                 continue
             }
-            if index == 1 {
-                let runs = createMaps(actions, record: record)
-                report.batchRuns += runs
-                continue
-            }
-            for action in actions {
-                if failed {
-                    record(ActionResult(action: action, outcome: .notDone))
-                    continue
-                }
-                do {
-                    try perform(action)
-                    record(ActionResult(action: action, outcome: .done))
-                } catch {
-                    record(ActionResult(action: action, outcome: .failed(error)))
+            switch phase {
+            case .directories:
+                createDirectories(actions, record: record)
+            case .maps:
+                report.batchRuns += createMaps(actions, record: record)
+            case .repair, .attributes, .removals:
+                for action in actions {
+                    if failed {
+                        record(ActionResult(action: action, outcome: .notDone))
+                        continue
+                    }
+                    do {
+                        try perform(action)
+                        record(ActionResult(action: action, outcome: .done))
+                    } catch {
+                        record(ActionResult(action: action, outcome: .failed(error)))
+                    }
                 }
             }
         }
         return report
     }
 
+    /// Actions that are one step each.
     private func perform(_ action: Action) throws(KernelError) {
         switch action.change {
-        case .createDirectory(let mode, let owner):
-            let parent = try directories.descriptor(for: action.path.parent)
-            let result = retryingEINTR { mkdirat(parent, action.path.name, mode_t(mode)) }
-            guard result == 0 else { throw KernelError("mkdirat", path: action.path.description, negativeErrno: result) }
-            // mkdirat applied the umask; set the declared bits exactly.
-            try setAttributes(action.path, mode: mode, owner: owner)
         case .setMode(_, let mode):
             try setAttributes(action.path, mode: mode, owner: .unmanaged)
         case .setOwner(_, let owner):
             try setAttributes(action.path, mode: nil, owner: owner)
-        case .createMap:
-            preconditionFailure("maps are created in batches")
+        case .recordOwnership(let kind, let inode, _):
+            try ledger.write([LedgerRecord(path: action.path, kind: kind, inode: inode, manifest: action.manifest)])
+        case .forgetRecord:
+            try ledger.remove([action.path])
+        case .removeTemporary:
+            try unlink(action.path, directory: false)
+            try ledger.remove([action.path])
+        case .remove(let kind):
+            try unlink(action.path, directory: kind == .directory)
+            try ledger.remove([action.path])
+        case .createDirectory, .createMap, .replaceMap:
+            throw KernelError("execute", path: action.path.description, detail: "created in its own phase")
+        }
+    }
+
+    private func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let result = retryingEINTR { unlinkat(parent, path.name, directory ? AT_REMOVEDIR : 0) }
+        guard result == 0 || result == -ENOENT else {
+            throw KernelError(directory ? "rmdir" : "unlinkat", path: path.description, negativeErrno: result,
+                              detail: result == -ENOTEMPTY ? "the directory is not empty" : nil)
         }
     }
 
@@ -98,6 +134,54 @@ public final class Executor {
         }
     }
 
+    /// The inode now at `path` (not following a symlink).
+    private func inode(_ path: TreePath) throws(KernelError) -> UInt64 {
+        let parent = try directories.descriptor(for: path.parent)
+        var st = Glibc.stat()
+        let result = retryingEINTR { fstatat(parent, path.name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
+        guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        return UInt64(st.st_ino)
+    }
+
+    // MARK: Directories
+
+    private func createDirectories(_ actions: [Action], record: (ActionResult) -> Void) {
+        guard let first = actions.first else { return }
+        let intents = actions.map { LedgerRecord(path: $0.path, kind: .directory, state: .creating, manifest: $0.manifest) }
+        do {
+            try ledger.write(intents)
+        } catch {
+            record(ActionResult(action: first, outcome: .failed(error)))
+            actions.dropFirst().forEach { record(ActionResult(action: $0, outcome: .notDone)) }
+            return
+        }
+        var settled: [LedgerRecord] = []
+        var unsettled: [TreePath] = []
+        for action in actions {
+            guard unsettled.isEmpty, case .createDirectory(let mode, let owner) = action.change else {
+                unsettled.append(action.path)
+                record(ActionResult(action: action, outcome: .notDone))
+                continue
+            }
+            do throws(KernelError) {
+                let parent = try directories.descriptor(for: action.path.parent)
+                let result = retryingEINTR { mkdirat(parent, action.path.name, mode_t(mode)) }
+                guard result == 0 else { throw KernelError("mkdirat", path: action.path.description, negativeErrno: result) }
+                // mkdirat applied the umask; set the declared bits exactly.
+                try setAttributes(action.path, mode: mode, owner: owner)
+                settled.append(LedgerRecord(path: action.path, kind: .directory, inode: try inode(action.path),
+                                            manifest: action.manifest))
+                record(ActionResult(action: action, outcome: .done))
+            } catch {
+                unsettled.append(action.path)
+                record(ActionResult(action: action, outcome: .failed(error)))
+            }
+        }
+        // Best effort: if this fails, the next plan settles the intents from the tree.
+        try? ledger.write(settled)
+        try? ledger.remove(unsettled)
+    }
+
     // MARK: Maps
 
     /// One map of a batch: its create op and the ops that fill and freeze it.
@@ -108,6 +192,8 @@ public final class Executor {
         var owner: Owner
         var createOp: Int
         var lastOp: Int
+        /// For a replace: the old map, whether to copy its entries, and the temporary pin name.
+        var replacing: (old: LiveMapInfo, migrate: Bool, temporary: TreePath)?
     }
 
     /// The batch program, loaded on first use (a plan without maps never loads it).
@@ -118,7 +204,13 @@ public final class Executor {
         return loaded
     }
 
-    /// Creates, fills, freezes and pins maps in batches; returns how many times the program ran.
+    private func nextTemporary(beside path: TreePath) -> TreePath {
+        temporaries += 1
+        return path.parent.appending("\(Reserved.temporaryPrefix)\(getpid())_\(temporaries)")
+    }
+
+    /// Creates, fills, freezes and pins maps in batches (replacements included); returns how many times
+    /// the program ran.
     private func createMaps(_ actions: [Action], record: (ActionResult) -> Void) -> Int {
         guard let first = actions.first else { return 0 }
         let program: BatchProgram
@@ -142,12 +234,21 @@ public final class Executor {
                 batch.forEach { record(ActionResult(action: $0.action, outcome: .notDone)) }
                 return
             }
+            let intents = batch.map { map in
+                if let replacing = map.replacing {
+                    return LedgerRecord(path: replacing.temporary, kind: .map, state: .temporary, manifest: map.action.manifest)
+                }
+                return LedgerRecord(path: map.action.path, kind: .map, state: .creating, fingerprint: map.spec.fingerprint,
+                                    manifest: map.action.manifest)
+            }
             do throws(KernelError) {
+                try ledger.write(intents)
                 try program.run(count: ops)
                 runs += 1
             } catch {
                 record(ActionResult(action: batch[0].action, outcome: .failed(error)))
                 batch.dropFirst().forEach { record(ActionResult(action: $0.action, outcome: .notDone)) }
+                try? ledger.remove(intents.map(\.path))
                 failed = true
                 return
             }
@@ -156,29 +257,51 @@ public final class Executor {
                 let fd = program.result(map.createOp)
                 return fd >= 0 ? Descriptor(owning: fd) : nil
             }
+            var settled: [LedgerRecord] = []
+            var unsettled: [TreePath] = []
             for (map, descriptor) in zip(batch, descriptors) {
+                if let temporary = map.replacing?.temporary { unsettled.append(temporary) }
                 if failed {
+                    if map.replacing == nil { unsettled.append(map.action.path) }
                     record(ActionResult(action: map.action, outcome: .notDone))
                     continue
                 }
                 do throws(KernelError) {
-                    try finish(map, descriptor, program: program)
-                    record(ActionResult(action: map.action, outcome: .done))
+                    let copied = try finish(map, descriptor, program: program)
+                    settled.append(LedgerRecord(path: map.action.path, kind: .map, inode: try inode(map.action.path),
+                                                fingerprint: map.spec.fingerprint, manifest: map.action.manifest))
+                    record(ActionResult(action: map.action, outcome: .done, copied: copied))
                 } catch {
+                    if map.replacing == nil { unsettled.append(map.action.path) }
                     record(ActionResult(action: map.action, outcome: .failed(error)))
                     failed = true
                 }
             }
+            // Best effort: if this fails, the next plan settles the intents from the tree.
+            try? ledger.write(settled)
+            try? ledger.remove(unsettled)
         }
 
         for action in actions {
-            guard case .createMap(let spec, let mode, let owner) = action.change else { continue }
+            let spec: MapSpec, mode: UInt32, owner: Owner
+            var replacing: (old: LiveMapInfo, migrate: Bool, temporary: TreePath)?
+            switch action.change {
+            case .createMap(let s, let m, let o):
+                (spec, mode, owner) = (s, m, o)
+            case .replaceMap(let s, let m, let o, let old, let migrate, _):
+                (spec, mode, owner) = (s, m, o)
+                replacing = (old, migrate, nextTemporary(beside: action.path))
+            default:
+                continue
+            }
             if failed {
                 record(ActionResult(action: action, outcome: .notDone))
                 continue
             }
+            // A migrated map is frozen only after its entries are copied in.
+            let freezeInBatch = spec.freeze && !(replacing?.migrate ?? false)
             let valueLength = spec.type.isPerCPU ? (Int(spec.valueSize) + 7) / 8 * 8 * possibleCPUs : Int(spec.valueSize)
-            let opsNeeded = 1 + spec.contents.count + (spec.freeze ? 1 : 0)
+            let opsNeeded = 1 + spec.contents.count + (freezeInBatch ? 1 : 0)
             let dataNeeded = spec.contents.count * (Int(spec.keySize) + valueLength)
             guard opsNeeded <= BatchProgram.maxOps, dataNeeded <= BatchProgram.dataSize else {
                 record(ActionResult(action: action, outcome: .failed(KernelError(
@@ -211,11 +334,12 @@ public final class Executor {
                                   valueLength: valueLength)
                 ops += 1
             }
-            if spec.freeze {
+            if freezeInBatch {
                 program.putFreeze(ops, createIndex: createOp)
                 ops += 1
             }
-            batch.append(BatchedMap(action: action, spec: spec, mode: mode, owner: owner, createOp: createOp, lastOp: ops - 1))
+            batch.append(BatchedMap(action: action, spec: spec, mode: mode, owner: owner, createOp: createOp,
+                                    lastOp: ops - 1, replacing: replacing))
         }
         flush()
         return runs
@@ -229,26 +353,77 @@ public final class Executor {
         return Array((0..<possibleCPUs).map { _ in padded }.joined())
     }
 
-    /// Checks the batch results of one map, pins it relative to its directory and sets mode and owner.
-    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?, program: BatchProgram) throws(KernelError) {
-        let path = map.action.path.description
+    /// Checks the batch results of one map and pins it (through a temporary name and an exchange for a
+    /// replacement). Returns how many entries were copied for a migration.
+    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?, program: BatchProgram) throws(KernelError) -> UInt64? {
+        let path = map.action.path
         let created = program.result(map.createOp)
         guard created >= 0, let descriptor else {
-            throw KernelError("BPF_MAP_CREATE (batch program)", path: path, negativeErrno: created)
+            throw KernelError("BPF_MAP_CREATE (batch program)", path: path.description, negativeErrno: created)
         }
         if map.lastOp > map.createOp {
             for op in (map.createOp + 1)...map.lastOp {
                 let result = program.result(op)
                 guard result >= 0 else {
-                    let isFreeze = map.spec.freeze && op == map.lastOp
+                    let isFreeze = map.spec.freeze && op == map.lastOp && !(map.replacing?.migrate ?? false)
                     let what = isFreeze ? "BPF_MAP_FREEZE" : "BPF_MAP_UPDATE_ELEM contents[\(op - map.createOp - 1)]"
-                    throw KernelError("\(what) (batch program)", path: path, negativeErrno: result)
+                    throw KernelError("\(what) (batch program)", path: path.description, negativeErrno: result)
                 }
             }
         }
-        let parent = try directories.descriptor(for: map.action.path.parent)
-        let pinned = bt_obj_pin_at(parent, map.action.path.name, descriptor.rawValue)
-        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path, negativeErrno: pinned) }
-        try setAttributes(map.action.path, mode: map.mode, owner: map.owner)
+        let parent = try directories.descriptor(for: path.parent)
+        guard let replacing = map.replacing else {
+            let pinned = bt_obj_pin_at(parent, path.name, descriptor.rawValue)
+            guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
+            try setAttributes(path, mode: map.mode, owner: map.owner)
+            return nil
+        }
+        return try replace(map, replacing, descriptor, parent: parent)
+    }
+
+    /// Pins the new map at a temporary name beside `path`, copies the old map's entries into it when
+    /// migrating, exchanges the two names and removes the old pin. Readers never see `path` missing.
+    private func replace(_ map: BatchedMap, _ replacing: (old: LiveMapInfo, migrate: Bool, temporary: TreePath),
+                         _ descriptor: Descriptor, parent: Int32) throws(KernelError) -> UInt64? {
+        let path = map.action.path, temporary = replacing.temporary
+        let pinned = bt_obj_pin_at(parent, temporary.name, descriptor.rawValue)
+        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: temporary.description, negativeErrno: pinned) }
+        var exchanged = false
+        defer { if !exchanged { _ = unlinkat(parent, temporary.name, 0) } }
+        try setAttributes(temporary, mode: map.mode, owner: map.owner)
+        var copied: UInt64?
+        if replacing.migrate {
+            let oldFD = bt_obj_get_at(parent, path.name)
+            guard oldFD >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: oldFD) }
+            let old = Descriptor(owning: oldFD)
+            var info = bt_map_info()
+            let got = bt_map_info_by_fd(old.rawValue, &info)
+            guard got == 0, info.id == replacing.old.id else {
+                throw KernelError("migrate", path: path.description, negativeErrno: got,
+                                  detail: got == 0 ? "the map changed since it was planned (id \(info.id), planned \(replacing.old.id)); run apply again" : nil)
+            }
+            let valueLength = map.spec.type.isPerCPU ? (Int(map.spec.valueSize) + 7) / 8 * 8 * possibleCPUs : Int(map.spec.valueSize)
+            var count: UInt64 = 0
+            let result = bt_map_copy(old.rawValue, descriptor.rawValue, map.spec.keySize, UInt32(valueLength), &count)
+            guard result == 0 else {
+                throw KernelError("copy entries", path: path.description, negativeErrno: result,
+                                  detail: "\(count) entries copied before the failure; the old map is unchanged and still pinned")
+            }
+            copied = count
+            if map.spec.freeze {
+                let frozen = bt_map_freeze(descriptor.rawValue)
+                guard frozen == 0 else { throw KernelError("BPF_MAP_FREEZE", path: path.description, negativeErrno: frozen) }
+            }
+        }
+        let oldInode = try inode(path)
+        let newInode = try inode(temporary)
+        try ledger.write([LedgerRecord(path: path, kind: .map, state: .replacing, inode: oldInode, pendingInode: newInode,
+                                       fingerprint: map.spec.fingerprint, manifest: map.action.manifest)])
+        let swapped = bt_renameat2(parent, temporary.name, parent, path.name, UInt32(BT_RENAME_EXCHANGE))
+        guard swapped == 0 else { throw KernelError("renameat2(RENAME_EXCHANGE)", path: path.description, negativeErrno: swapped) }
+        exchanged = true
+        // The temporary name now holds the old map.
+        try unlink(temporary, directory: false)
+        return copied
     }
 }

@@ -8,8 +8,8 @@ import Glibc
 public struct TreeObserver {
     public let anchor: Anchor
 
-    /// Names the kernel puts at the root of every bpffs mount.
-    public static let kernelEntries: Set<String> = ["maps.debug", "progs.debug"]
+    /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger (never part of a tree).
+    public static let skippedNames: Set<String> = ["maps.debug", "progs.debug", Reserved.ledgerName]
 
     public init(anchor: Anchor) { self.anchor = anchor }
 
@@ -73,7 +73,7 @@ public struct TreeObserver {
                     let nameStart = offset + 19
                     let nameBytes = raw[nameStart..<(offset + length)]
                     let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
-                    if name != "." && name != ".." && !Self.kernelEntries.contains(name) { names.append(name) }
+                    if name != "." && name != ".." && !Self.skippedNames.contains(name) { names.append(name) }
                     offset += length
                 }
             }

@@ -369,3 +369,133 @@ int32_t bt_batch_result(struct bt_batch *batch, uint32_t index)
 {
 	return batch->area->results[index % BT_BATCH_MAX_OPS];
 }
+
+/* ---- maps from user space ---- */
+
+int bt_map_create(uint32_t type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+		  uint32_t flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+	int fd = bpf_map_create((enum bpf_map_type)type, name, key_size, value_size, max_entries, &opts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int bt_map_update(int fd, const void *key, const void *value, uint64_t flags)
+{
+	return bpf_map_update_elem(fd, key, value, flags) < 0 ? -errno : 0;
+}
+
+int bt_map_delete(int fd, const void *key)
+{
+	if (bpf_map_delete_elem(fd, key) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int bt_map_update_batch(int fd, const void *keys, const void *values, uint32_t count, uint64_t flags)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags);
+	__u32 n = count;
+
+	if (count == 0)
+		return 0;
+	return bpf_map_update_batch(fd, keys, values, &n, &opts) < 0 ? -errno : 0;
+}
+
+int bt_map_lookup_batch(int fd, void *in, void *out, void *keys, void *values, uint32_t *count)
+{
+	__u32 n = *count;
+	int ret = bpf_map_lookup_batch(fd, in, out, keys, values, &n, NULL);
+
+	*count = n;
+	return ret < 0 ? -errno : 0;
+}
+
+int bt_map_count(int fd, uint32_t key_size, uint64_t *count)
+{
+	uint8_t key[512], next[512];
+	void *prev = NULL;
+
+	*count = 0;
+	if (key_size > sizeof(key))
+		return -E2BIG;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		(*count)++;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int bt_map_copy(int src, int dst, uint32_t key_size, uint32_t value_len, uint64_t *copied)
+{
+	uint8_t key[512], next[512];
+	void *prev = NULL, *value;
+	int ret = 0;
+
+	*copied = 0;
+	if (key_size > sizeof(key))
+		return -E2BIG;
+	value = malloc(value_len ? value_len : 1);
+	if (!value)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(src, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(src, key, value) < 0) {
+			if (errno == ENOENT) /* deleted meanwhile */
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (bpf_map_update_elem(dst, key, value, BPF_ANY) < 0) {
+			ret = -errno;
+			break;
+		}
+		(*copied)++;
+	}
+	if (ret == 0 && errno != ENOENT)
+		ret = -errno;
+	free(value);
+	return ret;
+}
+
+int bt_map_freeze(int fd)
+{
+	return bpf_map_freeze(fd) < 0 ? -errno : 0;
+}
+
+int bt_prog_next(uint32_t after, uint32_t *id, char name[16], uint32_t *map_ids, uint32_t max_maps, uint32_t *nr_maps)
+{
+	__u32 next = after;
+
+	for (;;) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (bpf_prog_get_next_id(next, &next) < 0)
+			return -errno;
+		fd = bpf_prog_get_fd_by_id(next);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = max_maps;
+		info.map_ids = (__u64)(uintptr_t)map_ids;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+			int error = errno;
+
+			close(fd);
+			return -error;
+		}
+		close(fd);
+		*id = info.id;
+		memcpy(name, info.name, 16);
+		*nr_maps = info.nr_map_ids < max_maps ? info.nr_map_ids : max_maps;
+		return 0;
+	}
+}

@@ -125,7 +125,7 @@ struct SafetyTests {
         let result = try bpftree(["apply", "-f", empty.path + "/absent.yaml", "-f", empty.path, "--anchor", fs.path])
         #expect(result.status == 1)
         #expect(result.stderr.contains("\(empty.path)/absent.yaml:1:1: no such file or directory"))
-        #expect(result.stderr.contains("\(empty.path):1:1: directory holds no *.yaml or *.yml manifest"))
+        #expect(result.stderr.contains("\(empty.path):1:1: directory holds no *.yaml or *.yml file"))
         #expect(try fs.shape().isEmpty)
     }
 

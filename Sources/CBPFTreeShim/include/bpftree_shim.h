@@ -12,6 +12,7 @@ enum {
 	BT_O_PATH = 010000000,
 	BT_AT_EMPTY_PATH = 0x1000,
 	BT_AT_SYMLINK_NOFOLLOW = 0x100,
+	BT_RENAME_EXCHANGE = 2,
 };
 
 /** The errno's symbolic name, e.g. "ENOENT" (strerrorname_np), or NULL. */
@@ -44,6 +45,44 @@ struct bt_map_info {
 };
 /** BPF_OBJ_GET_INFO_BY_FD for a map fd, plus the frozen state. */
 int bt_map_info_by_fd(int fd, struct bt_map_info *info);
+
+/* ---- maps from user space: the ledger, migration, and the programs that use a map ---- */
+
+/** BPF_MAP_CREATE through libbpf; returns the new fd. */
+int bt_map_create(uint32_t type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+		  uint32_t flags);
+int bt_map_update(int fd, const void *key, const void *value, uint64_t flags);
+/** BPF_MAP_DELETE_ELEM; a missing key is not an error. */
+int bt_map_delete(int fd, const void *key);
+/** BPF_MAP_UPDATE_BATCH of `count` keys and values laid out back to back. */
+int bt_map_update_batch(int fd, const void *keys, const void *values, uint32_t count, uint64_t flags);
+/** BPF_MAP_LOOKUP_BATCH: up to *count entries after the batch token `in` (NULL: from the start) into keys and
+ *  values; the next token goes to `out` (token buffers hold 8 bytes). Returns 0, or -ENOENT once the
+ *  map is exhausted (with the last entries in *count). */
+int bt_map_lookup_batch(int fd, void *in, void *out, void *keys, void *values, uint32_t *count);
+/** Counts the entries of a map by walking its keys (BPF_MAP_GET_NEXT_KEY). */
+int bt_map_count(int fd, uint32_t key_size, uint64_t *count);
+/** Copies every entry of `src` into `dst` (same key size and value length, per-CPU values whole);
+ *  writes how many entries were copied. */
+int bt_map_copy(int src, int dst, uint32_t key_size, uint32_t value_len, uint64_t *copied);
+/** BPF_MAP_FREEZE. */
+int bt_map_freeze(int fd);
+
+/** The loaded program with the next id after `after`: its id, name and up to `max_maps` map ids.
+ *  Returns 0, -ENOENT after the last, or -errno. Programs that vanish meanwhile are skipped. */
+int bt_prog_next(uint32_t after, uint32_t *id, char name[16], uint32_t *map_ids, uint32_t max_maps, uint32_t *nr_maps);
+
+/* The ownership ledger: a hash map pinned at the anchor, key = anchor-relative path (NUL padded). */
+#define BT_LEDGER_PATH_SIZE 256
+#define BT_LEDGER_MANIFEST_SIZE 64
+struct bt_ledger_value {
+	uint64_t inode;
+	uint64_t pending_inode;
+	uint64_t fingerprint;
+	uint32_t kind;
+	uint32_t state;
+	char manifest[BT_LEDGER_MANIFEST_SIZE];
+};
 
 /* ---- file system ---- */
 

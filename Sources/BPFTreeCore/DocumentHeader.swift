@@ -1,0 +1,41 @@
+import BPFTreeYAML
+
+/// The envelope every bpftree document shares: `apiVersion`, `kind`, `metadata.name`, `spec`.
+struct DocumentHeader {
+    var name: String?
+    var spec: YAMLNode?
+
+    static let apiVersion = "bpftree/v1"
+    /// Which option loads each kind, for the message when a document is given to the wrong one.
+    static let loaders = ["Tree": "-f/--file", "Policy": "--policy"]
+
+    /// Reads the envelope of a document that must be of `kind`; reports every problem.
+    static func read(_ node: YAMLNode, kind expected: String, _ reader: NodeReader) -> DocumentHeader? {
+        guard let top = reader.object(node, "", known: ["apiVersion", "kind", "metadata", "spec"],
+                                      required: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
+        if let versionNode = top["apiVersion"], let version = reader.string(versionNode, "apiVersion"),
+           version != apiVersion {
+            reader.error("unsupported apiVersion '\(version)'; expected '\(apiVersion)'", at: versionNode, "apiVersion")
+        }
+        if let kindNode = top["kind"], let kind = reader.string(kindNode, "kind"), kind != expected {
+            var message = "unknown kind '\(kind)'; expected '\(expected)'"
+            if kind.lowercased() == expected.lowercased() {
+                message += " (kinds are case-sensitive)"
+            } else if let option = loaders[kind] {
+                message = "a '\(kind)' document here; \(kind) documents are loaded with \(option), this option takes '\(expected)'"
+            }
+            reader.error(message, at: kindNode, "kind")
+        }
+        var header = DocumentHeader(name: nil, spec: top["spec"])
+        if let metadataNode = top["metadata"],
+           let metadata = reader.object(metadataNode, "metadata", known: ["name"], required: ["name"]),
+           let nameNode = metadata["name"], let text = reader.string(nameNode, "metadata.name") {
+            if text.isEmpty || text.count > 63 || !text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                reader.error("name '\(text)' must be 1 to 63 letters, digits, '-' or '_'", at: nameNode, "metadata.name")
+            } else {
+                header.name = text
+            }
+        }
+        return header
+    }
+}

@@ -1,0 +1,92 @@
+/// One entry of the ownership ledger: a path bpftree created (or adopted), or is in the middle of changing.
+public struct LedgerRecord: Hashable, Sendable {
+    /// What was created at the path.
+    public enum Kind: UInt32, Sendable {
+        case directory = 1
+        case map = 2
+
+        public var name: String { self == .directory ? "directory" : "map" }
+    }
+
+    /// Written before a change and settled after it, so that a run killed at any point leaves records a
+    /// later run can settle from what it finds (see `Planner`).
+    public enum State: UInt32, Sendable {
+        /// The object at `path` with `inode` is bpftree's.
+        case owned = 0
+        /// About to be created at `path`; whatever of `kind` is found there later was made by bpftree.
+        case creating = 1
+        /// A temporary pin: always removed by the next run.
+        case temporary = 2
+        /// Being replaced: the object with `inode` (old) or `pendingInode` (new) is bpftree's.
+        case replacing = 3
+    }
+
+    public var path: TreePath
+    public var kind: Kind
+    public var state: State
+    public var inode: UInt64
+    public var pendingInode: UInt64
+    /// `MapSpec.fingerprint` of what was created; 0 for directories.
+    public var fingerprint: UInt64
+    /// `metadata.name` of the manifest that declared it.
+    public var manifest: String
+
+    public init(path: TreePath, kind: Kind, state: State = .owned, inode: UInt64 = 0, pendingInode: UInt64 = 0,
+                fingerprint: UInt64 = 0, manifest: String) {
+        self.path = path
+        self.kind = kind
+        self.state = state
+        self.inode = inode
+        self.pendingInode = pendingInode
+        self.fingerprint = fingerprint
+        self.manifest = manifest
+    }
+
+    /// Whether the live entry is the one this record speaks for.
+    public func describes(_ live: LiveEntry) -> Bool {
+        guard live.kind.ledgerKind == kind else { return false }
+        switch state {
+        case .owned: return live.inode == inode
+        case .creating: return true
+        case .temporary: return true
+        case .replacing: return live.inode == inode || live.inode == pendingInode
+        }
+    }
+}
+
+/// What bpftree owns beneath one anchor, as read from the ledger map (`Reserved.ledgerName`).
+public struct Ledger: Sendable {
+    public var records: [TreePath: LedgerRecord]
+
+    public init(records: [LedgerRecord] = []) {
+        self.records = Dictionary(records.map { ($0.path, $0) }, uniquingKeysWith: { $1 })
+    }
+
+    public subscript(path: TreePath) -> LedgerRecord? { records[path] }
+
+    /// The record that owns the live entry at `path`, if any.
+    public func owner(of path: TreePath, _ live: LiveEntry) -> LedgerRecord? {
+        guard let record = records[path], record.state != .temporary, record.describes(live) else { return nil }
+        return record
+    }
+
+    /// Recorded paths outside `roots`' subtrees, reduced to the topmost: the observer must also walk these
+    /// so that entries of manifests that were removed can be found and pruned.
+    public func extraRoots(beyond roots: [TreePath]) -> [TreePath] {
+        let outside = records.keys.filter { path in !roots.contains { path == $0 || path.isDescendant(of: $0) } }.sorted()
+        var topmost: [TreePath] = []
+        for path in outside where !topmost.contains(where: { path.isDescendant(of: $0) }) { topmost.append(path) }
+        return topmost
+    }
+}
+
+extension LiveEntry.Kind {
+    /// The ledger kind of a live entry, nil for kinds bpftree does not create.
+    public var ledgerKind: LedgerRecord.Kind? {
+        switch self {
+        case .directory: .directory
+        case .map: .map
+        default: nil
+        }
+    }
+}

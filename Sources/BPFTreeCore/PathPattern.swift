@@ -1,0 +1,71 @@
+/// An anchor-relative glob: `*` and `?` match within one name, `**` matches any number of names
+/// (including none), e.g. `jobs/*`, `jobs/**/stats`.
+public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+    private let parts: [String]
+
+    /// Parses a pattern; fails on absolute paths, `..`, `.` and empty segments.
+    public static func parse(_ text: String) -> Result<PathPattern, TreePath.PathError> {
+        if text.hasPrefix("/") {
+            return .failure(.init(message: "absolute pattern '\(text)': patterns are relative to the anchor"))
+        }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        for part in parts {
+            if part.isEmpty { return .failure(.init(message: "in '\(text)': empty path segment")) }
+            if part == "." || part == ".." { return .failure(.init(message: "in '\(text)': '\(part)' is not allowed")) }
+            if part.contains("**") && part != "**" {
+                return .failure(.init(message: "in '\(text)': '**' must be a whole path segment"))
+            }
+        }
+        return .success(PathPattern(text: text, parts: parts))
+    }
+
+    /// A pattern written in bpftree's own source, known to be valid.
+    init(trusted text: String) {
+        self.init(text: text, parts: text.split(separator: "/").map(String.init))
+    }
+
+    private init(text: String, parts: [String]) {
+        self.text = text
+        self.parts = parts
+    }
+
+    public var description: String { text }
+
+    /// Segments without wildcards: the more, the more specific the pattern.
+    public var literalSegments: Int { parts.count { !$0.contains("*") && !$0.contains("?") } }
+
+    public func matches(_ path: TreePath) -> Bool { Self.match(parts[...], path.components[...]) }
+
+    /// Whether the pattern matches `path` or one of its ancestors (the pattern covers a subtree).
+    public func covers(_ path: TreePath) -> Bool { coveringDepth(path) != nil }
+
+    /// Depth of the shortest prefix of `path` (path itself included) that the pattern matches.
+    public func coveringDepth(_ path: TreePath) -> Int? {
+        (1...max(path.depth, 1)).first { depth in
+            depth <= path.depth ? Self.match(parts[...], path.components.prefix(depth)) : false
+        }
+    }
+
+    private static func match(_ pattern: ArraySlice<String>, _ names: ArraySlice<String>) -> Bool {
+        guard let head = pattern.first else { return names.isEmpty }
+        if head == "**" {
+            let rest = pattern.dropFirst()
+            return (0...names.count).contains { match(rest, names.dropFirst($0)) }
+        }
+        guard let name = names.first, matchName(Array(head.utf8)[...], Array(name.utf8)[...]) else { return false }
+        return match(pattern.dropFirst(), names.dropFirst())
+    }
+
+    private static func matchName(_ pattern: ArraySlice<UInt8>, _ name: ArraySlice<UInt8>) -> Bool {
+        guard let head = pattern.first else { return name.isEmpty }
+        switch head {
+        case UInt8(ascii: "*"):
+            return (0...name.count).contains { matchName(pattern.dropFirst(), name.dropFirst($0)) }
+        case UInt8(ascii: "?"):
+            return !name.isEmpty && matchName(pattern.dropFirst(), name.dropFirst())
+        default:
+            return name.first == head && matchName(pattern.dropFirst(), name.dropFirst())
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// The ownership ledger as it lives in the kernel: a hash map pinned at the anchor under
+/// `Reserved.ledgerName`. bpffs holds no regular files and no xattrs (DESIGN.md), so a map is the only
+/// place inside the bpffs that can hold it; it survives restarts of bpftree and vanishes with the mount.
+/// Key: the anchor-relative path, NUL-padded to 256 bytes. Value: `struct bt_ledger_value`.
+public final class LedgerStore {
+    private let descriptor: Descriptor
+
+    static let keySize = Int(BT_LEDGER_PATH_SIZE)
+    static let valueSize = MemoryLayout<bt_ledger_value>.size
+    /// The cap on records. No preallocation: memory is used per record only (the bucket array is 2 MiB).
+    public static let capacity: UInt32 = 1 << 18
+
+    private init(descriptor: Descriptor) { self.descriptor = descriptor }
+
+    /// The ledger beneath `anchor`, or nil when there is none yet and `create` is false.
+    public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> LedgerStore? {
+        let name = Reserved.ledgerName
+        var fd = bt_obj_get_at(anchor.fd, name)
+        if fd == -ENOENT {
+            guard create else { return nil }
+            let made = bt_map_create(MapType.hash.kernelValue, name.prefix(15).description, UInt32(keySize),
+                                     UInt32(valueSize), capacity, MapFlag.noPrealloc.bit)
+            guard made >= 0 else { throw KernelError("create ledger map", path: name, negativeErrno: made) }
+            let map = Descriptor(owning: made)
+            let pinned = bt_obj_pin_at(anchor.fd, name, made)
+            if pinned == 0 {
+                _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
+                return LedgerStore(descriptor: map)
+            }
+            guard pinned == -EEXIST else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
+            fd = bt_obj_get_at(anchor.fd, name)
+        }
+        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd) }
+        let map = Descriptor(owning: fd)
+        var info = bt_map_info()
+        let result = bt_map_info_by_fd(map.rawValue, &info)
+        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
+        guard info.type == MapType.hash.kernelValue, Int(info.key_size) == keySize, Int(info.value_size) == valueSize else {
+            throw KernelError("open ledger", path: name, detail: "the map pinned there is not a bpftree ledger (type \(info.type), key \(info.key_size), value \(info.value_size)); remove it or use another anchor")
+        }
+        return LedgerStore(descriptor: map)
+    }
+
+    /// Every record, read in batches.
+    public func read() throws(KernelError) -> Ledger {
+        var records: [LedgerRecord] = []
+        let chunk = 4096
+        var keys = [UInt8](repeating: 0, count: chunk * Self.keySize)
+        var values = [bt_ledger_value](repeating: bt_ledger_value(), count: chunk)
+        var tokenIn = [UInt8](repeating: 0, count: 8), tokenOut = [UInt8](repeating: 0, count: 8)
+        var first = true
+        while true {
+            var count = UInt32(chunk)
+            let result = keys.withUnsafeMutableBytes { k in
+                values.withUnsafeMutableBytes { v in
+                    tokenIn.withUnsafeMutableBytes { i in
+                        tokenOut.withUnsafeMutableBytes { o in
+                            bt_map_lookup_batch(descriptor.rawValue, first ? nil : i.baseAddress, o.baseAddress,
+                                                k.baseAddress, v.baseAddress, &count)
+                        }
+                    }
+                }
+            }
+            guard result == 0 || result == -ENOENT else {
+                throw KernelError("BPF_MAP_LOOKUP_BATCH", path: Reserved.ledgerName, negativeErrno: result)
+            }
+            for index in 0..<Int(count) {
+                let keyBytes = keys[(index * Self.keySize)..<((index + 1) * Self.keySize)]
+                let text = String(decoding: keyBytes.prefix { $0 != 0 }, as: UTF8.self)
+                guard let record = Self.record(path: text, values[index]) else { continue }
+                records.append(record)
+            }
+            if result == -ENOENT { break }
+            tokenIn = tokenOut
+            first = false
+        }
+        return Ledger(records: records)
+    }
+
+    /// Writes (inserts or overwrites) records in one syscall.
+    public func write(_ records: [LedgerRecord]) throws(KernelError) {
+        guard !records.isEmpty else { return }
+        var keys = [UInt8](repeating: 0, count: records.count * Self.keySize)
+        var values: [bt_ledger_value] = []
+        values.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
+            let path = Array(record.path.components.joined(separator: "/").utf8.prefix(Self.keySize - 1))
+            keys.replaceSubrange((index * Self.keySize)..<(index * Self.keySize + path.count), with: path)
+            values.append(Self.value(record))
+        }
+        let result = keys.withUnsafeBytes { k in
+            values.withUnsafeBytes { v in
+                bt_map_update_batch(descriptor.rawValue, k.baseAddress, v.baseAddress, UInt32(records.count), 0)
+            }
+        }
+        guard result == 0 else {
+            throw KernelError("BPF_MAP_UPDATE_BATCH", path: Reserved.ledgerName, negativeErrno: result,
+                              detail: result == -E2BIG ? "the ledger holds at most \(Self.capacity) records" : nil)
+        }
+    }
+
+    /// Deletes the records of `paths`; missing records are fine.
+    public func remove(_ paths: [TreePath]) throws(KernelError) {
+        var key = [UInt8](repeating: 0, count: Self.keySize)
+        for path in paths {
+            let bytes = Array(path.components.joined(separator: "/").utf8.prefix(Self.keySize - 1))
+            for index in key.indices { key[index] = index < bytes.count ? bytes[index] : 0 }
+            let result = key.withUnsafeBytes { bt_map_delete(descriptor.rawValue, $0.baseAddress) }
+            guard result == 0 else { throw KernelError("BPF_MAP_DELETE_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
+        }
+    }
+
+    private static func record(path text: String, _ value: bt_ledger_value) -> LedgerRecord? {
+        guard let kind = LedgerRecord.Kind(rawValue: value.kind), let state = LedgerRecord.State(rawValue: value.state)
+        else { return nil }
+        let path = text.isEmpty ? TreePath.anchor : TreePath(text.split(separator: "/").map(String.init))
+        let manifest = withUnsafeBytes(of: value.manifest) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
+                            fingerprint: value.fingerprint, manifest: manifest)
+    }
+
+    private static func value(_ record: LedgerRecord) -> bt_ledger_value {
+        var value = bt_ledger_value()
+        value.inode = record.inode
+        value.pending_inode = record.pendingInode
+        value.fingerprint = record.fingerprint
+        value.kind = record.kind.rawValue
+        value.state = record.state.rawValue
+        withUnsafeMutableBytes(of: &value.manifest) { raw in
+            let bytes = Array(record.manifest.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+        }
+        return value
+    }
+}
