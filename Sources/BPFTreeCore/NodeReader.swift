@@ -179,7 +179,7 @@ extension NodeReader {
     /// The items of a sequence, or nil (reported) when the node is not one.
     func sequence(_ node: YAMLNode, _ field: String) -> [YAMLNode]? {
         guard case .sequence(let items) = node.value else {
-            error("expected a list, found \(node.shapeName)", at: node, field)
+            error("expected a list, found \(describe(node))", at: node, field)
             return nil
         }
         return items

@@ -88,7 +88,8 @@ public struct PolicyScope: Sendable, Hashable {
             .max { ($0.0, $0.1) < ($1.0, $1.1) }
     }
 
-    public func protects(_ path: TreePath) -> Bool { protect.contains { $0.matches(path) } }
+    /// Whether a `protect` pattern matches `path` or one of its ancestors.
+    public func protects(_ path: TreePath) -> Bool { protect.contains { $0.covers(path) } }
 }
 
 /// A decoded `kind: Policy` document.

@@ -26,3 +26,29 @@ func desired(_ texts: String...) throws -> DesiredTree {
     }
     return try DesiredTree.build(manifests).get()
 }
+
+/// Decodes policy texts (as p0.yaml, p1.yaml, ...) and merges them.
+func policyResult(_ texts: [String]) -> Result<PolicySet, ValidationFailure> {
+    var policies: [Policy] = []
+    var diagnostics: [Diagnostic] = []
+    for (index, text) in texts.enumerated() {
+        do {
+            switch PolicyDecoder().decode(try YAMLParser.parse(text, file: "p\(index).yaml")) {
+            case .success(let decoded): policies += decoded
+            case .failure(let failure): diagnostics += failure.diagnostics
+            }
+        } catch {
+            diagnostics.append(Diagnostic(error.message, at: error.location, field: ""))
+        }
+    }
+    return diagnostics.isEmpty ? PolicySet.build(policies) : .failure(ValidationFailure(diagnostics))
+}
+
+func policySet(_ texts: String...) throws -> PolicySet { try policyResult(texts).get() }
+
+func policyDiagnostics(_ texts: String...) -> [Diagnostic] {
+    switch policyResult(texts) {
+    case .success: []
+    case .failure(let failure): failure.diagnostics
+    }
+}

@@ -2,6 +2,8 @@ import BPFTreeCore
 import BPFTreeTestSupport
 import Testing
 
+func path(_ text: String) -> TreePath { TreePath(text.split(separator: "/").map(String.init)) }
+
 @Suite struct PlannerTests {
     static let text = manifest("""
             config:
@@ -18,12 +20,24 @@ import Testing
     /// A live tree that matches `text` exactly.
     static func converged() -> LiveTree {
         LiveTree(entries: [
-            .anchor: LiveEntry(kind: .directory, mode: 0o1777),
-            TreePath(["jobs"]): LiveEntry(kind: .directory, mode: 0o700),
-            TreePath(["jobs", "A"]): LiveEntry(kind: .directory, mode: 0o755),
-            TreePath(["jobs", "A", "config"]): LiveEntry(kind: .map(configInfo), mode: 0o640, uid: 1000),
-            TreePath(["jobs", "A", "stats"]): LiveEntry(kind: .directory, mode: 0o750),
+            .anchor: LiveEntry(kind: .directory, mode: 0o1777, inode: 1),
+            path("jobs"): LiveEntry(kind: .directory, mode: 0o700, inode: 2),
+            path("jobs/A"): LiveEntry(kind: .directory, mode: 0o755, inode: 3),
+            path("jobs/A/config"): LiveEntry(kind: .map(configInfo), mode: 0o640, uid: 1000, inode: 4),
+            path("jobs/A/stats"): LiveEntry(kind: .directory, mode: 0o750, inode: 5),
         ])
+    }
+
+    /// A ledger in which bpftree owns every entry of `live` but the anchor.
+    static func owning(_ live: LiveTree, manifest: String = "job-a") -> Ledger {
+        Ledger(records: live.entries.compactMap { path, entry in
+            guard !path.isAnchor, let kind = entry.kind.ledgerKind else { return nil }
+            return LedgerRecord(path: path, kind: kind, inode: entry.inode, manifest: manifest)
+        })
+    }
+
+    static func plan(_ live: LiveTree, text: String = text, ledger: Ledger? = nil) throws -> Plan {
+        Planner.plan(desired: try desired(text), live: live, ledger: ledger ?? owning(live))
     }
 
     @Test func createsEverythingOnAnEmptyTreeParentsFirst() throws {
@@ -36,16 +50,16 @@ import Testing
     }
 
     @Test func aConvergedTreeNeedsNothingAndImplicitParentsKeepTheirMode() throws {
-        let plan = Planner.plan(desired: try desired(Self.text), live: Self.converged())
+        let plan = try Self.plan(Self.converged())
         #expect(!plan.hasChanges)
         #expect(plan.problems.isEmpty)
     }
 
     @Test func modeAndOwnerDriftBecomeUpdates() throws {
         var live = Self.converged()
-        live.entries[TreePath(["jobs", "A", "stats"])]?.mode = 0o700
-        live.entries[TreePath(["jobs", "A", "config"])]?.uid = 0
-        let plan = Planner.plan(desired: try desired(Self.text), live: live)
+        live.entries[path("jobs/A/stats")]?.mode = 0o700
+        live.entries[path("jobs/A/config")]?.uid = 0
+        let plan = try Self.plan(live)
         #expect(plan.actions.map(\.change) == [
             .setOwner(from: Owner(uid: 0, gid: 0), to: Owner(uid: 1000, gid: 0)),
             .setMode(from: 0o700, to: 0o750),
@@ -58,8 +72,8 @@ import Testing
         var info = Self.configInfo
         info.valueSize = 16
         info.flags = MapFlag.mmapable.bit
-        live.entries[TreePath(["jobs", "A", "config"])]?.kind = .map(info)
-        let plan = Planner.plan(desired: try desired(Self.text), live: live)
+        live.entries[path("jobs/A/config")]?.kind = .map(info)
+        let plan = try Self.plan(live)
         let problem = try #require(plan.problems.first)
         #expect(problem.path.description == "jobs/A/config")
         #expect(problem.differences.map(\.field) == ["valueSize", "flags"])
@@ -72,7 +86,7 @@ import Testing
         var live = Self.converged()
         live.entries[TreePath(["jobs", "A"])] = LiveEntry(kind: kind, mode: 0o777)
         for path in live.entries.keys where path.isDescendant(of: TreePath(["jobs", "A"])) { live.entries[path] = nil }
-        let plan = Planner.plan(desired: try desired(Self.text), live: live)
+        let plan = try Self.plan(live)
         #expect(plan.actions.isEmpty)
         #expect(plan.problems.map(\.path.description) == ["jobs/A"])
         #expect(plan.problems[0].message.contains(kind == .symlink ? "never follows symlinks" : "where a directory is declared"))
@@ -89,8 +103,9 @@ import Testing
 
     @Test func undeclaredSymlinksAreNoticedNotFollowed() throws {
         var live = Self.converged()
-        live.entries[TreePath(["jobs", "A", "stats", "escape"])] = LiveEntry(kind: .symlink, mode: 0o777)
-        let plan = Planner.plan(desired: try desired(Self.text), live: live)
+        let ledger = Self.owning(live)
+        live.entries[path("jobs/A/stats/escape")] = LiveEntry(kind: .symlink, mode: 0o777)
+        let plan = try Self.plan(live, ledger: ledger)
         #expect(plan.notices.map(\.path.description) == ["jobs/A/stats/escape"])
         #expect(!plan.hasChanges)
     }
