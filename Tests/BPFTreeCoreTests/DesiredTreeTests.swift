@@ -34,6 +34,13 @@ import Testing
         let failure = try #require(DesiredTree.build(manifests).failure)
         #expect(failure.diagnostics.contains { $0.message.contains("beneath 'jobs/A/m'") && $0.location.file == "b.yaml" })
     }
+
+    @Test func refusesPathsLongerThanTheLedgerHolds() throws {
+        let long = String(repeating: "x", count: 250)
+        let manifests = try decode(manifest("    \(long): {directory: {}}")).get()
+        let failure = try #require(DesiredTree.build(manifests).failure)
+        #expect(failure.diagnostics.map(\.message) == ["path 'jobs/A/\(long)' is 257 bytes long; the ownership ledger holds anchor-relative paths of up to 255 bytes"])
+    }
 }
 
 extension Result {

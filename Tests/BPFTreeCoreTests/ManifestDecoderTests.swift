@@ -138,6 +138,16 @@ import Testing
                  field: "spec.entries.a.map.type", words: "not supported"),
         BadInput(name: "rdonly with contents", entries: "    a: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1, flags: [rdonly], contents: [{key: 1, value: 1}]}}",
                  field: "spec.entries.a.map.flags", words: "use freeze"),
+        BadInput(name: "reserved ledger name", entries: "    bpftree_ledger: {directory: {}}",
+                 field: "spec.entries.bpftree_ledger", words: "reserved for bpftree's own use"),
+        BadInput(name: "reserved temporary prefix", entries: "    bpftree_tmp_1: {directory: {}}",
+                 field: "spec.entries.bpftree_tmp_1", words: "reserved for bpftree's own use"),
+        BadInput(name: "onIncompatible on a directory", entries: "    a: {directory: {}, onIncompatible: replace}",
+                 field: "spec.entries.a.onIncompatible", words: "applies to maps only"),
+        BadInput(name: "unknown onIncompatible", entries: "    a: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}, onIncompatible: swap}",
+                 field: "spec.entries.a.onIncompatible", words: "not one of fail, replace, migrate"),
+        BadInput(name: "adopt not a boolean", entries: "    a: {directory: {}, adopt: maybe}",
+                 field: "spec.entries.a.adopt", words: "expected true or false"),
     ]
 
     @Test(arguments: badInputs)
