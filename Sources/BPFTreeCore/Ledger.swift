@@ -64,16 +64,13 @@ public struct Ledger: Sendable {
 
     public subscript(path: TreePath) -> LedgerRecord? { records[path] }
 
-    /// The record that owns the live entry at `path`, if any.
-    public func owner(of path: TreePath, _ live: LiveEntry) -> LedgerRecord? {
-        guard let record = records[path], record.state != .temporary, record.describes(live) else { return nil }
-        return record
-    }
-
     /// Recorded paths outside `roots`' subtrees, reduced to the topmost: the observer must also walk these
-    /// so that entries of manifests that were removed can be found and pruned.
+    /// so that entries of manifests that were removed can be found and pruned. Ancestors of a root are
+    /// left out: the observer looks at them anyway, and they stay declared as the root's parents.
     public func extraRoots(beyond roots: [TreePath]) -> [TreePath] {
-        let outside = records.keys.filter { path in !roots.contains { path == $0 || path.isDescendant(of: $0) } }.sorted()
+        let outside = records.keys.filter { path in
+            !roots.contains { path == $0 || path.isDescendant(of: $0) || $0.isDescendant(of: path) }
+        }.sorted()
         var topmost: [TreePath] = []
         for path in outside where !topmost.contains(where: { path.isDescendant(of: $0) }) { topmost.append(path) }
         return topmost

@@ -160,7 +160,7 @@ import Testing
     }
 
     @Test func recordsOutsideTheDeclaredRootsBecomeExtraRootsToObserve() {
-        let ledger = Ledger(records: ["jobs/B", "jobs/B/x", "jobs/A/y", "other/z"].map {
+        let ledger = Ledger(records: ["jobs", "jobs/B", "jobs/B/x", "jobs/A/y", "other/z"].map {
             LedgerRecord(path: path($0), kind: .map, manifest: "m")
         })
         #expect(ledger.extraRoots(beyond: [path("jobs/A")]).map(\.description) == ["jobs/B", "other/z"])
