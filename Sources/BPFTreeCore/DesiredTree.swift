@@ -54,11 +54,15 @@ public struct DesiredTree: Sendable {
         }
         let sorted = byPath.values.sorted { $0.path < $1.path }
         let roots = Set(manifests.map(\.root)).sorted()
-        return .success(DesiredTree(entries: sorted, roots: roots))
+        return .success(DesiredTree(sorted: sorted, roots: roots))
     }
 
     public init(entries: [DesiredEntry], roots: [TreePath]) {
-        self.entries = entries.sorted { $0.path < $1.path }
+        self.init(sorted: entries.sorted { $0.path < $1.path }, roots: roots)
+    }
+
+    private init(sorted: [DesiredEntry], roots: [TreePath]) {
+        self.entries = sorted
         self.roots = roots
     }
 }

@@ -9,6 +9,18 @@ struct DocumentHeader {
     /// Which option loads each kind, for the message when a document is given to the wrong one.
     static let loaders = ["Tree": "-f/--file", "Policy": "--policy"]
 
+    /// Decodes every non-empty document with `decode`; on any problem returns nothing and every diagnostic.
+    static func decodeAll<Decoded>(_ documents: [YAMLDocument], _ decode: (YAMLNode, NodeReader) -> Decoded?)
+        -> Result<[Decoded], ValidationFailure> {
+        let reader = NodeReader()
+        var decoded: [Decoded] = []
+        for document in documents {
+            guard let root = document.root, !root.isNull else { continue }
+            if let value = decode(root, reader) { decoded.append(value) }
+        }
+        return reader.diagnostics.isEmpty ? .success(decoded) : .failure(ValidationFailure(reader.diagnostics))
+    }
+
     /// Reads the envelope of a document that must be of `kind`; reports every problem.
     static func read(_ node: YAMLNode, kind expected: String, _ reader: NodeReader) -> DocumentHeader? {
         guard let top = reader.object(node, "", known: ["apiVersion", "kind", "metadata", "spec"],

@@ -9,13 +9,7 @@ public struct ManifestDecoder: Sendable {
 
     /// Decodes every non-empty document; on any problem returns no manifests and every diagnostic.
     public func decode(_ documents: [YAMLDocument]) -> Result<[Manifest], ValidationFailure> {
-        let reader = NodeReader()
-        var manifests: [Manifest] = []
-        for document in documents {
-            guard let root = document.root, !root.isNull else { continue }
-            if let manifest = decodeDocument(root, reader) { manifests.append(manifest) }
-        }
-        return reader.diagnostics.isEmpty ? .success(manifests) : .failure(ValidationFailure(reader.diagnostics))
+        DocumentHeader.decodeAll(documents, decodeDocument)
     }
 
     private func decodeDocument(_ node: YAMLNode, _ reader: NodeReader) -> Manifest? {

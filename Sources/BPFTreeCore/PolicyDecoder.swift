@@ -9,13 +9,7 @@ public struct PolicyDecoder: Sendable {
 
     /// Decodes every non-empty document; on any problem returns no policies and every diagnostic.
     public func decode(_ documents: [YAMLDocument]) -> Result<[Policy], ValidationFailure> {
-        let reader = NodeReader()
-        var policies: [Policy] = []
-        for document in documents {
-            guard let root = document.root, !root.isNull else { continue }
-            if let policy = decodeDocument(root, reader) { policies.append(policy) }
-        }
-        return reader.diagnostics.isEmpty ? .success(policies) : .failure(ValidationFailure(reader.diagnostics))
+        DocumentHeader.decodeAll(documents, decodeDocument)
     }
 
     private func decodeDocument(_ node: YAMLNode, _ reader: NodeReader) -> Policy? {

@@ -261,6 +261,19 @@ struct OwnershipTests {
         #expect(try fs.snapshot() == before)
     }
 
+    @Test func aForeignMapAtTheLedgerNameIsRefusedAndNothingChanges() throws {
+        let fs = try ScratchBPFFS()
+        try pinMapWithBpftool(fs.at("bpftree_ledger"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
+        let dir = try ManifestDirectory(["job.yaml": manifest("    m: {directory: {}}")])
+        let before = try run(["find", fs.path, "-mindepth", "1"]).stdout
+        for command in ["diff", "apply"] {
+            let result = try bpftree([command, "-f", dir.path, "--anchor", fs.path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("the map pinned there is not a bpftree ledger (type 2, key 4, value 4)"), "\(result.output)")
+        }
+        #expect(try run(["find", fs.path, "-mindepth", "1"]).stdout == before)
+    }
+
     @Test func malformedOrConflictingPolicyFilesAreClearErrors() throws {
         let fs = try ScratchBPFFS()
         let dir = try ManifestDirectory([
