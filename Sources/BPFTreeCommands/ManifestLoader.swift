@@ -11,7 +11,7 @@ struct ManifestLoader {
     func loadTree(_ paths: [String]) -> Result<DesiredTree, ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
-        for (_, documents) in read(paths, diagnostics: &diagnostics) {
+        for documents in read(paths, diagnostics: &diagnostics) {
             switch ManifestDecoder(pageSize: pageSize).decode(documents) {
             case .success(let decoded): manifests += decoded
             case .failure(let failure): diagnostics += failure.diagnostics
@@ -26,7 +26,7 @@ struct ManifestLoader {
         guard !paths.isEmpty else { return .success(.builtin) }
         var diagnostics: [Diagnostic] = []
         var policies: [Policy] = []
-        for (_, documents) in read(paths, diagnostics: &diagnostics) {
+        for documents in read(paths, diagnostics: &diagnostics) {
             switch PolicyDecoder().decode(documents) {
             case .success(let decoded): policies += decoded
             case .failure(let failure): diagnostics += failure.diagnostics
@@ -39,9 +39,9 @@ struct ManifestLoader {
         return PolicySet.build(policies)
     }
 
-    /// The parsed YAML documents of every file.
-    private func read(_ paths: [String], diagnostics: inout [Diagnostic]) -> [(String, [YAMLDocument])] {
-        var result: [(String, [YAMLDocument])] = []
+    /// The parsed YAML documents of each file.
+    private func read(_ paths: [String], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
+        var result: [[YAMLDocument]] = []
         for file in expand(paths, diagnostics: &diagnostics) {
             let text: String
             do {
@@ -52,7 +52,7 @@ struct ManifestLoader {
                 continue
             }
             do {
-                result.append((file, try YAMLParser.parse(text, file: file)))
+                result.append(try YAMLParser.parse(text, file: file))
             } catch {
                 diagnostics.append(Diagnostic(error.message, at: error.location, field: ""))
             }

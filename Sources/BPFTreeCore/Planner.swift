@@ -148,8 +148,7 @@ private struct Planning {
     }
 
     /// A declared map whose live shape differs: replace or migrate it when bpftree owns it and the policy
-    /// allows; otherwise a problem. Returns whether the path stays usable for its children (never: maps
-    /// have none, but the caller blocks it on a problem).
+    /// allows; otherwise a problem. Returns whether a replacement was planned (false: the path is blocked).
     private mutating func incompatible(_ entry: DesiredEntry, _ spec: MapSpec, _ info: LiveMapInfo,
                                        _ differences: [FieldDifference], owned: Bool) -> Bool {
         let fields = differences.map(\.description).joined(separator: "; ")

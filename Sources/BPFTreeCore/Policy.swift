@@ -128,10 +128,12 @@ public struct PolicySet: Sendable {
         return best?.scope
     }
 
-    /// Whether some scope says `path` is never shown, touched or pruned.
-    public func isIgnored(_ path: TreePath) -> Bool {
-        scopes.contains { scope in scope.ignore.contains { $0.covers(path) } }
+    /// The first scope that says `path` is never shown, touched or pruned.
+    public func ignoringScope(for path: TreePath) -> PolicyScope? {
+        scopes.first { scope in scope.ignore.contains { $0.covers(path) } }
     }
+
+    public func isIgnored(_ path: TreePath) -> Bool { ignoringScope(for: path) != nil }
 
     /// Merges decoded policies; duplicate policy names and a pattern given by two scopes are conflicts.
     public static func build(_ policies: [Policy]) -> Result<PolicySet, ValidationFailure> {

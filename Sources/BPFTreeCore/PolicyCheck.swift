@@ -13,7 +13,7 @@ public enum PolicyCheck {
                 diagnostics.append(Diagnostic("\(entry.path): \(what)\(by)", at: origin.location,
                                               field: field.isEmpty ? origin.field : "\(origin.field).\(field)"))
             }
-            if let scope = policies.scopes.first(where: { $0.ignore.contains { $0.covers(entry.path) } }) {
+            if let scope = policies.ignoringScope(for: entry.path) {
                 refuse("the path is ignored", scope, rule: "ignore")
                 continue
             }

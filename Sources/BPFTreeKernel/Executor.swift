@@ -267,8 +267,8 @@ public final class Executor {
                     continue
                 }
                 do throws(KernelError) {
-                    let copied = try finish(map, descriptor, program: program)
-                    settled.append(LedgerRecord(path: map.action.path, kind: .map, inode: try inode(map.action.path),
+                    let (inode, copied) = try finish(map, descriptor, program: program)
+                    settled.append(LedgerRecord(path: map.action.path, kind: .map, inode: inode,
                                                 fingerprint: map.spec.fingerprint, manifest: map.action.manifest))
                     record(ActionResult(action: map.action, outcome: .done, copied: copied))
                 } catch {
@@ -354,8 +354,10 @@ public final class Executor {
     }
 
     /// Checks the batch results of one map and pins it (through a temporary name and an exchange for a
-    /// replacement). Returns how many entries were copied for a migration.
-    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?, program: BatchProgram) throws(KernelError) -> UInt64? {
+    /// replacement). Returns the inode now pinned at the path and, for a migration, how many entries were
+    /// copied.
+    private func finish(_ map: BatchedMap, _ descriptor: Descriptor?,
+                        program: BatchProgram) throws(KernelError) -> (inode: UInt64, copied: UInt64?) {
         let path = map.action.path
         let created = program.result(map.createOp)
         guard created >= 0, let descriptor else {
@@ -376,7 +378,7 @@ public final class Executor {
             let pinned = bt_obj_pin_at(parent, path.name, descriptor.rawValue)
             guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
             try setAttributes(path, mode: map.mode, owner: map.owner)
-            return nil
+            return (try inode(path), nil)
         }
         return try replace(map, replacing, descriptor, parent: parent)
     }
@@ -384,7 +386,7 @@ public final class Executor {
     /// Pins the new map at a temporary name beside `path`, copies the old map's entries into it when
     /// migrating, exchanges the two names and removes the old pin. Readers never see `path` missing.
     private func replace(_ map: BatchedMap, _ replacing: (old: LiveMapInfo, migrate: Bool, temporary: TreePath),
-                         _ descriptor: Descriptor, parent: Int32) throws(KernelError) -> UInt64? {
+                         _ descriptor: Descriptor, parent: Int32) throws(KernelError) -> (inode: UInt64, copied: UInt64?) {
         let path = map.action.path, temporary = replacing.temporary
         let pinned = bt_obj_pin_at(parent, temporary.name, descriptor.rawValue)
         guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: temporary.description, negativeErrno: pinned) }
@@ -424,6 +426,6 @@ public final class Executor {
         exchanged = true
         // The temporary name now holds the old map.
         try unlink(temporary, directory: false)
-        return copied
+        return (newInode, copied)
     }
 }

@@ -88,8 +88,7 @@ public final class LedgerStore {
         var values: [bt_ledger_value] = []
         values.reserveCapacity(records.count)
         for (index, record) in records.enumerated() {
-            let path = Array(record.path.components.joined(separator: "/").utf8.prefix(Self.keySize - 1))
-            keys.replaceSubrange((index * Self.keySize)..<(index * Self.keySize + path.count), with: path)
+            keys.replaceSubrange((index * Self.keySize)..<((index + 1) * Self.keySize), with: Self.key(record.path))
             values.append(Self.value(record))
         }
         let result = keys.withUnsafeBytes { k in
@@ -105,13 +104,16 @@ public final class LedgerStore {
 
     /// Deletes the records of `paths`; missing records are fine.
     public func remove(_ paths: [TreePath]) throws(KernelError) {
-        var key = [UInt8](repeating: 0, count: Self.keySize)
         for path in paths {
-            let bytes = Array(path.components.joined(separator: "/").utf8.prefix(Self.keySize - 1))
-            for index in key.indices { key[index] = index < bytes.count ? bytes[index] : 0 }
-            let result = key.withUnsafeBytes { bt_map_delete(descriptor.rawValue, $0.baseAddress) }
+            let result = Self.key(path).withUnsafeBytes { bt_map_delete(descriptor.rawValue, $0.baseAddress) }
             guard result == 0 else { throw KernelError("BPF_MAP_DELETE_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
         }
+    }
+
+    /// The anchor-relative path, NUL-padded to the key size (validation keeps paths within it).
+    private static func key(_ path: TreePath) -> [UInt8] {
+        let bytes = Array(path.components.joined(separator: "/").utf8.prefix(keySize - 1))
+        return bytes + [UInt8](repeating: 0, count: keySize - bytes.count)
     }
 
     private static func record(path text: String, _ value: bt_ledger_value) -> LedgerRecord? {

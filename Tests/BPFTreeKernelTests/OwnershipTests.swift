@@ -274,6 +274,15 @@ struct OwnershipTests {
         #expect(try run(["find", fs.path, "-mindepth", "1"]).stdout == before)
     }
 
+    @Test func aPolicyFileWithoutAPolicyIsRefusedAndNothingChanges() throws {
+        let fs = try ScratchBPFFS()
+        let dir = try ManifestDirectory(["job.yaml": manifest("    m: {directory: {}}"), "empty.yaml": "# nothing yet\n"])
+        let result = try bpftree(["apply", "-f", dir.path + "/job.yaml", "--policy", dir.path + "/empty.yaml", "--anchor", fs.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(dir.path)/empty.yaml:1:1: no Policy document found"), "\(result.output)")
+        #expect(try fs.snapshot().isEmpty)
+    }
+
     @Test func malformedOrConflictingPolicyFilesAreClearErrors() throws {
         let fs = try ScratchBPFFS()
         let dir = try ManifestDirectory([
