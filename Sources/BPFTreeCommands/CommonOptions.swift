@@ -17,6 +17,9 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Also delete or replace entries that a policy protects.")
     var force = false
 
+    @Flag(help: "Inspect every pin (BPF_OBJ_GET) even where the ledger vouches that it is unchanged.")
+    var verify = false
+
     @Option(help: "Anchor directory on a bpffs; every path is relative to it.")
     var anchor: String?
 

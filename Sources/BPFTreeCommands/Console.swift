@@ -15,14 +15,15 @@ struct Console {
 
     func out(_ lines: [String]) {
         guard isText, !lines.isEmpty else { return }
+        // Buffered by stdio: line by line on a terminal, in blocks into a pipe or file.
         print(lines.joined(separator: "\n"))
-        fflush(nil)
     }
 
     func out(_ line: String) { out([line]) }
 
     func err(_ lines: [String]) {
         guard isText, !lines.isEmpty else { return }
+        fflush(nil)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 

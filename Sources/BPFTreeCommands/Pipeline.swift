@@ -41,7 +41,9 @@ enum Pipeline {
         do {
             let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
             let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
-            let live = try TreeObserver(anchor: anchor).observe(roots: roots)
+            var observer = TreeObserver(anchor: anchor)
+            if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
+            let live = try observer.observe(roots: roots)
             plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
             try checkReplacements(&plan, anchor: anchor)
         } catch {

@@ -4,6 +4,12 @@ public struct DesiredTree: Sendable {
     public private(set) var entries: [DesiredEntry]
     /// The manifest roots, whose subtrees must be observed.
     public private(set) var roots: [TreePath]
+    /// Position of each path in `entries`.
+    private var positions: [TreePath: Int]
+
+    /// The entry declared (or implied) at `path`.
+    public subscript(path: TreePath) -> DesiredEntry? { positions[path].map { entries[$0] } }
+    public func declares(_ path: TreePath) -> Bool { positions[path] != nil }
 
     /// Merges manifests; two declarations of one path, or anything declared beneath a map, is an error.
     public static func build(_ manifests: [Manifest]) -> Result<DesiredTree, ValidationFailure> {
@@ -25,7 +31,7 @@ public struct DesiredTree: Sendable {
                     continue
                 }
                 byPath[entry.path] = entry
-                let length = entry.path.components.joined(separator: "/").utf8.count
+                let length = entry.path.byteCount
                 if length > Reserved.maxPathBytes {
                     diagnostics.append(Diagnostic(
                         "path '\(entry.path)' is \(length) bytes long; the ownership ledger holds anchor-relative paths of up to \(Reserved.maxPathBytes) bytes",
@@ -33,23 +39,30 @@ public struct DesiredTree: Sendable {
                 }
             }
         }
-        // Nothing may be declared beneath a map.
+        // Nothing may be declared beneath a map. The nearest declared ancestor decides: a directory there
+        // was checked the same way.
         for entry in byPath.values {
-            for ancestor in entry.path.ancestors {
-                if let parent = byPath[ancestor], case .map = parent.kind, let origin = entry.origin,
-                   let parentOrigin = parent.origin {
+            var ancestor = entry.path
+            while !ancestor.isAnchor {
+                ancestor = ancestor.parent
+                guard let declared = byPath[ancestor] else { continue }
+                if case .map = declared.kind, let origin = entry.origin, let parentOrigin = declared.origin {
                     diagnostics.append(Diagnostic(
                         "'\(entry.path)' lies beneath '\(ancestor)', which is declared as a map at \(parentOrigin.location)",
                         at: origin.location, field: origin.field))
                 }
+                break
             }
         }
         guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
-        for entry in byPath.values.sorted(by: { $0.path < $1.path }) {
-            for ancestor in entry.path.ancestors where byPath[ancestor] == nil {
-                var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
-                parent.implicitFor = entry.manifest
-                byPath[ancestor] = parent
+        // Implicit parents, in manifest order (each manifest lists a parent before its children).
+        for manifest in manifests {
+            for entry in manifest.entries where !entry.path.isAnchor && byPath[entry.path.parent] == nil {
+                for ancestor in entry.path.ancestors where byPath[ancestor] == nil {
+                    var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                    parent.implicitFor = entry.manifest
+                    byPath[ancestor] = parent
+                }
             }
         }
         let sorted = byPath.values.sorted { $0.path < $1.path }
@@ -64,5 +77,6 @@ public struct DesiredTree: Sendable {
     private init(sorted: [DesiredEntry], roots: [TreePath]) {
         self.entries = sorted
         self.roots = roots
+        positions = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.path, $0) })
     }
 }

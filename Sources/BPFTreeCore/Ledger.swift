@@ -77,12 +77,31 @@ public struct Ledger: Sendable {
     }
 }
 
+extension Ledger {
+    /// The map pins a pass need not inspect, by path: records of maps bpftree owns whose shape fingerprint
+    /// is the one declared now (or that are no longer declared, where only the kind matters). When the pin
+    /// at such a path still has the recorded inode it is the very object bpftree pinned: a pin's inode
+    /// changes whenever anything is pinned again at its path, and a map's shape never changes. The
+    /// observer then skips `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`.
+    public func vouchedMaps(for desired: DesiredTree) -> [TreePath: LedgerRecord] {
+        var vouched: [TreePath: LedgerRecord] = [:]
+        vouched.reserveCapacity(records.count)
+        for (path, record) in records where record.kind == .map && record.state == .owned {
+            switch desired[path]?.kind {
+            case .map(let spec) where spec.fingerprint != record.fingerprint: continue
+            default: vouched[path] = record
+            }
+        }
+        return vouched
+    }
+}
+
 extension LiveEntry.Kind {
     /// The ledger kind of a live entry, nil for kinds bpftree does not create.
     public var ledgerKind: LedgerRecord.Kind? {
         switch self {
         case .directory: .directory
-        case .map: .map
+        case .map, .recordedMap: .map
         default: nil
         }
     }

@@ -30,6 +30,9 @@ public struct LiveEntry: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case directory
         case map(LiveMapInfo)
+        /// A pin the ledger vouches for: its inode is the one recorded when bpftree pinned a map of this
+        /// shape fingerprint there, so it was not inspected (see `Ledger.vouchedMaps`).
+        case recordedMap(fingerprint: UInt64)
         case program
         case link
         /// A pin whose object kind could not be told.
@@ -41,7 +44,7 @@ public struct LiveEntry: Hashable, Sendable {
         public var name: String {
             switch self {
             case .directory: "directory"
-            case .map: "map"
+            case .map, .recordedMap: "map"
             case .program: "program"
             case .link: "link"
             case .pin: "pin"

@@ -28,7 +28,7 @@ public struct ManifestDecoder: Sendable {
         let manifestName = name ?? "?"
         let origin = Origin(manifest: manifestName, location: specNode.location, field: "spec")
         var entries: [DesiredEntry] = []
-        let (mode, owner) = attributes(entry: spec, block: [:], "spec", "spec", reader)
+        let (mode, owner) = attributes(entry: spec, block: Fields(), "spec", "spec", reader)
         var rootEntry = DesiredEntry(path: root, kind: .directory,
                                      mode: mode ?? (root.isAnchor ? nil : Defaults.directoryMode),
                                      owner: owner, origin: origin)
@@ -56,10 +56,13 @@ public struct ManifestDecoder: Sendable {
     }
 
     private static let attributeFields = ["mode", "uid", "gid"]
+    private static let entryFields = ["map", "directory", "adopt", "onIncompatible"] + attributeFields
+    private static let mapFields = MapSpecDecoder.fields + attributeFields
+    private static let directoryFields = ["entries"] + attributeFields
 
     private func decodeEntry(_ node: YAMLNode, name: String, at location: SourceLocation, path: TreePath,
                              _ field: String, _ manifest: String, _ reader: NodeReader, into entries: inout [DesiredEntry]) {
-        guard let fields = reader.object(node, field, known: ["map", "directory", "adopt", "onIncompatible"] + Self.attributeFields)
+        guard let fields = reader.object(node, field, known: Self.entryFields)
         else { return }
         let origin = Origin(manifest: manifest, location: location, field: field)
         let adopt = fields["adopt"].flatMap { reader.bool($0, join(field, "adopt")) } ?? false
@@ -78,7 +81,7 @@ public struct ManifestDecoder: Sendable {
             reader.error("an entry is either a 'map' or a 'directory', not both", at: node, field)
         case (let mapNode?, nil):
             let mapField = join(field, "map")
-            guard let block = reader.object(mapNode, mapField, known: MapSpecDecoder.fields + Self.attributeFields,
+            guard let block = reader.object(mapNode, mapField, known: Self.mapFields,
                                             required: ["type"]) else { return }
             let (mode, owner) = attributes(entry: fields, block: block, field, mapField, reader)
             let decoder = MapSpecDecoder(pageSize: pageSize, reader: reader)
@@ -88,9 +91,9 @@ public struct ManifestDecoder: Sendable {
             }
         case (nil, let directoryNode?):
             let directoryField = join(field, "directory")
-            var block: [String: YAMLNode] = [:]
+            var block: Fields = Fields()
             if !directoryNode.isNull {
-                guard let fields = reader.object(directoryNode, directoryField, known: ["entries"] + Self.attributeFields)
+                guard let fields = reader.object(directoryNode, directoryField, known: Self.directoryFields)
                 else { return }
                 block = fields
             }
@@ -104,22 +107,23 @@ public struct ManifestDecoder: Sendable {
     }
 
     /// mode/uid/gid may sit on the entry or inside its map/directory block, not in both.
-    private func attributes(entry: [String: YAMLNode], block: [String: YAMLNode], _ entryField: String,
+    private func attributes(entry: Fields, block: Fields, _ entryField: String,
                             _ blockField: String, _ reader: NodeReader) -> (UInt32?, Owner) {
-        var chosen: [String: (YAMLNode, String)] = [:]
-        for name in Self.attributeFields {
+        /// The node of one attribute and its field path, from wherever it was given.
+        func chosen(_ name: String) -> (node: YAMLNode, field: String)? {
             switch (entry[name], block[name]) {
             case (let a?, let b?):
                 reader.error("'\(name)' is given twice (also at line \(a.location.line)); keep one", at: b, join(blockField, name))
-            case (let a?, nil): chosen[name] = (a, join(entryField, name))
-            case (nil, let b?): chosen[name] = (b, join(blockField, name))
-            case (nil, nil): break
+                return nil
+            case (let a?, nil): return (a, join(entryField, name))
+            case (nil, let b?): return (b, join(blockField, name))
+            case (nil, nil): return nil
             }
         }
-        let mode = chosen["mode"].flatMap { reader.mode($0.0, $0.1) }
+        let mode = chosen("mode").flatMap { reader.mode($0.node, $0.field) }
         let limit = UInt64(UInt32.max - 1)
-        let uid = chosen["uid"].flatMap { reader.unsigned($0.0, $0.1, max: limit) }.map(UInt32.init)
-        let gid = chosen["gid"].flatMap { reader.unsigned($0.0, $0.1, max: limit) }.map(UInt32.init)
+        let uid = chosen("uid").flatMap { reader.unsigned($0.node, $0.field, max: limit) }.map(UInt32.init)
+        let gid = chosen("gid").flatMap { reader.unsigned($0.node, $0.field, max: limit) }.map(UInt32.init)
         return (mode, Owner(uid: uid, gid: gid))
     }
 }

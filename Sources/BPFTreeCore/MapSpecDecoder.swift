@@ -8,7 +8,7 @@ struct MapSpecDecoder {
     static let fields = ["type", "keySize", "valueSize", "maxEntries", "flags", "name", "numaNode", "mapExtra",
                          "contents", "freeze"]
 
-    func decode(_ block: [String: YAMLNode], node: YAMLNode, entryName: String, _ field: String) -> MapSpec? {
+    func decode(_ block: Fields, node: YAMLNode, entryName: String, _ field: String) -> MapSpec? {
         let before = reader.diagnostics.count
         var type: MapType?
         if let typeNode = block["type"], let text = reader.string(typeNode, join(field, "type")) {
@@ -46,7 +46,7 @@ struct MapSpecDecoder {
     }
 
     /// A size field: required unless the type fixes it; when fixed, a given value must match.
-    private func size(_ name: String, _ block: [String: YAMLNode], _ field: String, fixed: UInt32?, node: YAMLNode) -> UInt32? {
+    private func size(_ name: String, _ block: Fields, _ field: String, fixed: UInt32?, node: YAMLNode) -> UInt32? {
         guard let sizeNode = block[name] else {
             if let fixed { return fixed }
             reader.error("missing required field '\(name)'", at: node, join(field, name))
@@ -102,7 +102,7 @@ struct MapSpecDecoder {
     }
 
     /// Rules the kernel enforces at MAP_CREATE, checked up front so that nothing is half-made.
-    private func checkShape(_ spec: MapSpec, _ block: [String: YAMLNode], _ node: YAMLNode, _ field: String) {
+    private func checkShape(_ spec: MapSpec, _ block: Fields, _ node: YAMLNode, _ field: String) {
         func fail(_ name: String, _ message: String) {
             reader.error(message, at: block[name] ?? node, join(field, name))
         }

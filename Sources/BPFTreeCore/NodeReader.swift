@@ -13,15 +13,15 @@ final class NodeReader {
     }
 
     /// The pairs of a mapping with scalar keys, or nil (reported) when the node is not a mapping.
-    func mapping(_ node: YAMLNode, _ field: String) -> [(key: String, keyNode: YAMLNode, value: YAMLNode)]? {
+    func mapping(_ node: YAMLNode, _ field: @autoclosure () -> String) -> [(key: String, keyNode: YAMLNode, value: YAMLNode)]? {
         guard case .mapping(let pairs) = node.value else {
-            error("expected a mapping, found \(node.shapeName)", at: node, field)
+            error("expected a mapping, found \(node.shapeName)", at: node, field())
             return nil
         }
         var result: [(key: String, keyNode: YAMLNode, value: YAMLNode)] = []
         for pair in pairs {
             guard case .scalar(let key) = pair.key.value else {
-                error("mapping keys must be scalars", at: pair.key, field)
+                error("mapping keys must be scalars", at: pair.key, field())
                 continue
             }
             result.append((key.text, pair.key, pair.value))
@@ -31,33 +31,41 @@ final class NodeReader {
 
     /// The fields of an object node; reports unknown fields (with the closest known name) and missing
     /// required ones.
-    func object(_ node: YAMLNode, _ field: String, known: [String], required: [String] = []) -> [String: YAMLNode]? {
-        guard let pairs = mapping(node, field) else { return nil }
-        var fields: [String: YAMLNode] = [:]
-        for (key, keyNode, value) in pairs {
-            if known.contains(key) {
-                fields[key] = value
+    func object(_ node: YAMLNode, _ field: @autoclosure () -> String, known: [String], required: [String] = []) -> Fields? {
+        guard case .mapping(let pairs) = node.value else {
+            error("expected a mapping, found \(node.shapeName)", at: node, field())
+            return nil
+        }
+        var fields = Fields()
+        fields.pairs.reserveCapacity(pairs.count)
+        for pair in pairs {
+            guard case .scalar(let key) = pair.key.value else {
+                error("mapping keys must be scalars", at: pair.key, field())
+                continue
+            }
+            if known.contains(key.text) {
+                fields.pairs.append((key.text, pair.value))
             } else {
-                var message = "unknown field '\(key)'"
-                if let suggestion = closest(to: key, in: known) { message += "; did you mean '\(suggestion)'?" }
-                error(message, at: keyNode, join(field, key))
+                var message = "unknown field '\(key.text)'"
+                if let suggestion = closest(to: key.text, in: known) { message += "; did you mean '\(suggestion)'?" }
+                error(message, at: pair.key, join(field(), key.text))
             }
         }
         for name in required where fields[name] == nil {
-            error("missing required field '\(name)'", at: node, join(field, name))
+            error("missing required field '\(name)'", at: node, join(field(), name))
         }
         return fields
     }
 
-    func string(_ node: YAMLNode, _ field: String) -> String? {
+    func string(_ node: YAMLNode, _ field: @autoclosure () -> String) -> String? {
         guard case .scalar(let scalar) = node.value, !node.isNull else {
-            error("expected a string, found \(node.shapeName)", at: node, field)
+            error("expected a string, found \(node.shapeName)", at: node, field())
             return nil
         }
         return scalar.text
     }
 
-    func bool(_ node: YAMLNode, _ field: String) -> Bool? {
+    func bool(_ node: YAMLNode, _ field: @autoclosure () -> String) -> Bool? {
         if case .scalar(let s) = node.value, s.isPlain {
             switch s.text {
             case "true", "True", "TRUE": return true
@@ -65,44 +73,44 @@ final class NodeReader {
             default: break
             }
         }
-        error("expected true or false, found \(describe(node))", at: node, field)
+        error("expected true or false, found \(describe(node))", at: node, field())
         return nil
     }
 
     /// A plain integer scalar: decimal, `0x`, `0o` or `0b`, optional sign, `_` separators.
-    func integer(_ node: YAMLNode, _ field: String) -> IntegerLiteral? {
+    func integer(_ node: YAMLNode, _ field: @autoclosure () -> String) -> IntegerLiteral? {
         if case .scalar(let s) = node.value, s.isPlain, let value = IntegerLiteral(s.text) { return value }
-        error("expected an integer, found \(describe(node))", at: node, field)
+        error("expected an integer, found \(describe(node))", at: node, field())
         return nil
     }
 
-    func unsigned(_ node: YAMLNode, _ field: String, max: UInt64) -> UInt64? {
-        guard let value = integer(node, field) else { return nil }
+    func unsigned(_ node: YAMLNode, _ field: @autoclosure () -> String, max: UInt64) -> UInt64? {
+        guard let value = integer(node, field()) else { return nil }
         guard !value.isNegative, value.magnitude <= max else {
-            error("\(value) is out of range 0...\(max)", at: node, field)
+            error("\(value) is out of range 0...\(max)", at: node, field())
             return nil
         }
         return value.magnitude
     }
 
-    func uint32(_ node: YAMLNode, _ field: String) -> UInt32? {
-        unsigned(node, field, max: UInt64(UInt32.max)).map { UInt32($0) }
+    func uint32(_ node: YAMLNode, _ field: @autoclosure () -> String) -> UInt32? {
+        unsigned(node, field(), max: UInt64(UInt32.max)).map { UInt32($0) }
     }
 
     /// Permission bits, always read as octal (like chmod): `"0750"`, `0750` or `750`.
-    func mode(_ node: YAMLNode, _ field: String) -> UInt32? {
+    func mode(_ node: YAMLNode, _ field: @autoclosure () -> String) -> UInt32? {
         guard case .scalar(let s) = node.value, !node.isNull else {
-            error("expected an octal mode such as \"0755\", found \(node.shapeName)", at: node, field)
+            error("expected an octal mode such as \"0755\", found \(node.shapeName)", at: node, field())
             return nil
         }
         var text = s.text
         if text.hasPrefix("0o") { text.removeFirst(2) }
         guard !text.isEmpty, text.allSatisfy({ ("0"..."7").contains($0) }), let value = UInt32(text, radix: 8) else {
-            error("'\(s.text)' is not an octal mode such as \"0755\"", at: node, field)
+            error("'\(s.text)' is not an octal mode such as \"0755\"", at: node, field())
             return nil
         }
         guard value <= 0o7777 else {
-            error("mode \(s.text) is above 07777", at: node, field)
+            error("mode \(s.text) is above 07777", at: node, field())
             return nil
         }
         return value
@@ -111,6 +119,17 @@ final class NodeReader {
     func describe(_ node: YAMLNode) -> String {
         if case .scalar(let s) = node.value, !node.isNull { return s.isPlain ? "'\(s.text)'" : "string \"\(s.text)\"" }
         return node.shapeName
+    }
+}
+
+/// The fields of an object, in document order (the parser refuses duplicate keys). Objects have a
+/// handful of fields, so a scan is cheaper than hashing.
+struct Fields {
+    var pairs: [(name: String, node: YAMLNode)] = []
+
+    subscript(name: String) -> YAMLNode? {
+        for pair in pairs where pair.name == name { return pair.node }
+        return nil
     }
 }
 
@@ -144,6 +163,12 @@ struct IntegerLiteral: CustomStringConvertible {
     var magnitude: UInt64
 
     init?(_ text: String) {
+        // Fast path: plain decimal digits, the common case.
+        if let first = text.utf8.first, first != UInt8(ascii: "0") || text.utf8.count == 1,
+           text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let value = UInt64(text) {
+            (isNegative, magnitude) = (false, value)
+            return
+        }
         var body = Substring(text.filter { $0 != "_" })
         isNegative = body.hasPrefix("-")
         if body.hasPrefix("-") || body.hasPrefix("+") { body = body.dropFirst() }
@@ -177,21 +202,21 @@ struct IntegerLiteral: CustomStringConvertible {
 
 extension NodeReader {
     /// The items of a sequence, or nil (reported) when the node is not one.
-    func sequence(_ node: YAMLNode, _ field: String) -> [YAMLNode]? {
+    func sequence(_ node: YAMLNode, _ field: @autoclosure () -> String) -> [YAMLNode]? {
         guard case .sequence(let items) = node.value else {
-            error("expected a list, found \(describe(node))", at: node, field)
+            error("expected a list, found \(describe(node))", at: node, field())
             return nil
         }
         return items
     }
 
     /// One of an enum's raw values, with the closest one suggested.
-    func choice<Choice: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ field: String, _ type: Choice.Type) -> Choice?
+    func choice<Choice: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ field: @autoclosure () -> String, _ type: Choice.Type) -> Choice?
     where Choice.RawValue == String {
-        guard let text = string(node, field) else { return nil }
+        guard let text = string(node, field()) else { return nil }
         if let value = Choice(rawValue: text) { return value }
         let names = Choice.allCases.map(\.rawValue)
-        error("'\(text)' is not one of \(names.joined(separator: ", "))", at: node, field)
+        error("'\(text)' is not one of \(names.joined(separator: ", "))", at: node, field())
         return nil
     }
 }

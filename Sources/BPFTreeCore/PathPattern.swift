@@ -2,7 +2,9 @@
 /// (including none), e.g. `jobs/*`, `jobs/**/stats`.
 public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
     public let text: String
-    private let parts: [String]
+    /// The segments, as bytes.
+    private let parts: [[UInt8]]
+    private let hasDoubleStar: Bool
 
     /// Parses a pattern; fails on absolute paths, `..`, `.` and empty segments.
     public static func parse(_ text: String) -> Result<PathPattern, TreePath.PathError> {
@@ -27,33 +29,46 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
 
     private init(text: String, parts: [String]) {
         self.text = text
-        self.parts = parts
+        self.parts = parts.map { Array($0.utf8) }
+        hasDoubleStar = parts.contains("**")
     }
+
+    public static func == (a: PathPattern, b: PathPattern) -> Bool { a.text == b.text }
+    public func hash(into hasher: inout Hasher) { hasher.combine(text) }
 
     public var description: String { text }
 
     /// Segments without wildcards: the more, the more specific the pattern.
-    public var literalSegments: Int { parts.count { !$0.contains("*") && !$0.contains("?") } }
+    public var literalSegments: Int { parts.count { !$0.contains(UInt8(ascii: "*")) && !$0.contains(UInt8(ascii: "?")) } }
 
-    public func matches(_ path: TreePath) -> Bool { Self.match(parts[...], path.components[...]) }
+    public func matches(_ path: TreePath) -> Bool { Self.match(parts[...], Self.names(path)[...]) }
 
     /// Whether the pattern matches `path` or one of its ancestors (the pattern covers a subtree).
     public func covers(_ path: TreePath) -> Bool { coveringDepth(path) != nil }
 
-    /// Depth of the shortest prefix of `path` (path itself included) that the pattern matches.
+    /// Depth of the shortest prefix of `path` (path itself included) that the pattern matches; only `**`
+    /// matches the empty prefix, so only it covers the anchor itself.
     public func coveringDepth(_ path: TreePath) -> Int? {
-        (1...max(path.depth, 1)).first { depth in
-            depth <= path.depth ? Self.match(parts[...], path.components.prefix(depth)) : false
+        if !hasDoubleStar {
+            // Without `**` only the prefix with as many names as the pattern can match.
+            guard path.depth >= parts.count else { return nil }
+            return Self.match(parts[...], Self.names(path.prefix(parts.count))[...]) ? parts.count : nil
         }
+        let names = Self.names(path)
+        return (0...names.count).first { Self.match(parts[...], names.prefix($0)) }
     }
 
-    private static func match(_ pattern: ArraySlice<String>, _ names: ArraySlice<String>) -> Bool {
+    private static func names(_ path: TreePath) -> [ArraySlice<UInt8>] {
+        path.isAnchor ? [] : Array(path.text.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+    }
+
+    private static func match(_ pattern: ArraySlice<[UInt8]>, _ names: ArraySlice<ArraySlice<UInt8>>) -> Bool {
         guard let head = pattern.first else { return names.isEmpty }
-        if head == "**" {
+        if head.count == 2 && head[0] == UInt8(ascii: "*") && head[1] == UInt8(ascii: "*") {
             let rest = pattern.dropFirst()
             return (0...names.count).contains { match(rest, names.dropFirst($0)) }
         }
-        guard let name = names.first, matchName(Array(head.utf8)[...], Array(name.utf8)[...]) else { return false }
+        guard let name = names.first, matchName(head[...], name) else { return false }
         return match(pattern.dropFirst(), names.dropFirst())
     }
 

@@ -23,9 +23,12 @@ private struct Planning {
     let live: LiveTree
     let policies: PolicySet
     let force: Bool
-    let declared: Set<TreePath>
-    /// Live paths under each live directory.
-    let children: [TreePath: [TreePath]]
+    /// Live paths under each live directory (built when first needed).
+    lazy var children: [TreePath: [TreePath]] = {
+        var children: [TreePath: [TreePath]] = [:]
+        for path in live.entries.keys where !path.isAnchor { children[path.parent, default: []].append(path) }
+        return children
+    }()
 
     var plan = Plan()
     /// Entries bpftree owns once the ledger is settled.
@@ -38,10 +41,6 @@ private struct Planning {
         self.live = live
         self.policies = policies
         self.force = force
-        declared = Set(desired.entries.map(\.path))
-        var children: [TreePath: [TreePath]] = [:]
-        for path in live.entries.keys where !path.isAnchor { children[path.parent, default: []].append(path) }
-        self.children = children
     }
 
     // MARK: Ledger
@@ -68,7 +67,7 @@ private struct Planning {
                     var settled = record
                     (settled.state, settled.inode, settled.pendingInode) = (.owned, current.inode, 0)
                     owned[path] = settled
-                } else if current != nil || !declared.contains(path) {
+                } else if current != nil || !desired.declares(path) {
                     ledgerAction(.forgetRecord(why: current == nil ? "an interrupted run did not create it"
                                                : "what is there now was not made by bpftree"))
                 }
@@ -77,7 +76,7 @@ private struct Planning {
                     owned[path] = record
                 } else if let current {
                     ledgerAction(.forgetRecord(why: "a \(current.kind.name) bpftree did not create is there now (inode \(current.inode), recorded \(record.inode))"))
-                } else if !declared.contains(path) {
+                } else if !desired.declares(path) {
                     // A declared path that is gone is simply created again, which rewrites its record.
                     ledgerAction(.forgetRecord(why: "gone from the tree"))
                 }
@@ -92,7 +91,8 @@ private struct Planning {
         var created: Set<TreePath> = []
         for entry in desired.entries {
             let path = entry.path
-            if path.ancestors.contains(where: blocked.contains) {
+            // Entries come parent first and every ancestor is declared or implied, so the parent tells.
+            if !blocked.isEmpty && !path.isAnchor && blocked.contains(path.parent) {
                 blocked.insert(path)
                 continue
             }
@@ -116,6 +116,12 @@ private struct Planning {
                 let differences = spec.differences(from: info)
                 guard differences.isEmpty else {
                     if !incompatible(entry, spec, info, differences, owned: record != nil) { blocked.insert(path) }
+                    continue
+                }
+            case (.map(let spec), .recordedMap(let fingerprint)):
+                guard fingerprint == spec.fingerprint else {
+                    problem(entry, "the pin was not inspected because the ledger vouched for it, but with another shape; run again with --verify")
+                    blocked.insert(path)
                     continue
                 }
             case (let kind, .symlink):
@@ -183,7 +189,8 @@ private struct Planning {
 
     mutating func prune() {
         var removed = temporaries
-        for (path, record) in owned.sorted(by: { $0.key > $1.key }) where !declared.contains(path) && !path.isAnchor && !policies.isIgnored(path) {
+        let undeclared = owned.filter { path, _ in !desired.declares(path) && !path.isAnchor }
+        for (path, record) in undeclared.sorted(by: { $0.key > $1.key }) where !policies.isIgnored(path) {
             func keep(_ why: String) {
                 plan.notices.append(PlanNotice(path: path, message: "no longer declared; kept: \(why)", category: .kept))
             }
@@ -212,7 +219,7 @@ private struct Planning {
 
     mutating func listUnmanaged() {
         func isForeign(_ path: TreePath) -> Bool {
-            !path.isAnchor && !declared.contains(path) && owned[path] == nil && !temporaries.contains(path)
+            !path.isAnchor && !desired.declares(path) && owned[path] == nil && !temporaries.contains(path)
                 && !policies.isIgnored(path)
         }
         for (path, entry) in live.entries where isForeign(path) && !isForeign(path.parent) {
@@ -230,8 +237,10 @@ private struct Planning {
         plan.notices.sort { $0.path < $1.path }
     }
 
-    private func descendants(of path: TreePath) -> Int {
-        (children[path] ?? []).reduce(0) { $0 + 1 + descendants(of: $1) }
+    private mutating func descendants(of path: TreePath) -> Int {
+        var count = 0
+        for child in children[path] ?? [] { count += 1 + descendants(of: child) }
+        return count
     }
 
     // MARK: Helpers

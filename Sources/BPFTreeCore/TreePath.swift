@@ -1,32 +1,77 @@
-/// A path relative to the anchor directory, as its components. The empty path is the anchor itself.
+/// A path relative to the anchor directory. The empty path is the anchor itself.
+///
+/// Stored as one string, the names joined by `/` (names never contain `/`), so that hashing, comparing and
+/// extending a path cost one string operation rather than one per name.
 public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var components: [String]
+    /// The names joined by `/`; empty for the anchor.
+    public let text: String
 
-    public init(_ components: [String] = []) { self.components = components }
+    public init(_ components: [String] = []) { text = components.joined(separator: "/") }
+
+    private init(text: String) { self.text = text }
+
+    /// A path from its `/`-joined text as bpftree itself stored it (e.g. a ledger key); empty names are
+    /// dropped.
+    public init(joined text: String) {
+        let clean = !text.hasPrefix("/") && !text.hasSuffix("/") && !text.contains("//")
+        self.text = clean ? text : text.split(separator: "/").joined(separator: "/")
+    }
 
     public static let anchor = TreePath()
 
-    public var isAnchor: Bool { components.isEmpty }
-    public var name: String { components.last ?? "." }
-    public var parent: TreePath { TreePath(Array(components.dropLast())) }
-    public var depth: Int { components.count }
+    private static let slash = UInt8(ascii: "/")
 
-    public func appending(_ name: String) -> TreePath { TreePath(components + [name]) }
+    public var components: [String] { text.isEmpty ? [] : text.split(separator: "/").map(String.init) }
+    public var isAnchor: Bool { text.isEmpty }
+    public var name: String {
+        guard let slash = text.utf8.lastIndex(of: Self.slash) else { return text.isEmpty ? "." : text }
+        return String(text[text.utf8.index(after: slash)...])
+    }
+    public var parent: TreePath {
+        guard let slash = text.utf8.lastIndex(of: Self.slash) else { return .anchor }
+        return TreePath(text: String(text[..<slash]))
+    }
+    public var depth: Int { text.isEmpty ? 0 : text.utf8.count { $0 == Self.slash } + 1 }
+    /// Length of the anchor-relative path in bytes, as the ledger stores it.
+    public var byteCount: Int { text.utf8.count }
+
+    public func appending(_ name: String) -> TreePath { TreePath(text: text.isEmpty ? name : text + "/" + name) }
 
     /// Every proper ancestor, from the anchor down (the anchor itself excluded).
     public var ancestors: [TreePath] {
-        components.indices.dropLast().map { TreePath(Array(components[...$0])) }
+        text.utf8.indices.filter { text.utf8[$0] == Self.slash }.map { TreePath(text: String(text[..<$0])) }
+    }
+
+    /// The first `depth` names of the path.
+    public func prefix(_ depth: Int) -> TreePath {
+        guard depth > 0 else { return .anchor }
+        var seen = 0
+        for index in text.utf8.indices where text.utf8[index] == Self.slash {
+            seen += 1
+            if seen == depth { return TreePath(text: String(text[..<index])) }
+        }
+        return self
     }
 
     public func isDescendant(of other: TreePath) -> Bool {
-        components.count > other.components.count && Array(components.prefix(other.components.count)) == other.components
+        if other.text.isEmpty { return !text.isEmpty }
+        let mine = text.utf8, theirs = other.text.utf8
+        guard mine.count > theirs.count, mine.starts(with: theirs) else { return false }
+        return mine[mine.index(mine.startIndex, offsetBy: theirs.count)] == Self.slash
     }
 
-    public var description: String { components.isEmpty ? "." : components.joined(separator: "/") }
+    public var description: String { text.isEmpty ? "." : text }
 
-    /// Lexicographic by component, so a parent sorts right before its children.
+    /// Lexicographic by name, so a parent sorts right before its children: the bytes compared with `/`
+    /// taken as lower than any byte a name can hold.
     public static func < (a: TreePath, b: TreePath) -> Bool {
-        a.components.lexicographicallyPrecedes(b.components)
+        var left = a.text.utf8.makeIterator(), right = b.text.utf8.makeIterator()
+        while true {
+            guard let x = left.next() else { return right.next() != nil }
+            guard let y = right.next() else { return false }
+            if x == y { continue }
+            return (x == slash ? 0 : x) < (y == slash ? 0 : y)
+        }
     }
 
     /// Why `name` cannot be one bpffs path component, or nil when it can.
@@ -47,11 +92,10 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Parses an anchor-relative path such as `jobs/A`; returns the path or the reasons it is invalid.
     public static func parse(relative text: String) -> Result<TreePath, PathError> {
         if text.hasPrefix("/") { return .failure(PathError(message: "absolute path '\(text)': paths are relative to the anchor")) }
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        for part in parts {
-            if let problem = problem(withComponent: part) { return .failure(PathError(message: "in '\(text)': \(problem)")) }
+        for part in text.split(separator: "/", omittingEmptySubsequences: false) {
+            if let problem = problem(withComponent: String(part)) { return .failure(PathError(message: "in '\(text)': \(problem)")) }
         }
-        return .success(TreePath(parts))
+        return .success(TreePath(text: text))
     }
 
     public struct PathError: Error, Sendable { public var message: String }

@@ -11,13 +11,14 @@ final class DirectoryChain {
     /// The descriptor of `directory`, opened component by component with `openat2` (no symlinks).
     func descriptor(for directory: TreePath) throws(KernelError) -> Int32 {
         if directory.isAnchor { return anchor.fd }
-        var keep = 0
-        while keep < chain.count, keep < directory.depth, chain[keep].path.components[keep] == directory.components[keep] {
-            keep += 1
+        if let last = chain.last, last.path == directory { return last.descriptor.rawValue }
+        // chain[i] is the ancestor of depth i + 1; keep the ones `directory` shares.
+        while let last = chain.last, last.path != directory, !directory.isDescendant(of: last.path) {
+            chain.removeLast()
         }
-        chain.removeLast(chain.count - keep)
-        while chain.count < directory.depth {
-            let path = TreePath(Array(directory.components.prefix(chain.count + 1)))
+        let depth = directory.depth
+        while chain.count < depth {
+            let path = directory.prefix(chain.count + 1)
             let parent = chain.last?.descriptor.rawValue ?? anchor.fd
             chain.append((path, try anchor.openDirectory(path.name, from: parent, displayPath: path)))
         }

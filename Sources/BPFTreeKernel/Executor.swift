@@ -135,11 +135,25 @@ public final class Executor {
     }
 
     /// The inode now at `path` (not following a symlink).
-    private func inode(_ path: TreePath) throws(KernelError) -> UInt64 {
+    private func inode(_ path: TreePath) throws(KernelError) -> UInt64 { UInt64(try status(path).st_ino) }
+
+    private func status(_ path: TreePath) throws(KernelError) -> Glibc.stat {
         let parent = try directories.descriptor(for: path.parent)
         var st = Glibc.stat()
         let result = retryingEINTR { fstatat(parent, path.name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
         guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        return st
+    }
+
+    /// Gives a just-created entry exactly the declared mode and owner, changing only what differs from
+    /// what the kernel made (usually nothing); returns its inode.
+    private func settleAttributes(_ path: TreePath, mode: UInt32, owner: Owner) throws(KernelError) -> UInt64 {
+        let st = try status(path)
+        let modeDiffers = st.st_mode & 0o7777 != mode
+        let ownerDiffers = (owner.uid.map { $0 != st.st_uid } ?? false) || (owner.gid.map { $0 != st.st_gid } ?? false)
+        if modeDiffers || ownerDiffers {
+            try setAttributes(path, mode: modeDiffers ? mode : nil, owner: ownerDiffers ? owner : .unmanaged)
+        }
         return UInt64(st.st_ino)
     }
 
@@ -167,10 +181,9 @@ public final class Executor {
                 let parent = try directories.descriptor(for: action.path.parent)
                 let result = retryingEINTR { mkdirat(parent, action.path.name, mode_t(mode)) }
                 guard result == 0 else { throw KernelError("mkdirat", path: action.path.description, negativeErrno: result) }
-                // mkdirat applied the umask; set the declared bits exactly.
-                try setAttributes(action.path, mode: mode, owner: owner)
-                settled.append(LedgerRecord(path: action.path, kind: .directory, inode: try inode(action.path),
-                                            manifest: action.manifest))
+                // mkdirat applied the umask (and perhaps a parent's setgid bit): set the declared bits exactly.
+                let inode = try settleAttributes(action.path, mode: mode, owner: owner)
+                settled.append(LedgerRecord(path: action.path, kind: .directory, inode: inode, manifest: action.manifest))
                 record(ActionResult(action: action, outcome: .done))
             } catch {
                 unsettled.append(action.path)
@@ -377,8 +390,7 @@ public final class Executor {
         guard let replacing = map.replacing else {
             let pinned = bt_obj_pin_at(parent, path.name, descriptor.rawValue)
             guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
-            try setAttributes(path, mode: map.mode, owner: map.owner)
-            return (try inode(path), nil)
+            return (try settleAttributes(path, mode: map.mode, owner: map.owner), nil)
         }
         return try replace(map, replacing, descriptor, parent: parent)
     }

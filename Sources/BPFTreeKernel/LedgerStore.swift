@@ -112,14 +112,14 @@ public final class LedgerStore {
 
     /// The anchor-relative path, NUL-padded to the key size (validation keeps paths within it).
     private static func key(_ path: TreePath) -> [UInt8] {
-        let bytes = Array(path.components.joined(separator: "/").utf8.prefix(keySize - 1))
+        let bytes = Array(path.text.utf8.prefix(keySize - 1))
         return bytes + [UInt8](repeating: 0, count: keySize - bytes.count)
     }
 
     private static func record(path text: String, _ value: bt_ledger_value) -> LedgerRecord? {
         guard let kind = LedgerRecord.Kind(rawValue: value.kind), let state = LedgerRecord.State(rawValue: value.state)
         else { return nil }
-        let path = text.isEmpty ? TreePath.anchor : TreePath(text.split(separator: "/").map(String.init))
+        let path = TreePath(joined: text)
         let manifest = withUnsafeBytes(of: value.manifest) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         return LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
                             fingerprint: value.fingerprint, manifest: manifest)

@@ -4,9 +4,12 @@ import Glibc
 
 /// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
 /// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
-/// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`.
+/// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`, except those
+/// the ledger vouches for (`Ledger.vouchedMaps`), which cost one `fstatat` like any other entry.
 public struct TreeObserver {
     public let anchor: Anchor
+    /// Map records by path; a pin found with the recorded inode is not inspected.
+    public var vouched: [TreePath: LedgerRecord] = [:]
 
     /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger (never part of a tree).
     public static let skippedNames: Set<String> = ["maps.debug", "progs.debug", Reserved.ledgerName]
@@ -90,7 +93,12 @@ public struct TreeObserver {
         switch st.st_mode & S_IFMT {
         case S_IFDIR: kind = .directory
         case S_IFLNK: kind = .symlink
-        case S_IFREG: kind = try pinKind(directory, name, path: path)
+        case S_IFREG:
+            if let record = vouched[path], record.inode == UInt64(st.st_ino) {
+                kind = .recordedMap(fingerprint: record.fingerprint)
+            } else {
+                kind = try pinKind(directory, name, path: path)
+            }
         case S_IFCHR: kind = .other("character device")
         case S_IFBLK: kind = .other("block device")
         case S_IFIFO: kind = .other("fifo")

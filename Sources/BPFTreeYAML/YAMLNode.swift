@@ -11,7 +11,7 @@ public struct YAMLNode: Sendable {
         }
     }
 
-    public indirect enum Value: Sendable {
+    public enum Value: Sendable {
         case scalar(Scalar)
         case sequence([YAMLNode])
         /// Keys in document order; duplicate keys are refused by the parser.

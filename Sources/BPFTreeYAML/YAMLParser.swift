@@ -36,8 +36,25 @@ public enum YAMLParser {
             let anchor: String?
             var items: [YAMLNode] = []
             var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+            /// Lines of the scalar keys so far, by key; built only once the mapping is large.
             var keyLines: [String: Int] = [:]
             var pendingKey: YAMLNode?
+
+            /// The line where `key` is already a key of this mapping, if it is.
+            func lineOfKey(_ key: String) -> Int? {
+                if pairs.count < 16 {
+                    for pair in pairs {
+                        if case .scalar(let s) = pair.key.value, s.text == key { return pair.key.location.line }
+                    }
+                    return nil
+                }
+                if keyLines.isEmpty {
+                    for pair in pairs {
+                        if case .scalar(let s) = pair.key.value { keyLines[s.text] = pair.key.location.line }
+                    }
+                }
+                return keyLines[key]
+            }
 
             init(isMapping: Bool, start: SourceLocation, anchor: String?) {
                 self.isMapping = isMapping
@@ -131,10 +148,10 @@ public enum YAMLParser {
                 return nil
             }
             if case .scalar(let s) = node.value {
-                if let line = top.keyLines[s.text] {
+                if let line = top.lineOfKey(s.text) {
                     return YAMLError(location: node.location, message: "duplicate key '\(s.text)' (first at line \(line))")
                 }
-                top.keyLines[s.text] = node.location.line
+                if !top.keyLines.isEmpty { top.keyLines[s.text] = node.location.line }
             }
             top.pendingKey = node
             return nil

@@ -48,6 +48,8 @@ import Testing
         #expect(set.scope(for: path("jobs/A/x/y"))?.policy == "platform")
         #expect(set.scope(for: path("jobs/special/x"))?.policy == "special")
         #expect(set.scope(for: path("other")) == nil)
+        #expect(set.scope(for: .anchor) == nil)
+        #expect(PolicySet.builtin.scope(for: .anchor) != nil, "** covers the anchor itself: a manifest may be rooted there")
         #expect(set.isIgnored(path("jobs/A/scratch/z")))
         #expect(set.scope(for: path("jobs/A"))?.protects(path("jobs/A/config")) == true)
     }
