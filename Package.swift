@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bpftree", targets: ["bpftree"]),
+        .executable(name: "bpftree-plan-bench", targets: ["bpftree-plan-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,9 @@ let package = Package(
         ),
 
         .executableTarget(name: "bpftree", dependencies: ["BPFTreeCommands"]),
+
+        // S5 of bench/run: the planner alone on 100,000 entries, in process.
+        .executableTarget(name: "bpftree-plan-bench", dependencies: ["BPFTreeCore", "BPFTreeYAML"]),
 
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds each object in the target.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),

@@ -44,6 +44,7 @@ enum Pipeline {
             var observer = TreeObserver(anchor: anchor)
             if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
             let live = try observer.observe(roots: roots)
+            report.observed = RunReport.Observed(entries: live.entries.count, inspectedPins: live.inspectedPins)
             plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
             try checkReplacements(&plan, anchor: anchor)
         } catch {

@@ -15,6 +15,14 @@ struct RunReport: Encodable {
     var notices: [NoticeRecord] = []
     var errors: [String] = []
     var counts = Counts()
+    /// What the observer read: entries, and pins inspected with BPF_OBJ_GET (the others were vouched for
+    /// by the ledger). Absent when the tree was not observed.
+    var observed: Observed?
+
+    struct Observed: Encodable {
+        var entries: Int
+        var inspectedPins: Int
+    }
 
     struct ActionRecord: Encodable {
         var path: String

@@ -73,6 +73,8 @@ public struct LiveEntry: Hashable, Sendable {
 /// whole subtree under it. A path that is absent here does not exist (or lies under a non-directory).
 public struct LiveTree: Sendable {
     public var entries: [TreePath: LiveEntry]
+    /// How many pins were inspected with `BPF_OBJ_GET` (the rest the ledger vouched for).
+    public var inspectedPins = 0
     public init(entries: [TreePath: LiveEntry] = [:]) { self.entries = entries }
     public subscript(path: TreePath) -> LiveEntry? { entries[path] }
 }

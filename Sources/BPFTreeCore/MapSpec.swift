@@ -39,6 +39,10 @@ public struct MapSpec: Hashable, Sendable {
     /// The fields that differ from a live map, by libbpf's reuse rule (`map_is_reuse_compat`): type, key
     /// size, value size, max entries, flags and map_extra. Name and BTF do not count.
     public func differences(from live: LiveMapInfo) -> [FieldDifference] {
+        if type.kernelValue == live.type && keySize == live.keySize && valueSize == live.valueSize
+            && maxEntries == live.maxEntries && reportedFlags == live.flags && mapExtra == live.mapExtra {
+            return []
+        }
         var result: [FieldDifference] = []
         func compare(_ field: String, _ want: String, _ have: String) {
             if want != have { result.append(FieldDifference(field: field, declared: want, live: have)) }

@@ -5,6 +5,8 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
     /// The segments, as bytes.
     private let parts: [[UInt8]]
     private let hasDoubleStar: Bool
+    /// The pattern as a path when it has no wildcard at all.
+    private let literal: String?
 
     /// Parses a pattern; fails on absolute paths, `..`, `.` and empty segments.
     public static func parse(_ text: String) -> Result<PathPattern, TreePath.PathError> {
@@ -31,6 +33,7 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
         self.text = text
         self.parts = parts.map { Array($0.utf8) }
         hasDoubleStar = parts.contains("**")
+        literal = text.contains(where: { $0 == "*" || $0 == "?" }) ? nil : parts.joined(separator: "/")
     }
 
     public static func == (a: PathPattern, b: PathPattern) -> Bool { a.text == b.text }
@@ -49,6 +52,12 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
     /// Depth of the shortest prefix of `path` (path itself included) that the pattern matches; only `**`
     /// matches the empty prefix, so only it covers the anchor itself.
     public func coveringDepth(_ path: TreePath) -> Int? {
+        if let literal {
+            let text = path.text
+            guard text.utf8.count >= literal.utf8.count, text.hasPrefix(literal) else { return nil }
+            return text.utf8.count == literal.utf8.count || text.utf8[text.utf8.index(text.startIndex, offsetBy: literal.utf8.count)] == UInt8(ascii: "/")
+                ? parts.count : nil
+        }
         if !hasDoubleStar {
             // Without `**` only the prefix with as many names as the pattern can match.
             guard path.depth >= parts.count else { return nil }

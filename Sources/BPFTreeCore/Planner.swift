@@ -46,7 +46,10 @@ private struct Planning {
     // MARK: Ledger
 
     mutating func settle(_ ledger: Ledger) {
-        for record in ledger.records.values.sorted(by: { $0.path < $1.path }) where !policies.isIgnored(record.path) {
+        let first = plan.actions.count
+        defer { plan.actions[first...].sort { $0.path < $1.path } }
+        owned.reserveCapacity(ledger.records.count)
+        for record in ledger.records.values where !policies.isIgnored(record.path) {
             let path = record.path
             let current = live[path]
             func ledgerAction(_ change: Action.Change) {
@@ -97,7 +100,7 @@ private struct Planning {
                 continue
             }
             if policies.isIgnored(path) { continue }
-            let current = created.contains(path.parent) && !path.isAnchor ? nil : live[path]
+            let current = !created.isEmpty && !path.isAnchor && created.contains(path.parent) ? nil : live[path]
             guard let current else {
                 switch entry.kind {
                 case .directory:

@@ -65,6 +65,10 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Lexicographic by name, so a parent sorts right before its children: the bytes compared with `/`
     /// taken as lower than any byte a name can hold.
     public static func < (a: TreePath, b: TreePath) -> Bool {
+        let fast = a.text.utf8.withContiguousStorageIfAvailable { x in
+            b.text.utf8.withContiguousStorageIfAvailable { y in precedes(x, y) }
+        }
+        if let fast, let result = fast { return result }
         var left = a.text.utf8.makeIterator(), right = b.text.utf8.makeIterator()
         while true {
             guard let x = left.next() else { return right.next() != nil }
@@ -72,6 +76,14 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
             if x == y { continue }
             return (x == slash ? 0 : x) < (y == slash ? 0 : y)
         }
+    }
+
+    private static func precedes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        let common = min(x.count, y.count)
+        var index = 0
+        while index < common && x[index] == y[index] { index += 1 }
+        if index == common { return x.count < y.count }
+        return (x[index] == slash ? 0 : x[index]) < (y[index] == slash ? 0 : y[index])
     }
 
     /// Why `name` cannot be one bpffs path component, or nil when it can.

@@ -35,7 +35,7 @@ public struct TreeObserver {
         for (index, name) in root.components.enumerated() {
             let parentFD = parent?.rawValue ?? anchor.fd
             path = path.appending(name)
-            guard let entry = try entry(parentFD, name, path: path) else { return }
+            guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return }
             tree.entries[path] = entry
             guard entry.kind == .directory else { return }
             let isRoot = index == root.components.count - 1
@@ -51,7 +51,7 @@ public struct TreeObserver {
     private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree) throws(KernelError) {
         for name in try names(in: directory, path: path) {
             let child = path.appending(name)
-            guard let entry = try entry(directory.rawValue, name, path: child) else { continue }
+            guard let entry = try entry(directory.rawValue, name, path: child, into: &tree) else { continue }
             tree.entries[child] = entry
             if entry.kind == .directory {
                 let sub = try anchor.openDirectory(name, from: directory.rawValue, readable: true, displayPath: child)
@@ -84,7 +84,8 @@ public struct TreeObserver {
     }
 
     /// The entry `name` in `directory`, or nil if it does not exist.
-    private func entry(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry? {
+    private func entry(_ directory: Int32, _ name: String, path: TreePath,
+                       into tree: inout LiveTree) throws(KernelError) -> LiveEntry? {
         var st = Glibc.stat()
         let result = retryingEINTR { fstatat(directory, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
         if result == -ENOENT { return nil }
@@ -98,6 +99,7 @@ public struct TreeObserver {
                 kind = .recordedMap(fingerprint: record.fingerprint)
             } else {
                 kind = try pinKind(directory, name, path: path)
+                tree.inspectedPins += 1
             }
         case S_IFCHR: kind = .other("character device")
         case S_IFBLK: kind = .other("block device")
