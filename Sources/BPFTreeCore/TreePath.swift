@@ -69,12 +69,8 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
             b.text.utf8.withContiguousStorageIfAvailable { y in precedes(x, y) }
         }
         if let fast, let result = fast { return result }
-        var left = a.text.utf8.makeIterator(), right = b.text.utf8.makeIterator()
-        while true {
-            guard let x = left.next() else { return right.next() != nil }
-            guard let y = right.next() else { return false }
-            if x == y { continue }
-            return (x == slash ? 0 : x) < (y == slash ? 0 : y)
+        return Array(a.text.utf8).withUnsafeBufferPointer { x in
+            Array(b.text.utf8).withUnsafeBufferPointer { y in precedes(x, y) }
         }
     }
 
