@@ -43,16 +43,15 @@ struct ManifestLoader {
     private func read(_ paths: [String], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
         var result: [[YAMLDocument]] = []
         for file in expand(paths, diagnostics: &diagnostics) {
-            let text: String
-            do {
-                text = try String(contentsOfFile: file, encoding: .utf8)
-            } catch {
-                diagnostics.append(Diagnostic("cannot read: \(error.localizedDescription)",
-                                              at: SourceLocation(file: file, line: 1, column: 1), field: ""))
+            let bytes: [UInt8]
+            switch FileBytes.read(file) {
+            case .success(let read): bytes = read
+            case .failure(let error):
+                diagnostics.append(Diagnostic("cannot read: \(error)", at: SourceLocation(file: file, line: 1, column: 1), field: ""))
                 continue
             }
             do {
-                result.append(try YAMLParser.parse(text, file: file))
+                result.append(try YAMLParser.parse(bytes: bytes, file: file))
             } catch {
                 diagnostics.append(Diagnostic(error.message, at: error.location, field: ""))
             }

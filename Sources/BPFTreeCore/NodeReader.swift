@@ -202,7 +202,7 @@ struct IntegerLiteral: CustomStringConvertible {
 
 extension NodeReader {
     /// The items of a sequence, or nil (reported) when the node is not one.
-    func sequence(_ node: YAMLNode, _ field: @autoclosure () -> String) -> [YAMLNode]? {
+    func sequence(_ node: YAMLNode, _ field: @autoclosure () -> String) -> YAMLNode.Items? {
         guard case .sequence(let items) = node.value else {
             error("expected a list, found \(describe(node))", at: node, field())
             return nil

@@ -4,9 +4,13 @@ import CYAML
 public enum YAMLParser {
     /// Parses every document of `text`; `file` is only used in locations.
     public static func parse(_ text: String, file: String) throws(YAMLError) -> [YAMLDocument] {
-        var bytes = Array(text.utf8)
-        if bytes.isEmpty { bytes = [0x0a] }
-        let result: Result<[YAMLDocument], YAMLError> = bytes.withUnsafeBufferPointer { buffer in
+        try parse(bytes: Array(text.utf8), file: file)
+    }
+
+    /// Parses every document of UTF-8 `bytes` (libyaml refuses invalid UTF-8).
+    public static func parse(bytes: [UInt8], file: String) throws(YAMLError) -> [YAMLDocument] {
+        let input = bytes.isEmpty ? [0x0a] : bytes
+        let result: Result<[YAMLDocument], YAMLError> = input.withUnsafeBufferPointer { buffer in
             var parser = yaml_parser_t()
             guard yaml_parser_initialize(&parser) == 1 else {
                 return .failure(YAMLError(location: SourceLocation(file: file, line: 1, column: 1),
@@ -14,72 +18,60 @@ public enum YAMLParser {
             }
             defer { yaml_parser_delete(&parser) }
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            var builder = Builder(file: file)
+            var builder = Builder(file: file, inputSize: buffer.count)
             return builder.run(&parser)
         }
         return try result.get()
     }
 
-    /// Event-driven tree builder: a stack of open collections.
+    /// Event-driven builder of the flat node arrays: a stack of open collections whose children wait on
+    /// `pending` until the collection ends and they move, as one run, to `children`.
     private struct Builder {
-        let file: String
-        var documents: [YAMLDocument] = []
-        var stack: [Frame] = []
-        var anchors: [String: YAMLNode] = [:]
-        var documentRoot: YAMLNode?
-        var documentStart = SourceLocation(file: "", line: 1, column: 1)
+        typealias Node = YAMLStorage.Node
 
-        /// An open collection. A class, so appending a child does not copy the collection.
-        final class Frame {
-            let isMapping: Bool
-            let start: SourceLocation
-            let anchor: String?
-            var items: [YAMLNode] = []
-            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+        /// An open collection.
+        struct Frame {
+            var node: Int
+            var isMapping: Bool
+            /// Where this collection's children start in `pending`.
+            var firstChild: Int
+            var anchor: String?
             /// Lines of the scalar keys so far, by key; built only once the mapping is large.
             var keyLines: [String: Int] = [:]
-            var pendingKey: YAMLNode?
-
-            /// The line where `key` is already a key of this mapping, if it is.
-            func lineOfKey(_ key: String) -> Int? {
-                if pairs.count < 16 {
-                    for pair in pairs {
-                        if case .scalar(let s) = pair.key.value, s.text == key { return pair.key.location.line }
-                    }
-                    return nil
-                }
-                if keyLines.isEmpty {
-                    for pair in pairs {
-                        if case .scalar(let s) = pair.key.value { keyLines[s.text] = pair.key.location.line }
-                    }
-                }
-                return keyLines[key]
-            }
-
-            init(isMapping: Bool, start: SourceLocation, anchor: String?) {
-                self.isMapping = isMapping
-                self.start = start
-                self.anchor = anchor
-            }
-
-            var node: YAMLNode { YAMLNode(isMapping ? .mapping(pairs) : .sequence(items), at: start) }
         }
 
-        init(file: String) {
+        let file: String
+        var nodes: [Node] = []
+        var children: [UInt32] = []
+        var bytes: [UInt8] = []
+        var pending: [UInt32] = []
+        var stack: [Frame] = []
+        var anchors: [String: Int] = [:]
+        var roots: [(root: Int?, line: Int, column: Int)] = []
+        var documentRoot: Int?
+        var documentStart = (line: 1, column: 1)
+
+        init(file: String, inputSize: Int) {
             self.file = file
-            documentStart = SourceLocation(file: file, line: 1, column: 1)
+            // About one event per 5 bytes of YAML; untouched reserved pages cost no memory.
+            nodes.reserveCapacity(inputSize / 4 + 16)
+            children.reserveCapacity(inputSize / 4 + 16)
+            bytes.reserveCapacity(inputSize)
         }
 
         func location(_ mark: yaml_mark_t) -> SourceLocation {
             SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
         }
 
-        static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?, length: Int? = nil) -> String? {
-            guard let pointer else { return nil }
-            if let length {
-                return String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
-            }
-            return String(cString: pointer)
+        static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            pointer.map { String(cString: $0) }
+        }
+
+        mutating func newNode(_ kind: Node.Kind, _ mark: yaml_mark_t, start: Int = 0, count: Int = 0) -> Int {
+            nodes.append(Node(kind: kind, line: UInt32(truncatingIfNeeded: mark.line + 1),
+                              column: UInt32(truncatingIfNeeded: mark.column + 1),
+                              start: UInt32(truncatingIfNeeded: start), count: UInt32(truncatingIfNeeded: count)))
+            return nodes.count - 1
         }
 
         mutating func run(_ parser: inout yaml_parser_t) -> Result<[YAMLDocument], YAMLError> {
@@ -96,34 +88,42 @@ public enum YAMLParser {
                 defer { yaml_event_delete(&event) }
                 switch event.type {
                 case YAML_STREAM_END_EVENT:
-                    return .success(documents)
+                    return .success(finish())
                 case YAML_DOCUMENT_START_EVENT:
                     documentRoot = nil
                     anchors = [:]
-                    documentStart = location(event.start_mark)
+                    documentStart = (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
                 case YAML_DOCUMENT_END_EVENT:
-                    documents.append(YAMLDocument(root: documentRoot, location: documentStart))
+                    roots.append((documentRoot, documentStart.line, documentStart.column))
                 case YAML_SCALAR_EVENT:
                     let scalar = event.data.scalar
-                    let text = Self.string(scalar.value, length: Int(scalar.length)) ?? ""
-                    let node = YAMLNode(.scalar(.init(text: text, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE)),
-                                        at: location(event.start_mark))
+                    let start = bytes.count
+                    if let value = scalar.value, scalar.length > 0 {
+                        bytes.append(contentsOf: UnsafeBufferPointer(start: value, count: Int(scalar.length)))
+                    }
+                    let node = newNode(scalar.style == YAML_PLAIN_SCALAR_STYLE ? .plainScalar : .quotedScalar,
+                                       event.start_mark, start: start, count: Int(scalar.length))
                     if let error = add(node, anchor: Self.string(scalar.anchor)) { return .failure(error) }
                 case YAML_ALIAS_EVENT:
                     let name = Self.string(event.data.alias.anchor) ?? ""
-                    guard var node = anchors[name] else {
+                    guard let target = anchors[name] else {
                         return .failure(YAMLError(location: location(event.start_mark), message: "unknown alias *\(name)"))
                     }
-                    node.location = location(event.start_mark)
+                    let copy = nodes[target]
+                    let node = newNode(copy.kind, event.start_mark, start: Int(copy.start), count: Int(copy.count))
                     if let error = add(node, anchor: nil) { return .failure(error) }
-                case YAML_SEQUENCE_START_EVENT:
-                    stack.append(Frame(isMapping: false, start: location(event.start_mark),
-                                       anchor: Self.string(event.data.sequence_start.anchor)))
-                case YAML_MAPPING_START_EVENT:
-                    stack.append(Frame(isMapping: true, start: location(event.start_mark),
-                                       anchor: Self.string(event.data.mapping_start.anchor)))
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    let isMapping = event.type == YAML_MAPPING_START_EVENT
+                    let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+                    let node = newNode(isMapping ? .mapping : .sequence, event.start_mark)
+                    stack.append(Frame(node: node, isMapping: isMapping, firstChild: pending.count, anchor: Self.string(anchor)))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     guard let frame = stack.popLast() else { break }
+                    let run = pending[frame.firstChild...]
+                    nodes[frame.node].start = UInt32(truncatingIfNeeded: children.count)
+                    nodes[frame.node].count = UInt32(truncatingIfNeeded: frame.isMapping ? run.count / 2 : run.count)
+                    children.append(contentsOf: run)
+                    pending.removeSubrange(frame.firstChild...)
                     if let error = add(frame.node, anchor: frame.anchor) { return .failure(error) }
                 default:
                     break
@@ -131,30 +131,62 @@ public enum YAMLParser {
             }
         }
 
+        func finish() -> [YAMLDocument] {
+            let storage = YAMLStorage(file: file, nodes: nodes, children: children, bytes: bytes)
+            return roots.map { root in
+                YAMLDocument(root: root.root.map { YAMLNode(storage, $0) },
+                             location: SourceLocation(file: file, line: root.line, column: root.column))
+            }
+        }
+
         /// Attaches a finished node to the innermost open collection (or makes it the document root).
-        mutating func add(_ node: YAMLNode, anchor: String?) -> YAMLError? {
+        mutating func add(_ node: Int, anchor: String?) -> YAMLError? {
             if let anchor { anchors[anchor] = node }
-            guard let top = stack.last else {
+            guard let top = stack.indices.last else {
                 documentRoot = node
                 return nil
             }
-            guard top.isMapping else {
-                top.items.append(node)
-                return nil
+            defer { pending.append(UInt32(truncatingIfNeeded: node)) }
+            guard stack[top].isMapping, (pending.count - stack[top].firstChild) % 2 == 0,
+                  nodes[node].kind == .plainScalar || nodes[node].kind == .quotedScalar else { return nil }
+            // A scalar key: refuse a duplicate.
+            if let line = lineOfKey(node, in: top) {
+                let at = SourceLocation(file: file, line: Int(nodes[node].line), column: Int(nodes[node].column))
+                return YAMLError(location: at, message: "duplicate key '\(text(of: node))' (first at line \(line))")
             }
-            if let key = top.pendingKey {
-                top.pairs.append((key: key, value: node))
-                top.pendingKey = nil
-                return nil
-            }
-            if case .scalar(let s) = node.value {
-                if let line = top.lineOfKey(s.text) {
-                    return YAMLError(location: node.location, message: "duplicate key '\(s.text)' (first at line \(line))")
-                }
-                if !top.keyLines.isEmpty { top.keyLines[s.text] = node.location.line }
-            }
-            top.pendingKey = node
+            if !stack[top].keyLines.isEmpty { stack[top].keyLines[text(of: node)] = Int(nodes[node].line) }
             return nil
+        }
+
+        /// The line where the scalar `key` is already a key of the mapping `stack[frame]`, if it is.
+        mutating func lineOfKey(_ key: Int, in frame: Int) -> Int? {
+            let first = stack[frame].firstChild
+            let pairs = (pending.count - first) / 2
+            if pairs < 16 {
+                let wanted = nodes[key]
+                for pair in 0..<pairs {
+                    let other = nodes[Int(pending[first + 2 * pair])]
+                    if (other.kind == .plainScalar || other.kind == .quotedScalar), other.count == wanted.count,
+                       bytes[Int(other.start)..<Int(other.start + other.count)] == bytes[Int(wanted.start)..<Int(wanted.start + wanted.count)] {
+                        return Int(other.line)
+                    }
+                }
+                return nil
+            }
+            if stack[frame].keyLines.isEmpty {
+                for pair in 0..<pairs {
+                    let other = Int(pending[first + 2 * pair])
+                    if nodes[other].kind == .plainScalar || nodes[other].kind == .quotedScalar {
+                        stack[frame].keyLines[text(of: other)] = Int(nodes[other].line)
+                    }
+                }
+            }
+            return stack[frame].keyLines[text(of: key)]
+        }
+
+        func text(of node: Int) -> String {
+            let raw = nodes[node]
+            return String(decoding: bytes[Int(raw.start)..<Int(raw.start + raw.count)], as: UTF8.self)
         }
     }
 }
