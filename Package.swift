@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libbpf-dev, libyaml-dev).
@@ -29,7 +30,10 @@ let package = Package(
         .target(name: "BPFTreeYAML", dependencies: ["CYAML"]),
 
         // Manifests, validation, desired/live snapshots, the planner. Pure: no kernel access.
-        .target(name: "BPFTreeCore", dependencies: ["BPFTreeYAML"]),
+        .target(
+            name: "BPFTreeCore",
+            dependencies: ["BPFTreeYAML", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         // Anchor fd, *at operations, tree walk, object info, batch-program runner, executor.
         .target(

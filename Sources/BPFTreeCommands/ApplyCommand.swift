@@ -19,6 +19,7 @@ struct ApplyCommand: ParsableCommand {
         guard let planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
+            if let full = planned.full { stamp(full.observed, planned, &report, console) }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return
         }
@@ -26,6 +27,8 @@ struct ApplyCommand: ParsableCommand {
         do {
             guard let opened = try LedgerStore.open(planned.anchor, create: true) else { throw ExitCode(1) }
             ledger = opened
+            // Whatever happens next, the stamp no longer describes the tree.
+            try StampStore.open(planned.anchor, create: false)?.void()
         } catch let error as KernelError {
             report.errors.append(error.description)
             console.err(["error: \(error)", "Nothing was changed."])
@@ -39,5 +42,26 @@ struct ApplyCommand: ParsableCommand {
             throw ExitCode(1)
         }
         console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
+        // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk.
+        guard let full = planned.full else { return }
+        do {
+            let after = try Pipeline.observe(full.desired, full.policies, anchor: planned.anchor, options: options)
+            if after.plan.hasChanges || !after.plan.problems.isEmpty {
+                console.err(["warning: the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again."])
+                return
+            }
+            stamp(after, planned, &report, console)
+        } catch {
+            console.err(["warning: could not observe the tree after apply: \(error)"])
+        }
+    }
+
+    /// Writes the stamp; failing to is only a warning (the next pass plans in full).
+    private func stamp(_ observed: Pipeline.Observed, _ planned: Pipeline.Planned, _ report: inout RunReport, _ console: Console) {
+        do {
+            if try Pipeline.stamp(observed, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
+        } catch {
+            console.err(["warning: could not write the convergence stamp: \(error)"])
+        }
     }
 }

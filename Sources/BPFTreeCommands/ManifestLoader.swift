@@ -7,11 +7,27 @@ import Foundation
 struct ManifestLoader {
     var pageSize: Int
 
+    /// The bytes of every manifest and policy file, read once: hashed for the stamp, parsed when needed.
+    struct Inputs {
+        var manifests: [TreeStamp.Input] = []
+        var policies: [TreeStamp.Input] = []
+        /// Files that could not be found or read.
+        var diagnostics: [Diagnostic] = []
+        var all: [TreeStamp.Input] { manifests + policies }
+    }
+
+    func read(manifests: [String], policies: [String]) -> Inputs {
+        var inputs = Inputs()
+        inputs.manifests = read(manifests, role: "manifest", diagnostics: &inputs.diagnostics)
+        inputs.policies = read(policies, role: "policy", diagnostics: &inputs.diagnostics)
+        return inputs
+    }
+
     /// Manifests (`kind: Tree`) merged into the desired tree.
-    func loadTree(_ paths: [String]) -> Result<DesiredTree, ValidationFailure> {
+    func loadTree(_ files: [TreeStamp.Input]) -> Result<DesiredTree, ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
-        for documents in read(paths, diagnostics: &diagnostics) {
+        for documents in parse(files, diagnostics: &diagnostics) {
             switch ManifestDecoder(pageSize: pageSize).decode(documents) {
             case .success(let decoded): manifests += decoded
             case .failure(let failure): diagnostics += failure.diagnostics
@@ -21,12 +37,12 @@ struct ManifestLoader {
         return DesiredTree.build(manifests)
     }
 
-    /// Policies (`kind: Policy`); with no paths, the built-in default.
-    func loadPolicies(_ paths: [String]) -> Result<PolicySet, ValidationFailure> {
+    /// Policies (`kind: Policy`) of `files`, read from `paths`; with no paths, the built-in default.
+    func loadPolicies(_ files: [TreeStamp.Input], paths: [String]) -> Result<PolicySet, ValidationFailure> {
         guard !paths.isEmpty else { return .success(.builtin) }
         var diagnostics: [Diagnostic] = []
         var policies: [Policy] = []
-        for documents in read(paths, diagnostics: &diagnostics) {
+        for documents in parse(files, diagnostics: &diagnostics) {
             switch PolicyDecoder().decode(documents) {
             case .success(let decoded): policies += decoded
             case .failure(let failure): diagnostics += failure.diagnostics
@@ -40,23 +56,28 @@ struct ManifestLoader {
     }
 
     /// The parsed YAML documents of each file.
-    private func read(_ paths: [String], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
+    private func parse(_ files: [TreeStamp.Input], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
         var result: [[YAMLDocument]] = []
-        for file in expand(paths, diagnostics: &diagnostics) {
-            let bytes: [UInt8]
-            switch FileBytes.read(file) {
-            case .success(let read): bytes = read
-            case .failure(let error):
-                diagnostics.append(Diagnostic("cannot read: \(error)", at: SourceLocation(file: file, line: 1, column: 1), field: ""))
-                continue
-            }
+        for file in files {
             do {
-                result.append(try YAMLParser.parse(bytes: bytes, file: file))
+                result.append(try YAMLParser.parse(bytes: file.bytes, file: file.file))
             } catch {
                 diagnostics.append(Diagnostic(error.message, at: error.location, field: ""))
             }
         }
         return result
+    }
+
+    private func read(_ paths: [String], role: String, diagnostics: inout [Diagnostic]) -> [TreeStamp.Input] {
+        var files: [TreeStamp.Input] = []
+        for file in expand(paths, diagnostics: &diagnostics) {
+            switch FileBytes.read(file) {
+            case .success(let bytes): files.append(TreeStamp.Input(role: role, file: file, bytes: bytes))
+            case .failure(let error):
+                diagnostics.append(Diagnostic("cannot read: \(error)", at: SourceLocation(file: file, line: 1, column: 1), field: ""))
+            }
+        }
+        return files
     }
 
     private func expand(_ paths: [String], diagnostics: inout [Diagnostic]) -> [String] {

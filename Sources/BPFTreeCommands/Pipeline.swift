@@ -9,15 +9,42 @@ enum Pipeline {
     struct Planned {
         var anchor: Anchor
         var plan: Plan
+        /// SHA-256 of the inputs (`TreeStamp.inputsDigest`).
+        var inputs: [UInt8]
+        /// What a full plan was made from; nil when the stamp showed that nothing changed.
+        var full: Full?
+    }
+
+    struct Full {
+        var desired: DesiredTree
+        var policies: PolicySet
+        var observed: Observed
+    }
+
+    /// One observation of the tree and the plan made from it.
+    struct Observed {
+        var live: LiveTree
+        var roots: [TreePath]
+        var plan: Plan
     }
 
     static func plan(_ options: CommonOptions, report: inout RunReport, console: Console) -> Planned? {
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let loader = ManifestLoader(pageSize: pageSize > 0 ? pageSize : 4096)
-        let desired = loader.loadTree(options.files)
-        let policies = loader.loadPolicies(options.policies)
+        let inputs = loader.read(manifests: options.files, policies: options.policies)
+        let digest = TreeStamp.inputsDigest(settings: settings(options, pageSize: loader.pageSize), files: inputs.all)
         let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in try options.openAnchor() }
-        var diagnostics: [Diagnostic] = []
+        if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
+           let stamp = unchanged(anchor, inputs: digest) {
+            report.observed = RunReport.Observed(entries: stamp.entries, inspectedPins: 0)
+            report.stamp = "matched"
+            let plan = Plan(notices: stamp.notices)
+            report.add(plan)
+            return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil)
+        }
+        let desired = loader.loadTree(inputs.manifests)
+        let policies = loader.loadPolicies(inputs.policies, paths: options.policies)
+        var diagnostics = inputs.diagnostics
         if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
         if case .failure(let failure) = policies { diagnostics += failure.diagnostics }
         if case .success(let desired) = desired, case .success(let policies) = policies {
@@ -37,21 +64,17 @@ enum Pipeline {
         }
         guard ok, case .success(let desired) = desired, case .success(let policies) = policies,
               case .success(let anchor) = anchor else { return nil }
-        var plan: Plan
+        var observed: Observed
         do {
-            let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
-            let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
-            var observer = TreeObserver(anchor: anchor)
-            if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
-            let live = try observer.observe(roots: roots)
-            report.observed = RunReport.Observed(entries: live.entries.count, inspectedPins: live.inspectedPins)
-            plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
-            try checkReplacements(&plan, anchor: anchor)
+            observed = try observe(desired, policies, anchor: anchor, options: options)
+            report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
+            try checkReplacements(&observed.plan, anchor: anchor)
         } catch {
             report.errors.append(error.description)
             console.err(["error: \(error)"])
             return nil
         }
+        let plan = observed.plan
         report.add(plan)
         if !plan.problems.isEmpty {
             console.out(console.text.notices(plan))
@@ -59,7 +82,54 @@ enum Pipeline {
                         + ["\(plan.problems.count) conflict\(plan.problems.count == 1 ? "" : "s") with the live tree; nothing was changed."])
             return nil
         }
-        return Planned(anchor: anchor, plan: plan)
+        return Planned(anchor: anchor, plan: plan, inputs: digest,
+                       full: Full(desired: desired, policies: policies, observed: observed))
+    }
+
+    /// Reads the ledger, observes the roots and plans.
+    static func observe(_ desired: DesiredTree, _ policies: PolicySet, anchor: Anchor,
+                        options: CommonOptions) throws(KernelError) -> Observed {
+        let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
+        let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
+        var observer = TreeObserver(anchor: anchor)
+        if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
+        let live = try observer.observe(roots: roots)
+        let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
+        return Observed(live: live, roots: roots, plan: plan)
+    }
+
+    /// The stamp, when it was made from these inputs and a walk of its roots finds the tree it recorded.
+    /// Any error here only means planning in full, which reports it.
+    private static func unchanged(_ anchor: Anchor, inputs: [UInt8]) -> TreeStamp? {
+        guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
+              stamp.inputs == inputs else { return nil }
+        var observer = TreeObserver(anchor: anchor)
+        observer.inspectsPins = false
+        guard let live = try? observer.observe(roots: stamp.roots), live.entries.count == stamp.entries,
+              TreeStamp.treeDigest(live) == stamp.tree else { return nil }
+        return stamp
+    }
+
+    /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
+    /// Returns whether a stamp was written.
+    static func stamp(_ observed: Observed, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
+        let plan = observed.plan
+        guard !plan.hasChanges, plan.problems.isEmpty else { return false }
+        let stamp = TreeStamp(inputs: inputs, tree: TreeStamp.treeDigest(observed.live), entries: observed.live.entries.count,
+                              roots: observed.roots, notices: plan.notices)
+        guard let store = try StampStore.open(anchor, create: true) else { return false }
+        return try store.write(stamp)
+    }
+
+    /// What, besides the files, decides a plan: this build of bpftree (its executable's identity, so a
+    /// rebuilt binary never trusts an older one's stamp), `--force`, the page size and the possible CPUs.
+    private static func settings(_ options: CommonOptions, pageSize: Int) -> [String] {
+        var executable = Glibc.stat()
+        let build = stat("/proc/self/exe", &executable) == 0
+            ? "\(executable.st_dev):\(executable.st_ino):\(executable.st_size):\(executable.st_mtim.tv_sec).\(executable.st_mtim.tv_nsec)"
+            : "unknown"
+        return ["bpftree \(BPFTreeCommand.configuration.version)", "build \(build)", "force \(options.force)",
+                "page \(pageSize)", "cpus \(Machine.possibleCPUs)"]
     }
 
     /// Refuses migrations whose entries do not fit the new map, and notes the programs that keep using a

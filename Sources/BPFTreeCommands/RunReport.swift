@@ -18,6 +18,9 @@ struct RunReport: Encodable {
     /// What the observer read: entries, and pins inspected with BPF_OBJ_GET (the others were vouched for
     /// by the ledger). Absent when the tree was not observed.
     var observed: Observed?
+    /// The convergence stamp: "matched" (nothing changed since it was written, so nothing was parsed or
+    /// planned), "written" (apply found or left the tree converged and recorded it), or absent.
+    var stamp: String?
 
     struct Observed: Encodable {
         var entries: Int

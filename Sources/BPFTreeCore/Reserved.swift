@@ -2,6 +2,8 @@
 public enum Reserved {
     /// The ownership ledger, a map pinned at the anchor (bpffs holds no files or xattrs, so the ledger is a map).
     public static let ledgerName = "bpftree_ledger"
+    /// The convergence stamp of the last pass that found nothing to do (`TreeStamp`), a map pinned at the anchor.
+    public static let stampName = "bpftree_stamp"
     /// New objects are pinned under such a name before they are exchanged with the old one.
     public static let temporaryPrefix = "bpftree_tmp_"
     /// Longest anchor-relative path the ledger can record (its key is 256 bytes, NUL-padded).

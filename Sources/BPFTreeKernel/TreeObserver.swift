@@ -11,8 +11,12 @@ public struct TreeObserver {
     /// Map records by path; a pin found with the recorded inode is not inspected.
     public var vouched: [TreePath: LedgerRecord] = [:]
 
-    /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger (never part of a tree).
-    public static let skippedNames: Set<String> = ["maps.debug", "progs.debug", Reserved.ledgerName]
+    /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`).
+    public var inspectsPins = true
+
+    /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger and stamp (never part
+    /// of a tree).
+    public static let skippedNames: Set<String> = ["maps.debug", "progs.debug", Reserved.ledgerName, Reserved.stampName]
 
     public init(anchor: Anchor) { self.anchor = anchor }
 
@@ -97,6 +101,8 @@ public struct TreeObserver {
         case S_IFREG:
             if let record = vouched[path], record.inode == UInt64(st.st_ino) {
                 kind = .recordedMap(fingerprint: record.fingerprint)
+            } else if !inspectsPins {
+                kind = .pin
             } else {
                 kind = try pinKind(directory, name, path: path)
                 tree.inspectedPins += 1

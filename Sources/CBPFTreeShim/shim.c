@@ -386,6 +386,11 @@ int bt_map_update(int fd, const void *key, const void *value, uint64_t flags)
 	return bpf_map_update_elem(fd, key, value, flags) < 0 ? -errno : 0;
 }
 
+int bt_map_lookup(int fd, const void *key, void *value)
+{
+	return bpf_map_lookup_elem(fd, key, value) < 0 ? -errno : 0;
+}
+
 int bt_map_delete(int fd, const void *key)
 {
 	if (bpf_map_delete_elem(fd, key) < 0 && errno != ENOENT)

@@ -52,7 +52,7 @@ final class ScratchBPFFS {
     /// Every entry as `path type mode uid gid inode ctime`, from find(1) (stat only, never opens a pin).
     func snapshot() throws -> [String] {
         let result = try run(["find", path, "-mindepth", "1", "-printf", "%P %y %m %U %G %i %C@\n"])
-        return result.stdout.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("maps.debug") && !$0.hasPrefix("progs.debug") && !$0.hasPrefix("bpftree_ledger") }.sorted()
+        return result.stdout.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("maps.debug") && !$0.hasPrefix("progs.debug") && !$0.hasPrefix("bpftree_ledger") && !$0.hasPrefix("bpftree_stamp") }.sorted()
     }
 
     /// `path type mode` of every entry, for comparing shapes.

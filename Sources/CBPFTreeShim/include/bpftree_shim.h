@@ -52,6 +52,8 @@ int bt_map_info_by_fd(int fd, struct bt_map_info *info);
 int bt_map_create(uint32_t type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
 		  uint32_t flags);
 int bt_map_update(int fd, const void *key, const void *value, uint64_t flags);
+/** BPF_MAP_LOOKUP_ELEM. */
+int bt_map_lookup(int fd, const void *key, void *value);
 /** BPF_MAP_DELETE_ELEM; a missing key is not an error. */
 int bt_map_delete(int fd, const void *key);
 /** BPF_MAP_UPDATE_BATCH of `count` keys and values laid out back to back. */

@@ -1,0 +1,107 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A pass that finds the tree converged stamps it; the next pass with the same inputs decides from a walk
+/// alone, and only while nothing it could plan from has changed.
+@Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
+struct StampTests {
+    /// A JSON report; `stamp` and the parts a plan consists of, for comparing two runs.
+    private struct Report {
+        var stamp: String?
+        var plan: String
+        var status: Int32
+
+        init(_ arguments: [String]) throws {
+            let result = try bpftree(arguments + ["-o", "json"])
+            let report = try json(result.stdout)
+            status = result.status
+            stamp = report["stamp"] as? String
+            let parts = ["changes", "actions", "problems", "notices", "counts"].reduce(into: [String: Any]()) { $0[$1] = report[$1] }
+            plan = String(decoding: try JSONSerialization.data(withJSONObject: parts, options: [.sortedKeys]), as: UTF8.self)
+        }
+    }
+
+    @Test func aNoOpAfterApplyIsDecidedByTheStamp() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let before = try fs.snapshot()
+        for command in ["diff", "apply"] {
+            let report = try Report([command] + common)
+            #expect(report.stamp == "matched")
+            #expect(report.status == 0)
+            #expect(report.plan == (try Report(["diff", "--verify"] + common)).plan)
+        }
+        #expect(try fs.snapshot() == before)
+        // --verify never trusts the stamp.
+        #expect(try Report(["diff", "--verify"] + common).stamp == nil)
+    }
+
+    /// Every kind of change the plan depends on makes the next pass plan in full, and that plan is the one
+    /// --verify makes; apply then converges and stamps again.
+    @Test func anyChangeVoidsTheStamp() throws {
+        let drifts: [(String, (ScratchBPFFS, ManifestDirectory) throws -> Void)] = [
+            ("directory mode", { fs, _ in chmod(fs.at("jobs/A"), 0o700) }),
+            ("pin owner", { fs, _ in chown(fs.at("jobs/A/config"), 1000, 1000) }),
+            ("pin deleted", { fs, _ in unlink(fs.at("jobs/A/lookup")) }),
+            ("map pinned again, same shape", { fs, _ in
+                unlink(fs.at("jobs/A/lookup"))
+                try pinMapWithBpftool(fs.at("jobs/A/lookup"), type: "hash", key: 2, value: 4, entries: 8, name: "lookup_tbl")
+            }),
+            ("foreign pin added", { fs, _ in
+                try pinMapWithBpftool(fs.at("jobs/A/stray"), type: "array", key: 4, value: 4, entries: 1, name: "stray")
+            }),
+            ("manifest edited", { _, manifests in
+                try (jobManifest + "\n# reviewed\n").write(toFile: manifests.path + "/job.yaml", atomically: true, encoding: .utf8)
+            }),
+        ]
+        for (name, drift) in drifts {
+            let fs = try ScratchBPFFS()
+            let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+            let common = ["-f", manifests.path, "--anchor", fs.path]
+            #expect(try Report(["apply"] + common).stamp == "written", "\(name)")
+            try drift(fs, manifests)
+            let diff = try Report(["diff"] + common)
+            #expect(diff.stamp == nil, "\(name)")
+            #expect(diff.plan == (try Report(["diff", "--verify"] + common)).plan, "\(name)")
+            let apply = try Report(["apply"] + common)
+            #expect(apply.status == 0, "\(name): \(apply.plan)")
+            #expect(apply.stamp == "written", "\(name)")
+            #expect(try Report(["diff"] + common).stamp == "matched", "\(name)")
+        }
+    }
+
+    /// What a converged plan notices (here a pin bpftree does not own) is repeated from the stamp.
+    @Test func noticesOfAConvergedTreeAreRepeated() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        try FileManager.default.createDirectory(atPath: fs.at("jobs/A"), withIntermediateDirectories: true)
+        try pinMapWithBpftool(fs.at("jobs/A/stray"), type: "array", key: 4, value: 4, entries: 1, name: "stray")
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let stamped = try bpftree(["diff"] + common)
+        let verified = try bpftree(["diff", "--verify"] + common)
+        #expect(stamped.stdout.contains("jobs/A/stray"), "\(stamped.output)")
+        #expect(stamped.stdout == verified.stdout)
+        #expect(try Report(["diff"] + common).stamp == "matched")
+    }
+
+    /// An apply that fails part way leaves the stamp void, whatever it was before.
+    @Test func aFailedApplyLeavesNoStamp() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let broken = try ManifestDirectory(["job.yaml": jobManifest + """
+
+                extra:
+                  map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 4, numaNode: 4000}
+            """])
+        #expect(try bpftree(["apply", "-f", broken.path, "--anchor", fs.path]).status == 1)
+        let dump = try #require(try bpftool(["map", "dump", "pinned", fs.at("bpftree_stamp")]) as? [[String: Any]])
+        #expect(bytes(dump.first?["value"]).allSatisfy { $0 == 0 }, "the stamp was voided")
+        #expect(try Report(["diff"] + common).stamp == nil)
+    }
+}
