@@ -93,7 +93,7 @@ enum Pipeline {
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
         var observer = TreeObserver(anchor: anchor)
         if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
-        let live = try observer.observe(roots: roots)
+        let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
         let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
         return Observed(live: live, roots: roots, plan: plan)
     }
@@ -105,7 +105,7 @@ enum Pipeline {
               stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
-        guard let live = try? observer.observe(roots: stamp.roots), live.entries.count == stamp.entries,
+        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.entries), live.entries.count == stamp.entries,
               TreeStamp.treeDigest(live) == stamp.tree else { return nil }
         return stamp
     }

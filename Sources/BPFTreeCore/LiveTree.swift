@@ -73,8 +73,25 @@ public struct LiveEntry: Hashable, Sendable {
 /// whole subtree under it. A path that is absent here does not exist (or lies under a non-directory).
 public struct LiveTree: Sendable {
     public var entries: [TreePath: LiveEntry]
+    /// The paths of `entries` in the order `record` saw them (an observer walks in path order, so sorting
+    /// this is cheap); empty when `entries` was built otherwise.
+    public private(set) var order: [TreePath] = []
     /// How many pins were inspected with `BPF_OBJ_GET` (the rest the ledger vouched for).
     public var inspectedPins = 0
     public init(entries: [TreePath: LiveEntry] = [:]) { self.entries = entries }
+    public init(capacity: Int) {
+        entries = Dictionary(minimumCapacity: capacity)
+        order.reserveCapacity(capacity)
+    }
     public subscript(path: TreePath) -> LiveEntry? { entries[path] }
+
+    /// Adds an observed entry.
+    public mutating func record(_ path: TreePath, _ entry: LiveEntry) {
+        if entries.updateValue(entry, forKey: path) == nil { order.append(path) }
+    }
+
+    /// Every path, sorted (parents first).
+    public var sortedPaths: [TreePath] {
+        (order.count == entries.count ? order : Array(entries.keys)).sorted()
+    }
 }

@@ -44,14 +44,15 @@ public struct TreeStamp: Equatable, Sendable {
     /// SHA-256 of `settings` (e.g. version, `--force`, page size, CPUs) and of each file's role, name and bytes.
     public static func inputsDigest(settings: [String], files: [Input]) -> [UInt8] {
         var hash = SHA256()
-        func add(_ bytes: some Collection<UInt8>) {
+        func add(_ text: String.UTF8View) {
+            let bytes = Array(text)
             withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { hash.update(bufferPointer: $0) }
-            hash.update(data: Array(bytes))
+            bytes.withUnsafeBytes { hash.update(bufferPointer: $0) }
         }
-        for setting in settings { add(Array(setting.utf8)) }
+        for setting in settings { add(setting.utf8) }
         for file in files {
-            add(Array(file.role.utf8))
-            add(Array(file.file.utf8))
+            add(file.role.utf8)
+            add(file.file.utf8)
             file.bytes.withUnsafeBytes { raw in
                 withUnsafeBytes(of: UInt64(raw.count).littleEndian) { hash.update(bufferPointer: $0) }
                 hash.update(bufferPointer: raw)
@@ -65,7 +66,8 @@ public struct TreeStamp: Equatable, Sendable {
     public static func treeDigest(_ live: LiveTree) -> [UInt8] {
         var hash = SHA256()
         var record: [UInt8] = []
-        for (path, entry) in live.entries.sorted(by: { $0.key < $1.key }) {
+        for path in live.sortedPaths {
+            guard let entry = live.entries[path] else { continue }
             record.removeAll(keepingCapacity: true)
             record.append(contentsOf: path.text.utf8)
             record.append(0)
@@ -81,7 +83,7 @@ public struct TreeStamp: Equatable, Sendable {
             for field in [UInt64(entry.mode), UInt64(entry.uid), UInt64(entry.gid), entry.inode] {
                 withUnsafeBytes(of: field.littleEndian) { record.append(contentsOf: $0) }
             }
-            hash.update(data: record)
+            record.withUnsafeBytes { hash.update(bufferPointer: $0) }
         }
         return Array(hash.finalize())
     }

@@ -20,14 +20,15 @@ public struct TreeObserver {
 
     public init(anchor: Anchor) { self.anchor = anchor }
 
-    public func observe(roots: [TreePath]) throws(KernelError) -> LiveTree {
-        var tree = LiveTree()
+    /// `expectedEntries` only sizes the tables.
+    public func observe(roots: [TreePath], expectedEntries: Int = 0) throws(KernelError) -> LiveTree {
+        var tree = LiveTree(capacity: expectedEntries)
         var st = Glibc.stat()
         guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
-        tree.entries[.anchor] = LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
-                                          inode: UInt64(st.st_ino))
+        tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
+                                       inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk.
-        for root in roots where !roots.contains(where: { root.isDescendant(of: $0) }) {
+        for root in roots.sorted() where !roots.contains(where: { root.isDescendant(of: $0) }) {
             try observe(root: root, into: &tree)
         }
         return tree
@@ -40,7 +41,7 @@ public struct TreeObserver {
             let parentFD = parent?.rawValue ?? anchor.fd
             path = path.appending(name)
             guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return }
-            tree.entries[path] = entry
+            tree.record(path, entry)
             guard entry.kind == .directory else { return }
             let isRoot = index == root.components.count - 1
             parent = try anchor.openDirectory(name, from: parentFD, readable: isRoot, displayPath: path)
@@ -56,7 +57,7 @@ public struct TreeObserver {
         for name in try names(in: directory, path: path) {
             let child = path.appending(name)
             guard let entry = try entry(directory.rawValue, name, path: child, into: &tree) else { continue }
-            tree.entries[child] = entry
+            tree.record(child, entry)
             if entry.kind == .directory {
                 let sub = try anchor.openDirectory(name, from: directory.rawValue, readable: true, displayPath: child)
                 try walk(sub, path: child, into: &tree)
@@ -64,14 +65,15 @@ public struct TreeObserver {
         }
     }
 
-    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files.
+    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files; in byte order,
+    /// so that the walk visits paths in `TreePath` order.
     private func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
         var names: [String] = []
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { bt_getdents(directory.rawValue, $0.baseAddress, $0.count) }
             guard count >= 0 else { throw KernelError("getdents64", path: path.description, negativeErrno: count) }
-            if count == 0 { return names }
+            if count == 0 { return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
             buffer.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < Int(count) {
