@@ -53,9 +53,9 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
     /// matches the empty prefix, so only it covers the anchor itself.
     public func coveringDepth(_ path: TreePath) -> Int? {
         if let literal {
-            let text = path.text
-            guard text.utf8.count >= literal.utf8.count, text.hasPrefix(literal) else { return nil }
-            return text.utf8.count == literal.utf8.count || text.utf8[text.utf8.index(text.startIndex, offsetBy: literal.utf8.count)] == UInt8(ascii: "/")
+            let text = path.text.utf8, prefix = literal.utf8
+            guard text.count >= prefix.count, text.starts(with: prefix) else { return nil }
+            return text.count == prefix.count || text[text.index(text.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")
                 ? parts.count : nil
         }
         if !hasDoubleStar {

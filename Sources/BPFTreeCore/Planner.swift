@@ -13,6 +13,7 @@ public enum Planner {
         planning.converge()
         planning.prune()
         planning.listUnmanaged()
+        planning.plan.actions = planning.ledgerActions.sorted { $0.path < $1.path } + planning.plan.actions
         return planning.plan
     }
 }
@@ -31,10 +32,19 @@ private struct Planning {
     }()
 
     var plan = Plan()
-    /// Entries bpftree owns once the ledger is settled.
-    var owned: [TreePath: LedgerRecord] = [:]
+    /// Ledger repairs, which go first.
+    var ledgerActions: [Action] = []
+    /// Entries bpftree owns once the ledger is settled. A record in state owned is checked against the
+    /// live entry where the path is visited anyway (`converge` for declared paths, `prune` for the rest).
+    var owned = Owned()
+    /// How many records `owned` held before any was found not to describe its path.
+    var ownedAfterSettle = 0
     /// Temporary pins being removed.
     var temporaries: Set<TreePath> = []
+    /// Counted by `converge`, so that a converged tree skips the searches of `prune` and `listUnmanaged`:
+    /// declared entries that are owned, and declared entries that exist.
+    var declaredOwned = 0
+    var declaredLive = 0
 
     init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool) {
         self.desired = desired
@@ -46,14 +56,18 @@ private struct Planning {
     // MARK: Ledger
 
     mutating func settle(_ ledger: Ledger) {
-        let first = plan.actions.count
-        defer { plan.actions[first...].sort { $0.path < $1.path } }
-        owned.reserveCapacity(ledger.records.count)
-        for record in ledger.records.values where !policies.isIgnored(record.path) {
+        owned.ledger = ledger.records
+        defer { ownedAfterSettle = owned.count }
+        for record in ledger.records.values {
             let path = record.path
+            guard !policies.isIgnored(path) else {
+                owned.disown(record)
+                continue
+            }
+            if record.state == .owned { continue }
             let current = live[path]
             func ledgerAction(_ change: Action.Change) {
-                plan.actions.append(Action(path: path, change: change, manifest: record.manifest))
+                ledgerActions.append(Action(path: path, change: change, manifest: record.manifest))
             }
             switch record.state {
             case .temporary:
@@ -69,22 +83,29 @@ private struct Planning {
                     ledgerAction(.recordOwnership(record.kind, inode: current.inode, why: why))
                     var settled = record
                     (settled.state, settled.inode, settled.pendingInode) = (.owned, current.inode, 0)
-                    owned[path] = settled
+                    owned.settle(settled)
                 } else if current != nil || !desired.declares(path) {
                     ledgerAction(.forgetRecord(why: current == nil ? "an interrupted run did not create it"
                                                : "what is there now was not made by bpftree"))
                 }
             case .owned:
-                if let current, record.describes(current) {
-                    owned[path] = record
-                } else if let current {
-                    ledgerAction(.forgetRecord(why: "a \(current.kind.name) bpftree did not create is there now (inode \(current.inode), recorded \(record.inode))"))
-                } else if !desired.declares(path) {
-                    // A declared path that is gone is simply created again, which rewrites its record.
-                    ledgerAction(.forgetRecord(why: "gone from the tree"))
-                }
+                break
             }
         }
+    }
+
+    /// Whether the owned `record` describes what is at its path now; if not, it is forgotten.
+    mutating func stillOwned(_ record: LedgerRecord, _ current: LiveEntry?, declared: Bool) -> Bool {
+        if let current, record.describes(current) { return true }
+        owned.disown(record)
+        let action: (String) -> Action = { Action(path: record.path, change: .forgetRecord(why: $0), manifest: record.manifest) }
+        if let current {
+            ledgerActions.append(action("a \(current.kind.name) bpftree did not create is there now (inode \(current.inode), recorded \(record.inode))"))
+        } else if !declared {
+            // A declared path that is gone is simply created again, which rewrites its record.
+            ledgerActions.append(action("gone from the tree"))
+        }
+        return false
     }
 
     // MARK: Declarations
@@ -101,6 +122,12 @@ private struct Planning {
             }
             if policies.isIgnored(path) { continue }
             let current = !created.isEmpty && !path.isAnchor && created.contains(path.parent) ? nil : live[path]
+            var record = owned[path]
+            if current != nil { declaredLive += 1 }
+            if let owner = record {
+                declaredOwned += 1
+                if !stillOwned(owner, current, declared: true) { record = nil }
+            }
             guard let current else {
                 switch entry.kind {
                 case .directory:
@@ -111,7 +138,6 @@ private struct Planning {
                 }
                 continue
             }
-            let record = owned[path]
             switch (entry.kind, current.kind) {
             case (.directory, .directory):
                 break
@@ -192,8 +218,11 @@ private struct Planning {
 
     mutating func prune() {
         var removed = temporaries
-        let undeclared = owned.filter { path, _ in !desired.declares(path) && !path.isAnchor }
-        for (path, record) in undeclared.sorted(by: { $0.key > $1.key }) where !policies.isIgnored(path) {
+        guard declaredOwned < ownedAfterSettle else { return }
+        let undeclared = owned.records.filter { !desired.declares($0.path) && !$0.path.isAnchor }
+            .filter { stillOwned($0, live[$0.path], declared: false) }
+        for record in undeclared.sorted(by: { $0.path > $1.path }) where !policies.isIgnored(record.path) {
+            let path = record.path
             func keep(_ why: String) {
                 plan.notices.append(PlanNotice(path: path, message: "no longer declared; kept: \(why)", category: .kept))
             }
@@ -225,6 +254,8 @@ private struct Planning {
             !path.isAnchor && !desired.declares(path) && owned[path] == nil && !temporaries.contains(path)
                 && !policies.isIgnored(path)
         }
+        let anchorUndeclared = live[.anchor] != nil && !desired.declares(.anchor) ? 1 : 0
+        guard declaredLive + anchorUndeclared < live.entries.count else { return }
         for (path, entry) in live.entries where isForeign(path) && !isForeign(path.parent) {
             if entry.kind == .symlink {
                 plan.notices.append(PlanNotice(path: path, message: "symlink left alone, never followed", category: .symlink))
@@ -279,5 +310,36 @@ private struct Planning {
                                   manifest: entry.manifest))
         }
         return actions
+    }
+}
+
+
+/// The ledger's records that stand for what is in the tree once it is settled: the ledger itself, less
+/// records that do not describe the live entry, plus records settled in this pass. Kept as exceptions to
+/// the ledger's own table, so a converged tree costs one lookup per path and no copy.
+private struct Owned {
+    var ledger: [TreePath: LedgerRecord] = [:]
+    private var settled: [TreePath: LedgerRecord] = [:]
+    private var disowned: Set<TreePath> = []
+    /// Owned-state ledger records that are disowned.
+    private var disownedOwned = 0
+
+    subscript(path: TreePath) -> LedgerRecord? {
+        if !settled.isEmpty, let record = settled[path] { return record }
+        guard let record = ledger[path], record.state == .owned else { return nil }
+        return !disowned.isEmpty && disowned.contains(path) ? nil : record
+    }
+
+    mutating func settle(_ record: LedgerRecord) { settled[record.path] = record }
+
+    mutating func disown(_ record: LedgerRecord) {
+        if disowned.insert(record.path).inserted && record.state == .owned { disownedOwned += 1 }
+    }
+
+    var count: Int { ledger.values.count { $0.state == .owned } - disownedOwned + settled.count }
+
+    /// Every owned record.
+    var records: [LedgerRecord] {
+        ledger.values.filter { $0.state == .owned && !disowned.contains($0.path) } + settled.values
     }
 }

@@ -106,11 +106,18 @@ public struct Policy: Sendable {
 
 /// Every scope of a run's policies; answers which scope governs a path.
 public struct PolicySet: Sendable {
-    public private(set) var scopes: [PolicyScope]
+    public private(set) var scopes: [PolicyScope] {
+        didSet { ignorePatterns = scopes.flatMap(\.ignore) }
+    }
+    /// Every scope's `ignore` patterns, asked about every path of a pass.
+    private var ignorePatterns: [PathPattern]
     /// Ignored everywhere: the kernel's own entries at the root of every bpffs mount.
     public static let defaultIgnore = ["maps.debug", "progs.debug"]
 
-    public init(scopes: [PolicyScope]) { self.scopes = scopes }
+    public init(scopes: [PolicyScope]) {
+        self.scopes = scopes
+        ignorePatterns = scopes.flatMap(\.ignore)
+    }
 
     /// What applies when no `--policy` is given: the whole anchor, any map, no deletion, refuse
     /// incompatible maps. Equal to `policies/default.yaml`.
@@ -133,7 +140,7 @@ public struct PolicySet: Sendable {
         scopes.first { scope in scope.ignore.contains { $0.covers(path) } }
     }
 
-    public func isIgnored(_ path: TreePath) -> Bool { ignoringScope(for: path) != nil }
+    public func isIgnored(_ path: TreePath) -> Bool { ignorePatterns.contains { $0.covers(path) } }
 
     /// Merges decoded policies; duplicate policy names and a pattern given by two scopes are conflicts.
     public static func build(_ policies: [Policy]) -> Result<PolicySet, ValidationFailure> {

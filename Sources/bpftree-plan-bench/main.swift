@@ -1,5 +1,6 @@
 // S5 of bench/run: the planner alone, in process, on desired and live trees of N entries (default
-// 100,000): directories of 20 maps each, as in S1. Prints one line per case: "<label> <seconds>".
+// 100,000): directories of 20 maps each, as in S1. Prints one line per case: "<label> <seconds>", the
+// median of five runs.
 import BPFTreeCore
 import BPFTreeYAML
 import Glibc
@@ -43,16 +44,20 @@ let ledger = Ledger(records: records)
 var empty = LiveTree()
 empty.entries[.anchor] = anchorEntry
 
-@MainActor func measure(_ label: String, expectActions: Bool, _ live: LiveTree, _ ledger: Ledger) {
+/// The median of `repetitions` runs (this machine is a VM whose timings vary from run to run).
+@MainActor func measure(_ label: String, expectActions: Bool, _ live: LiveTree, _ ledger: Ledger, repetitions: Int = 5) {
     let clock = ContinuousClock()
-    var plan = Plan()
-    let elapsed = clock.measure { plan = Planner.plan(desired: tree, live: live, ledger: ledger) }
-    guard plan.problems.isEmpty, plan.hasChanges == expectActions else {
-        print("unexpected plan for \(label): \(plan.actions.count) actions, \(plan.problems.count) problems")
-        exit(2)
+    var times: [Double] = []
+    for _ in 0..<repetitions {
+        var plan = Plan()
+        let elapsed = clock.measure { plan = Planner.plan(desired: tree, live: live, ledger: ledger) }
+        guard plan.problems.isEmpty, plan.hasChanges == expectActions else {
+            print("unexpected plan for \(label): \(plan.actions.count) actions, \(plan.problems.count) problems")
+            exit(2)
+        }
+        times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("planner \(label), \(desired.count) entries \(seconds)")
+    print("planner \(label), \(desired.count) entries \(times.sorted()[repetitions / 2])")
 }
 
 measure("from empty", expectActions: true, empty, Ledger())
