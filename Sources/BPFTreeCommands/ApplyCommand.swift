@@ -14,36 +14,21 @@ struct ApplyCommand: ParsableCommand {
 
     func run() throws {
         let console = Console(format: options.output)
-        var report = RunReport(command: "apply", anchor: options.anchorDisplayName)
+        var report = RunReport(command: "apply", anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
         defer { console.finish(report) }
-        guard let planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
+        guard var planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
             if let full = planned.full { stamp(full.observed, planned, &report, console) }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return
         }
-        let ledger: LedgerStore
-        do {
-            guard let opened = try LedgerStore.open(planned.anchor, create: true) else { throw ExitCode(1) }
-            ledger = opened
-            // Whatever happens next, the stamp no longer describes the tree.
-            try StampStore.open(planned.anchor, create: false)?.void()
-        } catch let error as KernelError {
-            report.errors.append(error.description)
-            console.err(["error: \(error)", "Nothing was changed."])
-            throw ExitCode(1)
-        }
-        let executor = Executor(anchor: planned.anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
-        let execution = executor.execute(planned.plan) { result in console.out(console.text.progress(result)) }
-        report.add(execution)
-        if execution.failure != nil {
-            console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
-            throw ExitCode(1)
-        }
-        console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
-        // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk.
+        try execute(planned.plan, anchor: planned.anchor, &report, console)
+        // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk. The
+        // first observation and plan are let go first (at 100,000 entries they are tens of MiB).
         guard let full = planned.full else { return }
+        planned.full = nil
+        planned.plan = Plan()
         do {
             let after = try Pipeline.observe(full.desired, full.policies, anchor: planned.anchor, options: options)
             if after.plan.hasChanges || !after.plan.problems.isEmpty {
@@ -54,6 +39,29 @@ struct ApplyCommand: ParsableCommand {
         } catch {
             console.err(["warning: could not observe the tree after apply: \(error)"])
         }
+    }
+
+    /// Voids the stamp and runs the plan; throws `ExitCode(1)` when anything failed.
+    private func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport, _ console: Console) throws {
+        let ledger: LedgerStore
+        do {
+            guard let opened = try LedgerStore.open(anchor, create: true) else { throw ExitCode(1) }
+            ledger = opened
+            // Whatever happens next, the stamp no longer describes the tree.
+            try StampStore.open(anchor, create: false)?.void()
+        } catch let error as KernelError {
+            report.errors.append(error.description)
+            console.err(["error: \(error)", "Nothing was changed."])
+            throw ExitCode(1)
+        }
+        let executor = Executor(anchor: anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
+        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in console.out(console.text.progress(result)) }
+        report.add(execution)
+        if execution.failure != nil {
+            console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
+            throw ExitCode(1)
+        }
+        console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
     }
 
     /// Writes the stamp; failing to is only a warning (the next pass plans in full).

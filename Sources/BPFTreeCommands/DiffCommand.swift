@@ -13,7 +13,7 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let console = Console(format: options.output)
-        var report = RunReport(command: "diff", anchor: options.anchorDisplayName)
+        var report = RunReport(command: "diff", anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
         defer { console.finish(report) }
         guard let planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
         console.out(console.text.plan(planned.plan, anchor: options.anchorDisplayName))

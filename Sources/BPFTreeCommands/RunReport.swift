@@ -81,9 +81,18 @@ struct RunReport: Encodable {
         var batchRuns = 0
     }
 
-    init(command: String, anchor: String) {
+    /// Whether per-action and per-notice records are kept: only JSON output prints them, and for a tree of
+    /// 100,000 entries they are tens of MiB.
+    var keepsRecords = true
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, command, anchor, changes, actions, problems, diagnostics, notices, errors, counts, observed, stamp
+    }
+
+    init(command: String, anchor: String, keepsRecords: Bool = true) {
         self.command = command
         self.anchor = anchor
+        self.keepsRecords = keepsRecords
     }
 
     var failed: Bool { !problems.isEmpty || !diagnostics.isEmpty || !errors.isEmpty || counts.failed > 0 }
@@ -95,13 +104,13 @@ struct RunReport: Encodable {
     }
 
     mutating func add(_ plan: Plan) {
-        actions = plan.actions.map { record($0, status: "planned", error: nil) }
+        actions = keepsRecords ? plan.actions.map { record($0, status: "planned", error: nil) } : []
         problems = plan.problems.map { problem in
             ProblemRecord(path: problem.path.description, message: problem.message, manifest: problem.origin?.manifest,
                           location: problem.origin.map { $0.location.description },
                           differences: problem.differences.map { .init(field: $0.field, declared: $0.declared, live: $0.live) })
         }
-        notices = plan.notices.map { NoticeRecord(path: $0.path.description, category: $0.category.rawValue, message: $0.message) }
+        notices = !keepsRecords ? [] : plan.notices.map { NoticeRecord(path: $0.path.description, category: $0.category.rawValue, message: $0.message) }
         counts.create = plan.count(.create)
         counts.update = plan.count(.update)
         counts.replace = plan.count(.replace)
@@ -111,7 +120,7 @@ struct RunReport: Encodable {
     }
 
     mutating func add(_ execution: ExecutionReport) {
-        actions = execution.results.map { result in
+        actions = !keepsRecords ? [] : execution.results.map { result in
             switch result.outcome {
             case .done: record(result.action, status: "done", error: nil, copied: result.copied)
             case .failed(let error): record(result.action, status: "failed", error: error.description)

@@ -61,10 +61,10 @@ struct TextRenderer {
     func applySummary(_ execution: ExecutionReport, anchor: String) -> String {
         let runs = "\(execution.batchRuns) batch-program run\(execution.batchRuns == 1 ? "" : "s")"
         if execution.failure == nil {
-            let done = counts { category in execution.results.count { $0.action.category == category } }
+            let done = counts { category in execution.doneByCategory[category] ?? 0 }
             return "\nApply complete under \(anchor): \(done.map { "\($1) \($0.done($1))" }.joined(separator: ", ")) (\(runs))."
         }
-        return paint("\nApply failed under \(anchor): \(execution.done) of \(execution.results.count) actions done, \(execution.failed) failed, \(execution.notDone) not done (\(runs)).", "31")
+        return paint("\nApply failed under \(anchor): \(execution.done) of \(execution.total) actions done, \(execution.failed) failed, \(execution.notDone) not done (\(runs)).", "31")
             + "\nEverything done is listed above. Fix the cause and run apply again: it plans from the tree as it now is."
     }
 

@@ -1,3 +1,5 @@
+import BPFTreeYAML
+
 /// Every path the manifests declare, merged, with implicit parent directories added; sorted so that a
 /// parent comes before its children.
 public struct DesiredTree: Sendable {
@@ -10,27 +12,41 @@ public struct DesiredTree: Sendable {
     /// The entry declared (or implied) at `path`.
     public subscript(path: TreePath) -> DesiredEntry? { positions[path].map { entries[$0] } }
     public func declares(_ path: TreePath) -> Bool { positions[path] != nil }
+    /// The shape fingerprint of the map declared at `path`, nil when no map is.
+    public func mapFingerprint(at path: TreePath) -> UInt64? {
+        guard let position = positions[path], case .map(let spec) = entries[position].kind else { return nil }
+        return spec.fingerprint
+    }
 
     /// Merges manifests; two declarations of one path, or anything declared beneath a map, is an error.
-    public static func build(_ manifests: [Manifest]) -> Result<DesiredTree, ValidationFailure> {
+    /// Entries are moved out of `manifests` as they are merged, so a large tree is held once, not twice.
+    public static func build(_ manifests: consuming [Manifest]) -> Result<DesiredTree, ValidationFailure> {
         var diagnostics: [Diagnostic] = []
-        var byPath: [TreePath: DesiredEntry] = [:]
-        var names: [String: Manifest] = [:]
-        for manifest in manifests {
+        var entries: [DesiredEntry] = []
+        entries.reserveCapacity(manifests.reduce(0) { $0 + $1.entries.count })
+        var positions: [TreePath: Int] = Dictionary(minimumCapacity: entries.capacity)
+        var names: [String: SourceLocation] = [:]
+        var roots: Set<TreePath> = []
+        for index in manifests.indices {
+            let manifest = manifests[index]
             if let other = names[manifest.name] {
-                diagnostics.append(Diagnostic("manifest name '\(manifest.name)' is also used at \(other.location)",
+                diagnostics.append(Diagnostic("manifest name '\(manifest.name)' is also used at \(other)",
                                               at: manifest.location, field: "metadata.name"))
             }
-            names[manifest.name] = manifest
-            for entry in manifest.entries {
+            names[manifest.name] = manifest.location
+            roots.insert(manifest.root)
+            let declared = manifest.entries
+            manifests[index].entries = []
+            for entry in declared {
                 guard let origin = entry.origin else { continue }
-                if let existing = byPath[entry.path], let first = existing.origin {
+                if let existing = positions[entry.path], let first = entries[existing].origin {
                     diagnostics.append(Diagnostic(
                         "path '\(entry.path)' is declared twice: here (manifest \(origin.manifest)) and at \(first.location) (manifest \(first.manifest), \(first.field))",
                         at: origin.location, field: origin.field))
                     continue
                 }
-                byPath[entry.path] = entry
+                positions[entry.path] = entries.count
+                entries.append(entry)
                 let length = entry.path.byteCount
                 if length > Reserved.maxPathBytes {
                     diagnostics.append(Diagnostic(
@@ -41,11 +57,12 @@ public struct DesiredTree: Sendable {
         }
         // Nothing may be declared beneath a map. The nearest declared ancestor decides: a directory there
         // was checked the same way.
-        for entry in byPath.values {
+        for entry in entries {
             var ancestor = entry.path
             while !ancestor.isAnchor {
                 ancestor = ancestor.parent
-                guard let declared = byPath[ancestor] else { continue }
+                guard let position = positions[ancestor] else { continue }
+                let declared = entries[position]
                 if case .map = declared.kind, let origin = entry.origin, let parentOrigin = declared.origin {
                     diagnostics.append(Diagnostic(
                         "'\(entry.path)' lies beneath '\(ancestor)', which is declared as a map at \(parentOrigin.location)",
@@ -56,27 +73,36 @@ public struct DesiredTree: Sendable {
         }
         guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
         // Implicit parents, in manifest order (each manifest lists a parent before its children).
-        for manifest in manifests {
-            for entry in manifest.entries where !entry.path.isAnchor && byPath[entry.path.parent] == nil {
-                for ancestor in entry.path.ancestors where byPath[ancestor] == nil {
-                    var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
-                    parent.implicitFor = entry.manifest
-                    byPath[ancestor] = parent
-                }
+        for index in entries.indices {
+            let entry = entries[index]
+            guard !entry.path.isAnchor, positions[entry.path.parent] == nil else { continue }
+            for ancestor in entry.path.ancestors where positions[ancestor] == nil {
+                var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                parent.implicitFor = entry.manifest
+                positions[ancestor] = entries.count
+                entries.append(parent)
             }
         }
-        let sorted = byPath.values.sorted { $0.path < $1.path }
-        let roots = Set(manifests.map(\.root)).sorted()
-        return .success(DesiredTree(sorted: sorted, roots: roots))
+        return .success(DesiredTree(merged: entries, positions: positions, roots: roots.sorted()))
     }
 
     public init(entries: [DesiredEntry], roots: [TreePath]) {
-        self.init(sorted: entries.sorted { $0.path < $1.path }, roots: roots)
+        self.init(merged: entries, positions: nil, roots: roots)
     }
 
-    private init(sorted: [DesiredEntry], roots: [TreePath]) {
-        self.entries = sorted
+    /// Sorts `merged` by path unless it already is (manifests usually list paths in order).
+    private init(merged: [DesiredEntry], positions: [TreePath: Int]?, roots: [TreePath]) {
+        var entries = merged
+        let sorted = zip(entries, entries.dropFirst()).allSatisfy { $0.path < $1.path }
+        if !sorted { entries.sort { $0.path < $1.path } }
+        self.entries = entries
         self.roots = roots
-        positions = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.path, $0) })
+        if let positions, sorted {
+            self.positions = positions
+        } else {
+            var positions: [TreePath: Int] = Dictionary(minimumCapacity: entries.count)
+            for (index, entry) in entries.enumerated() { positions[entry.path] = index }
+            self.positions = positions
+        }
     }
 }

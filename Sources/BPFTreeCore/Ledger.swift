@@ -59,8 +59,12 @@ public struct Ledger: Sendable {
     public var records: [TreePath: LedgerRecord]
 
     public init(records: [LedgerRecord] = []) {
-        self.records = Dictionary(records.map { ($0.path, $0) }, uniquingKeysWith: { $1 })
+        var table: [TreePath: LedgerRecord] = Dictionary(minimumCapacity: records.count)
+        for record in records { table[record.path] = record }
+        self.records = table
     }
+
+    public init(records: [TreePath: LedgerRecord]) { self.records = records }
 
     public subscript(path: TreePath) -> LedgerRecord? { records[path] }
 
@@ -78,21 +82,24 @@ public struct Ledger: Sendable {
 }
 
 extension Ledger {
-    /// The map pins a pass need not inspect, by path: records of maps bpftree owns whose shape fingerprint
-    /// is the one declared now (or that are no longer declared, where only the kind matters). When the pin
-    /// at such a path still has the recorded inode it is the very object bpftree pinned: a pin's inode
-    /// changes whenever anything is pinned again at its path, and a map's shape never changes. The
-    /// observer then skips `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`.
-    public func vouchedMaps(for desired: DesiredTree) -> [TreePath: LedgerRecord] {
-        var vouched: [TreePath: LedgerRecord] = [:]
-        vouched.reserveCapacity(records.count)
-        for (path, record) in records where record.kind == .map && record.state == .owned {
-            switch desired[path]?.kind {
-            case .map(let spec) where spec.fingerprint != record.fingerprint: continue
-            default: vouched[path] = record
-            }
-        }
-        return vouched
+    /// The map pins a pass need not inspect (see `VouchedMaps`).
+    public func vouchedMaps(for desired: DesiredTree) -> VouchedMaps { VouchedMaps(ledger: self, desired: desired) }
+}
+
+/// The map pins a pass need not inspect: records of maps bpftree owns whose shape fingerprint is the one
+/// declared now (or that are no longer declared, where only the kind matters). When the pin at such a
+/// path still has the recorded inode it is the very object bpftree pinned: a pin's inode changes whenever
+/// anything is pinned again at its path, and a map's shape never changes. The observer then skips
+/// `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`. Answered per path, without a table of its own.
+public struct VouchedMaps: Sendable {
+    let ledger: Ledger
+    let desired: DesiredTree
+
+    /// The record that vouches for the pin at `path`, if one does (its inode still has to match).
+    public func record(for path: TreePath) -> LedgerRecord? {
+        guard let record = ledger[path], record.kind == .map, record.state == .owned else { return nil }
+        if let declared = desired.mapFingerprint(at: path), declared != record.fingerprint { return nil }
+        return record
     }
 }
 

@@ -29,9 +29,9 @@ public struct LiveMapInfo: Hashable, Sendable {
 public struct LiveEntry: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case directory
-        case map(LiveMapInfo)
+        indirect case map(LiveMapInfo)
         /// A pin the ledger vouches for: its inode is the one recorded when bpftree pinned a map of this
-        /// shape fingerprint there, so it was not inspected (see `Ledger.vouchedMaps`).
+        /// shape fingerprint there, so it was not inspected (see `VouchedMaps`).
         case recordedMap(fingerprint: UInt64)
         case program
         case link

@@ -15,7 +15,12 @@ public struct Plan: Sendable {
     }
 
     public var hasChanges: Bool { !actions.isEmpty }
-    public func count(_ category: Action.Category) -> Int { actions.count { $0.category == category } }
+    /// By position, so that no action is copied (each is a few hundred bytes with a dozen references).
+    public func count(_ category: Action.Category) -> Int {
+        var count = 0
+        for index in actions.indices where actions[index].category == category { count += 1 }
+        return count
+    }
     public var creates: Int { count(.create) }
     public var updates: Int { count(.update) }
 }

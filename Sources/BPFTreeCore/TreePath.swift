@@ -13,7 +13,13 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// A path from its `/`-joined text as bpftree itself stored it (e.g. a ledger key); empty names are
     /// dropped.
     public init(joined text: String) {
-        let clean = !text.hasPrefix("/") && !text.hasSuffix("/") && !text.contains("//")
+        let bytes = text.utf8
+        var clean = bytes.first != Self.slash && bytes.last != Self.slash
+        var previous: UInt8 = 0
+        for byte in bytes where clean {
+            clean = !(byte == Self.slash && previous == Self.slash)
+            previous = byte
+        }
         self.text = clean ? text : text.split(separator: "/").joined(separator: "/")
     }
 

@@ -21,19 +21,36 @@ public struct ActionResult: Sendable {
     }
 }
 
-/// The outcome of executing a plan: every action with its outcome, in execution order.
+/// The outcome of executing a plan: counts by outcome and category, the first failure, and (when the
+/// executor keeps them) every action with its outcome, in execution order.
 public struct ExecutionReport: Sendable {
+    /// Every result; empty unless the executor was asked to keep them (100,000 actions are tens of MiB).
     public var results: [ActionResult] = []
     /// How many times the batch syscall program ran.
     public var batchRuns = 0
+    public private(set) var total = 0
+    public private(set) var done = 0
+    public private(set) var notDone = 0
+    /// Done actions by category.
+    public private(set) var doneByCategory: [Action.Category: Int] = [:]
+    /// The first action that failed, with its error.
+    public private(set) var failure: (Action, KernelError)?
 
     public init() {}
 
-    public var done: Int { results.count { if case .done = $0.outcome { true } else { false } } }
-    public var failure: (Action, KernelError)? {
-        for result in results { if case .failed(let error) = result.outcome { return (result.action, error) } }
-        return nil
+    public var failed: Int { total - done - notDone }
+
+    mutating func add(_ result: ActionResult, keep: Bool) {
+        total += 1
+        switch result.outcome {
+        case .done:
+            done += 1
+            doneByCategory[result.action.category, default: 0] += 1
+        case .notDone:
+            notDone += 1
+        case .failed(let error):
+            if failure == nil { failure = (result.action, error) }
+        }
+        if keep { results.append(result) }
     }
-    public var failed: Int { results.count - done - notDone }
-    public var notDone: Int { results.count { if case .notDone = $0.outcome { true } else { false } } }
 }

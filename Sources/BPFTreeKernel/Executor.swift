@@ -47,18 +47,21 @@ public final class Executor {
         }
     }
 
-    /// Executes `plan.actions`; `progress` sees each result as it happens.
-    public func execute(_ plan: Plan, progress: (ActionResult) -> Void = { _ in }) -> ExecutionReport {
+    /// Executes `plan.actions`; `progress` sees each result as it happens. `keepResults`: also list every
+    /// result in the report (not only counts and the first failure).
+    public func execute(_ plan: Plan, keepResults: Bool = true, progress: (ActionResult) -> Void = { _ in }) -> ExecutionReport {
         var report = ExecutionReport()
         var failed = false
         func record(_ result: ActionResult) {
             if case .failed = result.outcome { failed = true }
-            report.results.append(result)
+            report.add(result, keep: keepResults)
             progress(result)
         }
-        let byPhase = Dictionary(grouping: plan.actions, by: Phase.of)
+        // Positions, not copies: an action is a few hundred bytes.
+        var byPhase: [Phase: [Int]] = [:]
+        for index in plan.actions.indices { byPhase[Phase.of(plan.actions[index]), default: []].append(index) }
         for phase in Phase.allCases {
-            let actions = byPhase[phase] ?? []
+            let actions = (byPhase[phase] ?? []).lazy.map { plan.actions[$0] }
             if failed {
                 actions.forEach { record(ActionResult(action: $0, outcome: .notDone)) }
                 continue
@@ -159,7 +162,7 @@ public final class Executor {
 
     // MARK: Directories
 
-    private func createDirectories(_ actions: [Action], record: (ActionResult) -> Void) {
+    private func createDirectories(_ actions: some Collection<Action>, record: (ActionResult) -> Void) {
         guard let first = actions.first else { return }
         let intents = actions.map { LedgerRecord(path: $0.path, kind: .directory, state: .creating, manifest: $0.manifest) }
         do {
@@ -224,7 +227,7 @@ public final class Executor {
 
     /// Creates, fills, freezes and pins maps in batches (replacements included); returns how many times
     /// the program ran.
-    private func createMaps(_ actions: [Action], record: (ActionResult) -> Void) -> Int {
+    private func createMaps(_ actions: some Collection<Action>, record: (ActionResult) -> Void) -> Int {
         guard let first = actions.first else { return 0 }
         let program: BatchProgram
         do {

@@ -47,7 +47,7 @@ public final class LedgerStore {
 
     /// Every record, read in batches.
     public func read() throws(KernelError) -> Ledger {
-        var records: [LedgerRecord] = []
+        var records: [TreePath: LedgerRecord] = [:]
         let chunk = 4096
         var keys = [UInt8](repeating: 0, count: chunk * Self.keySize)
         var values = [bt_ledger_value](repeating: bt_ledger_value(), count: chunk)
@@ -72,7 +72,7 @@ public final class LedgerStore {
                 let keyBytes = keys[(index * Self.keySize)..<((index + 1) * Self.keySize)]
                 let text = String(decoding: keyBytes.prefix { $0 != 0 }, as: UTF8.self)
                 guard let record = Self.record(path: text, values[index]) else { continue }
-                records.append(record)
+                records[record.path] = record
             }
             if result == -ENOENT { break }
             tokenIn = tokenOut

@@ -5,11 +5,11 @@ import Glibc
 /// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
 /// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
 /// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`, except those
-/// the ledger vouches for (`Ledger.vouchedMaps`), which cost one `fstatat` like any other entry.
+/// the ledger vouches for (`VouchedMaps`), which cost one `fstatat` like any other entry.
 public struct TreeObserver {
     public let anchor: Anchor
     /// Map records by path; a pin found with the recorded inode is not inspected.
-    public var vouched: [TreePath: LedgerRecord] = [:]
+    public var vouched: VouchedMaps?
 
     /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`).
     public var inspectsPins = true
@@ -65,15 +65,16 @@ public struct TreeObserver {
         }
     }
 
-    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files; in byte order,
-    /// so that the walk visits paths in `TreePath` order.
+    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files; sorted, so that
+    /// the walk visits paths in (nearly always) `TreePath` order.
     private func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
         var names: [String] = []
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { bt_getdents(directory.rawValue, $0.baseAddress, $0.count) }
             guard count >= 0 else { throw KernelError("getdents64", path: path.description, negativeErrno: count) }
-            if count == 0 { return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+            // String order is byte order for ASCII names; any other order only makes sorting slower.
+            if count == 0 { return names.sorted() }
             buffer.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < Int(count) {
@@ -101,7 +102,7 @@ public struct TreeObserver {
         case S_IFDIR: kind = .directory
         case S_IFLNK: kind = .symlink
         case S_IFREG:
-            if let record = vouched[path], record.inode == UInt64(st.st_ino) {
+            if let record = vouched?.record(for: path), record.inode == UInt64(st.st_ino) {
                 kind = .recordedMap(fingerprint: record.fingerprint)
             } else if !inspectsPins {
                 kind = .pin

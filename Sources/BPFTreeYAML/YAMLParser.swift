@@ -119,11 +119,12 @@ public enum YAMLParser {
                     stack.append(Frame(node: node, isMapping: isMapping, firstChild: pending.count, anchor: Self.string(anchor)))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     guard let frame = stack.popLast() else { break }
-                    let run = pending[frame.firstChild...]
+                    let count = pending.count - frame.firstChild
                     nodes[frame.node].start = UInt32(truncatingIfNeeded: children.count)
-                    nodes[frame.node].count = UInt32(truncatingIfNeeded: frame.isMapping ? run.count / 2 : run.count)
-                    children.append(contentsOf: run)
-                    pending.removeSubrange(frame.firstChild...)
+                    nodes[frame.node].count = UInt32(truncatingIfNeeded: frame.isMapping ? count / 2 : count)
+                    // No slice of `pending` may outlive this statement, or removing would copy it whole.
+                    children.append(contentsOf: pending[frame.firstChild...])
+                    pending.removeLast(count)
                     if let error = add(frame.node, anchor: frame.anchor) { return .failure(error) }
                 default:
                     break
