@@ -10,6 +10,18 @@ import Testing
         #expect(tree.roots.map(\.description) == ["jobs/A/x"])
     }
 
+    /// Declarations in any order, across manifests, give one tree in path order, every path findable.
+    @Test func mergesManifestsInAnyOrderIntoPathOrder() throws {
+        let late = manifest("    z: {directory: {}}\n    b: {directory: {}}", name: "late", root: "jobs/B")
+        let early = manifest("    m: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}\n    a: {directory: {}}", name: "early")
+        let tree = try desired(late, early)
+        let paths = tree.entries.map(\.path.description)
+        #expect(paths == ["jobs", "jobs/A", "jobs/A/a", "jobs/A/m", "jobs/B", "jobs/B/b", "jobs/B/z"])
+        for path in tree.entries.map(\.path) { #expect(tree[path]?.path == path) }
+        #expect(tree.mapFingerprint(at: TreePath(joined: "jobs/A/m")) != nil)
+        #expect(tree.mapFingerprint(at: TreePath(joined: "jobs/A/a")) == nil)
+    }
+
     @Test func refusesAPathDeclaredTwiceNamingBothPlaces() throws {
         let one = manifest("    stats: {directory: {}}", name: "one")
         let two = manifest("    stats: {directory: {}}", name: "two")
