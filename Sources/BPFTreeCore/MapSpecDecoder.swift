@@ -91,6 +91,18 @@ struct MapSpecDecoder {
     /// The kernel object name; by default the entry name, with characters the kernel refuses replaced.
     private func decodeName(_ node: YAMLNode?, entryName: String, _ field: String) -> String? {
         guard let node else {
+            // The entry's name with anything the kernel refuses as '_', cut to 15 characters.
+            let bytes = entryName.utf8
+            if bytes.allSatisfy({ $0 < 0x80 }) {
+                let kept = bytes.prefix(15).map { byte -> UInt8 in
+                    switch byte {
+                    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                         UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"): byte
+                    default: UInt8(ascii: "_")
+                    }
+                }
+                return String(decoding: kept, as: UTF8.self)
+            }
             return String(entryName.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" }.prefix(15))
         }
         guard let name = reader.string(node, field) else { return nil }

@@ -43,6 +43,20 @@ import Testing
         #expect(entries[1].origin?.location == SourceLocation(file: "m.yaml", line: 8, column: 5))
     }
 
+    /// Without `name:`, a map is named after its entry: what the kernel refuses becomes '_', at most 15.
+    @Test func namesAMapAfterItsEntry() throws {
+        let text = manifest("""
+                a-b-c-d-e-f-g-h-i: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}
+                short9: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}
+                ünï: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 1}}
+            """)
+        let names = try decode(text).get()[0].entries.compactMap { entry -> String? in
+            if case .map(let spec) = entry.kind { return spec.name }
+            return nil
+        }
+        #expect(names == ["a_b_c_d_e_f_g_h", "short9", "_n_"])
+    }
+
     @Test func appliesTypeDefaultsAndFlags() throws {
         let text = manifest("""
                 lpm:
