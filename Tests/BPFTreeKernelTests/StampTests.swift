@@ -88,6 +88,31 @@ struct StampTests {
         #expect(try Report(["diff"] + common).stamp == "matched")
     }
 
+    /// A map that is not bpftree's at the stamp's name: diff plans in full, apply refuses before changing
+    /// anything, and a no-op apply only warns.
+    @Test func aForeignMapAtTheStampNameIsNeverTrusted() throws {
+        let fs = try ScratchBPFFS()
+        try pinMapWithBpftool(fs.at("bpftree_stamp"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        let before = try fs.snapshot()
+        let diff = try Report(["diff"] + common)
+        #expect(diff.status == 2 && diff.stamp == nil)
+        let apply = try bpftree(["apply"] + common)
+        #expect(apply.status == 1)
+        #expect(apply.stderr.contains("the map pinned there is not a bpftree stamp (type 2, key 4, value 4)"), "\(apply.output)")
+        #expect(try fs.snapshot() == before)
+
+        // Converge without the squatter, then put it back: the no-op apply after it only warns.
+        try FileManager.default.removeItem(atPath: fs.at("bpftree_stamp"))
+        #expect(try Report(["apply"] + common).stamp == "written")
+        try FileManager.default.removeItem(atPath: fs.at("bpftree_stamp"))
+        try pinMapWithBpftool(fs.at("bpftree_stamp"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
+        let noop = try bpftree(["apply"] + common)
+        #expect(noop.status == 0, "\(noop.output)")
+        #expect(noop.stderr.contains("warning: could not write the convergence stamp"), "\(noop.output)")
+    }
+
     /// An apply that fails part way leaves the stamp void, whatever it was before.
     @Test func aFailedApplyLeavesNoStamp() throws {
         let fs = try ScratchBPFFS()
