@@ -18,31 +18,10 @@ public final class LedgerStore {
 
     /// The ledger beneath `anchor`, or nil when there is none yet and `create` is false.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> LedgerStore? {
-        let name = Reserved.ledgerName
-        var fd = bt_obj_get_at(anchor.fd, name)
-        if fd == -ENOENT {
-            guard create else { return nil }
-            let made = bt_map_create(MapType.hash.kernelValue, name.prefix(15).description, UInt32(keySize),
-                                     UInt32(valueSize), capacity, MapFlag.noPrealloc.bit)
-            guard made >= 0 else { throw KernelError("create ledger map", path: name, negativeErrno: made) }
-            let map = Descriptor(owning: made)
-            let pinned = bt_obj_pin_at(anchor.fd, name, made)
-            if pinned == 0 {
-                _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
-                return LedgerStore(descriptor: map)
-            }
-            guard pinned == -EEXIST else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
-            fd = bt_obj_get_at(anchor.fd, name)
-        }
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd) }
-        let map = Descriptor(owning: fd)
-        var info = bt_map_info()
-        let result = bt_map_info_by_fd(map.rawValue, &info)
-        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
-        guard info.type == MapType.hash.kernelValue, Int(info.key_size) == keySize, Int(info.value_size) == valueSize else {
-            throw KernelError("open ledger", path: name, detail: "the map pinned there is not a bpftree ledger (type \(info.type), key \(info.key_size), value \(info.value_size)); remove it or use another anchor")
-        }
-        return LedgerStore(descriptor: map)
+        let shape = ReservedMap.Shape(type: .hash, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
+                                      maxEntries: capacity, flags: MapFlag.noPrealloc.bit)
+        return try ReservedMap.open(anchor, name: Reserved.ledgerName, shape: shape, create: create, what: "ledger")
+            .map(LedgerStore.init(descriptor:))
     }
 
     /// Every record, read in batches.

@@ -16,31 +16,9 @@ public final class StampStore {
 
     /// The stamp map beneath `anchor`, or nil when there is none and `create` is false.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> StampStore? {
-        let name = Reserved.stampName
-        var fd = bt_obj_get_at(anchor.fd, name)
-        if fd == -ENOENT {
-            guard create else { return nil }
-            let made = bt_map_create(MapType.array.kernelValue, name.prefix(15).description, 4, UInt32(capacity), 1, 0)
-            guard made >= 0 else { throw KernelError("create stamp map", path: name, negativeErrno: made) }
-            let map = Descriptor(owning: made)
-            let pinned = bt_obj_pin_at(anchor.fd, name, made)
-            if pinned == 0 {
-                _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
-                return StampStore(descriptor: map)
-            }
-            guard pinned == -EEXIST else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
-            fd = bt_obj_get_at(anchor.fd, name)
-        }
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd) }
-        let map = Descriptor(owning: fd)
-        var info = bt_map_info()
-        let result = bt_map_info_by_fd(map.rawValue, &info)
-        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
-        guard info.type == MapType.array.kernelValue, info.key_size == 4, Int(info.value_size) == capacity,
-              info.max_entries == 1 else {
-            throw KernelError("open stamp", path: name, detail: "the map pinned there is not a bpftree stamp (type \(info.type), key \(info.key_size), value \(info.value_size)); remove it or use another anchor")
-        }
-        return StampStore(descriptor: map)
+        let shape = ReservedMap.Shape(type: .array, keySize: 4, valueSize: UInt32(capacity), maxEntries: 1)
+        return try ReservedMap.open(anchor, name: Reserved.stampName, shape: shape, create: create, what: "stamp")
+            .map(StampStore.init(descriptor:))
     }
 
     /// The stamp, or nil when it was voided or never written.
