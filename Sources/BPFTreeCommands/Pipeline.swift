@@ -36,7 +36,7 @@ enum Pipeline {
         let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in try options.openAnchor() }
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
            let stamp = unchanged(anchor, inputs: digest) {
-            report.observed = RunReport.Observed(entries: stamp.entries, inspectedPins: 0)
+            report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = "matched"
             let plan = Plan(notices: stamp.notices)
             report.add(plan)
@@ -105,8 +105,8 @@ enum Pipeline {
               stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
-        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.entries), live.entries.count == stamp.entries,
-              TreeStamp.treeDigest(live) == stamp.tree else { return nil }
+        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count),
+              stamp.drift(live).isEmpty else { return nil }
         return stamp
     }
 
@@ -115,8 +115,7 @@ enum Pipeline {
     static func stamp(_ observed: Observed, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
         guard !plan.hasChanges, plan.problems.isEmpty else { return false }
-        let stamp = TreeStamp(inputs: inputs, tree: TreeStamp.treeDigest(observed.live), entries: observed.live.entries.count,
-                              roots: observed.roots, notices: plan.notices)
+        let stamp = TreeStamp(inputs: inputs, live: observed.live, roots: observed.roots, notices: plan.notices)
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

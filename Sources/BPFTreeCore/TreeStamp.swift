@@ -4,29 +4,86 @@ import Crypto
 /// can tell from a walk alone (`getdents` + `fstatat`, no parsing, no `BPF_OBJ_GET`) that nothing changed.
 ///
 /// It binds the SHA-256 of the inputs (bpftree's version, the settings that change a plan, and the
-/// name and bytes of every manifest and policy file) to the SHA-256 of the observed tree (path, file
-/// type, mode, owner and inode of every entry under the roots). The plan is a function of the inputs, the
-/// live tree and the ledger; a pin's inode changes whenever anything is pinned there again, and every
-/// `apply` that changes anything, the ledger included, voids the stamp before it starts. So when both
-/// digests match, planning would find what it found when the stamp was written: nothing to do, and
+/// name and bytes of every manifest and policy file) to the tree as it was observed: path, file type,
+/// mode, owner and inode of every entry under the roots. The plan is a function of the inputs, the live
+/// tree and the ledger; a pin's inode changes whenever anything is pinned there again, and every `apply`
+/// that changes anything, the ledger included, voids the stamp before it starts. So when the inputs and
+/// every entry match, planning would find what it found when the stamp was written: nothing to do, and
 /// `notices`.
 public struct TreeStamp: Equatable, Sendable {
     /// SHA-256 of the inputs (`inputsDigest`).
     public var inputs: [UInt8]
-    /// SHA-256 of the tree as observed (`treeDigest`).
-    public var tree: [UInt8]
-    public var entries: Int
+    /// Every observed entry, in path order.
+    public var records: [Record]
     /// The subtrees that were observed (manifest roots and the ledger's extra roots).
     public var roots: [TreePath]
     /// What the converged plan had to say, repeated by the passes the stamp spares.
     public var notices: [PlanNotice]
 
-    public init(inputs: [UInt8], tree: [UInt8], entries: Int, roots: [TreePath], notices: [PlanNotice]) {
+    public init(inputs: [UInt8], live: LiveTree, roots: [TreePath], notices: [PlanNotice]) {
         self.inputs = inputs
-        self.tree = tree
-        self.entries = entries
+        self.records = Self.records(of: live)
         self.roots = roots
         self.notices = notices
+    }
+
+    /// One observed entry as stat shows it. What a pin holds is not recorded: its inode stands for it.
+    public struct Record: Equatable, Sendable {
+        public var path: TreePath
+        /// 1 directory, 2 pin, 3 symlink, 4 and up: other file types.
+        public var type: UInt8
+        public var mode: UInt32
+        public var uid: UInt32
+        public var gid: UInt32
+        public var inode: UInt64
+
+        public init(_ path: TreePath, _ entry: LiveEntry) {
+            self.path = path
+            switch entry.kind {
+            case .directory: type = 1
+            case .map, .recordedMap, .program, .link, .pin: type = 2
+            case .symlink: type = 3
+            case .other(let name):
+                type = switch name {
+                case "character device": 5
+                case "block device": 6
+                case "fifo": 7
+                case "socket": 8
+                default: 4
+                }
+            }
+            (mode, uid, gid, inode) = (entry.mode, entry.uid, entry.gid, entry.inode)
+        }
+
+        fileprivate init(path: TreePath, type: UInt8, mode: UInt32, uid: UInt32, gid: UInt32, inode: UInt64) {
+            (self.path, self.type, self.mode, self.uid, self.gid, self.inode) = (path, type, mode, uid, gid, inode)
+        }
+    }
+
+    /// The records of `live`, in path order.
+    public static func records(of live: LiveTree) -> [Record] {
+        live.sortedPaths.compactMap { path in live[path].map { Record(path, $0) } }
+    }
+
+    /// Paths where `live` differs from the stamp: changed, gone or new (in path order).
+    public func drift(_ live: LiveTree) -> [TreePath] {
+        let now = Self.records(of: live)
+        var drift: [TreePath] = []
+        var (old, new) = (0, 0)
+        while old < records.count || new < now.count {
+            if new == now.count || (old < records.count && records[old].path < now[new].path) {
+                drift.append(records[old].path)
+                old += 1
+            } else if old == records.count || now[new].path < records[old].path {
+                drift.append(now[new].path)
+                new += 1
+            } else {
+                if records[old] != now[new] { drift.append(now[new].path) }
+                old += 1
+                new += 1
+            }
+        }
+        return drift
     }
 
     /// One input file: manifest or policy, by the name it was read under.
@@ -61,85 +118,124 @@ public struct TreeStamp: Equatable, Sendable {
         return Array(hash.finalize())
     }
 
-    /// SHA-256 of every entry in path order: path, file type, mode, owner, inode. What a pin holds is
-    /// not hashed: its inode stands for it.
-    public static func treeDigest(_ live: LiveTree) -> [UInt8] {
-        var hash = SHA256()
-        var record: [UInt8] = []
-        for path in live.sortedPaths {
-            guard let entry = live.entries[path] else { continue }
-            record.removeAll(keepingCapacity: true)
-            record.append(contentsOf: path.text.utf8)
-            record.append(0)
-            switch entry.kind {
-            case .directory: record.append(1)
-            case .map, .recordedMap, .program, .link, .pin: record.append(2)
-            case .symlink: record.append(3)
-            case .other(let type):
-                record.append(4)
-                record.append(contentsOf: type.utf8)
-                record.append(0)
-            }
-            for field in [UInt64(entry.mode), UInt64(entry.uid), UInt64(entry.gid), entry.inode] {
-                withUnsafeBytes(of: field.littleEndian) { record.append(contentsOf: $0) }
-            }
-            record.withUnsafeBytes { hash.update(bufferPointer: $0) }
-        }
-        return Array(hash.finalize())
-    }
-
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS1".utf8)
-    private static let headerSize = 4 + 4 + 32 + 32 + 8
+    private static let magic: [UInt8] = Array("BTS2".utf8)
 
-    /// The stamp as bytes, or nil when it needs more than `capacity` (then no stamp is kept).
-    public func encoded(capacity: Int) -> [UInt8]? {
-        var payload: [UInt8] = []
-        for root in roots {
-            payload.append(UInt8(ascii: "R"))
-            payload.append(contentsOf: root.text.utf8)
-            payload.append(0)
-        }
+    /// The stamp as bytes: magic, payload length, then the payload.
+    public var encoded: [UInt8] {
+        var out = StampWriter()
+        out.bytes(inputs)
+        out.u32(roots.count)
+        for root in roots { out.text(root.text) }
+        out.u32(notices.count)
         for notice in notices {
-            payload.append(UInt8(ascii: "N"))
-            for text in [notice.category.rawValue, notice.path.text, notice.message] {
-                payload.append(contentsOf: text.utf8)
-                payload.append(0)
-            }
+            out.text(notice.category.rawValue)
+            out.text(notice.path.text)
+            out.text(notice.message)
         }
-        guard inputs.count == 32, tree.count == 32, Self.headerSize + payload.count <= capacity else { return nil }
-        var bytes = Self.magic
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes += inputs + tree
-        withUnsafeBytes(of: UInt64(entries).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes += payload
-        return bytes + [UInt8](repeating: 0, count: capacity - bytes.count)
+        out.u32(records.count)
+        for record in records {
+            out.text(record.path.text)
+            out.u8(record.type)
+            out.u32(Int(record.mode))
+            out.u32(Int(record.uid))
+            out.u32(Int(record.gid))
+            out.u64(record.inode)
+        }
+        var header = StampWriter()
+        header.bytes(Self.magic)
+        header.u32(out.data.count)
+        return header.data + out.data
     }
 
-    /// Decodes `encoded(capacity:)`; nil for anything else (no stamp, a voided one, garbage).
+    /// How many bytes the stamp at the start of `prefix` takes, or nil when `prefix` holds no stamp.
+    public static func encodedLength(_ prefix: [UInt8]) -> Int? {
+        guard prefix.count >= 8, prefix[0..<4].elementsEqual(magic) else { return nil }
+        return 8 + (0..<4).reduce(0) { $0 | Int(prefix[4 + $1]) << (8 * $1) }
+    }
+
+    /// Decodes `encoded`; nil for anything else (no stamp, a voided one, garbage).
     public init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= Self.headerSize, Array(bytes[0..<4]) == Self.magic else { return nil }
-        let length = Int(bytes[4]) | Int(bytes[5]) << 8 | Int(bytes[6]) << 16 | Int(bytes[7]) << 24
-        guard Self.headerSize + length <= bytes.count else { return nil }
-        inputs = Array(bytes[8..<40])
-        tree = Array(bytes[40..<72])
-        entries = bytes[72..<80].reversed().reduce(0) { $0 << 8 | Int($1) }
-        roots = []
-        notices = []
-        var fields = bytes[Self.headerSize..<(Self.headerSize + length)].split(separator: 0, omittingEmptySubsequences: false)
-            .map { String(decoding: $0, as: UTF8.self) }[...]
-        if fields.last == "" { fields.removeLast() }
-        while let first = fields.popFirst() {
-            if first.hasPrefix("R") {
-                roots.append(TreePath(joined: String(first.dropFirst())))
-            } else if first.hasPrefix("N"), fields.count >= 2,
-                      let category = PlanNotice.Category(rawValue: String(first.dropFirst())) {
-                let path = TreePath(joined: fields.removeFirst())
-                notices.append(PlanNotice(path: path, message: fields.removeFirst(), category: category))
-            } else {
-                return nil
-            }
+        guard let length = Self.encodedLength(bytes), length <= bytes.count else { return nil }
+        guard let decoded = bytes.withUnsafeBytes({ raw -> TreeStamp? in
+            var reader = StampReader(UnsafeRawBufferPointer(rebasing: raw[..<length]), at: 8)
+            return reader.stamp()
+        }) else { return nil }
+        self = decoded
+    }
+
+    fileprivate init(inputs: [UInt8], records: [Record], roots: [TreePath], notices: [PlanNotice]) {
+        (self.inputs, self.records, self.roots, self.notices) = (inputs, records, roots, notices)
+    }
+}
+
+/// Little-endian fields, as the stamp stores them.
+private struct StampWriter {
+    var data: [UInt8] = []
+    mutating func u8(_ value: UInt8) { data.append(value) }
+    mutating func u32(_ value: Int) { withUnsafeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian) { data += $0 } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { data += $0 } }
+    mutating func bytes(_ value: [UInt8]) { data += value }
+    mutating func text(_ value: String) {
+        u32(value.utf8.count)
+        data += value.utf8
+    }
+}
+
+/// Reads what `StampWriter` wrote; every read fails (nil) past the end.
+private struct StampReader {
+    let data: UnsafeRawBufferPointer
+    var offset: Int
+
+    init(_ data: UnsafeRawBufferPointer, at offset: Int) {
+        self.data = data
+        self.offset = offset
+    }
+
+    private mutating func load<T: FixedWidthInteger>(_: T.Type) -> T? {
+        guard offset + MemoryLayout<T>.size <= data.count else { return nil }
+        defer { offset += MemoryLayout<T>.size }
+        return T(littleEndian: data.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    mutating func u8() -> UInt8? { load(UInt8.self) }
+    mutating func u32() -> Int? { load(UInt32.self).map(Int.init) }
+    mutating func u64() -> UInt64? { load(UInt64.self) }
+    mutating func bytes(_ count: Int) -> [UInt8]? {
+        guard count >= 0, offset + count <= data.count else { return nil }
+        defer { offset += count }
+        return Array(data[offset..<(offset + count)])
+    }
+    mutating func text() -> String? {
+        guard let count = u32(), offset + count <= data.count else { return nil }
+        defer { offset += count }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: data[offset..<(offset + count)]), as: UTF8.self)
+    }
+
+    mutating func stamp() -> TreeStamp? {
+        guard let inputs = bytes(32), let rootCount = u32() else { return nil }
+        var roots: [TreePath] = []
+        for _ in 0..<rootCount {
+            guard let root = text() else { return nil }
+            roots.append(TreePath(joined: root))
         }
+        guard let noticeCount = u32() else { return nil }
+        var notices: [PlanNotice] = []
+        for _ in 0..<noticeCount {
+            guard let raw = text(), let category = PlanNotice.Category(rawValue: raw), let path = text(),
+                  let message = text() else { return nil }
+            notices.append(PlanNotice(path: TreePath(joined: path), message: message, category: category))
+        }
+        guard let recordCount = u32(), recordCount <= data.count else { return nil }
+        var records: [TreeStamp.Record] = []
+        records.reserveCapacity(recordCount)
+        for _ in 0..<recordCount {
+            guard let path = text(), let type = u8(), let mode = u32(), let uid = u32(), let gid = u32(),
+                  let inode = u64() else { return nil }
+            records.append(TreeStamp.Record(path: TreePath(joined: path), type: type, mode: UInt32(mode),
+                                            uid: UInt32(uid), gid: UInt32(gid), inode: inode))
+        }
+        return TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices)
     }
 }

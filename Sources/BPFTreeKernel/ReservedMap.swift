@@ -20,17 +20,8 @@ enum ReservedMap {
         var fd = bt_obj_get_at(anchor.fd, name)
         if fd == -ENOENT {
             guard create else { return nil }
-            let made = bt_map_create(shape.type.kernelValue, name.prefix(15).description, shape.keySize,
-                                     shape.valueSize, shape.maxEntries, shape.flags)
-            guard made >= 0 else { throw KernelError("create \(what) map", path: name, negativeErrno: made) }
-            let map = Descriptor(owning: made)
-            let pinned = bt_obj_pin_at(anchor.fd, name, made)
-            if pinned == 0 {
-                _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
-                return map
-            }
+            if let made = try pinNew(anchor, name: name, shape: shape, what: what) { return made }
             // Another bpftree pinned it first: use theirs.
-            guard pinned == -EEXIST else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
             fd = bt_obj_get_at(anchor.fd, name)
         }
         guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd) }
@@ -41,6 +32,19 @@ enum ReservedMap {
         guard info.type == shape.type.kernelValue, info.key_size == shape.keySize, info.value_size == shape.valueSize else {
             throw KernelError("open \(what)", path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); remove it or use another anchor")
         }
+        return map
+    }
+
+    /// Creates the map and pins it under `name` (mode 0600); nil when something is pinned there already.
+    static func pinNew(_ anchor: Anchor, name: String, shape: Shape, what: String) throws(KernelError) -> Descriptor? {
+        let made = bt_map_create(shape.type.kernelValue, name.prefix(15).description, shape.keySize,
+                                 shape.valueSize, shape.maxEntries, shape.flags)
+        guard made >= 0 else { throw KernelError("create \(what) map", path: name, negativeErrno: made) }
+        let map = Descriptor(owning: made)
+        let pinned = bt_obj_pin_at(anchor.fd, name, made)
+        if pinned == -EEXIST { return nil }
+        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
+        _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
         return map
     }
 }

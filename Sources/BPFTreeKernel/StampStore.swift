@@ -2,52 +2,100 @@ import BPFTreeCore
 import CBPFTreeShim
 import Glibc
 
-/// The convergence stamp (`TreeStamp`) as it lives in the kernel: a one-element array map pinned at the
-/// anchor under `Reserved.stampName`, next to the ledger. Voiding it writes a value that decodes to
-/// nothing; the map itself stays.
+/// The convergence stamp (`TreeStamp`) as it lives in the kernel: an array map of 64 KiB chunks pinned at
+/// the anchor under `Reserved.stampName`, next to the ledger. The first chunk starts with the stamp's
+/// length; a larger stamp replaces the map with a larger one. Voiding zeroes the first chunk.
 public final class StampStore {
-    private let descriptor: Descriptor
+    private let anchor: Anchor
+    private var descriptor: Descriptor
+    private var chunks: Int
 
-    /// Room for the stamp: header, roots and the notices of a converged plan; a stamp that does not fit
-    /// is not kept (every pass then plans in full).
-    public static let capacity = 64 * 1024
+    static let chunkSize = 64 * 1024
+    /// The largest stamp kept (64 MiB, some 1.5 million entries); a larger tree plans in full every pass.
+    public static let maxChunks = 1024
 
-    private init(descriptor: Descriptor) { self.descriptor = descriptor }
+    private init(anchor: Anchor, descriptor: Descriptor) throws(KernelError) {
+        self.anchor = anchor
+        self.descriptor = descriptor
+        var info = bt_map_info()
+        let result = bt_map_info_by_fd(descriptor.rawValue, &info)
+        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: Reserved.stampName, negativeErrno: result) }
+        chunks = Int(info.max_entries)
+    }
+
+    private static func shape(chunks: Int) -> ReservedMap.Shape {
+        ReservedMap.Shape(type: .array, keySize: 4, valueSize: UInt32(chunkSize), maxEntries: UInt32(chunks))
+    }
 
     /// The stamp map beneath `anchor`, or nil when there is none and `create` is false.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> StampStore? {
-        let shape = ReservedMap.Shape(type: .array, keySize: 4, valueSize: UInt32(capacity), maxEntries: 1)
-        return try ReservedMap.open(anchor, name: Reserved.stampName, shape: shape, create: create, what: "stamp")
-            .map(StampStore.init(descriptor:))
+        guard let map = try ReservedMap.open(anchor, name: Reserved.stampName, shape: shape(chunks: 16), create: create,
+                                             what: "stamp") else { return nil }
+        return try StampStore(anchor: anchor, descriptor: map)
     }
 
     /// The stamp, or nil when it was voided or never written.
     public func read() throws(KernelError) -> TreeStamp? {
-        var bytes = [UInt8](repeating: 0, count: Self.capacity)
-        var key: UInt32 = 0
-        let result = bytes.withUnsafeMutableBytes { bt_map_lookup(descriptor.rawValue, &key, $0.baseAddress) }
-        guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.stampName, negativeErrno: result) }
+        var bytes = try chunk(0)
+        guard let length = TreeStamp.encodedLength(bytes), length <= chunks * Self.chunkSize else { return nil }
+        var index = 1
+        while bytes.count < length {
+            bytes += try chunk(index)
+            index += 1
+        }
         return TreeStamp(decoding: bytes)
     }
 
-    /// Writes `stamp`; returns false (and voids the old one) when it does not fit.
+    /// Writes `stamp`; returns false (and voids the old one) when it is larger than `maxChunks`.
     @discardableResult
     public func write(_ stamp: TreeStamp) throws(KernelError) -> Bool {
-        guard let bytes = stamp.encoded(capacity: Self.capacity) else {
+        var bytes = stamp.encoded
+        let needed = (bytes.count + Self.chunkSize - 1) / Self.chunkSize
+        guard needed <= Self.maxChunks else {
             try void()
             return false
         }
-        try store(bytes)
+        if needed > chunks { try grow(to: needed) }
+        bytes += [UInt8](repeating: 0, count: needed * Self.chunkSize - bytes.count)
+        // The first chunk, which says how long the stamp is, goes last: until then a reader sees none.
+        try void()
+        for index in Array(1..<needed) + [0] {
+            try store(bytes[(index * Self.chunkSize)..<((index + 1) * Self.chunkSize)], at: index)
+        }
         return true
     }
 
     /// Makes the stamp decode to nothing, so the next pass plans in full.
     public func void() throws(KernelError) {
-        try store([UInt8](repeating: 0, count: Self.capacity))
+        try store([UInt8](repeating: 0, count: Self.chunkSize)[...], at: 0)
     }
 
-    private func store(_ bytes: [UInt8]) throws(KernelError) {
-        var key: UInt32 = 0
+    /// Replaces the map with one of at least `needed` chunks.
+    private func grow(to needed: Int) throws(KernelError) {
+        var size = 16
+        while size < needed { size *= 2 }
+        let removed = unlinkat(anchor.fd, Reserved.stampName, 0)
+        guard removed == 0 || errno == ENOENT else {
+            throw KernelError("unlinkat", path: Reserved.stampName, negativeErrno: -errno)
+        }
+        guard let map = try ReservedMap.pinNew(anchor, name: Reserved.stampName, shape: Self.shape(chunks: size),
+                                               what: "stamp") else {
+            throw KernelError("BPF_OBJ_PIN", path: Reserved.stampName, negativeErrno: -EEXIST)
+        }
+        descriptor = map
+        chunks = size
+    }
+
+    private func chunk(_ index: Int) throws(KernelError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Self.chunkSize)
+        var key = UInt32(index)
+        let result = bytes.withUnsafeMutableBytes { bt_map_lookup(descriptor.rawValue, &key, $0.baseAddress) }
+        guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.stampName, negativeErrno: result) }
+        return bytes
+    }
+
+    private func store(_ bytes: ArraySlice<UInt8>, at index: Int) throws(KernelError) {
+        var key = UInt32(index)
         let result = bytes.withUnsafeBytes { bt_map_update(descriptor.rawValue, &key, $0.baseAddress, 0) }
         guard result == 0 else { throw KernelError("BPF_MAP_UPDATE_ELEM", path: Reserved.stampName, negativeErrno: result) }
     }
