@@ -19,11 +19,16 @@ struct ApplyCommand: ParsableCommand {
         guard var planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
-            if let full = planned.full { stamp(full.observed, planned, &report, console) }
+            if let full = planned.full { stamp(full.observed, full.desired, planned, &report, console) }
+            if let repair = planned.repair { restamp(repair, planned, &report, console) }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return
         }
         try execute(planned.plan, anchor: planned.anchor, &report, console)
+        if let repair = planned.repair {
+            restamp(repair, planned, &report, console)
+            return
+        }
         // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk. The
         // first observation and plan are let go first (at 100,000 entries they are tens of MiB).
         guard let full = planned.full else { return }
@@ -35,7 +40,7 @@ struct ApplyCommand: ParsableCommand {
                 console.err(["warning: the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again."])
                 return
             }
-            stamp(after, planned, &report, console)
+            stamp(after, full.desired, planned, &report, console)
         } catch {
             console.err(["warning: could not observe the tree after apply: \(error)"])
         }
@@ -65,9 +70,21 @@ struct ApplyCommand: ParsableCommand {
     }
 
     /// Writes the stamp; failing to is only a warning (the next pass plans in full).
-    private func stamp(_ observed: Pipeline.Observed, _ planned: Pipeline.Planned, _ report: inout RunReport, _ console: Console) {
+    private func stamp(_ observed: Pipeline.Observed, _ desired: DesiredTree, _ planned: Pipeline.Planned,
+                       _ report: inout RunReport, _ console: Console) {
         do {
-            if try Pipeline.stamp(observed, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
+            if try Pipeline.stamp(observed, desired: desired, inputs: planned.inputs, anchor: planned.anchor) {
+                report.stamp = "written"
+            }
+        } catch {
+            console.err(["warning: could not write the convergence stamp: \(error)"])
+        }
+    }
+
+    /// Updates the stamp after a repair made from it; failing to is only a warning.
+    private func restamp(_ repair: Pipeline.Repair, _ planned: Pipeline.Planned, _ report: inout RunReport, _ console: Console) {
+        do {
+            if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
         } catch {
             console.err(["warning: could not write the convergence stamp: \(error)"])
         }

@@ -11,8 +11,15 @@ enum Pipeline {
         var plan: Plan
         /// SHA-256 of the inputs (`TreeStamp.inputsDigest`).
         var inputs: [UInt8]
-        /// What a full plan was made from; nil when the stamp showed that nothing changed.
+        /// What a full plan was made from; nil when the plan came from the stamp.
         var full: Full?
+        /// When the plan came from the stamp: the stamp and the paths that drifted from it.
+        var repair: Repair?
+    }
+
+    struct Repair {
+        var stamp: TreeStamp
+        var drift: [TreePath]
     }
 
     struct Full {
@@ -26,6 +33,7 @@ enum Pipeline {
         var live: LiveTree
         var roots: [TreePath]
         var plan: Plan
+        var ledger: Ledger
     }
 
     static func plan(_ options: CommonOptions, report: inout RunReport, console: Console) -> Planned? {
@@ -35,12 +43,12 @@ enum Pipeline {
         let digest = TreeStamp.inputsDigest(settings: settings(options, pageSize: loader.pageSize), files: inputs.all)
         let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in try options.openAnchor() }
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let stamp = unchanged(anchor, inputs: digest) {
+           let (stamp, drift, plan) = fromStamp(anchor, inputs: digest) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
-            report.stamp = "matched"
-            let plan = Plan(notices: stamp.notices)
+            report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
-            return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil)
+            return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
+                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift))
         }
         let desired = loader.loadTree(inputs.manifests)
         let policies = loader.loadPolicies(inputs.policies, paths: options.policies)
@@ -95,27 +103,60 @@ enum Pipeline {
         if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
         let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
-        return Observed(live: live, roots: roots, plan: plan)
+        return Observed(live: live, roots: roots, plan: plan, ledger: ledger)
     }
 
-    /// The stamp, when it was made from these inputs and a walk of its roots finds the tree it recorded.
-    /// Any error here only means planning in full, which reports it.
-    private static func unchanged(_ anchor: Anchor, inputs: [UInt8]) -> TreeStamp? {
+    /// The plan the stamp gives, when it was made from these inputs: none when a walk of its roots finds
+    /// the tree it recorded, or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan
+    /// in full. Any error here only means planning in full, which reports it.
+    private static func fromStamp(_ anchor: Anchor, inputs: [UInt8]) -> (TreeStamp, [TreePath], Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
               stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
-        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count),
-              stamp.drift(live).isEmpty else { return nil }
-        return stamp
+        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
+        let drift = stamp.drift(live)
+        if drift.isEmpty { return (stamp, [], Plan(notices: stamp.notices)) }
+        return stamp.repairPlan(drift: drift, live: live).map { (stamp, drift, $0) }
     }
 
     /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
     /// Returns whether a stamp was written.
-    static func stamp(_ observed: Observed, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
+    static func stamp(_ observed: Observed, desired: DesiredTree, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
         guard !plan.hasChanges, plan.problems.isEmpty else { return false }
-        let stamp = TreeStamp(inputs: inputs, live: observed.live, roots: observed.roots, notices: plan.notices)
+        let live = observed.live, ledger = observed.ledger
+        let stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
+            guard let record = ledger[path], record.state == .owned, let current = live[path] else { return false }
+            return record.describes(current)
+        }, roots: observed.roots, notices: plan.notices)
+        guard let store = try StampStore.open(anchor, create: true) else { return false }
+        return try store.write(stamp)
+    }
+
+    /// After a repair from the stamp: the stamp with the drifted paths as they are now, written when each
+    /// is as declared (and a map created again is the ledger's). Returns whether it was written.
+    static func restamp(_ repair: Repair, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
+        var stamp = repair.stamp
+        var observer = TreeObserver(anchor: anchor)
+        observer.inspectsPins = false
+        let ledger = try LedgerStore.open(anchor, create: false)
+        for path in repair.drift {
+            guard let position = stamp.position(of: path), case let old = stamp.records[position],
+                  let entry = stamp.desiredEntry(old), let current = try observer.entry(at: path),
+                  entry.attributeActions(current).isEmpty else { return false }
+            var record = TreeStamp.Record(path, current)
+            (record.declaration, record.line, record.column) = (old.declaration, old.line, old.column)
+            if current.inode == old.inode {
+                record.owned = old.owned
+            } else {
+                guard let owner = try ledger?.record(at: path), owner.state == .owned, owner.inode == current.inode else { return false }
+                record.owned = true
+            }
+            stamp.records[position] = record
+        }
+        let drifted = Set(repair.drift)
+        stamp.notices = stamp.notices.filter { !drifted.contains($0.path) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

@@ -178,7 +178,7 @@ private struct Planning {
                 }
                 continue
             }
-            plan.actions += attributeActions(entry, current)
+            plan.actions += entry.attributeActions(current)
         }
     }
 
@@ -294,23 +294,6 @@ private struct Planning {
         }
     }
 
-    /// Mode and owner changes for an entry that exists with the right kind.
-    private func attributeActions(_ entry: DesiredEntry, _ current: LiveEntry) -> [Action] {
-        var actions: [Action] = []
-        let liveMode = current.mode & 0o7777
-        if let mode = entry.mode, mode != liveMode {
-            actions.append(Action(path: entry.path, change: .setMode(from: liveMode, to: mode), origin: entry.origin,
-                                  manifest: entry.manifest))
-        }
-        let wanted = entry.owner
-        if (wanted.uid.map { $0 != current.uid } ?? false) || (wanted.gid.map { $0 != current.gid } ?? false) {
-            let from = Owner(uid: current.uid, gid: current.gid)
-            let to = Owner(uid: wanted.uid ?? current.uid, gid: wanted.gid ?? current.gid)
-            actions.append(Action(path: entry.path, change: .setOwner(from: from, to: to), origin: entry.origin,
-                                  manifest: entry.manifest))
-        }
-        return actions
-    }
 }
 
 
@@ -341,5 +324,22 @@ private struct Owned {
     /// Every owned record.
     var records: [LedgerRecord] {
         ledger.values.filter { $0.state == .owned && !disowned.contains($0.path) } + settled.values
+    }
+}
+
+extension DesiredEntry {
+    /// Mode and owner changes for this entry when it exists with the right kind as `current`.
+    public func attributeActions(_ current: LiveEntry) -> [Action] {
+        var actions: [Action] = []
+        let liveMode = current.mode & 0o7777
+        if let mode, mode != liveMode {
+            actions.append(Action(path: path, change: .setMode(from: liveMode, to: mode), origin: origin, manifest: manifest))
+        }
+        if (owner.uid.map { $0 != current.uid } ?? false) || (owner.gid.map { $0 != current.gid } ?? false) {
+            let from = Owner(uid: current.uid, gid: current.gid)
+            let to = Owner(uid: owner.uid ?? current.uid, gid: owner.gid ?? current.gid)
+            actions.append(Action(path: path, change: .setOwner(from: from, to: to), origin: origin, manifest: manifest))
+        }
+        return actions
     }
 }

@@ -1,3 +1,4 @@
+import BPFTreeYAML
 import Crypto
 
 /// What a pass that found the tree converged leaves behind, so that the next pass with the same inputs
@@ -19,12 +20,66 @@ public struct TreeStamp: Equatable, Sendable {
     public var roots: [TreePath]
     /// What the converged plan had to say, repeated by the passes the stamp spares.
     public var notices: [PlanNotice]
+    /// What the manifests declared, shared by the records that point to it (`Record.declaration`).
+    public var declarations: [Declaration] = []
 
-    public init(inputs: [UInt8], live: LiveTree, roots: [TreePath], notices: [PlanNotice]) {
+    /// The stamp of a converged tree: `live` as observed, `desired` what was declared, `owned` whether
+    /// the ledger owns a path.
+    public init(inputs: [UInt8], live: LiveTree, desired: DesiredTree? = nil, owned: (TreePath) -> Bool = { _ in false },
+                roots: [TreePath], notices: [PlanNotice]) {
         self.inputs = inputs
         self.records = Self.records(of: live)
         self.roots = roots
         self.notices = notices
+        guard let desired else { return }
+        var index: [Declaration: Int] = [:]
+        for position in records.indices {
+            let path = records[position].path
+            guard let entry = desired[path] else { continue }
+            let declaration = Declaration(entry)
+            let number = index[declaration] ?? {
+                declarations.append(declaration)
+                index[declaration] = declarations.count - 1
+                return declarations.count - 1
+            }()
+            records[position].declaration = number
+            records[position].owned = owned(path)
+            if let location = entry.origin?.location {
+                (records[position].line, records[position].column) = (UInt32(location.line), UInt32(location.column))
+            }
+        }
+    }
+
+    /// A declaration as the stamp keeps it: enough to plan a repair of its path without the manifests.
+    /// Not kept: the field path of the declaration (actions do not show it), `adopt` and `onIncompatible`
+    /// (a repair from the stamp never adopts or replaces).
+    public struct Declaration: Hashable, Sendable {
+        public var kind: DesiredEntry.Kind
+        public var mode: UInt32?
+        public var owner: Owner
+        public var manifest: String
+        /// The manifest file; nil for an implicit parent directory.
+        public var file: String?
+
+        init(_ entry: DesiredEntry) {
+            (kind, mode, owner, manifest) = (entry.kind, entry.mode, entry.owner, entry.manifest)
+            file = entry.origin?.location.file
+        }
+
+        init(kind: DesiredEntry.Kind, mode: UInt32?, owner: Owner, manifest: String, file: String?) {
+            (self.kind, self.mode, self.owner, self.manifest, self.file) = (kind, mode, owner, manifest, file)
+        }
+
+        /// The desired entry of `record`.
+        func entry(_ record: Record) -> DesiredEntry {
+            let origin = file.map {
+                Origin(manifest: manifest, location: SourceLocation(file: $0, line: Int(record.line), column: Int(record.column)),
+                       field: "")
+            }
+            var entry = DesiredEntry(path: record.path, kind: kind, mode: mode, owner: owner, origin: origin)
+            if origin == nil { entry.implicitFor = manifest }
+            return entry
+        }
     }
 
     /// One observed entry as stat shows it. What a pin holds is not recorded: its inode stands for it.
@@ -36,6 +91,13 @@ public struct TreeStamp: Equatable, Sendable {
         public var uid: UInt32
         public var gid: UInt32
         public var inode: UInt64
+        /// Index in `declarations` when the path was declared.
+        public var declaration: Int?
+        /// Whether the ledger owned the entry.
+        public var owned = false
+        /// Where it was declared.
+        public var line: UInt32 = 0
+        public var column: UInt32 = 0
 
         public init(_ path: TreePath, _ entry: LiveEntry) {
             self.path = path
@@ -58,6 +120,12 @@ public struct TreeStamp: Equatable, Sendable {
         fileprivate init(path: TreePath, type: UInt8, mode: UInt32, uid: UInt32, gid: UInt32, inode: UInt64) {
             (self.path, self.type, self.mode, self.uid, self.gid, self.inode) = (path, type, mode, uid, gid, inode)
         }
+
+        /// Same path and same stat.
+        public func sameStat(as other: Record) -> Bool {
+            path == other.path && type == other.type && mode == other.mode && uid == other.uid && gid == other.gid
+                && inode == other.inode
+        }
     }
 
     /// The records of `live`, in path order.
@@ -67,21 +135,19 @@ public struct TreeStamp: Equatable, Sendable {
 
     /// Paths where `live` differs from the stamp: changed, gone or new (in path order).
     public func drift(_ live: LiveTree) -> [TreePath] {
-        let now = Self.records(of: live)
         var drift: [TreePath] = []
-        var (old, new) = (0, 0)
-        while old < records.count || new < now.count {
-            if new == now.count || (old < records.count && records[old].path < now[new].path) {
-                drift.append(records[old].path)
-                old += 1
-            } else if old == records.count || now[new].path < records[old].path {
-                drift.append(now[new].path)
-                new += 1
-            } else {
-                if records[old] != now[new] { drift.append(now[new].path) }
-                old += 1
-                new += 1
+        var found = 0
+        for record in records {
+            guard let entry = live[record.path] else {
+                drift.append(record.path)
+                continue
             }
+            found += 1
+            if !record.sameStat(as: Record(record.path, entry)) { drift.append(record.path) }
+        }
+        if found < live.entries.count {
+            for path in live.entries.keys where position(of: path) == nil { drift.append(path) }
+            drift.sort()
         }
         return drift
     }
@@ -125,6 +191,7 @@ public struct TreeStamp: Equatable, Sendable {
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
         var out = StampWriter()
+        out.data.reserveCapacity(64 + records.count * 48)
         out.bytes(inputs)
         out.u32(roots.count)
         for root in roots { out.text(root.text) }
@@ -134,6 +201,8 @@ public struct TreeStamp: Equatable, Sendable {
             out.text(notice.path.text)
             out.text(notice.message)
         }
+        out.u32(declarations.count)
+        for declaration in declarations { out.declaration(declaration) }
         out.u32(records.count)
         for record in records {
             out.text(record.path.text)
@@ -142,6 +211,10 @@ public struct TreeStamp: Equatable, Sendable {
             out.u32(Int(record.uid))
             out.u32(Int(record.gid))
             out.u64(record.inode)
+            out.u32(record.declaration ?? -1)
+            out.u8(record.owned ? 1 : 0)
+            out.u32(Int(record.line))
+            out.u32(Int(record.column))
         }
         var header = StampWriter()
         header.bytes(Self.magic)
@@ -165,8 +238,10 @@ public struct TreeStamp: Equatable, Sendable {
         self = decoded
     }
 
-    fileprivate init(inputs: [UInt8], records: [Record], roots: [TreePath], notices: [PlanNotice]) {
+    fileprivate init(inputs: [UInt8], records: [Record], roots: [TreePath], notices: [PlanNotice],
+                     declarations: [Declaration]) {
         (self.inputs, self.records, self.roots, self.notices) = (inputs, records, roots, notices)
+        self.declarations = declarations
     }
 }
 
@@ -180,6 +255,38 @@ private struct StampWriter {
     mutating func text(_ value: String) {
         u32(value.utf8.count)
         data += value.utf8
+    }
+    mutating func optional(_ value: UInt32?) {
+        u8(value == nil ? 0 : 1)
+        u32(Int(value ?? 0))
+    }
+    mutating func blob(_ value: [UInt8]) {
+        u32(value.count)
+        data += value
+    }
+    mutating func declaration(_ declaration: TreeStamp.Declaration) {
+        switch declaration.kind {
+        case .directory:
+            u8(0)
+        case .map(let spec):
+            u8(1)
+            for field in [spec.type.kernelValue, spec.keySize, spec.valueSize, spec.maxEntries, spec.flags] { u32(Int(field)) }
+            text(spec.name)
+            optional(spec.numaNode)
+            u64(spec.mapExtra)
+            u8(spec.freeze ? 1 : 0)
+            u32(spec.contents.count)
+            for entry in spec.contents {
+                blob(entry.key)
+                blob(entry.value)
+            }
+        }
+        optional(declaration.mode)
+        optional(declaration.owner.uid)
+        optional(declaration.owner.gid)
+        text(declaration.manifest)
+        u8(declaration.file == nil ? 0 : 1)
+        text(declaration.file ?? "")
     }
 }
 
@@ -227,15 +334,63 @@ private struct StampReader {
                   let message = text() else { return nil }
             notices.append(PlanNotice(path: TreePath(joined: path), message: message, category: category))
         }
+        guard let declarationCount = u32(), declarationCount <= data.count else { return nil }
+        var declarations: [TreeStamp.Declaration] = []
+        for _ in 0..<declarationCount {
+            guard let declaration = declaration() else { return nil }
+            declarations.append(declaration)
+        }
         guard let recordCount = u32(), recordCount <= data.count else { return nil }
         var records: [TreeStamp.Record] = []
         records.reserveCapacity(recordCount)
         for _ in 0..<recordCount {
             guard let path = text(), let type = u8(), let mode = u32(), let uid = u32(), let gid = u32(),
-                  let inode = u64() else { return nil }
-            records.append(TreeStamp.Record(path: TreePath(joined: path), type: type, mode: UInt32(mode),
-                                            uid: UInt32(uid), gid: UInt32(gid), inode: inode))
+                  let inode = u64(), let declaration = u32(), let owned = u8(), let line = u32(), let column = u32()
+            else { return nil }
+            var record = TreeStamp.Record(path: TreePath(joined: path), type: type, mode: UInt32(mode),
+                                          uid: UInt32(uid), gid: UInt32(gid), inode: inode)
+            if declaration != Int(UInt32.max) {
+                guard declaration < declarations.count else { return nil }
+                record.declaration = declaration
+            }
+            (record.owned, record.line, record.column) = (owned == 1, UInt32(line), UInt32(column))
+            records.append(record)
         }
-        return TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices)
+        return TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
+    }
+
+    mutating func optional() -> UInt32?? {
+        guard let present = u8(), let value = u32() else { return nil }
+        return .some(present == 1 ? UInt32(value) : nil)
+    }
+
+    mutating func blob() -> [UInt8]? {
+        guard let count = u32() else { return nil }
+        return bytes(count)
+    }
+
+    mutating func declaration() -> TreeStamp.Declaration? {
+        guard let kindCode = u8() else { return nil }
+        var kind = DesiredEntry.Kind.directory
+        if kindCode == 1 {
+            guard let type = u32(), let mapType = MapType(kernelValue: UInt32(type)), let keySize = u32(),
+                  let valueSize = u32(), let maxEntries = u32(), let flags = u32(), let name = text(),
+                  let numaNode = optional(), let mapExtra = u64(), let freeze = u8(), let count = u32(),
+                  count <= data.count else { return nil }
+            var contents: [MapEntry] = []
+            for _ in 0..<count {
+                guard let key = blob(), let value = blob() else { return nil }
+                contents.append(MapEntry(key: key, value: value))
+            }
+            kind = .map(MapSpec(type: mapType, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
+                                maxEntries: UInt32(maxEntries), flags: UInt32(flags), name: name, numaNode: numaNode,
+                                mapExtra: mapExtra, contents: contents, freeze: freeze == 1))
+        } else if kindCode != 0 {
+            return nil
+        }
+        guard let mode = optional(), let uid = optional(), let gid = optional(), let manifest = text(),
+              let hasFile = u8(), let file = text() else { return nil }
+        return TreeStamp.Declaration(kind: kind, mode: mode, owner: Owner(uid: uid, gid: gid), manifest: manifest,
+                                     file: hasFile == 1 ? file : nil)
     }
 }

@@ -60,6 +60,15 @@ public final class LedgerStore {
         return Ledger(records: records)
     }
 
+    /// The record of `path`, if there is one.
+    public func record(at path: TreePath) throws(KernelError) -> LedgerRecord? {
+        var value = bt_ledger_value()
+        let result = Self.key(path).withUnsafeBytes { bt_map_lookup(descriptor.rawValue, $0.baseAddress, &value) }
+        if result == -ENOENT { return nil }
+        guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
+        return Self.record(path: path.text, value)
+    }
+
     /// Writes (inserts or overwrites) records in one syscall.
     public func write(_ records: [LedgerRecord]) throws(KernelError) {
         guard !records.isEmpty else { return }

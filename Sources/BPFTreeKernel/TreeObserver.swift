@@ -52,6 +52,26 @@ public struct TreeObserver {
         if let parent { try walk(parent, path: root, into: &tree) }
     }
 
+    /// The entry at `path` alone (its directories are opened without following symlinks), or nil when
+    /// there is none.
+    public func entry(at path: TreePath) throws(KernelError) -> LiveEntry? {
+        var tree = LiveTree()
+        guard !path.isAnchor else {
+            var st = Glibc.stat()
+            guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
+            return LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, inode: UInt64(st.st_ino))
+        }
+        var parent: Descriptor?
+        var walked = TreePath.anchor
+        for name in path.parent.components {
+            walked = walked.appending(name)
+            guard let directory = try entry(parent?.rawValue ?? anchor.fd, name, path: walked, into: &tree),
+                  directory.kind == .directory else { return nil }
+            parent = try anchor.openDirectory(name, from: parent?.rawValue ?? anchor.fd, readable: false, displayPath: walked)
+        }
+        return try entry(parent?.rawValue ?? anchor.fd, path.name, path: path, into: &tree)
+    }
+
     /// Records every entry beneath the readable directory `directory`, depth first.
     private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree) throws(KernelError) {
         for name in try names(in: directory, path: path) {

@@ -44,6 +44,69 @@ import Testing
         #expect(original.drift(statOnly).isEmpty)
     }
 
+    /// A stamp of `jobs` (owned directory, mode 0750) holding map `jobs/m` (owned, mode 0640).
+    func declaredStamp(owned: Bool = true) throws -> (TreeStamp, LiveTree) {
+        let tree = try desired("""
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: job}
+            spec:
+              root: jobs
+              mode: "0750"
+              entries:
+                m: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 2, contents: [{key: 1, value: 2}]}, mode: "0640"}
+            """)
+        let converged = LiveTree(entries: [
+            .anchor: LiveEntry(kind: .directory, mode: 0o755, inode: 1),
+            TreePath(joined: "jobs"): LiveEntry(kind: .directory, mode: 0o750, inode: 2),
+            TreePath(joined: "jobs/m"): LiveEntry(kind: .recordedMap(fingerprint: 7), mode: 0o640, inode: 3),
+        ])
+        let stamp = TreeStamp(inputs: Array(repeating: 1, count: 32), live: converged, desired: tree,
+                              owned: { _ in owned }, roots: [TreePath(joined: "jobs")], notices: [])
+        #expect(TreeStamp(decoding: stamp.encoded) == stamp, "declarations survive the encoding")
+        return (stamp, converged)
+    }
+
+    @Test func repairsSimpleDriftFromTheStampAlone() throws {
+        let (stamp, converged) = try declaredStamp()
+        let jobs = TreePath(joined: "jobs"), m = TreePath(joined: "jobs/m")
+        var drifted = converged
+        drifted.entries[jobs]?.mode = 0o700
+        drifted.entries[m] = nil
+        let plan = try #require(stamp.repairPlan(drift: stamp.drift(drifted), live: drifted))
+        #expect(plan.actions.map(\.kind) == ["setMode", "createMap"])
+        #expect(plan.actions.map(\.path) == [jobs, m])
+        guard case .createMap(let spec, let mode, _) = plan.actions[1].change else { return }
+        #expect(spec.maxEntries == 2 && spec.contents == [MapEntry(key: [1, 0, 0, 0], value: [2, 0, 0, 0, 0, 0, 0, 0])])
+        #expect(mode == 0o640)
+        #expect(plan.actions[1].origin?.location.description == "m0.yaml:8:5")
+    }
+
+    @Test func plansInFullForAnythingButSimpleDrift() throws {
+        let (stamp, converged) = try declaredStamp()
+        let jobs = TreePath(joined: "jobs"), m = TreePath(joined: "jobs/m")
+        var changes: [(String, LiveTree)] = []
+        var repinned = converged
+        repinned.entries[m]?.inode = 9
+        changes.append(("pinned again", repinned))
+        var added = converged
+        added.entries[TreePath(joined: "jobs/new")] = LiveEntry(kind: .pin, mode: 0o600, inode: 8)
+        changes.append(("new entry", added))
+        var gone = converged
+        gone.entries[jobs] = nil
+        gone.entries[m] = nil
+        changes.append(("directory gone", gone))
+        var anchor = converged
+        anchor.entries[.anchor]?.mode = 0o700
+        changes.append(("undeclared anchor", anchor))
+        for (name, live) in changes { #expect(stamp.repairPlan(drift: stamp.drift(live), live: live) == nil, "\(name)") }
+        // Mode drift of an entry bpftree does not own is for full planning to judge.
+        let (unowned, _) = try declaredStamp(owned: false)
+        var chmod = converged
+        chmod.entries[jobs]?.mode = 0o700
+        #expect(unowned.repairPlan(drift: unowned.drift(chmod), live: chmod) == nil)
+    }
+
     @Test func theInputsDigestCoversSettingsNamesAndBytes() {
         let file = TreeStamp.Input(role: "manifest", file: "a.yaml", bytes: Array("x: 1".utf8))
         let base = TreeStamp.inputsDigest(settings: ["force false"], files: [file])

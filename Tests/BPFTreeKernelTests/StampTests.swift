@@ -39,38 +39,67 @@ struct StampTests {
         #expect(try Report(["diff", "--verify"] + common).stamp == nil)
     }
 
-    /// Every kind of change the plan depends on makes the next pass plan in full, and that plan is the one
-    /// --verify makes; apply then converges and stamps again.
-    @Test func anyChangeVoidsTheStamp() throws {
-        let drifts: [(String, (ScratchBPFFS, ManifestDirectory) throws -> Void)] = [
-            ("directory mode", { fs, _ in chmod(fs.at("jobs/A"), 0o700) }),
-            ("pin owner", { fs, _ in chown(fs.at("jobs/A/config"), 1000, 1000) }),
-            ("pin deleted", { fs, _ in unlink(fs.at("jobs/A/lookup")) }),
-            ("map pinned again, same shape", { fs, _ in
+    /// Every kind of change the plan depends on is seen. Simple drift (a declared pin gone, the mode or
+    /// owner of an owned entry changed) is repaired from the stamp ("drift"); anything else plans in full.
+    /// Either way the plan is the one --verify makes, and apply converges and stamps again.
+    @Test func anyChangeIsSeenAndPlannedAsInFull() throws {
+        let drifts: [(String, String?, (ScratchBPFFS, ManifestDirectory) throws -> Void)] = [
+            ("directory mode", "drift", { fs, _ in chmod(fs.at("jobs/A"), 0o700) }),
+            ("pin owner", "drift", { fs, _ in chown(fs.at("jobs/A/config"), 1000, 1000) }),
+            ("pin deleted", "drift", { fs, _ in unlink(fs.at("jobs/A/lookup")) }),
+            ("map pinned again, same shape", nil, { fs, _ in
                 unlink(fs.at("jobs/A/lookup"))
                 try pinMapWithBpftool(fs.at("jobs/A/lookup"), type: "hash", key: 2, value: 4, entries: 8, name: "lookup_tbl")
             }),
-            ("foreign pin added", { fs, _ in
+            ("foreign pin added", nil, { fs, _ in
                 try pinMapWithBpftool(fs.at("jobs/A/stray"), type: "array", key: 4, value: 4, entries: 1, name: "stray")
             }),
-            ("manifest edited", { _, manifests in
+            ("manifest edited", nil, { _, manifests in
                 try (jobManifest + "\n# reviewed\n").write(toFile: manifests.path + "/job.yaml", atomically: true, encoding: .utf8)
             }),
         ]
-        for (name, drift) in drifts {
+        for (name, stamp, drift) in drifts {
             let fs = try ScratchBPFFS()
             let manifests = try ManifestDirectory(["job.yaml": jobManifest])
             let common = ["-f", manifests.path, "--anchor", fs.path]
             #expect(try Report(["apply"] + common).stamp == "written", "\(name)")
             try drift(fs, manifests)
             let diff = try Report(["diff"] + common)
-            #expect(diff.stamp == nil, "\(name)")
+            #expect(diff.stamp == stamp, "\(name)")
             #expect(diff.plan == (try Report(["diff", "--verify"] + common)).plan, "\(name)")
             let apply = try Report(["apply"] + common)
             #expect(apply.status == 0, "\(name): \(apply.plan)")
             #expect(apply.stamp == "written", "\(name)")
             #expect(try Report(["diff"] + common).stamp == "matched", "\(name)")
         }
+    }
+
+    /// A map deleted behind bpftree's back is created again from the stamp with its declared shape and
+    /// contents, owned by the ledger, and the next pass matches.
+    @Test func aDeletedMapIsRecreatedFromTheStamp() throws {
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": jobManifest])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let before = try mapInfo(fs.at("jobs/A/config"))
+        unlink(fs.at("jobs/A/config"))
+        let result = try bpftree(["apply", "-o", "json"] + common)
+        let report = try json(result.stdout)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(report["stamp"] as? String == "written")
+        #expect((report["observed"] as? [String: Any])?["inspectedPins"] as? Int == 0)
+        let after = try mapInfo(fs.at("jobs/A/config"))
+        for field in ["type", "bytes_key", "bytes_value", "max_entries", "frozen"] {
+            #expect("\(after[field] ?? "-")" == "\(before[field] ?? "-")", "\(field)")
+        }
+        #expect(after["id"] as? Int != before["id"] as? Int, "a new map")
+        let dump = try #require(try bpftool(["map", "dump", "pinned", fs.at("jobs/A/config")]) as? [[String: Any]])
+        #expect(bytes(dump.first { bytes($0["key"]) == [0, 0, 0, 0] }?["value"]) == [100, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try Report(["diff"] + common).stamp == "matched")
+        // The ledger owns the new map: a full pass inspects nothing and plans nothing.
+        let verified = try Report(["diff", "--verify"] + common)
+        #expect(verified.status == 0)
+        #expect(verified.plan.contains("\"notices\":[]"), "\(verified.plan)")
     }
 
     /// What a converged plan notices (here a pin bpftree does not own) is repeated from the stamp.

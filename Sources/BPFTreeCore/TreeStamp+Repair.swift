@@ -1,0 +1,45 @@
+extension TreeStamp {
+    /// The position of the record of `path`, found by binary search (records are in path order).
+    public func position(of path: TreePath) -> Int? {
+        var (low, high) = (0, records.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if records[middle].path < path { low = middle + 1 } else { high = middle }
+        }
+        return low < records.count && records[low].path == path ? low : nil
+    }
+
+    /// The record of `path`.
+    public func record(at path: TreePath) -> Record? { position(of: path).map { records[$0] } }
+
+    /// The declaration of `record`, as a desired entry.
+    public func desiredEntry(_ record: Record) -> DesiredEntry? {
+        record.declaration.map { declarations[$0].entry(record) }
+    }
+
+    /// The plan for `drift` (the paths where `live` differs from the stamp, from `drift(_:)`), made from the
+    /// stamp alone when every drifted path is one of two simple cases:
+    /// - a declared map whose pin is gone while its directory is still the same one: created again;
+    /// - a declared entry the ledger owns whose mode or owner changed, with the same kind and inode: set back.
+    /// nil when any path is anything else (new, pinned again, of another kind, undeclared, not owned): the
+    /// pass then plans in full. For these cases the plan is the one full planning makes; the ledger is as
+    /// it was when the stamp was written, because every apply that writes it voids the stamp first.
+    public func repairPlan(drift: [TreePath], live: LiveTree) -> Plan? {
+        let drifted = Set(drift)
+        var actions: [Action] = []
+        for path in drift {
+            guard let old = record(at: path), let entry = desiredEntry(old) else { return nil }
+            if let current = live[path] {
+                guard old.owned, Record(path, current).type == old.type, current.inode == old.inode else { return nil }
+                actions += entry.attributeActions(current)
+            } else {
+                // Its directory must be the one the stamp knew (same inode; its mode may be drifting too).
+                guard case .map(let spec) = entry.kind, !path.isAnchor, let directory = live[path.parent],
+                      directory.kind == .directory, record(at: path.parent)?.inode == directory.inode else { return nil }
+                actions.append(Action(path: path, change: .createMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner),
+                                      origin: entry.origin, manifest: entry.manifest))
+            }
+        }
+        return Plan(actions: actions, notices: notices.filter { !drifted.contains($0.path) })
+    }
+}
