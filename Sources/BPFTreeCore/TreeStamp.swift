@@ -130,7 +130,12 @@ public struct TreeStamp: Equatable, Sendable {
 
     /// The records of `live`, in path order.
     public static func records(of live: LiveTree) -> [Record] {
-        live.sortedPaths.compactMap { path in live[path].map { Record(path, $0) } }
+        var records: [Record] = []
+        records.reserveCapacity(live.entries.count)
+        for path in live.sortedPaths {
+            if let entry = live[path] { records.append(Record(path, entry)) }
+        }
+        return records
     }
 
     /// Paths where `live` differs from the stamp: changed, gone or new (in path order).
@@ -192,6 +197,8 @@ public struct TreeStamp: Equatable, Sendable {
     public var encoded: [UInt8] {
         var out = StampWriter()
         out.data.reserveCapacity(64 + records.count * 48)
+        out.bytes(Self.magic)
+        out.u32(0)  // the payload's length, set below
         out.bytes(inputs)
         out.u32(roots.count)
         for root in roots { out.text(root.text) }
@@ -216,10 +223,10 @@ public struct TreeStamp: Equatable, Sendable {
             out.u32(Int(record.line))
             out.u32(Int(record.column))
         }
-        var header = StampWriter()
-        header.bytes(Self.magic)
-        header.u32(out.data.count)
-        return header.data + out.data
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: out.data.count - 8).littleEndian) {
+            out.data.replaceSubrange(4..<8, with: $0)
+        }
+        return out.data
     }
 
     /// How many bytes the stamp at the start of `prefix` takes, or nil when `prefix` holds no stamp.

@@ -49,18 +49,19 @@ public final class StampStore {
     /// Writes `stamp`; returns false (and voids the old one) when it is larger than `maxChunks`.
     @discardableResult
     public func write(_ stamp: TreeStamp) throws(KernelError) -> Bool {
-        var bytes = stamp.encoded
+        let bytes = stamp.encoded
         let needed = (bytes.count + Self.chunkSize - 1) / Self.chunkSize
         guard needed <= Self.maxChunks else {
             try void()
             return false
         }
         if needed > chunks { try grow(to: needed) }
-        bytes += [UInt8](repeating: 0, count: needed * Self.chunkSize - bytes.count)
         // The first chunk, which says how long the stamp is, goes last: until then a reader sees none.
         try void()
         for index in Array(1..<needed) + [0] {
-            try store(bytes[(index * Self.chunkSize)..<((index + 1) * Self.chunkSize)], at: index)
+            let chunk = bytes[(index * Self.chunkSize)..<min(bytes.count, (index + 1) * Self.chunkSize)]
+            try store(chunk.count == Self.chunkSize ? chunk : (Array(chunk) + [UInt8](repeating: 0, count: Self.chunkSize - chunk.count))[...],
+                      at: index)
         }
         return true
     }

@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -503,4 +504,9 @@ int bt_prog_next(uint32_t after, uint32_t *id, char name[16], uint32_t *map_ids,
 		*nr_maps = info.nr_map_ids < max_maps ? info.nr_map_ids : max_maps;
 		return 0;
 	}
+}
+
+void bt_release_free_memory(void)
+{
+	malloc_trim(0);
 }

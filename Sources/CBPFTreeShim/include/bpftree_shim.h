@@ -100,6 +100,8 @@ int bt_fstatfs_type(int fd, int64_t *type);
 long bt_raise_nofile_limit(void);
 /** Number of possible CPUs (the multiplier of per-CPU map values). */
 int bt_num_possible_cpus(void);
+/** malloc_trim(0): returns freed heap memory to the kernel. */
+void bt_release_free_memory(void);
 
 /* ---- the batch syscall program (bpf/batch.bpf.c, layout in bpf/batch_ops.h) ---- */
 
