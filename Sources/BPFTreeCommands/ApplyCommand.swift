@@ -12,11 +12,16 @@ struct ApplyCommand: ParsableCommand {
 
     @OptionGroup var options: CommonOptions
 
+    @Option(name: .customLong("lock-timeout"),
+            help: "How long to wait for another writer's lock on the anchor (e.g. 10s, 500ms, 0 to try once).")
+    var lockTimeout = Seconds(10)
+
     func run() throws {
         let console = Console(format: options.output)
         var report = RunReport(command: "apply", anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
         defer { console.finish(report) }
-        guard var planned = Pipeline.plan(options, report: &report, console: console) else { throw ExitCode(1) }
+        guard var planned = Pipeline.plan(options, lockTimeout: lockTimeout.value, report: &report, console: console)
+        else { throw ExitCode(1) }
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
             if let full = planned.full { stamp(full.observed, full.desired, planned, &report, console) }

@@ -15,6 +15,8 @@ enum Pipeline {
         var full: Full?
         /// When the plan came from the stamp: the stamp and the paths that drifted from it.
         var repair: Repair?
+        /// A writer's lock on the anchor, held until the run ends.
+        var lock: WriterLock?
     }
 
     struct Repair {
@@ -36,19 +38,27 @@ enum Pipeline {
         var ledger: Ledger
     }
 
-    static func plan(_ options: CommonOptions, report: inout RunReport, console: Console) -> Planned? {
+    /// `lockTimeout`: take the writers' lock (waiting that many seconds) before reading anything from
+    /// the tree; nil for a reader.
+    static func plan(_ options: CommonOptions, lockTimeout: Double? = nil, report: inout RunReport,
+                     console: Console) -> Planned? {
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let loader = ManifestLoader(pageSize: pageSize > 0 ? pageSize : 4096)
         let inputs = loader.read(manifests: options.files, policies: options.policies)
         let digest = TreeStamp.inputsDigest(settings: settings(options, pageSize: loader.pageSize), files: inputs.all)
-        let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in try options.openAnchor() }
+        var lock: WriterLock?
+        let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in
+            let anchor = try options.openAnchor()
+            if let lockTimeout { lock = try WriterLock.acquire(anchor, timeout: lockTimeout) }
+            return anchor
+        }
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
            let (stamp, drift, plan) = fromStamp(anchor, inputs: digest) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
-                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift))
+                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock)
         }
         let desired = loader.loadTree(inputs.manifests)
         let policies = loader.loadPolicies(inputs.policies, paths: options.policies)
@@ -91,7 +101,7 @@ enum Pipeline {
             return nil
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest,
-                       full: Full(desired: desired, policies: policies, observed: observed))
+                       full: Full(desired: desired, policies: policies, observed: observed), lock: lock)
     }
 
     /// Reads the ledger, observes the roots and plans.
