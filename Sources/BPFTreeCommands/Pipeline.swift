@@ -137,8 +137,8 @@ enum Pipeline {
         guard !plan.hasChanges, plan.problems.isEmpty else { return false }
         let live = observed.live, ledger = observed.ledger
         let stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
-            guard let record = ledger[path], record.state == .owned, let current = live[path] else { return false }
-            return record.describes(current)
+            guard let record = ledger[path], let current = live[path] else { return false }
+            return record.owns(current)
         }, roots: observed.roots, notices: plan.notices)
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
@@ -152,21 +152,12 @@ enum Pipeline {
         observer.inspectsPins = false
         let ledger = try LedgerStore.open(anchor, create: false)
         for path in repair.drift {
-            guard let position = stamp.position(of: path), case let old = stamp.records[position],
-                  let entry = stamp.desiredEntry(old), let current = try observer.entry(at: path),
-                  entry.attributeActions(current).isEmpty else { return false }
-            var record = TreeStamp.Record(path, current)
-            (record.declaration, record.line, record.column) = (old.declaration, old.line, old.column)
-            if current.inode == old.inode {
-                record.owned = old.owned
-            } else {
-                guard let owner = try ledger?.record(at: path), owner.state == .owned, owner.inode == current.inode else { return false }
-                record.owned = true
-            }
-            stamp.records[position] = record
+            guard let current = try observer.entry(at: path) else { return false }
+            // A stat-only entry cannot tell a map from another pin; the recorded inode names the object.
+            let record = current.inode == stamp.record(at: path)?.inode ? nil : try ledger?.record(at: path)
+            let ownedNow = record.map { $0.state == .owned && $0.inode == current.inode } ?? false
+            guard stamp.settle(path, as: current, ownedNow: ownedNow) else { return false }
         }
-        let drifted = Set(repair.drift)
-        stamp.notices = stamp.notices.filter { !drifted.contains($0.path) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

@@ -42,6 +42,9 @@ public struct LedgerRecord: Hashable, Sendable {
         self.manifest = manifest
     }
 
+    /// Whether bpftree owns `live` by this record: settled (state owned) and describing it.
+    public func owns(_ live: LiveEntry) -> Bool { state == .owned && describes(live) }
+
     /// Whether the live entry is the one this record speaks for.
     public func describes(_ live: LiveEntry) -> Bool {
         guard live.kind.ledgerKind == kind else { return false }

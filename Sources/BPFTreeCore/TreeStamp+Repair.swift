@@ -42,4 +42,23 @@ extension TreeStamp {
         }
         return Plan(actions: actions, notices: notices.filter { !drifted.contains($0.path) })
     }
+
+    /// After a repair from the stamp: records `current` as what is now at the drifted `path`, keeping its
+    /// declaration. Fails (false) when `current` is not as declared, or when it is a new object (a map
+    /// created again) and `ownedNow` is false.
+    public mutating func settle(_ path: TreePath, as current: LiveEntry, ownedNow: Bool) -> Bool {
+        guard let position = position(of: path), case let old = records[position], let entry = desiredEntry(old),
+              entry.attributeActions(current).isEmpty else { return false }
+        var record = Record(path, current)
+        (record.declaration, record.line, record.column) = (old.declaration, old.line, old.column)
+        if current.inode == old.inode {
+            record.owned = old.owned
+        } else {
+            guard ownedNow else { return false }
+            record.owned = true
+        }
+        records[position] = record
+        notices.removeAll { $0.path == path }
+        return true
+    }
 }
