@@ -12,6 +12,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libbpf-dev, libyaml-dev).
@@ -45,16 +50,27 @@ let package = Package(
             plugins: ["BPFObjectPlugin"]
         ),
 
-        // diff / apply commands and plan rendering.
+        // diff / apply / reconcile commands, plan rendering, the reconcile service and its metrics endpoint.
         .target(
             name: "BPFTreeCommands",
             dependencies: [
                 "BPFTreeCore", "BPFTreeKernel", "BPFTreeYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
-        .executableTarget(name: "bpftree", dependencies: ["BPFTreeCommands"]),
+        .executableTarget(
+            name: "bpftree",
+            dependencies: ["BPFTreeCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         // S5 of bench/run: the planner alone on 100,000 entries, in process.
         .executableTarget(name: "bpftree-plan-bench", dependencies: ["BPFTreeCore", "BPFTreeYAML"]),

@@ -7,7 +7,15 @@
 #include "batch_ops.h"
 
 #define EINVAL 22
+#define EOPNOTSUPP 95
 #define ECANCELED 125
+
+/* Generic kfuncs (kernel/bpf/helpers.c). struct cgroup stays opaque: only its address is used. */
+struct cgroup {
+	int __unused;
+};
+extern struct cgroup *bpf_cgroup_from_id(__u64 cgid) __ksym __weak;
+extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym __weak;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -81,6 +89,20 @@ static long freeze_map(__u32 i, struct bt_op *op)
 	return bpf_sys_bpf(BPF_MAP_FREEZE, &attr, sizeof(attr));
 }
 
+/* Whether cgroup `id` exists: one kfunc call instead of one syscall per id from user space. */
+static long cgroup_exists(struct bt_op *op)
+{
+	struct cgroup *cgrp;
+
+	if (!bpf_cgroup_from_id || !bpf_cgroup_release)
+		return -EOPNOTSUPP;
+	cgrp = bpf_cgroup_from_id(op->map_extra);
+	if (!cgrp)
+		return 0;
+	bpf_cgroup_release(cgrp);
+	return 1;
+}
+
 static long run_op(__u32 i, struct bt_state *st)
 {
 	struct bt_op *op;
@@ -98,6 +120,9 @@ static long run_op(__u32 i, struct bt_state *st)
 		break;
 	case BT_OP_MAP_FREEZE:
 		ret = freeze_map(i, op);
+		break;
+	case BT_OP_CGROUP_EXISTS:
+		ret = cgroup_exists(op);
 		break;
 	default:
 		ret = -EINVAL;

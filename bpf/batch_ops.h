@@ -14,6 +14,8 @@ enum bt_op_kind {
 	BT_OP_MAP_CREATE = 1, /* result: new map fd (in the caller's fd table) or -errno */
 	BT_OP_MAP_UPDATE = 2, /* ref: index of the create op; key/value taken from bt_data */
 	BT_OP_MAP_FREEZE = 3, /* ref: index of the create op */
+	BT_OP_CGROUP_EXISTS = 4, /* map_extra: a cgroup id; result: 1 the cgroup exists, 0 it does not,
+				   * -EOPNOTSUPP when the kernel has no bpf_cgroup_from_id */
 };
 
 struct bt_op {

@@ -16,6 +16,15 @@ struct ManifestLoader {
         var all: [TreeStamp.Input] { manifests + policies }
     }
 
+    /// What the files declare, decoded and checked as far as it can be without the cgroups: templates
+    /// are rendered, merged and checked against the policies per pass.
+    struct Decoded {
+        var manifests: [Manifest]
+        var policies: PolicySet
+        /// The sources of the templates among `manifests`.
+        var cgroupSources: [CgroupSource] { manifests.compactMap { $0.forEachCgroup?.source } }
+    }
+
     func read(manifests: [String], policies: [String]) -> Inputs {
         var inputs = Inputs()
         inputs.manifests = read(manifests, role: "manifest", diagnostics: &inputs.diagnostics)
@@ -23,8 +32,20 @@ struct ManifestLoader {
         return inputs
     }
 
-    /// Manifests (`kind: Tree`) merged into the desired tree.
-    func loadTree(_ files: [TreeStamp.Input]) -> Result<DesiredTree, ValidationFailure> {
+    /// Decodes every file; reports every problem together.
+    func decode(_ inputs: Inputs, policyPaths: [String]) -> Result<Decoded, ValidationFailure> {
+        var diagnostics = inputs.diagnostics
+        let manifests = loadManifests(inputs.manifests)
+        let policies = loadPolicies(inputs.policies, paths: policyPaths)
+        if case .failure(let failure) = manifests { diagnostics += failure.diagnostics }
+        if case .failure(let failure) = policies { diagnostics += failure.diagnostics }
+        guard diagnostics.isEmpty, case .success(let manifests) = manifests, case .success(let policies) = policies
+        else { return .failure(ValidationFailure(diagnostics)) }
+        return .success(Decoded(manifests: manifests, policies: policies))
+    }
+
+    /// Manifests (`kind: Tree`), templates not yet rendered.
+    func loadManifests(_ files: [TreeStamp.Input]) -> Result<[Manifest], ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
         for documents in parse(files, diagnostics: &diagnostics) {
@@ -33,8 +54,7 @@ struct ManifestLoader {
             case .failure(let failure): diagnostics += failure.diagnostics
             }
         }
-        guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
-        return DesiredTree.build(manifests)
+        return diagnostics.isEmpty ? .success(manifests) : .failure(ValidationFailure(diagnostics))
     }
 
     /// Policies (`kind: Policy`) of `files`, read from `paths`; with no paths, the built-in default.

@@ -17,6 +17,8 @@ enum Pipeline {
         var repair: Repair?
         /// A writer's lock on the anchor, held until the run ends.
         var lock: WriterLock?
+        /// The cgroup directories the templates were rendered from (for `reconcile` to watch).
+        var watched: [String] = []
     }
 
     struct Repair {
@@ -28,6 +30,10 @@ enum Pipeline {
         var desired: DesiredTree
         var policies: PolicySet
         var observed: Observed
+        /// The templates' sources, recorded in the stamp.
+        var cgroupSources: [CgroupSource]
+        /// About cgroups that got no subtree; part of every plan made from `desired`.
+        var notices: [PlanNotice]
     }
 
     /// One observation of the tree and the plan made from it.
@@ -38,14 +44,26 @@ enum Pipeline {
         var ledger: Ledger
     }
 
-    /// `lockTimeout`: take the writers' lock (waiting that many seconds) before reading anything from
-    /// the tree; nil for a reader.
+    static func loader() -> ManifestLoader {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return ManifestLoader(pageSize: pageSize > 0 ? pageSize : 4096)
+    }
+
+    /// Reads the files `options` names and plans; see `plan(_:inputs:decoded:lockTimeout:report:console:)`.
     static func plan(_ options: CommonOptions, lockTimeout: Double? = nil, report: inout RunReport,
                      console: Console) -> Planned? {
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let loader = ManifestLoader(pageSize: pageSize > 0 ? pageSize : 4096)
-        let inputs = loader.read(manifests: options.files, policies: options.policies)
-        let digest = TreeStamp.inputsDigest(settings: settings(options, pageSize: loader.pageSize), files: inputs.all)
+        let inputs = loader().read(manifests: options.files, policies: options.policies)
+        return plan(options, inputs: inputs, lockTimeout: lockTimeout, report: &report, console: console)
+    }
+
+    /// `inputs`: the files' bytes; `decoded`: what they declare, when the caller already decoded them
+    /// (otherwise they are decoded here, and only when the stamp does not answer). `lockTimeout`: take
+    /// the writers' lock (waiting that many seconds) before reading anything from the tree; nil for a
+    /// reader.
+    static func plan(_ options: CommonOptions, inputs: ManifestLoader.Inputs, decoded known: ManifestLoader.Decoded? = nil,
+                     lockTimeout: Double? = nil, report: inout RunReport, console: Console) -> Planned? {
+        let loader = loader()
+        let settings = settings(options, pageSize: loader.pageSize)
         var lock: WriterLock?
         let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in
             let anchor = try options.openAnchor()
@@ -53,38 +71,52 @@ enum Pipeline {
             return anchor
         }
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let (stamp, drift, plan) = fromStamp(anchor, inputs: digest) {
+           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, settings: settings, files: inputs.all) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
-                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock)
+                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock,
+                           watched: scan.watched)
         }
-        let desired = loader.loadTree(inputs.manifests)
-        let policies = loader.loadPolicies(inputs.policies, paths: options.policies)
-        var diagnostics = inputs.diagnostics
-        if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
-        if case .failure(let failure) = policies { diagnostics += failure.diagnostics }
-        if case .success(let desired) = desired, case .success(let policies) = policies {
-            diagnostics += PolicyCheck.violations(desired, policies, possibleCPUs: Machine.possibleCPUs)
+        let decoded = known.map { Result.success($0) } ?? loader.decode(inputs, policyPaths: options.policies)
+        var diagnostics: [Diagnostic] = []
+        var errors: [KernelError] = []
+        if case .failure(let error) = anchor { errors.append(error) }
+        var scan = CgroupScan()
+        var desired: Result<DesiredTree, ValidationFailure> = .failure(ValidationFailure([]))
+        var renderNotices: [PlanNotice] = []
+        switch decoded {
+        case .failure(let failure): diagnostics += failure.diagnostics
+        case .success(let decoded):
+            do throws(KernelError) {
+                scan = try CgroupScanner.scan(decoded.cgroupSources)
+                (desired, renderNotices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
+                switch desired {
+                case .failure(let failure): diagnostics += failure.diagnostics
+                case .success(let tree):
+                    diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+                }
+            } catch {
+                errors.append(error)
+            }
         }
-        var ok = true
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
             report.add(failure)
             console.err(console.text.diagnostics(failure))
-            ok = false
         }
-        if case .failure(let error) = anchor {
+        for error in errors {
             report.errors.append(error.description)
             console.err(["error: \(error)"])
-            ok = false
         }
-        guard ok, case .success(let desired) = desired, case .success(let policies) = policies,
+        guard diagnostics.isEmpty, errors.isEmpty, case .success(let decoded) = decoded, case .success(let desired) = desired,
               case .success(let anchor) = anchor else { return nil }
+        let policies = decoded.policies
+        let digest = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: inputs.all)
         var observed: Observed
         do {
-            observed = try observe(desired, policies, anchor: anchor, options: options)
+            observed = try observe(desired, policies, notices: renderNotices, anchor: anchor, options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
             try checkReplacements(&observed.plan, anchor: anchor)
         } catch {
@@ -101,45 +133,57 @@ enum Pipeline {
             return nil
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest,
-                       full: Full(desired: desired, policies: policies, observed: observed), lock: lock)
+                       full: Full(desired: desired, policies: policies, observed: observed,
+                                  cgroupSources: decoded.cgroupSources, notices: renderNotices),
+                       lock: lock, watched: scan.watched)
     }
 
-    /// Reads the ledger, observes the roots and plans.
-    static func observe(_ desired: DesiredTree, _ policies: PolicySet, anchor: Anchor,
+    /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.
+    static func observe(_ desired: DesiredTree, _ policies: PolicySet, notices: [PlanNotice], anchor: Anchor,
                         options: CommonOptions) throws(KernelError) -> Observed {
         let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
         var observer = TreeObserver(anchor: anchor)
         if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
-        let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
+        var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
+        if !notices.isEmpty {
+            plan.notices += notices
+            plan.notices.sort { $0.path < $1.path }
+        }
         return Observed(live: live, roots: roots, plan: plan, ledger: ledger)
     }
 
-    /// The plan the stamp gives, when it was made from these inputs: none when a walk of its roots finds
-    /// the tree it recorded, or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan
-    /// in full. Any error here only means planning in full, which reports it.
-    private static func fromStamp(_ anchor: Anchor, inputs: [UInt8]) -> (TreeStamp, [TreePath], Plan)? {
+    /// The plan the stamp gives, when it was made from these inputs and the cgroups its templates were
+    /// rendered for still are the ones there: none when a walk of its roots finds the tree it recorded,
+    /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
+    /// here only means planning in full, which reports it.
+    private static func fromStamp(_ anchor: Anchor, settings: [String], files: [TreeStamp.Input])
+        -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
-              stamp.inputs == inputs else { return nil }
+              let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
+        let inputs = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: files)
+        guard stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
         let drift = stamp.drift(live)
-        if drift.isEmpty { return (stamp, [], Plan(notices: stamp.notices)) }
-        return stamp.repairPlan(drift: drift, live: live).map { (stamp, drift, $0) }
+        if drift.isEmpty { return (stamp, inputs, scan, [], Plan(notices: stamp.notices)) }
+        return stamp.repairPlan(drift: drift, live: live).map { (stamp, inputs, scan, drift, $0) }
     }
 
     /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
     /// Returns whether a stamp was written.
-    static func stamp(_ observed: Observed, desired: DesiredTree, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
+    static func stamp(_ observed: Observed, desired: DesiredTree, cgroupSources: [CgroupSource], inputs: [UInt8],
+                      anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
         guard !plan.hasChanges, plan.problems.isEmpty else { return false }
         let live = observed.live, ledger = observed.ledger
-        let stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
+        var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
             guard let record = ledger[path], let current = live[path] else { return false }
             return record.owns(current)
         }, roots: observed.roots, notices: plan.notices)
+        stamp.cgroupSources = Array(Set(cgroupSources)).sorted()
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

@@ -84,6 +84,8 @@ struct RunReport: Encodable {
     /// Whether per-action and per-notice records are kept: only JSON output prints them, and for a tree of
     /// 100,000 entries they are tens of MiB.
     var keepsRecords = true
+    /// Actions done, by category (for reconcile's metrics; not part of the JSON document).
+    var doneByCategory: [Action.Category: Int] = [:]
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion, command, anchor, changes, actions, problems, diagnostics, notices, errors, counts, observed, stamp
@@ -131,6 +133,7 @@ struct RunReport: Encodable {
         counts.failed = execution.failed
         counts.notDone = execution.notDone
         counts.batchRuns = execution.batchRuns
+        doneByCategory = execution.doneByCategory
         changes = execution.done > 0
     }
 

@@ -29,7 +29,8 @@ public struct DesiredTree: Sendable {
         var roots: Set<TreePath> = []
         for index in manifests.indices {
             let manifest = manifests[index]
-            if let other = names[manifest.name] {
+            // The instances of one template share its name and its location.
+            if let other = names[manifest.name], other != manifest.location {
                 diagnostics.append(Diagnostic("manifest name '\(manifest.name)' is also used at \(other)",
                                               at: manifest.location, field: "metadata.name"))
             }

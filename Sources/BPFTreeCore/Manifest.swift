@@ -6,12 +6,17 @@ public struct Manifest: Sendable {
     public var location: SourceLocation
     public var root: TreePath
     public var entries: [DesiredEntry]
+    /// Set for a template (`spec.forEachCgroup`): `root` is then the root as written, placeholders and
+    /// all, and `instances(_:)` gives the manifests to merge.
+    public var forEachCgroup: CgroupTemplate?
 
-    public init(name: String, location: SourceLocation, root: TreePath, entries: [DesiredEntry]) {
+    public init(name: String, location: SourceLocation, root: TreePath, entries: [DesiredEntry],
+                forEachCgroup: CgroupTemplate? = nil) {
         self.name = name
         self.location = location
         self.root = root
         self.entries = entries
+        self.forEachCgroup = forEachCgroup
     }
 }
 

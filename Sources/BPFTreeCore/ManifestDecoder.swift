@@ -16,14 +16,30 @@ public struct ManifestDecoder: Sendable {
         guard let header = DocumentHeader.read(node, kind: "Tree", reader) else { return nil }
         let name = header.name
         guard let specNode = header.spec,
-              let spec = reader.object(specNode, "spec", known: ["root", "mode", "uid", "gid", "adopt", "entries"]) else { return nil }
+              let spec = reader.object(specNode, "spec", known: ["root", "mode", "uid", "gid", "adopt", "entries", "forEachCgroup"]) else { return nil }
 
+        let source = spec["forEachCgroup"].flatMap { cgroupSource($0, reader) }
         var root = TreePath.anchor
+        var template: CgroupTemplate?
         if let rootNode = spec["root"], let text = reader.string(rootNode, "spec.root") {
-            switch TreePath.parse(relative: text) {
-            case .success(let path): root = path
-            case .failure(let problem): reader.error(problem.message, at: rootNode, "spec.root")
+            if let source {
+                // Entries are decoded beneath the root as written; each instance moves them to its own.
+                if let problem = CgroupTemplate.problem(withRoot: text) {
+                    reader.error(problem, at: rootNode, "spec.root")
+                } else {
+                    root = TreePath(joined: text)
+                    template = CgroupTemplate(source: source, root: text)
+                }
+            } else if text.contains("{cgroup.") {
+                reader.error("placeholders such as {cgroup.id} need spec.forEachCgroup", at: rootNode, "spec.root")
+            } else {
+                switch TreePath.parse(relative: text) {
+                case .success(let path): root = path
+                case .failure(let problem): reader.error(problem.message, at: rootNode, "spec.root")
+                }
             }
+        } else if let node = spec["forEachCgroup"] {
+            reader.error("forEachCgroup needs a spec.root with {cgroup.id} or {cgroup.name}", at: node, "spec.forEachCgroup")
         }
         let manifestName = name ?? "?"
         let origin = Origin(manifest: manifestName, location: specNode.location, field: "spec")
@@ -37,7 +53,29 @@ public struct ManifestDecoder: Sendable {
         if let entriesNode = spec["entries"] {
             decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, into: &entries)
         }
-        return Manifest(name: manifestName, location: node.location, root: root, entries: entries)
+        return Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
+    }
+
+    /// `forEachCgroup: {path: jobs/A, depth: 1}`.
+    private func cgroupSource(_ node: YAMLNode, _ reader: NodeReader) -> CgroupSource? {
+        let field = "spec.forEachCgroup"
+        guard let fields = reader.object(node, field, known: ["path", "depth"], required: ["path"]),
+              let pathNode = fields["path"], let path = reader.string(pathNode, join(field, "path")) else { return nil }
+        var depth = 1
+        if let depthNode = fields["depth"] {
+            guard let value = reader.unsigned(depthNode, join(field, "depth"), max: UInt64(CgroupSource.maxDepth)) else { return nil }
+            guard value >= 1 else {
+                reader.error("depth must be 1 (the children of path) to \(CgroupSource.maxDepth)", at: depthNode, join(field, "depth"))
+                return nil
+            }
+            depth = Int(value)
+        }
+        let parts = path.split(separator: "/")
+        if path.isEmpty || parts.contains(where: { $0 == ".." || $0 == "." }) {
+            reader.error("'\(path)' must name a cgroup directory, without '.' or '..' segments", at: pathNode, join(field, "path"))
+            return nil
+        }
+        return CgroupSource(path: path, depth: depth)
     }
 
     private func decodeEntries(_ node: YAMLNode, under parent: TreePath, _ field: String, _ manifest: String,

@@ -55,6 +55,8 @@ public struct PlanNotice: Hashable, Sendable, CustomStringConvertible {
         case kept
         /// Programs that hold a map being replaced keep using the old map.
         case programs
+        /// A cgroup a template cannot render a subtree for.
+        case cgroup
     }
 
     public var path: TreePath

@@ -22,6 +22,9 @@ public struct TreeStamp: Equatable, Sendable {
     public var notices: [PlanNotice]
     /// What the manifests declared, shared by the records that point to it (`Record.declaration`).
     public var declarations: [Declaration] = []
+    /// The cgroup sources of the manifests' templates: a pass rescans them, and their cgroups are part
+    /// of `inputs`, so the stamp holds only while the same cgroups exist.
+    public var cgroupSources: [CgroupSource] = []
 
     /// The stamp of a converged tree: `live` as observed, `desired` what was declared, `owned` whether
     /// the ledger owns a path.
@@ -191,7 +194,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS2".utf8)
+    private static let magic: [UInt8] = Array("BTS3".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -207,6 +210,11 @@ public struct TreeStamp: Equatable, Sendable {
             out.text(notice.category.rawValue)
             out.text(notice.path.text)
             out.text(notice.message)
+        }
+        out.u32(cgroupSources.count)
+        for source in cgroupSources {
+            out.text(source.path)
+            out.u32(source.depth)
         }
         out.u32(declarations.count)
         for declaration in declarations { out.declaration(declaration) }
@@ -341,6 +349,12 @@ private struct StampReader {
                   let message = text() else { return nil }
             notices.append(PlanNotice(path: TreePath(joined: path), message: message, category: category))
         }
+        guard let sourceCount = u32() else { return nil }
+        var sources: [CgroupSource] = []
+        for _ in 0..<sourceCount {
+            guard let path = text(), let depth = u32() else { return nil }
+            sources.append(CgroupSource(path: path, depth: depth))
+        }
         guard let declarationCount = u32(), declarationCount <= data.count else { return nil }
         var declarations: [TreeStamp.Declaration] = []
         for _ in 0..<declarationCount {
@@ -363,7 +377,9 @@ private struct StampReader {
             (record.owned, record.line, record.column) = (owned == 1, UInt32(line), UInt32(column))
             records.append(record)
         }
-        return TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
+        var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
+        stamp.cgroupSources = sources
+        return stamp
     }
 
     mutating func optional() -> UInt32?? {

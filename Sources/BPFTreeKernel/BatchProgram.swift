@@ -44,6 +44,10 @@ final class BatchProgram {
         bt_batch_put_freeze(handle, UInt32(index), UInt32(createIndex))
     }
 
+    func putCgroupExists(_ index: Int, id: UInt64) {
+        bt_batch_put_cgroup_exists(handle, UInt32(index), id)
+    }
+
     /// Copies bytes into the program's data area at `offset`.
     func write(_ bytes: [UInt8], at offset: Int) {
         let data = bt_batch_data(handle)

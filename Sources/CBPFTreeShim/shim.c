@@ -352,6 +352,15 @@ void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create
 	op->ref = create_index;
 }
 
+void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id)
+{
+	struct bt_op *op = &batch->area->ops[index % BT_BATCH_MAX_OPS];
+
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_CGROUP_EXISTS;
+	op->map_extra = cgroup_id;
+}
+
 int bt_batch_run(struct bt_batch *batch, uint32_t nops)
 {
 	struct bt_batch_ctx ctx = { .nops = nops };

@@ -120,6 +120,8 @@ void bt_batch_put_create(struct bt_batch *batch, uint32_t index, uint32_t map_ty
 void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create_index, uint32_t key_off,
 			 uint32_t value_off, uint32_t value_len, uint64_t flags);
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
+/** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
+void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
 /** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
 int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */

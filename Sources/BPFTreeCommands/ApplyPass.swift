@@ -1,0 +1,102 @@
+import BPFTreeCore
+import BPFTreeKernel
+
+/// One converging pass, as `apply` runs it and `reconcile` repeats it: plan under the writers' lock,
+/// execute, observe again and stamp. The lock is held for the pass only.
+struct ApplyPass {
+    var options: CommonOptions
+    var lockTimeout: Double
+    var console: Console
+
+    /// What a pass leaves for the caller besides its report.
+    struct Outcome {
+        var succeeded: Bool
+        /// The cgroup directories its templates were rendered from.
+        var watched: [String] = []
+    }
+
+    /// `decoded`: what `inputs` declare, when the caller decoded them already.
+    func run(inputs: ManifestLoader.Inputs, decoded: ManifestLoader.Decoded? = nil, report: inout RunReport) -> Outcome {
+        guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout,
+                                          report: &report, console: console)
+        else { return Outcome(succeeded: false) }
+        let outcome = Outcome(succeeded: true, watched: planned.watched)
+        console.out(console.text.notices(planned.plan))
+        guard planned.plan.hasChanges else {
+            if let full = planned.full { stamp(full.observed, full, planned, &report) }
+            if let repair = planned.repair { restamp(repair, planned, &report) }
+            console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
+            return outcome
+        }
+        guard execute(planned.plan, anchor: planned.anchor, &report) else { return Outcome(succeeded: false, watched: planned.watched) }
+        if let repair = planned.repair {
+            restamp(repair, planned, &report)
+            return outcome
+        }
+        // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk. The
+        // first observation and plan are let go first (at 100,000 entries they are tens of MiB).
+        guard let full = planned.full else { return outcome }
+        planned.full = nil
+        planned.plan = Plan()
+        // Hand what was freed back to the kernel before the tree is read again (peak RSS at 100,000 entries).
+        Machine.releaseFreeMemory()
+        do {
+            let after = try Pipeline.observe(full.desired, full.policies, notices: full.notices, anchor: planned.anchor,
+                                             options: options)
+            if after.plan.hasChanges || !after.plan.problems.isEmpty {
+                console.err(["warning: the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again."])
+                return outcome
+            }
+            stamp(after, full, planned, &report)
+        } catch {
+            console.err(["warning: could not observe the tree after apply: \(error)"])
+        }
+        return outcome
+    }
+
+    /// Voids the stamp and runs the plan; false when anything failed.
+    private func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> Bool {
+        let ledger: LedgerStore
+        do {
+            guard let opened = try LedgerStore.open(anchor, create: true) else { return false }
+            ledger = opened
+            // Whatever happens next, the stamp no longer describes the tree.
+            try StampStore.open(anchor, create: false)?.void()
+        } catch {
+            report.errors.append(error.description)
+            console.err(["error: \(error)", "Nothing was changed."])
+            return false
+        }
+        let executor = Executor(anchor: anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
+        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in console.out(console.text.progress(result)) }
+        report.add(execution)
+        if execution.failure != nil {
+            console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
+            return false
+        }
+        console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
+        return true
+    }
+
+    /// Writes the stamp; failing to is only a warning (the next pass plans in full).
+    private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
+                       _ report: inout RunReport) {
+        do {
+            if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources,
+                                  inputs: planned.inputs, anchor: planned.anchor) {
+                report.stamp = "written"
+            }
+        } catch {
+            console.err(["warning: could not write the convergence stamp: \(error)"])
+        }
+    }
+
+    /// Updates the stamp after a repair made from it; failing to is only a warning.
+    private func restamp(_ repair: Pipeline.Repair, _ planned: Pipeline.Planned, _ report: inout RunReport) {
+        do {
+            if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
+        } catch {
+            console.err(["warning: could not write the convergence stamp: \(error)"])
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import BPFTreeYAML
+
+/// `spec.forEachCgroup`: the cgroup v2 directory whose cgroups a manifest is rendered for.
+public struct CgroupSource: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// As written: absolute, or relative to the cgroup v2 mount (found in /proc/self/mountinfo).
+    public var path: String
+    /// The cgroups exactly this many levels below `path` (1: its children).
+    public var depth: Int
+
+    public init(path: String, depth: Int) {
+        self.path = path
+        self.depth = depth
+    }
+
+    public static let maxDepth = 8
+
+    public var description: String { "\(path) (depth \(depth))" }
+
+    public static func < (a: CgroupSource, b: CgroupSource) -> Bool { (a.path, a.depth) < (b.path, b.depth) }
+}
+
+/// One cgroup a template is rendered for.
+public struct Cgroup: Hashable, Sendable {
+    /// The cgroup id (the kernel's `bpf_get_current_cgroup_id`; its inode on cgroup2).
+    public var id: UInt64
+    /// The cgroup directory's own name.
+    public var name: String
+    /// Its path below the source directory, e.g. `worker-1` at depth 1.
+    public var path: String
+
+    public init(id: UInt64, name: String, path: String) {
+        self.id = id
+        self.name = name
+        self.path = path
+    }
+}
+
+/// A manifest whose root holds `{cgroup.id}` or `{cgroup.name}`: rendered once per cgroup of `source`.
+public struct CgroupTemplate: Hashable, Sendable {
+    public var source: CgroupSource
+    /// `spec.root` as written, e.g. `jobs/A/{cgroup.id}`.
+    public var root: String
+
+    public init(source: CgroupSource, root: String) {
+        self.source = source
+        self.root = root
+    }
+
+    public static let placeholders = ["{cgroup.id}", "{cgroup.name}"]
+
+    /// Why `root` cannot be a template root, or nil when it can: only the known placeholders, at least
+    /// one of them, and a valid path once they are filled in.
+    public static func problem(withRoot root: String) -> String? {
+        var rest = Substring(root)
+        var found = false
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { return "'{' without '}' in '\(root)'" }
+            let placeholder = String(rest[open...close])
+            guard placeholders.contains(placeholder) else {
+                return "unknown placeholder '\(placeholder)'; known: \(placeholders.joined(separator: ", "))"
+            }
+            found = true
+            rest = rest[rest.index(after: close)...]
+        }
+        if rest.contains("}") { return "'}' without '{' in '\(root)'" }
+        guard found else {
+            return "with forEachCgroup, the root must hold {cgroup.id} or {cgroup.name}, or every cgroup would get the same subtree"
+        }
+        if case .failure(let error) = TreePath.parse(relative: fill(root, id: "1", name: "x")) { return error.message }
+        return nil
+    }
+
+    /// The root for `cgroup`, or why the cgroup cannot have one (a name bpffs cannot hold).
+    public func root(for cgroup: Cgroup) -> Result<TreePath, TreePath.PathError> {
+        TreePath.parse(relative: Self.fill(root, id: String(cgroup.id), name: cgroup.name))
+    }
+
+    private static func fill(_ text: String, id: String, name: String) -> String {
+        text.replacing("{cgroup.id}", with: id).replacing("{cgroup.name}", with: name)
+    }
+}
+
+extension Manifest {
+    /// The manifests this one stands for: itself, or for a template one per cgroup of `cgroups` (those of
+    /// its source) with the root filled in and every entry moved beneath it. A cgroup whose name bpffs
+    /// cannot hold gets no subtree and a notice.
+    public func instances(_ cgroups: [CgroupSource: [Cgroup]]) -> (manifests: [Manifest], notices: [PlanNotice]) {
+        guard let template = forEachCgroup else { return ([self], []) }
+        var manifests: [Manifest] = []
+        var notices: [PlanNotice] = []
+        let prefix = root.text.utf8.count
+        for cgroup in cgroups[template.source] ?? [] {
+            switch template.root(for: cgroup) {
+            case .failure(let error):
+                notices.append(PlanNotice(
+                    path: TreePath(joined: template.root),
+                    message: "cgroup '\(cgroup.path)' (id \(cgroup.id)) of \(template.source.path) gets no subtree: \(error.message)",
+                    category: .cgroup))
+            case .success(let instanceRoot):
+                var instance = self
+                instance.root = instanceRoot
+                instance.forEachCgroup = nil
+                instance.entries = entries.map { entry in
+                    var moved = entry
+                    let rest = entry.path.text.utf8.dropFirst(prefix)
+                    moved.path = TreePath(joined: instanceRoot.text + String(decoding: rest, as: UTF8.self))
+                    return moved
+                }
+                manifests.append(instance)
+            }
+        }
+        return (manifests, notices)
+    }
+}
+
+extension DesiredTree {
+    /// Renders the templates among `manifests` for `cgroups` and merges everything; also returns the
+    /// notices about cgroups that got no subtree.
+    public static func build(rendering manifests: [Manifest], cgroups: [CgroupSource: [Cgroup]])
+        -> (tree: Result<DesiredTree, ValidationFailure>, notices: [PlanNotice]) {
+        var rendered: [Manifest] = []
+        var notices: [PlanNotice] = []
+        for manifest in manifests {
+            let (instances, skipped) = manifest.instances(cgroups)
+            rendered += instances
+            notices += skipped
+        }
+        return (build(rendered), notices)
+    }
+}

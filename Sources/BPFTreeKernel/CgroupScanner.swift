@@ -1,0 +1,154 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// The cgroups of each template's source, as they are now.
+public struct CgroupScan: Sendable {
+    public var cgroups: [CgroupSource: [Cgroup]] = [:]
+    /// Directories whose new or removed children change the scan (the ones to watch with inotify).
+    public var watched: [String] = []
+    /// What was found, one line per source: part of the inputs digest, so a stamp is only trusted for
+    /// the cgroups it was made for.
+    public var digestLines: [String] = []
+    /// Cgroups that were listed but that the kernel no longer knows (removed while scanning).
+    public var vanished = 0
+
+    public init() {}
+}
+
+/// Finds the cgroups of `forEachCgroup` sources: one `getdents` per directory on the cgroup v2 mount (a
+/// cgroup's id is its inode number there), then one run of the batch program that asks the kernel
+/// (`bpf_cgroup_from_id`) which of those ids still exist, instead of one syscall per id.
+public enum CgroupScanner {
+    static let cgroup2Magic: Int64 = 0x6367_7270
+
+    /// Where cgroup v2 is mounted, from /proc/self/mountinfo (e.g. `/sys/fs/cgroup` or, on a hybrid
+    /// system, `/sys/fs/cgroup/unified`).
+    public static func cgroup2Mount() -> String? {
+        guard let file = fopen("/proc/self/mountinfo", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), file) != nil {
+            // "36 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw"
+            let fields = String(cString: line).split(separator: " ")
+            guard let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { continue }
+            if fields[separator + 1] == "cgroup2", separator >= 5 { return unescape(String(fields[4])) }
+        }
+        return nil
+    }
+
+    /// The directory a source names: absolute as given, or relative to the cgroup v2 mount.
+    public static func directory(of source: CgroupSource) throws(KernelError) -> String {
+        if source.path.hasPrefix("/") { return source.path }
+        guard let mount = cgroup2Mount() else {
+            throw KernelError("find cgroup v2 mount", path: source.path, detail: "no cgroup2 file system in /proc/self/mountinfo")
+        }
+        return mount + "/" + source.path
+    }
+
+    public static func scan(_ sources: [CgroupSource]) throws(KernelError) -> CgroupScan {
+        var scan = CgroupScan()
+        for source in Set(sources).sorted() {
+            let directory = try directory(of: source)
+            var found: [Cgroup] = []
+            let present = try list(directory, below: "", depth: source.depth, into: &found, watched: &scan.watched)
+            scan.cgroups[source] = found
+            if !present { scan.digestLines.append("cgroups \(source.path) \(source.depth): absent") }
+        }
+        try dropVanished(&scan)
+        for source in Set(sources).sorted() {
+            let listed = (scan.cgroups[source] ?? []).map { "\($0.id) \($0.path)" }.joined(separator: ",")
+            scan.digestLines.append("cgroups \(source.path) \(source.depth): \(listed)")
+        }
+        return scan
+    }
+
+    /// Lists the cgroups `depth` levels below `directory`; false when `directory` does not exist.
+    private static func list(_ directory: String, below relative: String, depth: Int, into found: inout [Cgroup],
+                             watched: inout [String]) throws(KernelError) -> Bool {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let error = errno
+            if error == ENOENT && relative.isEmpty { return false }
+            // A cgroup below the source that went away while it was listed has no cgroups either.
+            if error == ENOENT { return true }
+            throw KernelError("open cgroup directory", path: directory, negativeErrno: -error)
+        }
+        var type: Int64 = 0
+        let result = bt_fstatfs_type(fd, &type)
+        guard result == 0, type == cgroup2Magic else {
+            close(fd)
+            throw KernelError("scan cgroups", path: directory, negativeErrno: result,
+                              detail: result == 0 ? "not a cgroup v2 directory (file system magic 0x\(String(type, radix: 16)))" : nil)
+        }
+        guard let stream = fdopendir(fd) else {
+            close(fd)
+            throw KernelError("opendir", path: directory, negativeErrno: -errno)
+        }
+        defer { closedir(stream) }
+        watched.append(directory)
+        var children: [(name: String, id: UInt64)] = []
+        while let entry = readdir(stream) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            children.append((name, UInt64(entry.pointee.d_ino)))
+        }
+        children.sort { $0.name < $1.name }
+        for child in children {
+            let path = relative.isEmpty ? child.name : relative + "/" + child.name
+            if depth == 1 {
+                found.append(Cgroup(id: child.id, name: child.name, path: path))
+            } else {
+                _ = try list(directory + "/" + child.name, below: path, depth: depth - 1, into: &found, watched: &watched)
+            }
+        }
+        return true
+    }
+
+    /// Asks the kernel, in one batch-program run per 8192 ids, which listed cgroups still exist.
+    private static func dropVanished(_ scan: inout CgroupScan) throws(KernelError) {
+        let ids = scan.cgroups.values.flatMap { $0.map(\.id) }
+        guard !ids.isEmpty else { return }
+        let program = try BatchProgram()
+        var gone: Set<UInt64> = []
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(ids.count, start + BatchProgram.maxOps)]
+            for (index, id) in chunk.enumerated() { program.putCgroupExists(index, id: id) }
+            try program.run(count: chunk.count)
+            for (index, id) in chunk.enumerated() {
+                let result = program.result(index)
+                if result < 0 {
+                    throw KernelError("bpf_cgroup_from_id", path: "cgroup id \(id)", negativeErrno: result,
+                                      detail: result == -EOPNOTSUPP ? "this kernel has no bpf_cgroup_from_id kfunc" : nil)
+                }
+                if result == 0 { gone.insert(id) }
+            }
+            start += chunk.count
+        }
+        guard !gone.isEmpty else { return }
+        scan.vanished = gone.count
+        for source in scan.cgroups.keys { scan.cgroups[source]?.removeAll { gone.contains($0.id) } }
+    }
+
+    /// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+    private static func unescape(_ text: String) -> String {
+        guard text.contains("\\") else { return text }
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        while let byte = utf8.first {
+            if byte == UInt8(ascii: "\\"), utf8.count >= 4,
+               let value = UInt8(String(decoding: utf8.dropFirst().prefix(3), as: UTF8.self), radix: 8) {
+                bytes.append(value)
+                utf8 = utf8.dropFirst(4)
+            } else {
+                bytes.append(byte)
+                utf8 = utf8.dropFirst()
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,3 +1,0 @@
-import BPFTreeCommands
-
-BPFTreeCommand.main()
