@@ -22,11 +22,11 @@ public struct ManifestDecoder: Sendable {
         var root = TreePath.anchor
         var template: CgroupTemplate?
         if let rootNode = spec["root"], let text = reader.string(rootNode, "spec.root") {
-            if let source {
+            if spec["forEachCgroup"] != nil {
                 // Entries are decoded beneath the root as written; each instance moves them to its own.
                 if let problem = CgroupTemplate.problem(withRoot: text) {
                     reader.error(problem, at: rootNode, "spec.root")
-                } else {
+                } else if let source {
                     root = TreePath(joined: text)
                     template = CgroupTemplate(source: source, root: text)
                 }

@@ -76,10 +76,14 @@ public enum CgroupScanner {
         }
         var type: Int64 = 0
         let result = bt_fstatfs_type(fd, &type)
-        guard result == 0, type == cgroup2Magic else {
+        guard result == 0 else {
             close(fd)
-            throw KernelError("scan cgroups", path: directory, negativeErrno: result,
-                              detail: result == 0 ? "not a cgroup v2 directory (file system magic 0x\(String(type, radix: 16)))" : nil)
+            throw KernelError("fstatfs", path: directory, negativeErrno: result)
+        }
+        guard type == cgroup2Magic else {
+            close(fd)
+            throw KernelError("scan cgroups", path: directory,
+                              detail: "not a cgroup v2 directory (file system magic 0x\(String(type, radix: 16)))")
         }
         guard let stream = fdopendir(fd) else {
             close(fd)
