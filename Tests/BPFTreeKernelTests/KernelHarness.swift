@@ -147,3 +147,27 @@ func pinMapWithBpftool(_ path: String, type: String, key: Int, value: Int, entri
                         "entries", String(entries), "name", name])
     guard made.status == 0 else { throw HarnessError(description: "bpftool map create \(path): \(made.output)") }
 }
+
+/// A process (python3) that holds flock(LOCK_EX) on `directory` for `seconds`; returns it and its pid
+/// once the lock is held.
+func holdLock(on directory: String, seconds: Double) throws -> (Process, Int32) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", """
+        import fcntl, os, sys, time
+        fd = os.open(sys.argv[1], os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+        """, directory, String(seconds)]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    var line = Data()
+    while !line.contains(UInt8(ascii: "\n")) {
+        let chunk = out.fileHandleForReading.availableData
+        if chunk.isEmpty { throw HarnessError(description: "the lock holder exited early") }
+        line += chunk
+    }
+    return (process, process.processIdentifier)
+}

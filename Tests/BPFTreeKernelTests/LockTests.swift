@@ -4,30 +4,6 @@ import Testing
 /// Writers take flock on the anchor; readers do not.
 @Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
 struct LockTests {
-    /// A process (python3) that holds flock(LOCK_EX) on `directory` for `seconds`; returns it and its pid
-    /// once the lock is held.
-    private func holdLock(on directory: String, seconds: Double) throws -> (Process, Int32) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", """
-            import fcntl, os, sys, time
-            fd = os.open(sys.argv[1], os.O_RDONLY)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            print("held", flush=True)
-            time.sleep(float(sys.argv[2]))
-            """, directory, String(seconds)]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { throw HarnessError(description: "the lock holder exited early") }
-            line += chunk
-        }
-        return (process, process.processIdentifier)
-    }
-
     @Test func aHeldLockStopsApplyNamingTheHolderAndChangesNothing() throws {
         let fs = try ScratchBPFFS()
         let manifests = try ManifestDirectory(["job.yaml": jobManifest])
