@@ -64,7 +64,7 @@ struct RunReport: Encodable {
 
     struct NoticeRecord: Encodable {
         var path: String
-        /// unmanaged, symlink, kept or programs.
+        /// unmanaged, symlink, kept, programs or cgroup.
         var category: String
         var message: String
     }

@@ -168,6 +168,28 @@ struct ReconcileTests {
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }
 
+    @Test func aConfigMapStyleSymlinkSwapIsPickedUpByTheTimer() throws {
+        let fs = try ScratchBPFFS()
+        // As the kubelet lays out a ConfigMap volume: t.yaml -> ..data/t.yaml, ..data -> ..v1, swapped atomically.
+        let volume = try ManifestDirectory([:])
+        func version(_ name: String, root: String) throws {
+            try FileManager.default.createDirectory(atPath: volume.path + "/" + name, withIntermediateDirectories: true)
+            try manifest("    m: {map: {type: array, valueSize: 8, maxEntries: 2}}", root: root)
+                .write(toFile: volume.path + "/\(name)/t.yaml", atomically: true, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: volume.path + "/..data_tmp", withDestinationPath: name)
+            try #require(rename(volume.path + "/..data_tmp", volume.path + "/..data") == 0)
+        }
+        try version("..v1", root: "jobs/A")
+        try FileManager.default.createSymbolicLink(atPath: volume.path + "/t.yaml", withDestinationPath: "..data/t.yaml")
+        let service = try ReconcileService(["-f", volume.path, "--anchor", fs.path, "--interval", "300ms"])
+        #expect(eventually(within: 10) { FileManager.default.fileExists(atPath: fs.at("jobs/A/m")) }, "\(service.log)")
+        try version("..v2", root: "jobs/Z")
+        #expect(eventually(within: 10) { FileManager.default.fileExists(atPath: fs.at("jobs/Z/m")) }, "\(service.log)")
+        #expect(service.passes.last?.contains("trigger=timer") == true, "\(service.log)")
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
+
     @Test func theMetricsEndpointServesTheDocumentedSeries() throws {
         let fs = try ScratchBPFFS()
         let cgroups = try ScratchCgroup()
