@@ -16,11 +16,6 @@ struct ApplyCommand: ParsableCommand {
     var lockTimeout = Seconds(10)
 
     func run() throws {
-        let console = Console(format: options.output)
-        var report = RunReport(command: "apply", anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
-        defer { console.finish(report) }
-        let inputs = Pipeline.loader().read(manifests: options.files, policies: options.policies)
-        let pass = ApplyPass(options: options, lockTimeout: lockTimeout.value, console: console)
-        guard pass.run(inputs: inputs, report: &report).succeeded else { throw ExitCode(1) }
+        try ApplyPass.runCommand("apply", options: options, lockTimeout: lockTimeout)
     }
 }

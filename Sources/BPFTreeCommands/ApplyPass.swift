@@ -1,3 +1,4 @@
+import ArgumentParser
 import BPFTreeCore
 import BPFTreeKernel
 
@@ -13,6 +14,17 @@ struct ApplyPass {
         var succeeded: Bool
         /// The cgroup directories its templates were rendered from.
         var watched: [String] = []
+    }
+
+    /// One pass as a command runs it (`apply`, `reconcile --once`): the files `options` names, output
+    /// on the terminal or as one JSON document; throws `ExitCode(1)` when the pass fails.
+    static func runCommand(_ command: String, options: CommonOptions, lockTimeout: Seconds) throws {
+        let console = Console(format: options.output)
+        var report = RunReport(command: command, anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
+        defer { console.finish(report) }
+        let inputs = Pipeline.loader().read(manifests: options.files, policies: options.policies)
+        let pass = ApplyPass(options: options, lockTimeout: lockTimeout.value, console: console)
+        guard pass.run(inputs: inputs, report: &report).succeeded else { throw ExitCode(1) }
     }
 
     /// `decoded`: what `inputs` declare, when the caller decoded them already.

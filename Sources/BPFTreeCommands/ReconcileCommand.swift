@@ -50,15 +50,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if once {
-            let console = Console(format: options.output)
-            var report = RunReport(command: "reconcile", anchor: options.anchorDisplayName, keepsRecords: options.output == .json)
-            defer { console.finish(report) }
-            let inputs = Pipeline.loader().read(manifests: options.files, policies: options.policies)
-            let pass = ApplyPass(options: options, lockTimeout: lockTimeout.value, console: console)
-            guard pass.run(inputs: inputs, report: &report).succeeded else { throw ExitCode(1) }
-            return
-        }
+        if once { return try ApplyPass.runCommand("reconcile", options: options, lockTimeout: lockTimeout) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

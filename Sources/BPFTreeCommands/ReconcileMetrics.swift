@@ -8,9 +8,8 @@ struct ReconcileMetrics: Sendable {
     /// Records one pass: its result, the changes it found and did, its duration.
     func record(succeeded: Bool, report: RunReport, duration: Duration) {
         Counter(label: "bpftree_reconcile_passes_total", dimensions: [("result", succeeded ? "succeeded" : "failed")]).increment()
-        let found = report.counts.create + report.counts.update + report.counts.replace + report.counts.remove + report.counts.ledger
-        Counter(label: "bpftree_reconcile_drift_total").increment(by: found)
-        Gauge(label: "bpftree_reconcile_drift").record(found)
+        Counter(label: "bpftree_reconcile_drift_total").increment(by: report.counts.planned)
+        Gauge(label: "bpftree_reconcile_drift").record(report.counts.planned)
         for category in Action.Category.allCases {
             let done = report.doneByCategory[category] ?? 0
             Counter(label: "bpftree_reconcile_actions_total", dimensions: [("category", category.rawValue), ("outcome", "done")])

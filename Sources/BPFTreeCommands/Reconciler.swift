@@ -103,11 +103,10 @@ struct Reconciler: Service {
         if !succeeded { metrics.error(stage: "pass") }
         let duration = clock.now - start
         metrics.record(succeeded: succeeded, report: report, duration: duration)
-        let found = report.counts.create + report.counts.update + report.counts.replace + report.counts.remove + report.counts.ledger
         let milliseconds = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [
             "pass": "\(number)", "trigger": "\(trigger.rawValue)", "result": "\(succeeded ? "converged" : "failed")",
-            "changes": "\(found)", "done": "\(report.counts.done)", "failed": "\(report.counts.failed)",
+            "changes": "\(report.counts.planned)", "done": "\(report.counts.done)", "failed": "\(report.counts.failed)",
             "ms": "\(Int(milliseconds.rounded()))",
         ]
         if let stamp = report.stamp { metadata["stamp"] = "\(stamp)" }

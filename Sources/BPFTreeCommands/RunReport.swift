@@ -79,6 +79,9 @@ struct RunReport: Encodable {
         var failed = 0
         var notDone = 0
         var batchRuns = 0
+
+        /// Every change the plan held.
+        var planned: Int { create + update + replace + remove + ledger }
     }
 
     /// Whether per-action and per-notice records are kept: only JSON output prints them, and for a tree of
