@@ -30,7 +30,7 @@ enum Pipeline {
         var desired: DesiredTree
         var policies: PolicySet
         var observed: Observed
-        /// The templates' sources, recorded in the stamp.
+        /// The templates' sources, without repeats and sorted, as the stamp records them.
         var cgroupSources: [CgroupSource]
         /// About cgroups that got no subtree; part of every plan made from `desired`.
         var notices: [PlanNotice]
@@ -70,8 +70,11 @@ enum Pipeline {
             if let lockTimeout { lock = try WriterLock.acquire(anchor, timeout: lockTimeout) }
             return anchor
         }
+        // The cgroups the stamp's sources hold, when it was read: the full plan below reuses the scan when its
+        // templates have the same sources (a new or removed cgroup is exactly what makes the stamp miss).
+        var stampScan: (sources: [CgroupSource], scan: CgroupScan)?
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, settings: settings, files: inputs.all) {
+           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, settings: settings, files: inputs.all, scanned: &stampScan) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
@@ -90,7 +93,12 @@ enum Pipeline {
         case .failure(let failure): diagnostics += failure.diagnostics
         case .success(let decoded):
             do throws(KernelError) {
-                scan = try CgroupScanner.scan(decoded.cgroupSources)
+                let sources = Array(Set(decoded.cgroupSources)).sorted()
+                if let stampScan, stampScan.sources == sources {
+                    scan = stampScan.scan
+                } else {
+                    scan = try CgroupScanner.scan(sources)
+                }
                 (desired, renderNotices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
                 switch desired {
                 case .failure(let failure): diagnostics += failure.diagnostics
@@ -134,7 +142,7 @@ enum Pipeline {
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest,
                        full: Full(desired: desired, policies: policies, observed: observed,
-                                  cgroupSources: decoded.cgroupSources, notices: renderNotices),
+                                  cgroupSources: Array(Set(decoded.cgroupSources)).sorted(), notices: renderNotices),
                        lock: lock, watched: scan.watched)
     }
 
@@ -158,10 +166,12 @@ enum Pipeline {
     /// rendered for still are the ones there: none when a walk of its roots finds the tree it recorded,
     /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
     /// here only means planning in full, which reports it.
-    private static func fromStamp(_ anchor: Anchor, settings: [String], files: [TreeStamp.Input])
+    private static func fromStamp(_ anchor: Anchor, settings: [String], files: [TreeStamp.Input],
+                                  scanned: inout (sources: [CgroupSource], scan: CgroupScan)?)
         -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
               let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
+        scanned = (stamp.cgroupSources, scan)
         let inputs = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: files)
         guard stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
@@ -183,7 +193,7 @@ enum Pipeline {
             guard let record = ledger[path], let current = live[path] else { return false }
             return record.owns(current)
         }, roots: observed.roots, notices: plan.notices)
-        stamp.cgroupSources = Array(Set(cgroupSources)).sorted()
+        stamp.cgroupSources = cgroupSources
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

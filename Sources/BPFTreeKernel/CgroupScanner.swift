@@ -10,8 +10,6 @@ public struct CgroupScan: Sendable {
     /// What was found, one line per source: part of the inputs digest, so a stamp is only trusted for
     /// the cgroups it was made for.
     public var digestLines: [String] = []
-    /// Cgroups that were listed but that the kernel no longer knows (removed while scanning).
-    public var vanished = 0
 
     public init() {}
 }
@@ -48,7 +46,8 @@ public enum CgroupScanner {
 
     public static func scan(_ sources: [CgroupSource]) throws(KernelError) -> CgroupScan {
         var scan = CgroupScan()
-        for source in Set(sources).sorted() {
+        let sources = Set(sources).sorted()
+        for source in sources {
             let directory = try directory(of: source)
             var found: [Cgroup] = []
             let present = try list(directory, below: "", depth: source.depth, into: &found, watched: &scan.watched)
@@ -56,7 +55,7 @@ public enum CgroupScanner {
             if !present { scan.digestLines.append("cgroups \(source.path) \(source.depth): absent") }
         }
         try dropVanished(&scan)
-        for source in Set(sources).sorted() {
+        for source in sources {
             let listed = (scan.cgroups[source] ?? []).map { "\($0.id) \($0.path)" }.joined(separator: ",")
             scan.digestLines.append("cgroups \(source.path) \(source.depth): \(listed)")
         }
@@ -134,7 +133,6 @@ public enum CgroupScanner {
             start += chunk.count
         }
         guard !gone.isEmpty else { return }
-        scan.vanished = gone.count
         for source in scan.cgroups.keys { scan.cgroups[source]?.removeAll { gone.contains($0.id) } }
     }
 

@@ -45,9 +45,6 @@ public final class DirectoryWatcher: Sendable {
             }
         }
     }
-
-    /// The directories being watched.
-    public var watched: [String] { watches.withLock { Array($0.keys).sorted() } }
 }
 
 /// A detached pthread running one closure (Foundation's Thread is not in the kernel layer's imports).

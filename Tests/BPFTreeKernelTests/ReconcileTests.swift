@@ -194,6 +194,23 @@ struct ReconcileTests {
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }
 
+    @Test func badOptionsAreRefusedBeforeAnythingIsTouched() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["j.yaml": jobManifest])
+        let base = ["reconcile", "-f", files.path + "/j.yaml", "--anchor", fs.path]
+        for (extra, message) in [
+            (["--metrics-address", "nowhere"], "--metrics-address 'nowhere' is not PORT, HOST:PORT or [V6]:PORT"),
+            (["-o", "json"], "-o json needs --once"),
+            (["--interval", "0"], "--interval must be at least 10ms"),
+            (["--log-level", "loud"], "unknown --log-level 'loud'"),
+        ] {
+            let result = try bpftree(base + extra)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(result.output)")
+        }
+        #expect(try fs.snapshot().isEmpty)
+    }
+
     @Test func theMetricsEndpointServesTheDocumentedSeries() throws {
         let fs = try ScratchBPFFS()
         let cgroups = try ScratchCgroup()
