@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Batch syscall program: creates, fills and freezes maps inside the kernel, one BPF_PROG_TEST_RUN for a
- * whole batch. Pinning is not possible from here (bpf_sys_bpf refuses OBJ_PIN), so user space pins the
- * fds this program leaves in its fd table. */
+/* Batch syscall program: creates, fills and freezes maps and creates links inside the kernel, one
+ * BPF_PROG_TEST_RUN for a whole batch. Pinning is not possible from here (bpf_sys_bpf refuses OBJ_PIN), so
+ * user space pins the fds this program leaves in its fd table. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "batch_ops.h"
@@ -103,6 +103,26 @@ static long cgroup_exists(struct bt_op *op)
 	return 1;
 }
 
+/* A link of a program (fd) to a cgroup (target fd) or a cgroup iterator (bpf_iter_link_info in bt_data). */
+static long create_link(struct bt_op *op)
+{
+	union bpf_attr attr = {};
+	__u32 off = op->info_off, len = op->info_len;
+
+	attr.link_create.prog_fd = op->prog_fd;
+	attr.link_create.target_fd = op->target_fd;
+	attr.link_create.attach_type = op->attach_type;
+	attr.link_create.flags = op->link_flags;
+	if (len) {
+		/* The kernel copies len bytes from this address: keep them inside bt_data. */
+		if (off > BT_BATCH_DATA_SIZE || len > BT_BATCH_DATA_SIZE - off)
+			return -EINVAL;
+		attr.link_create.iter_info = (__u64)(unsigned long)&bt_data[off];
+		attr.link_create.iter_info_len = len;
+	}
+	return bpf_sys_bpf(BPF_LINK_CREATE, &attr, sizeof(attr));
+}
+
 static long run_op(__u32 i, struct bt_state *st)
 {
 	struct bt_op *op;
@@ -123,6 +143,9 @@ static long run_op(__u32 i, struct bt_state *st)
 		break;
 	case BT_OP_CGROUP_EXISTS:
 		ret = cgroup_exists(op);
+		break;
+	case BT_OP_LINK_CREATE:
+		ret = create_link(op);
 		break;
 	default:
 		ret = -EINVAL;

@@ -16,6 +16,8 @@ enum bt_op_kind {
 	BT_OP_MAP_FREEZE = 3, /* ref: index of the create op */
 	BT_OP_CGROUP_EXISTS = 4, /* map_extra: a cgroup id; result: 1 the cgroup exists, 0 it does not,
 				   * -EOPNOTSUPP when the kernel has no bpf_cgroup_from_id */
+	BT_OP_LINK_CREATE = 5, /* prog_fd, target_fd, attach_type, link_flags; info_off/info_len: the
+				* iterator's bpf_iter_link_info in bt_data (len 0: none); result: new link fd or -errno */
 };
 
 struct bt_op {
@@ -36,6 +38,13 @@ struct bt_op {
 	__u32 value_off;
 	__u32 value_len;
 	__u32 update_flags;
+	/* BT_OP_LINK_CREATE: fds in the caller's fd table (the program runs in its context). */
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 link_flags;
+	__u32 info_off;
+	__u32 info_len;
 };
 
 /* The program's global data: the only variable in its .bss, so user space finds it at offset 0 of the

@@ -1,10 +1,13 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles every `bpf/*.bpf.c` with the toolchain's clang (`-target bpf`) and emits a Swift source that
-/// embeds the object as base64 (a string literal type-checks fast; a large array literal does not).
+/// Compiles the programs bpftree embeds (`bpf/batch.bpf.c`) with the toolchain's clang (`-target bpf`)
+/// and emits a Swift source that embeds each object as base64 (a string literal type-checks fast; a large
+/// array literal does not). The example programs in `bpf/` are built by `scripts/build-bpf.sh`.
 @main
 struct BPFObjectPlugin: BuildToolPlugin {
+    static let embedded: Set<String> = ["batch.bpf.c"]
+
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let clang = try context.tool(named: "clang").url
         let bpfDirectory = context.package.directoryURL.appending(path: "bpf")
@@ -12,7 +15,7 @@ struct BPFObjectPlugin: BuildToolPlugin {
             at: bpfDirectory, includingPropertiesForKeys: nil
         ).sorted { $0.lastPathComponent < $1.lastPathComponent }
         let headers = files.filter { $0.pathExtension == "h" }
-        let sources = files.filter { $0.lastPathComponent.hasSuffix(".bpf.c") }
+        let sources = files.filter { Self.embedded.contains($0.lastPathComponent) }
 
         // $1 clang, $2 source, $3 object, $4 generated swift, $5 symbol name.
         let script = """

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import BPFTreeKernel
 import BPFTreeYAML
 import Foundation
 

@@ -102,7 +102,12 @@ enum Pipeline {
                 (desired, renderNotices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
                 switch desired {
                 case .failure(let failure): diagnostics += failure.diagnostics
-                case .success(let tree):
+                case .success(var tree):
+                    if tree.hasProgramsOrLinks {
+                        // Loads each program once (before anything changes) and finds each link's cgroup.
+                        diagnostics += PinResolver.resolve(&tree)
+                        desired = .success(tree)
+                    }
                     diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
                 }
             } catch {
@@ -187,7 +192,9 @@ enum Pipeline {
     static func stamp(_ observed: Observed, desired: DesiredTree, cgroupSources: [CgroupSource], inputs: [UInt8],
                       anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
-        guard !plan.hasChanges, plan.problems.isEmpty else { return false }
+        // A program's or link's state is more than its pin (the maps a program uses, a link's cgroup), which a
+        // stat-only walk cannot check: such trees are planned in full every time.
+        guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasProgramsOrLinks else { return false }
         let live = observed.live, ledger = observed.ledger
         var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
             guard let record = ledger[path], let current = live[path] else { return false }

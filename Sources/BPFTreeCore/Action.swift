@@ -7,6 +7,14 @@ public struct Action: Hashable, Sendable {
         /// Pin a new map under a temporary name, copy the old map's entries into it when `migrate`,
         /// exchange the two names atomically and remove the old pin.
         case replaceMap(MapSpec, mode: UInt32, owner: Owner, old: LiveMapInfo, migrate: Bool, differences: [FieldDifference])
+        /// Load the program and pin it.
+        case createProgram(ProgramSpec, mode: UInt32, owner: Owner)
+        /// Create the link and pin it.
+        case createLink(LinkSpec, mode: UInt32, owner: Owner)
+        /// Pin the new program or link under a temporary name, exchange the two names atomically and
+        /// remove the old pin.
+        case replaceProgram(ProgramSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        case replaceLink(LinkSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
         case setMode(from: UInt32, to: UInt32)
         case setOwner(from: Owner, to: Owner)
         /// Record in the ledger that the entry with `inode` is bpftree's (adopted, claimed after an
@@ -45,6 +53,10 @@ public struct Action: Hashable, Sendable {
         case .createDirectory: "createDirectory"
         case .createMap: "createMap"
         case .replaceMap(_, _, _, _, let migrate, _): migrate ? "migrateMap" : "replaceMap"
+        case .createProgram: "createProgram"
+        case .createLink: "createLink"
+        case .replaceProgram: "replaceProgram"
+        case .replaceLink: "replaceLink"
         case .setMode: "setMode"
         case .setOwner: "setOwner"
         case .recordOwnership: "recordOwnership"
@@ -56,9 +68,9 @@ public struct Action: Hashable, Sendable {
 
     public var category: Category {
         switch change {
-        case .createDirectory, .createMap: .create
+        case .createDirectory, .createMap, .createProgram, .createLink: .create
         case .setMode, .setOwner: .update
-        case .replaceMap: .replace
+        case .replaceMap, .replaceProgram, .replaceLink: .replace
         case .remove, .removeTemporary: .remove
         case .recordOwnership, .forgetRecord: .ledger
         }
@@ -69,8 +81,10 @@ public struct Action: Hashable, Sendable {
     /// Why the action is needed, in words.
     public var reason: String {
         switch change {
-        case .createDirectory, .createMap: "missing"
-        case .replaceMap(_, _, _, _, _, let differences): differences.map(\.description).joined(separator: "; ")
+        case .createDirectory, .createMap, .createProgram, .createLink: "missing"
+        case .replaceMap(_, _, _, _, _, let differences), .replaceProgram(_, _, _, let differences),
+             .replaceLink(_, _, _, let differences):
+            differences.map(\.description).joined(separator: "; ")
         case .setMode(let from, let to): "mode is \(formatMode(from)), declared \(formatMode(to))"
         case .setOwner(let from, let to): "owner is \(from), declared \(to)"
         case .recordOwnership(_, _, let why): why
@@ -89,6 +103,12 @@ public struct Action: Hashable, Sendable {
             "map \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
         case .replaceMap(let spec, _, _, let old, let migrate, _):
             "\(migrate ? "migrate" : "replace") map id \(old.id) with \(spec.summary)\(migrate ? ", copying its entries" : ", empty")"
+        case .createProgram(let spec, let mode, let owner):
+            "program \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
+        case .createLink(let spec, let mode, let owner):
+            "link \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
+        case .replaceProgram(let spec, _, _, _): "replace program with \(spec.summary)"
+        case .replaceLink(let spec, _, _, _): "replace link with \(spec.summary)"
         case .setMode(let from, let to): "mode \(formatMode(from)) -> \(formatMode(to))"
         case .setOwner(let from, let to): "owner \(from) -> \(to)"
         case .recordOwnership(let kind, _, _): "record \(kind.name) as owned by manifest \(manifest)"

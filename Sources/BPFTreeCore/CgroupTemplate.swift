@@ -78,6 +78,17 @@ public struct CgroupTemplate: Hashable, Sendable {
     private static func fill(_ text: String, id: String, name: String) -> String {
         text.replacing("{cgroup.id}", with: id).replacing("{cgroup.name}", with: name)
     }
+
+    /// Placeholders a link's `cgroup` may hold: `{cgroup.path}` is the cgroup's directory, written like
+    /// `forEachCgroup.path` (absolute, or relative to the cgroup v2 mount).
+    public static let linkPlaceholders = ["{cgroup.path}", "{cgroup.id}", "{cgroup.name}"]
+
+    /// `text` with every placeholder filled for `cgroup` of `source`.
+    public static func fill(_ text: String, with cgroup: Cgroup, source: CgroupSource) -> String {
+        guard text.contains("{") else { return text }
+        let directory = source.path.hasSuffix("/") ? source.path + cgroup.path : source.path + "/" + cgroup.path
+        return fill(text.replacing("{cgroup.path}", with: directory), id: String(cgroup.id), name: cgroup.name)
+    }
 }
 
 extension Manifest {
@@ -104,12 +115,32 @@ extension Manifest {
                     var moved = entry
                     let rest = entry.path.text.utf8.dropFirst(prefix)
                     moved.path = TreePath(joined: instanceRoot.text + String(decoding: rest, as: UTF8.self))
+                    moved.kind = entry.kind.filled(for: cgroup, of: template.source)
                     return moved
                 }
                 manifests.append(instance)
             }
         }
         return (manifests, notices)
+    }
+}
+
+extension DesiredEntry.Kind {
+    /// The kind with the placeholders of its references (a program's maps, a link's program and cgroup)
+    /// filled for `cgroup`.
+    func filled(for cgroup: Cgroup, of source: CgroupSource) -> DesiredEntry.Kind {
+        func path(_ path: TreePath) -> TreePath { TreePath(joined: CgroupTemplate.fill(path.text, with: cgroup, source: source)) }
+        switch self {
+        case .directory, .map:
+            return self
+        case .program(var spec):
+            spec.maps = spec.maps.map { MapBinding(name: $0.name, path: path($0.path), location: $0.location) }
+            return .program(spec)
+        case .link(var spec):
+            spec.program = path(spec.program)
+            spec.cgroup = CgroupTemplate.fill(spec.cgroup, with: cgroup, source: source)
+            return .link(spec)
+        }
     }
 }
 

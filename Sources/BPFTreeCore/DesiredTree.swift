@@ -8,6 +8,17 @@ public struct DesiredTree: Sendable {
     public private(set) var roots: [TreePath]
     /// Position of each path in `entries`.
     private var positions: [TreePath: Int]
+    /// Maps that declared programs are bound to (their live id is always inspected).
+    public private(set) var boundMaps: Set<TreePath> = []
+    /// Whether any program or link is declared.
+    public var hasProgramsOrLinks: Bool {
+        entries.contains {
+            switch $0.kind {
+            case .program, .link: true
+            case .directory, .map: false
+            }
+        }
+    }
 
     /// The entry declared (or implied) at `path`.
     public subscript(path: TreePath) -> DesiredEntry? { positions[path].map { entries[$0] } }
@@ -64,14 +75,16 @@ public struct DesiredTree: Sendable {
                 ancestor = ancestor.parent
                 guard let position = positions[ancestor] else { continue }
                 let declared = entries[position]
-                if case .map = declared.kind, let origin = entry.origin, let parentOrigin = declared.origin {
+                if declared.kind != .directory, let origin = entry.origin, let parentOrigin = declared.origin {
                     diagnostics.append(Diagnostic(
-                        "'\(entry.path)' lies beneath '\(ancestor)', which is declared as a map at \(parentOrigin.location)",
+                        "'\(entry.path)' lies beneath '\(ancestor)', which is declared as a \(declared.kind.name) at \(parentOrigin.location)",
                         at: origin.location, field: origin.field))
                 }
                 break
             }
         }
+        var bound: Set<TreePath> = []
+        diagnostics += references(entries, positions, bound: &bound)
         guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
         // Implicit parents, in manifest order (each manifest lists a parent before its children).
         for index in entries.indices {
@@ -84,7 +97,46 @@ public struct DesiredTree: Sendable {
                 entries.append(parent)
             }
         }
-        return .success(DesiredTree(merged: entries, positions: positions, roots: roots.sorted()))
+        var tree = DesiredTree(merged: entries, positions: positions, roots: roots.sorted())
+        tree.boundMaps = bound
+        return .success(tree)
+    }
+
+    /// A program's map bindings must name declared maps, and a link's program a declared program.
+    private static func references(_ entries: [DesiredEntry], _ positions: [TreePath: Int],
+                                   bound: inout Set<TreePath>) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        func declared(_ path: TreePath) -> DesiredEntry.Kind? { positions[path].map { entries[$0].kind } }
+        for entry in entries {
+            guard let origin = entry.origin else { continue }
+            switch entry.kind {
+            case .program(let spec):
+                for binding in spec.maps {
+                    bound.insert(binding.path)
+                    guard case .map? = declared(binding.path) else {
+                        let what = declared(binding.path).map { "a \($0.name)" } ?? "not declared"
+                        diagnostics.append(Diagnostic("map \(binding.name) is bound to '\(binding.path)', which is \(what); bind it to a declared map",
+                                                      at: binding.location, field: "\(origin.field).program.maps.\(binding.name)"))
+                        continue
+                    }
+                }
+            case .link(let spec):
+                guard case .program? = declared(spec.program) else {
+                    let what = declared(spec.program).map { "a \($0.name)" } ?? "not declared"
+                    diagnostics.append(Diagnostic("the link's program '\(spec.program)' is \(what); name a declared program entry",
+                                                  at: origin.location, field: "\(origin.field).link.program"))
+                    continue
+                }
+            case .directory, .map:
+                continue
+            }
+        }
+        return diagnostics
+    }
+
+    /// Changes entries in place; `body` must not change their paths.
+    mutating func updateEntries(_ body: (inout DesiredEntry) -> Void) {
+        for index in entries.indices { body(&entries[index]) }
     }
 
     public init(entries: [DesiredEntry], roots: [TreePath]) {

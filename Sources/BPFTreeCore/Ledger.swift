@@ -4,8 +4,17 @@ public struct LedgerRecord: Hashable, Sendable {
     public enum Kind: UInt32, Sendable {
         case directory = 1
         case map = 2
+        case program = 3
+        case link = 4
 
-        public var name: String { self == .directory ? "directory" : "map" }
+        public var name: String {
+            switch self {
+            case .directory: "directory"
+            case .map: "map"
+            case .program: "program"
+            case .link: "link"
+            }
+        }
     }
 
     /// Written before a change and settled after it, so that a run killed at any point leaves records a
@@ -26,7 +35,8 @@ public struct LedgerRecord: Hashable, Sendable {
     public var state: State
     public var inode: UInt64
     public var pendingInode: UInt64
-    /// `MapSpec.fingerprint` of what was created; 0 for directories.
+    /// What was created: `MapSpec.fingerprint` for a map, the program tag for a program,
+    /// `LinkSpec.fingerprint` for a link; 0 for directories.
     public var fingerprint: UInt64
     /// `metadata.name` of the manifest that declared it.
     public var manifest: String
@@ -93,14 +103,16 @@ extension Ledger {
 /// declared now (or that are no longer declared, where only the kind matters). When the pin at such a
 /// path still has the recorded inode it is the very object bpftree pinned: a pin's inode changes whenever
 /// anything is pinned again at its path, and a map's shape never changes. The observer then skips
-/// `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`. Answered per path, without a table of its own.
+/// `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`. Maps a declared program is bound to are
+/// always inspected: the planner compares their id with the program's. Answered per path.
 public struct VouchedMaps: Sendable {
     let ledger: Ledger
     let desired: DesiredTree
 
     /// The record that vouches for the pin at `path`, if one does (its inode still has to match).
     public func record(for path: TreePath) -> LedgerRecord? {
-        guard let record = ledger[path], record.kind == .map, record.state == .owned else { return nil }
+        guard let record = ledger[path], record.kind == .map, record.state == .owned,
+              desired.boundMaps.isEmpty || !desired.boundMaps.contains(path) else { return nil }
         if let declared = desired.mapFingerprint(at: path), declared != record.fingerprint { return nil }
         return record
     }
@@ -112,6 +124,8 @@ extension LiveEntry.Kind {
         switch self {
         case .directory: .directory
         case .map, .recordedMap: .map
+        case .program: .program
+        case .link: .link
         default: nil
         }
     }

@@ -25,6 +25,57 @@ public struct LiveMapInfo: Hashable, Sendable {
     }
 }
 
+/// What the kernel reports for a pinned program (`BPF_OBJ_GET_INFO_BY_FD`).
+public struct LiveProgramInfo: Hashable, Sendable {
+    public var id: UInt32
+    public var type: UInt32
+    /// The kernel's program tag, first byte most significant.
+    public var tag: UInt64
+    public var name: String
+    /// The maps the program uses.
+    public var mapIDs: [UInt32]
+
+    public init(id: UInt32, type: UInt32, tag: UInt64, name: String, mapIDs: [UInt32] = []) {
+        self.id = id
+        self.type = type
+        self.tag = tag
+        self.name = name
+        self.mapIDs = mapIDs
+    }
+}
+
+/// What the kernel reports for a pinned link (`BPF_OBJ_GET_INFO_BY_FD`).
+public struct LiveLinkInfo: Hashable, Sendable {
+    public var id: UInt32
+    /// `BPF_LINK_TYPE_*`.
+    public var type: UInt32
+    public var programID: UInt32
+    /// Cgroup links: the attach type.
+    public var attachType: UInt32
+    /// Cgroup links and cgroup iterators: the cgroup's id (0 once the cgroup is gone).
+    public var cgroupID: UInt64
+    /// Iterators: the target (e.g. `cgroup`) and, for cgroup iterators, the order.
+    public var iteratorTarget: String
+    public var iteratorOrder: UInt32
+
+    public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
+                iteratorTarget: String = "", iteratorOrder: UInt32 = 0) {
+        self.id = id
+        self.type = type
+        self.programID = programID
+        self.attachType = attachType
+        self.cgroupID = cgroupID
+        self.iteratorTarget = iteratorTarget
+        self.iteratorOrder = iteratorOrder
+    }
+
+    public static func typeName(_ type: UInt32) -> String {
+        let names = ["unspec", "raw_tracepoint", "tracing", "cgroup", "iter", "netns", "xdp", "perf_event",
+                     "kprobe_multi", "struct_ops", "netfilter", "tcx", "uprobe_multi", "netkit", "sockmap"]
+        return names.indices.contains(Int(type)) ? names[Int(type)] : "type \(type)"
+    }
+}
+
 /// One entry observed in the bpffs tree.
 public struct LiveEntry: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
@@ -33,8 +84,8 @@ public struct LiveEntry: Hashable, Sendable {
         /// A pin the ledger vouches for: its inode is the one recorded when bpftree pinned a map of this
         /// shape fingerprint there, so it was not inspected (see `VouchedMaps`).
         case recordedMap(fingerprint: UInt64)
-        case program
-        case link
+        indirect case program(LiveProgramInfo)
+        indirect case link(LiveLinkInfo)
         /// A pin whose object kind could not be told.
         case pin
         case symlink

@@ -41,6 +41,17 @@ public struct DesiredEntry: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case directory
         case map(MapSpec)
+        case program(ProgramSpec)
+        case link(LinkSpec)
+
+        public var name: String {
+            switch self {
+            case .directory: "directory"
+            case .map: "map"
+            case .program: "program"
+            case .link: "link"
+            }
+        }
     }
 
     public var path: TreePath

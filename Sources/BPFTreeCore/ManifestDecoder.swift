@@ -51,7 +51,8 @@ public struct ManifestDecoder: Sendable {
         rootEntry.adopt = spec["adopt"].flatMap { reader.bool($0, "spec.adopt") } ?? false
         entries.append(rootEntry)
         if let entriesNode = spec["entries"] {
-            decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, into: &entries)
+            let pins = PinSpecDecoder(reader: reader, template: spec["forEachCgroup"] != nil)
+            decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, pins, into: &entries)
         }
         return Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
     }
@@ -79,7 +80,7 @@ public struct ManifestDecoder: Sendable {
     }
 
     private func decodeEntries(_ node: YAMLNode, under parent: TreePath, _ field: String, _ manifest: String,
-                               _ reader: NodeReader, into entries: inout [DesiredEntry]) {
+                               _ reader: NodeReader, _ pins: PinSpecDecoder, into entries: inout [DesiredEntry]) {
         if node.isNull { return }
         guard let pairs = reader.mapping(node, field) else { return }
         for (name, keyNode, value) in pairs {
@@ -89,34 +90,61 @@ public struct ManifestDecoder: Sendable {
                 continue
             }
             decodeEntry(value, name: name, at: keyNode.location, path: parent.appending(name), entryField, manifest, reader,
-                        into: &entries)
+                        pins, into: &entries)
         }
     }
 
     private static let attributeFields = ["mode", "uid", "gid"]
-    private static let entryFields = ["map", "directory", "adopt", "onIncompatible"] + attributeFields
+    private static let entryFields = ["map", "directory", "program", "link", "adopt", "onIncompatible"] + attributeFields
+    private static let kinds = ["map", "directory", "program", "link"]
     private static let mapFields = MapSpecDecoder.fields + attributeFields
+    private static let programFields = PinSpecDecoder.programFields + attributeFields
+    private static let linkFields = PinSpecDecoder.linkFields + attributeFields
     private static let directoryFields = ["entries"] + attributeFields
 
     private func decodeEntry(_ node: YAMLNode, name: String, at location: SourceLocation, path: TreePath,
-                             _ field: String, _ manifest: String, _ reader: NodeReader, into entries: inout [DesiredEntry]) {
+                             _ field: String, _ manifest: String, _ reader: NodeReader, _ pins: PinSpecDecoder,
+                             into entries: inout [DesiredEntry]) {
         guard let fields = reader.object(node, field, known: Self.entryFields)
         else { return }
         let origin = Origin(manifest: manifest, location: location, field: field)
         let adopt = fields["adopt"].flatMap { reader.bool($0, join(field, "adopt")) } ?? false
         var onIncompatible: IncompatibleAction?
         if let node = fields["onIncompatible"] {
-            if fields["map"] == nil {
-                reader.error("onIncompatible applies to maps only", at: node, join(field, "onIncompatible"))
+            if fields["directory"] != nil {
+                reader.error("onIncompatible applies to maps, programs and links", at: node, join(field, "onIncompatible"))
             } else {
                 onIncompatible = reader.choice(node, join(field, "onIncompatible"), IncompatibleAction.self)
             }
         }
+        let given = Self.kinds.filter { fields[$0] != nil }
+        guard given.count == 1 else {
+            reader.error(given.isEmpty ? "an entry needs one of 'map', 'directory', 'program' or 'link'"
+                                       : "an entry is one of 'map', 'directory', 'program' or 'link', not \(given.map { "'\($0)'" }.joined(separator: " and "))",
+                         at: node, field)
+            return
+        }
+        if let pinNode = fields["program"] ?? fields["link"] {
+            let isProgram = fields["program"] != nil
+            let pinField = join(field, isProgram ? "program" : "link")
+            guard let block = reader.object(pinNode, pinField, known: isProgram ? Self.programFields : Self.linkFields,
+                                            required: isProgram ? ["object", "name"] : ["program", "cgroup"]) else { return }
+            let (mode, owner) = attributes(entry: fields, block: block, field, pinField, reader)
+            let kind: DesiredEntry.Kind?
+            if isProgram {
+                kind = pins.program(block, node: pinNode, pinField).map { .program($0) }
+            } else {
+                kind = pins.link(block, node: pinNode, pinField).map { .link($0) }
+            }
+            if let kind {
+                entries.append(DesiredEntry(path: path, kind: kind, mode: mode ?? Defaults.pinMode, owner: owner,
+                                            origin: origin, adopt: adopt, onIncompatible: onIncompatible))
+            }
+            return
+        }
         switch (fields["map"], fields["directory"]) {
-        case (nil, nil):
-            reader.error("an entry needs one of 'map' or 'directory'", at: node, field)
-        case (.some, .some):
-            reader.error("an entry is either a 'map' or a 'directory', not both", at: node, field)
+        case (nil, nil), (.some, .some):
+            return
         case (let mapNode?, nil):
             let mapField = join(field, "map")
             guard let block = reader.object(mapNode, mapField, known: Self.mapFields,
@@ -139,7 +167,7 @@ public struct ManifestDecoder: Sendable {
             entries.append(DesiredEntry(path: path, kind: .directory, mode: mode ?? Defaults.directoryMode, owner: owner,
                                         origin: origin, adopt: adopt))
             if let children = block["entries"] {
-                decodeEntries(children, under: path, join(directoryField, "entries"), manifest, reader, into: &entries)
+                decodeEntries(children, under: path, join(directoryField, "entries"), manifest, reader, pins, into: &entries)
             }
         }
     }

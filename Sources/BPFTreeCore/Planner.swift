@@ -45,6 +45,12 @@ private struct Planning {
     /// declared entries that are owned, and declared entries that exist.
     var declaredOwned = 0
     var declaredLive = 0
+    /// Paths planned to get a new object in this pass (maps created or replaced, programs loaded): what
+    /// uses them (programs, links) must be made again too.
+    var changed: Set<TreePath> = []
+    /// Ids of the programs that stay as they are, for the links that hold them.
+    var programIDs: [TreePath: UInt32] = [:]
+    var blocked: Set<TreePath> = []
 
     init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool) {
         self.desired = desired
@@ -111,8 +117,10 @@ private struct Planning {
     // MARK: Declarations
 
     mutating func converge() {
-        var blocked: Set<TreePath> = []
         var created: Set<TreePath> = []
+        // Programs are planned once every map they may use is, and links once every program is.
+        var programs: [(DesiredEntry, LiveEntry?, LedgerRecord?)] = []
+        var links: [(DesiredEntry, LiveEntry?, LedgerRecord?)] = []
         for entry in desired.entries {
             let path = entry.path
             // Entries come parent first and every ancestor is declared or implied, so the parent tells.
@@ -128,6 +136,11 @@ private struct Planning {
                 declaredOwned += 1
                 if !stillOwned(owner, current, declared: true) { record = nil }
             }
+            switch entry.kind {
+            case .program: programs.append((entry, current, record)); continue
+            case .link: links.append((entry, current, record)); continue
+            case .directory, .map: break
+            }
             guard let current else {
                 switch entry.kind {
                 case .directory:
@@ -135,6 +148,9 @@ private struct Planning {
                     created.insert(path)
                 case .map(let spec):
                     add(entry, .createMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner))
+                    changed.insert(path)
+                case .program, .link:
+                    break
                 }
                 continue
             }
@@ -153,33 +169,138 @@ private struct Planning {
                     blocked.insert(path)
                     continue
                 }
-            case (let kind, .symlink):
-                problem(entry, "is a symlink where a \(kindName(kind)) is declared; bpftree never follows symlinks: remove it or change the manifest")
-                blocked.insert(path)
-                continue
-            case (let kind, let other):
-                problem(entry, "is a \(other.name) where a \(kindName(kind)) is declared")
-                blocked.insert(path)
+            default:
+                wrongKind(entry, current)
                 continue
             }
-            guard let kind = current.kind.ledgerKind else { continue }
-            if let record {
-                if !entry.isImplicit && record.manifest != entry.manifest {
-                    add(entry, .recordOwnership(kind, inode: current.inode,
-                                                why: "now declared by manifest \(entry.manifest) (recorded for \(record.manifest))"))
-                }
-            } else if entry.adopt && !path.isAnchor {
-                add(entry, .recordOwnership(kind, inode: current.inode, why: "adopted (adopt: true)"))
-            } else if !path.isAnchor {
-                if !entry.isImplicit {
-                    plan.notices.append(PlanNotice(
-                        path: path, message: "exists but was not created by bpftree; left alone (declare adopt: true to manage it)",
-                        category: .unmanaged))
-                }
-                continue
-            }
-            plan.actions += entry.attributeActions(current)
+            own(entry, current, record)
         }
+        for (entry, current, record) in programs { convergeProgram(entry, current, record) }
+        for (entry, current, record) in links { convergeLink(entry, current, record) }
+    }
+
+    private mutating func wrongKind(_ entry: DesiredEntry, _ current: LiveEntry) {
+        if current.kind == .symlink {
+            problem(entry, "is a symlink where a \(entry.kind.name) is declared; bpftree never follows symlinks: remove it or change the manifest")
+        } else {
+            problem(entry, "is a \(current.kind.name) where a \(entry.kind.name) is declared")
+        }
+        blocked.insert(entry.path)
+    }
+
+    /// A declared program: loaded when missing; loaded again when what is pinned is not what loading the
+    /// declaration gives (type, name, tag) or does not use the maps it is bound to.
+    private mutating func convergeProgram(_ entry: DesiredEntry, _ current: LiveEntry?, _ record: LedgerRecord?) {
+        guard case .program(let spec) = entry.kind else { return }
+        let path = entry.path, mode = entry.mode ?? Defaults.pinMode
+        if let blocker = spec.maps.first(where: { blocked.contains($0.path) }) {
+            problem(entry, "its map \(blocker.name) is bound to \(blocker.path), which has a conflict")
+            blocked.insert(path)
+            return
+        }
+        guard let current else {
+            add(entry, .createProgram(spec, mode: mode, owner: entry.owner))
+            changed.insert(path)
+            return
+        }
+        guard case .program(let info) = current.kind else { return wrongKind(entry, current) }
+        var differences = spec.differences(from: info)
+        for binding in spec.maps {
+            let field = "maps.\(binding.name)"
+            if changed.contains(binding.path) {
+                differences.append(FieldDifference(field: field, declared: "\(binding.path), which is created or replaced now",
+                                                   live: "the map it was loaded with"))
+            } else if case .map(let map)? = live[binding.path]?.kind, !info.mapIDs.contains(map.id) {
+                differences.append(FieldDifference(field: field, declared: "\(binding.path) (map id \(map.id))",
+                                                   live: "map ids \(info.mapIDs.map(String.init).joined(separator: ", "))"))
+            }
+        }
+        guard differences.isEmpty else {
+            if replaces(entry, "program", differences, owned: record != nil) {
+                add(entry, .replaceProgram(spec, mode: mode, owner: entry.owner, differences: differences))
+                changed.insert(path)
+            } else {
+                blocked.insert(path)
+            }
+            return
+        }
+        programIDs[path] = info.id
+        own(entry, current, record)
+    }
+
+    /// A declared link: created when missing; made again when what is pinned links something else (type,
+    /// attach type, cgroup) or another program than the one declared.
+    private mutating func convergeLink(_ entry: DesiredEntry, _ current: LiveEntry?, _ record: LedgerRecord?) {
+        guard case .link(let spec) = entry.kind else { return }
+        let path = entry.path, mode = entry.mode ?? Defaults.pinMode
+        if blocked.contains(spec.program) {
+            problem(entry, "its program \(spec.program) has a conflict")
+            blocked.insert(path)
+            return
+        }
+        guard let current else {
+            add(entry, .createLink(spec, mode: mode, owner: entry.owner))
+            return
+        }
+        guard case .link(let info) = current.kind else { return wrongKind(entry, current) }
+        var differences = spec.differences(from: info, programID: programIDs[spec.program])
+        if changed.contains(spec.program) {
+            differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
+                                               live: "program id \(info.programID)"))
+        }
+        guard differences.isEmpty else {
+            if replaces(entry, "link", differences, owned: record != nil) {
+                add(entry, .replaceLink(spec, mode: mode, owner: entry.owner, differences: differences))
+            } else {
+                blocked.insert(path)
+            }
+            return
+        }
+        own(entry, current, record)
+    }
+
+    /// Whether a pinned program or link that differs from its declaration may be replaced: bpftree owns
+    /// it and the entry's or scope's onIncompatible is replace (or migrate, which for these is the same).
+    private mutating func replaces(_ entry: DesiredEntry, _ what: String, _ differences: [FieldDifference], owned: Bool) -> Bool {
+        let fields = differences.map(\.description).joined(separator: "; ")
+        guard owned else {
+            problem(entry, "the pinned \(what) differs (\(fields)); it was not created by bpftree: bpftree only replaces what it created; remove the pin or change the manifest", differences)
+            return false
+        }
+        let scope = policies.scope(for: entry.path)
+        let choice = entry.onIncompatible ?? scope?.onIncompatible ?? .fail
+        let rule = entry.onIncompatible != nil ? "the entry's onIncompatible" : scope.map { "onIncompatible of \($0.reference)" } ?? "the default"
+        guard choice != .fail else {
+            problem(entry, "the pinned \(what) differs (\(fields)); \(rule) is fail: change the manifest, or allow replace", differences)
+            return false
+        }
+        if let scope, scope.protects(entry.path), !force {
+            problem(entry, "the pinned \(what) differs (\(fields)) and is protected by \(scope.reference); replace needs --force", differences)
+            return false
+        }
+        return true
+    }
+
+    /// Ownership and attributes of a declared entry that exists with the right kind and content.
+    private mutating func own(_ entry: DesiredEntry, _ current: LiveEntry, _ record: LedgerRecord?) {
+        let path = entry.path
+        guard let kind = current.kind.ledgerKind else { return }
+        if let record {
+            if !entry.isImplicit && record.manifest != entry.manifest {
+                add(entry, .recordOwnership(kind, inode: current.inode,
+                                            why: "now declared by manifest \(entry.manifest) (recorded for \(record.manifest))"))
+            }
+        } else if entry.adopt && !path.isAnchor {
+            add(entry, .recordOwnership(kind, inode: current.inode, why: "adopted (adopt: true)"))
+        } else if !path.isAnchor {
+            if !entry.isImplicit {
+                plan.notices.append(PlanNotice(
+                    path: path, message: "exists but was not created by bpftree; left alone (declare adopt: true to manage it)",
+                    category: .unmanaged))
+            }
+            return
+        }
+        plan.actions += entry.attributeActions(current)
     }
 
     /// A declared map whose live shape differs: replace or migrate it when bpftree owns it and the policy
@@ -210,6 +331,7 @@ private struct Planning {
             }
             add(entry, .replaceMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner, old: info,
                                    migrate: choice == .migrate, differences: differences))
+            changed.insert(entry.path)
             return true
         }
     }
@@ -285,13 +407,6 @@ private struct Planning {
 
     private mutating func problem(_ entry: DesiredEntry, _ message: String, _ differences: [FieldDifference] = []) {
         plan.problems.append(PlanProblem(path: entry.path, message: message, origin: entry.origin, differences: differences))
-    }
-
-    private func kindName(_ kind: DesiredEntry.Kind) -> String {
-        switch kind {
-        case .directory: "directory"
-        case .map: "map"
-        }
     }
 
 }

@@ -37,6 +37,9 @@ public struct PolicyScope: Sendable, Hashable {
     public var paths: [PathPattern]
     /// nil: every type bpftree can create.
     public var mapTypes: Set<MapType>?
+    /// nil: any program type; likewise any attach type of a link (an iterator's is `trace_iter`).
+    public var programTypes: Set<ProgramType>?
+    public var attachTypes: Set<AttachType>?
     public var maxEntries: UInt32?
     /// Estimated kernel memory (`MapSpec.estimatedMemory`) per map and for all maps of the scope.
     public var maxMapMemory: UInt64?

@@ -38,6 +38,28 @@ public enum PolicyCheck {
                        rule: "onIncompatible \(scope.onIncompatible.rawValue), allowOnIncompatible [\(Set(allowed).map(\.rawValue).sorted().joined(separator: ", "))]",
                        field: "onIncompatible")
             }
+            switch entry.kind {
+            case .program(let spec):
+                let type = spec.image.flatMap { ProgramType(kernelValue: $0.type) } ?? spec.type
+                if let types = scope.programTypes, let type, !types.contains(type) {
+                    refuse("program type \(type.name) is not allowed", scope,
+                           rule: "programTypes [\(types.sorted().map(\.name).joined(separator: ", "))]", field: "program.type")
+                }
+                continue
+            case .link(let spec):
+                let attach: AttachType
+                switch spec.target {
+                case .cgroup(let type): attach = type
+                case .cgroupIterator: attach = .traceIter
+                }
+                if let types = scope.attachTypes, !types.contains(attach) {
+                    refuse("attach type \(attach.name) is not allowed", scope,
+                           rule: "attachTypes [\(types.map(\.name).sorted().joined(separator: ", "))]", field: "link")
+                }
+                continue
+            case .directory, .map:
+                break
+            }
             guard case .map(let spec) = entry.kind else { continue }
             if let types = scope.mapTypes, !types.contains(spec.type) {
                 refuse("map type \(spec.type.rawValue) is not allowed", scope,

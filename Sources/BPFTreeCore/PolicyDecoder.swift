@@ -4,7 +4,7 @@ import BPFTreeYAML
 public struct PolicyDecoder: Sendable {
     public init() {}
 
-    static let scopeFields = ["paths", "mapTypes", "maxEntries", "maxMapMemory", "maxScopeMemory", "maxMode", "uids",
+    static let scopeFields = ["paths", "mapTypes", "programTypes", "attachTypes", "maxEntries", "maxMapMemory", "maxScopeMemory", "maxMode", "uids",
                               "gids", "onIncompatible", "allowOnIncompatible", "prune", "protect", "ignore"]
 
     /// Decodes every non-empty document; on any problem returns no policies and every diagnostic.
@@ -25,6 +25,24 @@ public struct PolicyDecoder: Sendable {
         return Policy(name: name, location: node.location, scopes: scopes)
     }
 
+    /// A list of type names, e.g. `mapTypes: [hash, array]`.
+    private func names<Name: Hashable>(_ node: YAMLNode, _ field: String, _ what: String, known: [String],
+                                       _ reader: NodeReader, _ parse: (String) -> Name?) -> Set<Name>? {
+        guard let items = reader.sequence(node, field) else { return nil }
+        var names: Set<Name> = []
+        for (index, item) in items.enumerated() {
+            guard let text = reader.string(item, "\(field)[\(index)]") else { continue }
+            if let name = parse(text) {
+                names.insert(name)
+            } else {
+                var message = "unknown \(what) '\(text)'"
+                if let suggestion = closest(to: text, in: known) { message += "; did you mean '\(suggestion)'?" }
+                reader.error(message, at: item, "\(field)[\(index)]")
+            }
+        }
+        return names
+    }
+
     private func decodeScope(_ node: YAMLNode, policy: String, _ field: String, _ reader: NodeReader) -> PolicyScope? {
         let before = reader.diagnostics.count
         guard let fields = reader.object(node, field, known: Self.scopeFields, required: ["paths"]) else { return nil }
@@ -34,19 +52,14 @@ public struct PolicyDecoder: Sendable {
             reader.error("a scope needs at least one path pattern", at: pathsNode, f("paths"))
         }
         var scope = PolicyScope(policy: policy, location: node.location, paths: paths)
-        if let typesNode = fields["mapTypes"], let items = reader.sequence(typesNode, f("mapTypes")) {
-            var types: Set<MapType> = []
-            for (index, item) in items.enumerated() {
-                guard let text = reader.string(item, "\(f("mapTypes"))[\(index)]") else { continue }
-                if let type = MapType(rawValue: text) {
-                    types.insert(type)
-                } else {
-                    var message = "unknown map type '\(text)'"
-                    if let suggestion = closest(to: text, in: MapType.allCases.map(\.rawValue)) { message += "; did you mean '\(suggestion)'?" }
-                    reader.error(message, at: item, "\(f("mapTypes"))[\(index)]")
-                }
-            }
-            scope.mapTypes = types
+        scope.mapTypes = fields["mapTypes"].flatMap {
+            names($0, f("mapTypes"), "map type", known: MapType.allCases.map(\.rawValue), reader, MapType.init(rawValue:))
+        }
+        scope.programTypes = fields["programTypes"].flatMap {
+            names($0, f("programTypes"), "program type", known: ProgramType.allNames, reader, ProgramType.init(name:))
+        }
+        scope.attachTypes = fields["attachTypes"].flatMap {
+            names($0, f("attachTypes"), "attach type", known: AttachType.names, reader, AttachType.init(name:))
         }
         scope.maxEntries = fields["maxEntries"].flatMap { reader.uint32($0, f("maxEntries")) }
         scope.maxMapMemory = fields["maxMapMemory"].flatMap { byteSize($0, f("maxMapMemory"), reader) }

@@ -283,6 +283,10 @@ private struct StampWriter {
         switch declaration.kind {
         case .directory:
             u8(0)
+        case .program, .link:
+            // Trees with programs or links are not stamped (their live state is more than a pin's inode);
+            // a stamp holding one reads as none.
+            u8(0xff)
         case .map(let spec):
             u8(1)
             for field in [spec.type.kernelValue, spec.keySize, spec.valueSize, spec.maxEntries, spec.flags] { u32(Int(field)) }

@@ -48,6 +48,14 @@ final class BatchProgram {
         bt_batch_put_cgroup_exists(handle, UInt32(index), id)
     }
 
+    /// A LINK_CREATE op; `info` (an iterator's `bpf_iter_link_info`) goes into the data area at `infoOffset`.
+    func putLink(_ index: Int, programFD: Int32, targetFD: Int32, attachType: UInt32, info: [UInt8], infoOffset: Int = 0) {
+        info.withUnsafeBytes { raw in
+            bt_batch_put_link(handle, UInt32(index), programFD, targetFD, attachType, UInt32(infoOffset), raw.baseAddress,
+                              UInt32(raw.count))
+        }
+    }
+
     /// Copies bytes into the program's data area at `offset`.
     func write(_ bytes: [UInt8], at offset: Int) {
         let data = bt_batch_data(handle)

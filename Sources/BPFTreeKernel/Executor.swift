@@ -4,8 +4,9 @@ import Glibc
 
 /// Carries out a plan beneath an anchor, never following a symlink: directories with `mkdirat`, maps
 /// created, filled and frozen in batches by the syscall program and pinned relative to their directory
-/// (`BPF_F_PATH_FD`), replacements by `renameat2(RENAME_EXCHANGE)`, modes and owners with
-/// `fchmodat2`/`fchownat`, removals with `unlinkat`.
+/// (`BPF_F_PATH_FD`), programs loaded with libbpf, links created in batches by the syscall program,
+/// replacements by `renameat2(RENAME_EXCHANGE)`, modes and owners with `fchmodat2`/`fchownat`, removals
+/// with `unlinkat`.
 ///
 /// Every change is announced in the ledger before it is made and settled after it (see `LedgerRecord.State`),
 /// so a run killed at any point leaves a tree and a ledger the next plan can settle. Stops at the first
@@ -16,8 +17,8 @@ public final class Executor {
     /// Upper bound on maps per batch-program run (each holds an fd until pinned).
     public var maxMapsPerBatch: Int
 
-    private let ledger: LedgerStore
-    private let directories: DirectoryChain
+    let ledger: LedgerStore
+    let directories: DirectoryChain
     private var program: BatchProgram?
     private let possibleCPUs: Int
     private var temporaries = 0
@@ -31,16 +32,18 @@ public final class Executor {
         self.possibleCPUs = Machine.possibleCPUs
     }
 
-    /// The order actions run in: ledger repairs, directories (parents first), maps, attributes, removals
-    /// (children first, as planned).
+    /// The order actions run in: ledger repairs, directories (parents first), maps, programs (which may
+    /// use the maps), links (which hold the programs), attributes, removals (children first, as planned).
     private enum Phase: CaseIterable {
-        case repair, directories, maps, attributes, removals
+        case repair, directories, maps, programs, links, attributes, removals
 
         static func of(_ action: Action) -> Phase {
             switch action.change {
             case .removeTemporary, .forgetRecord, .recordOwnership: .repair
             case .createDirectory: .directories
             case .createMap, .replaceMap: .maps
+            case .createProgram, .replaceProgram: .programs
+            case .createLink, .replaceLink: .links
             case .setMode, .setOwner: .attributes
             case .remove: .removals
             }
@@ -71,6 +74,10 @@ public final class Executor {
                 createDirectories(actions, record: record)
             case .maps:
                 report.batchRuns += createMaps(actions, record: record)
+            case .programs:
+                createPrograms(actions, record: record)
+            case .links:
+                report.batchRuns += createLinks(actions, record: record)
             case .repair, .attributes, .removals:
                 for action in actions {
                     if failed {
@@ -106,12 +113,12 @@ public final class Executor {
         case .remove(let kind):
             try unlink(action.path, directory: kind == .directory)
             try ledger.remove([action.path])
-        case .createDirectory, .createMap, .replaceMap:
+        case .createDirectory, .createMap, .replaceMap, .createProgram, .replaceProgram, .createLink, .replaceLink:
             throw KernelError("execute", path: action.path.description, detail: "created in its own phase")
         }
     }
 
-    private func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
+    func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
         let result = retryingEINTR { unlinkat(parent, path.name, directory ? AT_REMOVEDIR : 0) }
         guard result == 0 || result == -ENOENT else {
@@ -120,7 +127,7 @@ public final class Executor {
         }
     }
 
-    private func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError) {
+    func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError) {
         let (directory, name, flags): (Int32, String, Int32) = path.isAnchor
             ? (anchor.fd, "", Int32(BT_AT_EMPTY_PATH))
             : (try directories.descriptor(for: path.parent), path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
@@ -138,7 +145,7 @@ public final class Executor {
     }
 
     /// The inode now at `path` (not following a symlink).
-    private func inode(_ path: TreePath) throws(KernelError) -> UInt64 { UInt64(try status(path).st_ino) }
+    func inode(_ path: TreePath) throws(KernelError) -> UInt64 { UInt64(try status(path).st_ino) }
 
     private func status(_ path: TreePath) throws(KernelError) -> Glibc.stat {
         let parent = try directories.descriptor(for: path.parent)
@@ -150,7 +157,7 @@ public final class Executor {
 
     /// Gives a just-created entry exactly the declared mode and owner, changing only what differs from
     /// what the kernel made (usually nothing); returns its inode.
-    private func settleAttributes(_ path: TreePath, mode: UInt32, owner: Owner) throws(KernelError) -> UInt64 {
+    func settleAttributes(_ path: TreePath, mode: UInt32, owner: Owner) throws(KernelError) -> UInt64 {
         let st = try status(path)
         let modeDiffers = st.st_mode & 0o7777 != mode
         let ownerDiffers = (owner.uid.map { $0 != st.st_uid } ?? false) || (owner.gid.map { $0 != st.st_gid } ?? false)
@@ -213,14 +220,14 @@ public final class Executor {
     }
 
     /// The batch program, loaded on first use (a plan without maps never loads it).
-    private func loadedProgram() throws(KernelError) -> BatchProgram {
+    func loadedProgram() throws(KernelError) -> BatchProgram {
         if let program { return program }
         let loaded = try BatchProgram()
         program = loaded
         return loaded
     }
 
-    private func nextTemporary(beside path: TreePath) -> TreePath {
+    func nextTemporary(beside path: TreePath) -> TreePath {
         temporaries += 1
         return path.parent.appending("\(Reserved.temporaryPrefix)\(getpid())_\(temporaries)")
     }

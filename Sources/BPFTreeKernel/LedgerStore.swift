@@ -108,7 +108,7 @@ public final class LedgerStore {
         guard let kind = LedgerRecord.Kind(rawValue: value.kind), let state = LedgerRecord.State(rawValue: value.state)
         else { return nil }
         let path = TreePath(joined: text)
-        let manifest = withUnsafeBytes(of: value.manifest) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let manifest = cString(value.manifest)
         return LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
                             fingerprint: value.fingerprint, manifest: manifest)
     }

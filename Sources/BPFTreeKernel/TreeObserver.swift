@@ -150,12 +150,23 @@ public struct TreeObserver {
             var info = bt_map_info()
             let result = bt_map_info_by_fd(object.rawValue, &info)
             guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
-            let name = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .map(LiveMapInfo(id: info.id, type: info.type, keySize: info.key_size, valueSize: info.value_size,
                                     maxEntries: info.max_entries, flags: info.map_flags, mapExtra: info.map_extra,
-                                    name: name, frozen: info.frozen < 0 ? nil : info.frozen != 0))
-        case Int32(BT_OBJECT_PROG.rawValue): return .program
-        case Int32(BT_OBJECT_LINK.rawValue): return .link
+                                    name: cString(info.name), frozen: info.frozen < 0 ? nil : info.frozen != 0))
+        case Int32(BT_OBJECT_PROG.rawValue):
+            var info = bt_prog_info()
+            let result = bt_prog_info_by_fd(object.rawValue, &info)
+            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            let mapIDs = withUnsafeBytes(of: info.map_ids) { Array($0.bindMemory(to: UInt32.self).prefix(Int(info.nr_map_ids))) }
+            return .program(LiveProgramInfo(id: info.id, type: info.type, tag: info.tag, name: cString(info.name),
+                                            mapIDs: mapIDs))
+        case Int32(BT_OBJECT_LINK.rawValue):
+            var info = bt_link_info()
+            let result = bt_link_info_by_fd(object.rawValue, &info)
+            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            return .link(LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, attachType: info.attach_type,
+                                      cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
+                                      iteratorOrder: info.iter_order))
         default: return .pin
         }
     }

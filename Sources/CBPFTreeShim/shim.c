@@ -93,7 +93,8 @@ int bt_fd_object_kind(int fd)
 		return BT_OBJECT_MAP;
 	if (strcmp(target, "anon_inode:bpf-prog") == 0)
 		return BT_OBJECT_PROG;
-	if (strcmp(target, "anon_inode:bpf_link") == 0)
+	/* "bpf_link" before Linux 6.x renamed it "bpf-link". */
+	if (strcmp(target, "anon_inode:bpf-link") == 0 || strcmp(target, "anon_inode:bpf_link") == 0)
 		return BT_OBJECT_LINK;
 	return BT_OBJECT_UNKNOWN;
 }
@@ -359,6 +360,26 @@ void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t
 	memset(op, 0, sizeof(*op));
 	op->kind = BT_OP_CGROUP_EXISTS;
 	op->map_extra = cgroup_id;
+}
+
+void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int target_fd, uint32_t attach_type,
+		       uint32_t info_off, const void *info, uint32_t info_len)
+{
+	struct bt_op *op;
+
+	if (index >= BT_BATCH_MAX_OPS)
+		return;
+	op = &batch->area->ops[index];
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_LINK_CREATE;
+	op->prog_fd = prog_fd;
+	op->target_fd = target_fd;
+	op->attach_type = attach_type;
+	if (info_len && info_off <= BT_BATCH_DATA_SIZE && info_len <= BT_BATCH_DATA_SIZE - info_off) {
+		memcpy(batch->area->data + info_off, info, info_len);
+		op->info_off = info_off;
+		op->info_len = info_len;
+	}
 }
 
 int bt_batch_run(struct bt_batch *batch, uint32_t nops)

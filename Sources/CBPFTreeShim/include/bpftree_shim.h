@@ -122,9 +122,86 @@ void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
 /** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
 void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
+/** Op `index`: LINK_CREATE of program `prog_fd` on `target_fd` (a cgroup fd, 0 for an iterator) with
+ *  `attach_type`; `info`/`info_len`: the iterator's bpf_iter_link_info, copied into the data area at
+ *  `info_off` (len 0: none). */
+void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int target_fd, uint32_t attach_type,
+		       uint32_t info_off, const void *info, uint32_t info_len);
 /** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
 int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
 int32_t bt_batch_result(struct bt_batch *batch, uint32_t index);
+
+/* ---- programs and links (programs.c) ---- */
+
+#define BT_PROG_MAX_MAPS 64
+#define BT_OBJECT_MAX_MAPS 32
+
+struct bt_object_map {
+	char name[64];
+	uint32_t type;
+	uint32_t key_size;
+	uint32_t value_size;
+};
+
+struct bt_prog_load_result {
+	/** The loaded program's fd when asked to keep it, else -1. */
+	int prog_fd;
+	/** How far it got: 0 opening the object, 1 loading the program. */
+	uint32_t loading;
+	/** As loaded; on -EMEDIUMTYPE the type the section name gives. */
+	uint32_t type;
+	uint32_t expected_attach_type;
+	/** The kernel's tag, first byte most significant. */
+	uint64_t tag;
+	char name[16];
+	/** The object's own maps (not its global data). */
+	uint32_t nr_object_maps;
+	struct bt_object_map object_maps[BT_OBJECT_MAX_MAPS];
+	/** On -ENOENT: the object's program names, comma separated. */
+	char programs[512];
+	/** libbpf's warnings, in order (on a failed load: the verifier's log); the tail when long. */
+	char log[4096];
+};
+
+/** Opens an ELF object (its bytes) with libbpf and loads only `program`: with `type`/`attach_type` set when
+ *  >= 0 (a type the section name gives must agree, else -EMEDIUMTYPE), and the object's maps named in
+ *  `map_names` using `map_fds` instead of their own (an unknown name: -ENXIO). `keep`: leave the program
+ *  open in result->prog_fd. Returns 0, -ENOENT (no such program), or the -errno of the failed step. */
+int bt_prog_load(const void *object, size_t size, const char *object_name, const char *program, int32_t type,
+		 int32_t attach_type, const char *const *map_names, const int *map_fds, uint32_t nr_maps, int keep,
+		 struct bt_prog_load_result *result);
+
+struct bt_prog_info {
+	uint32_t id;
+	uint32_t type;
+	uint64_t tag;
+	char name[16];
+	uint32_t nr_map_ids;
+	uint32_t map_ids[BT_PROG_MAX_MAPS];
+};
+
+/** BPF_OBJ_GET_INFO_BY_FD of a program. */
+int bt_prog_info_by_fd(int fd, struct bt_prog_info *out);
+
+struct bt_link_info {
+	uint32_t id;
+	uint32_t type;
+	uint32_t prog_id;
+	/** Cgroup links. */
+	uint32_t attach_type;
+	/** Cgroup links and cgroup iterators. */
+	uint64_t cgroup_id;
+	/** Iterators: the target's name and, for cgroup iterators, the order. */
+	uint32_t iter_order;
+	char iter_target[32];
+};
+
+/** BPF_OBJ_GET_INFO_BY_FD of a link. */
+int bt_link_info_by_fd(int fd, struct bt_link_info *out);
+
+/** Opens a cgroup v2 directory (O_RDONLY | O_DIRECTORY, not following a final symlink) and returns its fd
+ *  and inode (= cgroup id), or -errno. */
+int bt_cgroup_open(const char *path, uint64_t *id);
 
 #endif

@@ -1,14 +1,14 @@
 import Glibc
 
-/// Whole files read with plain read(2), for manifests and policies (outside the bpffs, so symlinks
-/// there are followed).
-enum FileBytes {
-    struct ReadError: Error, CustomStringConvertible {
-        var errno: Int32
-        var description: String { String(cString: strerror(errno)) }
+/// Whole files read with plain read(2), for manifests, policies and BPF objects (outside the bpffs, so
+/// symlinks there are followed).
+public enum FileBytes {
+    public struct ReadError: Error, CustomStringConvertible {
+        public var errno: Int32
+        public var description: String { String(cString: strerror(errno)) }
     }
 
-    static func read(_ path: String) -> Result<[UInt8], ReadError> {
+    public static func read(_ path: String) -> Result<[UInt8], ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadError(errno: errno)) }
         defer { close(fd) }

@@ -1,0 +1,45 @@
+import BPFTreeYAML
+
+extension DesiredTree {
+    /// Lets the kernel layer fill in what only the kernel can tell about each declared program and link
+    /// (`ProgramSpec.image`, `LinkSpec.cgroupID`); paths do not change.
+    public mutating func resolvePins(_ body: (inout DesiredEntry.Kind, Origin) -> Void) {
+        updateEntries { entry in
+            guard let origin = entry.origin else { return }
+            switch entry.kind {
+            case .program, .link: body(&entry.kind, origin)
+            case .directory, .map: break
+            }
+        }
+    }
+
+    /// Each program's bound maps must exist in its object with the declared map's type, key and value
+    /// size (the program was compiled against them). Needs the programs' images.
+    public func bindingProblems() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        for entry in entries {
+            guard case .program(let spec) = entry.kind, let image = spec.image, let origin = entry.origin else { continue }
+            for binding in spec.maps {
+                let field = "\(origin.field).program.maps.\(binding.name)"
+                guard let own = image.objectMaps[binding.name] else {
+                    let names = image.objectMaps.keys.sorted().joined(separator: ", ")
+                    diagnostics.append(Diagnostic("\(spec.object) has no map named '\(binding.name)'; it has: \(names.isEmpty ? "none" : names)",
+                                                  at: binding.location, field: field))
+                    continue
+                }
+                guard case .map(let declared)? = self[binding.path]?.kind else { continue }
+                var differences: [String] = []
+                if own.type != declared.type.kernelValue {
+                    differences.append("type \(MapType(kernelValue: own.type)?.rawValue ?? "\(own.type)") in the object, \(declared.type.rawValue) declared")
+                }
+                if own.keySize != declared.keySize { differences.append("keySize \(own.keySize) in the object, \(declared.keySize) declared") }
+                if own.valueSize != declared.valueSize { differences.append("valueSize \(own.valueSize) in the object, \(declared.valueSize) declared") }
+                if !differences.isEmpty {
+                    diagnostics.append(Diagnostic("map \(binding.name) of \(spec.object) does not match '\(binding.path)': \(differences.joined(separator: "; "))",
+                                                  at: binding.location, field: field))
+                }
+            }
+        }
+        return diagnostics
+    }
+}

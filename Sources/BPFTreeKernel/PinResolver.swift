@@ -1,0 +1,68 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// Fills in what only the kernel can tell about the declared programs and links before planning: each
+/// program's image (it is loaded once, so an object that does not load is refused before anything
+/// changes) and each link's cgroup id.
+public enum PinResolver {
+    /// Resolves every program and link of `desired`; returns the problems as diagnostics of the entries.
+    public static func resolve(_ desired: inout DesiredTree) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        desired.resolvePins { kind, origin in
+            switch kind {
+            case .program(var spec):
+                switch ProgramLoader.image(spec) {
+                case .success(let image):
+                    spec.image = image
+                    kind = .program(spec)
+                case .failure(let failure):
+                    let field = "\(origin.field).program.\(failure.field)"
+                    let location = failure.field.hasPrefix("maps.")
+                        ? spec.maps.first { "maps.\($0.name)" == failure.field }?.location
+                        : spec.locations[failure.field]
+                    diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
+                }
+            case .link(var spec):
+                switch cgroupID(spec.cgroup) {
+                case .success(let id):
+                    spec.cgroupID = id
+                    kind = .link(spec)
+                case .failure(let error):
+                    diagnostics.append(Diagnostic("cgroup '\(spec.cgroup)': \(error.detail ?? error.description)",
+                                                  at: spec.locations["cgroup"] ?? origin.location,
+                                                  field: "\(origin.field).link.cgroup"))
+                }
+            case .directory, .map:
+                break
+            }
+        }
+        return diagnostics + desired.bindingProblems()
+    }
+
+    /// The id of the cgroup v2 directory `path` (absolute, or relative to the cgroup v2 mount).
+    public static func cgroupID(_ path: String) -> Result<UInt64, KernelError> {
+        Result { () throws(KernelError) in
+            let directory = try CgroupScanner.directory(of: CgroupSource(path: path, depth: 1))
+            let fd = try openCgroup(directory)
+            close(fd.descriptor)
+            return fd.id
+        }
+    }
+
+    /// Opens a cgroup v2 directory; refuses anything else.
+    static func openCgroup(_ directory: String) throws(KernelError) -> (descriptor: Int32, id: UInt64) {
+        var id: UInt64 = 0
+        let fd = bt_cgroup_open(directory, &id)
+        guard fd >= 0 else {
+            throw KernelError("open cgroup", path: directory, negativeErrno: fd,
+                              detail: fd == -ENOENT ? "no such cgroup directory" : nil)
+        }
+        var type: Int64 = 0
+        guard bt_fstatfs_type(fd, &type) == 0, type == CgroupScanner.cgroup2Magic else {
+            close(fd)
+            throw KernelError("open cgroup", path: directory, detail: "not a cgroup v2 directory")
+        }
+        return (fd, id)
+    }
+}

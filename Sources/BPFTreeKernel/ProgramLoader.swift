@@ -1,0 +1,109 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Loads one program of a BPF ELF object with the system libbpf. Before planning, each declared program
+/// is loaded once and closed (`image`): that proves it loads, and gives the kernel's tag to compare with
+/// what is pinned. The executor loads it again to pin it (`load`), with its maps bound to the declared pins.
+public enum ProgramLoader {
+    /// Why a program cannot be loaded, and which field of its declaration is at fault.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The `program:` field at fault: `object`, `name`, `type` or `maps.<name>`.
+        public var field: String
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// What loading `spec` gives, from a cache keyed by the object's bytes (a running service does not
+    /// load an unchanged program again on every pass).
+    public static func image(_ spec: ProgramSpec) -> Result<ProgramImage, Failure> {
+        let bytes: [UInt8]
+        switch FileBytes.read(spec.objectPath) {
+        case .success(let read): bytes = read
+        case .failure(let error):
+            return .failure(Failure(field: "object", message: "cannot read BPF object '\(spec.objectPath)': \(error)"))
+        }
+        let key = CacheKey(bytes: bytes, program: spec.program, type: spec.type, attachType: spec.attachType)
+        if let known = cache.withLock({ $0[key] }) { return .success(known) }
+        let result = load(spec, bytes: bytes, maps: [], keep: false).map(\.image)
+        if case .success(let image) = result { cache.withLock { $0[key] = image } }
+        return result
+    }
+
+    /// Loads `spec` from `bytes` with the object's maps named in `maps` using those fds; `keep`: return
+    /// the program's fd too.
+    public static func load(_ spec: ProgramSpec, bytes: [UInt8], maps: [(name: String, fd: Int32)],
+                            keep: Bool) -> Result<(image: ProgramImage, descriptor: Descriptor?), Failure> {
+        var result = bt_prog_load_result()
+        let names = maps.map { strdup($0.name) }
+        defer { names.forEach { free($0) } }
+        let fds = maps.map(\.fd)
+        let status = bytes.withUnsafeBytes { object in
+            names.map { UnsafePointer($0) }.withUnsafeBufferPointer { namePointers in
+                fds.withUnsafeBufferPointer { fdPointer in
+                    bt_prog_load(object.baseAddress, object.count, objectName(spec.objectPath), spec.program,
+                                 spec.type.map { Int32($0.kernelValue) } ?? -1,
+                                 spec.attachType.map { Int32($0.kernelValue) } ?? -1,
+                                 namePointers.baseAddress, fdPointer.baseAddress, UInt32(maps.count), keep ? 1 : 0, &result)
+                }
+            }
+        }
+        let log = cString(result.log)
+        guard status == 0 else {
+            return .failure(failure(spec, status: status, log: log, result: result))
+        }
+        var objectMaps: [String: ObjectMap] = [:]
+        withUnsafeBytes(of: result.object_maps) { raw in
+            let all = raw.bindMemory(to: bt_object_map.self)
+            for map in all.prefix(Int(result.nr_object_maps)) {
+                objectMaps[cString(map.name)] = ObjectMap(type: map.type, keySize: map.key_size, valueSize: map.value_size)
+            }
+        }
+        let image = ProgramImage(tag: result.tag, type: result.type, expectedAttachType: result.expected_attach_type,
+                                 name: cString(result.name), objectMaps: objectMaps)
+        return .success((image, result.prog_fd >= 0 ? Descriptor(owning: result.prog_fd) : nil))
+    }
+
+    private static func failure(_ spec: ProgramSpec, status: Int32, log: String, result: bt_prog_load_result) -> Failure {
+        let object = spec.object
+        switch status {
+        case -ENOENT:
+            let available = cString(result.programs)
+            return Failure(field: "name", message: "no program named '\(spec.program)' in \(object); it has: \(available.isEmpty ? "no programs" : available)")
+        case -EMEDIUMTYPE:
+            let section = ProgramType(kernelValue: result.type)?.name ?? "type \(result.type)"
+            return Failure(field: "type", message: "program '\(spec.program)' in \(object) is a \(section) program (by its section name), declared \(spec.type?.name ?? "?")")
+        case -ENXIO:
+            return Failure(field: "maps.\(log)", message: "\(object) has no map named '\(log)'")
+        default:
+            let reason = Errno(rawValue: -status).description
+            let lines = log.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            // libbpf's messages, ending with the verifier's last lines: where it stopped and why.
+            let tail = lines.suffix(12).joined(separator: "\n    ")
+            let opened = result.loading == 1
+            let what = opened ? "cannot load program '\(spec.program)' from \(object)" : "cannot open BPF object \(object)"
+            return Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
+        }
+    }
+
+    /// libbpf's name for the object: the file name without `.o`/`.bpf.o`, as its maps' prefixes show.
+    private static func objectName(_ path: String) -> String {
+        var name = path.split(separator: "/").last.map(String.init) ?? path
+        for suffix in [".bpf.o", ".o"] where name.hasSuffix(suffix) {
+            name.removeLast(suffix.count)
+            break
+        }
+        return name
+    }
+
+    private struct CacheKey: Hashable {
+        var bytes: [UInt8]
+        var program: String
+        var type: ProgramType?
+        var attachType: AttachType?
+    }
+
+    private static let cache = Mutex<[CacheKey: ProgramImage]>([:])
+}

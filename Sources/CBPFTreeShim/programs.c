@@ -1,0 +1,220 @@
+#define _GNU_SOURCE
+#include "bpftree_shim.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+/* ---- loading one program of an object with libbpf ---- */
+
+static __thread char *bt_prog_log;
+static __thread size_t bt_prog_log_size;
+
+/* Appends every warning; when the buffer is full, keeps the tail (where the verifier names the fault). */
+static int bt_prog_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char line[4096];
+	size_t used, len;
+
+	if (level != LIBBPF_WARN || !bt_prog_log || bt_prog_log_size < 2)
+		return 0;
+	len = (size_t)vsnprintf(line, sizeof(line), fmt, args);
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	used = strlen(bt_prog_log);
+	if (len >= bt_prog_log_size)
+		return 0;
+	if (used + len >= bt_prog_log_size) {
+		size_t drop = used + len - bt_prog_log_size + 1;
+
+		memmove(bt_prog_log, bt_prog_log + drop, used - drop + 1);
+		used -= drop;
+	}
+	memcpy(bt_prog_log + used, line, len + 1);
+	return 0;
+}
+
+static uint64_t bt_tag(const unsigned char tag[8])
+{
+	uint64_t value = 0;
+
+	for (int i = 0; i < 8; i++)
+		value = value << 8 | tag[i];
+	return value;
+}
+
+int bt_prog_load(const void *object, size_t size, const char *object_name, const char *program, int32_t type,
+		 int32_t attach_type, const char *const *map_names, const int *map_fds, uint32_t nr_maps, int keep,
+		 struct bt_prog_load_result *result)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = object_name);
+	struct bpf_object *obj;
+	struct bpf_program *prog, *target = NULL;
+	struct bpf_map *map;
+	struct bpf_prog_info info;
+	__u32 info_len = sizeof(info);
+	int err = 0, fd;
+
+	memset(result, 0, sizeof(*result));
+	result->prog_fd = -1;
+	bt_prog_log = result->log;
+	bt_prog_log_size = sizeof(result->log);
+	libbpf_set_print(bt_prog_print);
+
+	obj = bpf_object__open_mem(object, size, &opts);
+	if (!obj) {
+		err = -errno;
+		goto out;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		const char *name = bpf_program__name(prog);
+		size_t used = strlen(result->programs);
+
+		if (strcmp(name, program) == 0)
+			target = prog;
+		else
+			bpf_program__set_autoload(prog, false);
+		snprintf(result->programs + used, sizeof(result->programs) - used, "%s%s", used ? ", " : "", name);
+	}
+	bpf_object__for_each_map(map, obj) {
+		struct bt_object_map *out;
+
+		if (bpf_map__is_internal(map) || result->nr_object_maps >= BT_OBJECT_MAX_MAPS)
+			continue;
+		out = &result->object_maps[result->nr_object_maps++];
+		snprintf(out->name, sizeof(out->name), "%s", bpf_map__name(map));
+		out->type = bpf_map__type(map);
+		out->key_size = bpf_map__key_size(map);
+		out->value_size = bpf_map__value_size(map);
+	}
+	if (!target) {
+		err = -ENOENT;
+		goto close;
+	}
+	if (type >= 0) {
+		enum bpf_prog_type section = bpf_program__type(target);
+
+		if (section != BPF_PROG_TYPE_UNSPEC && section != (enum bpf_prog_type)type) {
+			result->type = section;
+			err = -EMEDIUMTYPE;
+			goto close;
+		}
+		bpf_program__set_type(target, type);
+	}
+	if (attach_type >= 0)
+		bpf_program__set_expected_attach_type(target, attach_type);
+	for (uint32_t i = 0; i < nr_maps; i++) {
+		map = bpf_object__find_map_by_name(obj, map_names[i]);
+		if (!map) {
+			snprintf(result->log, sizeof(result->log), "%s", map_names[i]);
+			err = -ENXIO;
+			goto close;
+		}
+		if (bpf_map__reuse_fd(map, map_fds[i]) < 0) {
+			err = -errno;
+			goto close;
+		}
+	}
+	result->loading = 1;
+	if (bpf_object__load(obj) < 0) {
+		err = -errno;
+		goto close;
+	}
+	fd = bpf_program__fd(target);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) < 0) {
+		err = -errno;
+		goto close;
+	}
+	result->type = info.type;
+	result->expected_attach_type = bpf_program__expected_attach_type(target);
+	result->tag = bt_tag(info.tag);
+	memcpy(result->name, info.name, sizeof(result->name));
+	if (keep) {
+		result->prog_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (result->prog_fd < 0)
+			err = -errno;
+	}
+close:
+	bpf_object__close(obj);
+out:
+	bt_prog_log = NULL;
+	return err;
+}
+
+/* ---- inspecting pinned programs and links ---- */
+
+int bt_prog_info_by_fd(int fd, struct bt_prog_info *out)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	memset(out, 0, sizeof(*out));
+	info.nr_map_ids = BT_PROG_MAX_MAPS;
+	info.map_ids = (__u64)(uintptr_t)out->map_ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	out->id = info.id;
+	out->type = info.type;
+	out->tag = bt_tag(info.tag);
+	memcpy(out->name, info.name, sizeof(out->name));
+	out->nr_map_ids = info.nr_map_ids < BT_PROG_MAX_MAPS ? info.nr_map_ids : BT_PROG_MAX_MAPS;
+	return 0;
+}
+
+int bt_link_info_by_fd(int fd, struct bt_link_info *out)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	memset(out, 0, sizeof(*out));
+	info.iter.target_name = (__u64)(uintptr_t)out->iter_target;
+	info.iter.target_name_len = sizeof(out->iter_target);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	out->id = info.id;
+	out->type = info.type;
+	out->prog_id = info.prog_id;
+	switch (info.type) {
+	case BPF_LINK_TYPE_CGROUP:
+		out->cgroup_id = info.cgroup.cgroup_id;
+		out->attach_type = info.cgroup.attach_type;
+		memset(out->iter_target, 0, sizeof(out->iter_target));
+		break;
+	case BPF_LINK_TYPE_ITER:
+		if (strcmp(out->iter_target, "cgroup") == 0) {
+			out->cgroup_id = info.iter.cgroup.cgroup_id;
+			out->iter_order = info.iter.cgroup.order;
+		}
+		break;
+	default:
+		memset(out->iter_target, 0, sizeof(out->iter_target));
+	}
+	return 0;
+}
+
+int bt_cgroup_open(const char *path, uint64_t *id)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int error = errno;
+
+		close(fd);
+		return -error;
+	}
+	*id = st.st_ino;
+	return fd;
+}

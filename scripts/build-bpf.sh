@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Compiles the example BPF objects (bpf/*.bpf.c other than batch.bpf.c, which is embedded in bpftree at
+# build time) into OUTDIR (default examples/job-stats), with the Swift toolchain's clang.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-examples/job-stats}"
+clang="${CLANG:-$(command -v clang || true)}"
+if [ -z "$clang" ]; then
+    swift="$(readlink -f "$(command -v swift)")"
+    clang="$(dirname "$swift")/clang"
+fi
+mkdir -p "$out"
+for source in bpf/*.bpf.c; do
+    [ "$(basename "$source")" = batch.bpf.c ] && continue
+    object="$out/$(basename "${source%.c}").o"
+    "$clang" -g -O2 -target bpf -Wall -Werror \
+        -idirafter /usr/include/x86_64-linux-gnu -idirafter /usr/include/aarch64-linux-gnu \
+        -c "$source" -o "$object.tmp"
+    mv "$object.tmp" "$object"
+    echo "$object"
+done
