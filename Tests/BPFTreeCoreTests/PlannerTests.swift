@@ -81,7 +81,7 @@ func path(_ text: String) -> TreePath { TreePath(text.split(separator: "/").map(
         #expect(problem.origin?.location.line == 7)
     }
 
-    @Test(arguments: [LiveEntry.Kind.symlink, .map(configInfo), .program])
+    @Test(arguments: [LiveEntry.Kind.symlink, .map(configInfo), .program(LiveProgramInfo(id: 1, type: 8, tag: 1, name: "p"))])
     func aNonDirectoryWhereADirectoryIsDeclaredBlocksItsSubtree(_ kind: LiveEntry.Kind) throws {
         var live = Self.converged()
         live.entries[TreePath(["jobs", "A"])] = LiveEntry(kind: kind, mode: 0o777)

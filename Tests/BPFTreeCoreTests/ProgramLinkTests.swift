@@ -1,0 +1,222 @@
+import BPFTreeCore
+import BPFTreeTestSupport
+import BPFTreeYAML
+import Testing
+
+/// `program:` and `link:` entries: decoding, templates, references, and planning against live state.
+@Suite struct ProgramLinkPlanningTests {
+    static let text = """
+        apiVersion: bpftree/v1
+        kind: Tree
+        metadata: {name: job}
+        spec:
+          root: jobs/A
+          entries:
+            counters: {map: {type: lru_hash, keySize: 8, valueSize: 16, maxEntries: 64}}
+            count: {program: {object: obj/job.bpf.o, name: count_egress, type: cgroup_skb, maps: {counters: jobs/A/counters}}, onIncompatible: replace}
+            egress: {link: {program: jobs/A/count, cgroup: jobs/A/w1, attachType: cgroup_inet_egress}, mode: "0400", onIncompatible: replace}
+            stats: {link: {program: jobs/A/count, iter: cgroup, order: descendants_pre, cgroup: /sys/fs/cgroup/x}, onIncompatible: replace}
+        """
+
+    static let image = ProgramImage(tag: 0x0102_0304_0506_0708, type: ProgramType.cgroupSKB.kernelValue, expectedAttachType: 1,
+                                    name: "count_egress", objectMaps: ["counters": ObjectMap(type: 9, keySize: 8, valueSize: 16)])
+
+    /// The desired tree of `text` as the kernel layer resolves it: the program's image and cgroup ids.
+    static func resolved(_ text: String = text, image: ProgramImage = image) throws -> DesiredTree {
+        var tree = try desired(text)
+        tree.resolvePins { kind, _ in
+            switch kind {
+            case .program(var spec): spec.image = image; kind = .program(spec)
+            case .link(var spec): spec.cgroupID = 77; kind = .link(spec)
+            default: break
+            }
+        }
+        return tree
+    }
+
+    static let mapInfo = LiveMapInfo(id: 5, type: 9, keySize: 8, valueSize: 16, maxEntries: 64, flags: 0)
+    static let programInfo = LiveProgramInfo(id: 20, type: 8, tag: 0x0102_0304_0506_0708, name: "count_egress", mapIDs: [5])
+    static let egressInfo = LiveLinkInfo(id: 30, type: 3, programID: 20, attachType: 1, cgroupID: 77)
+    static let statsInfo = LiveLinkInfo(id: 31, type: 4, programID: 20, cgroupID: 77, iteratorTarget: "cgroup", iteratorOrder: 2)
+
+    /// The converged live tree, every entry owned by the ledger.
+    static func converged() -> (LiveTree, Ledger) {
+        let entries: [(String, LiveEntry.Kind, UInt32)] = [
+            ("jobs", .directory, 0o755), ("jobs/A", .directory, 0o755), ("jobs/A/counters", .map(mapInfo), 0o600),
+            ("jobs/A/count", .program(programInfo), 0o600), ("jobs/A/egress", .link(egressInfo), 0o400),
+            ("jobs/A/stats", .link(statsInfo), 0o600),
+        ]
+        var live = LiveTree()
+        live.record(.anchor, LiveEntry(kind: .directory, mode: 0o755, inode: 1))
+        var records: [LedgerRecord] = []
+        for (index, (text, kind, mode)) in entries.enumerated() {
+            let inode = UInt64(100 + index)
+            live.record(path(text), LiveEntry(kind: kind, mode: mode, inode: inode))
+            records.append(LedgerRecord(path: path(text), kind: LiveEntry(kind: kind, mode: mode).kind.ledgerKind ?? .directory,
+                                        inode: inode, manifest: "job"))
+        }
+        return (live, Ledger(records: records))
+    }
+
+    static func plan(_ live: LiveTree, _ ledger: Ledger, desired: DesiredTree? = nil) throws -> Plan {
+        let policies = try policySet("""
+            apiVersion: bpftree/v1
+            kind: Policy
+            metadata: {name: p}
+            spec:
+              scopes:
+                - paths: ["jobs/**"]
+                  allowOnIncompatible: [replace]
+                  prune: owned
+            """)
+        return Planner.plan(desired: try desired ?? resolved(), live: live, ledger: ledger, policies: policies)
+    }
+
+    @Test func decodesProgramsAndLinks() throws {
+        let tree = try desired(Self.text)
+        guard case .program(let program)? = tree[path("jobs/A/count")]?.kind,
+              case .link(let egress)? = tree[path("jobs/A/egress")]?.kind,
+              case .link(let stats)? = tree[path("jobs/A/stats")]?.kind else {
+            Issue.record("kinds: \(tree.entries.map(\.kind.name))")
+            return
+        }
+        #expect(program.objectPath == "obj/job.bpf.o" && program.program == "count_egress" && program.type == .cgroupSKB)
+        #expect(program.maps.map(\.path) == [path("jobs/A/counters")])
+        #expect(egress.program == path("jobs/A/count") && egress.target == .cgroup(.cgroupInetEgress) && egress.cgroup == "jobs/A/w1")
+        #expect(stats.target == .cgroupIterator(.descendantsPre))
+        #expect(tree[path("jobs/A/egress")]?.mode == 0o400 && tree[path("jobs/A/stats")]?.mode == 0o600)
+        #expect(tree.boundMaps == [path("jobs/A/counters")])
+        // The object path is taken relative to the manifest's directory.
+        let nested = try decode(Self.text, file: "/etc/bpftree/job.yaml").get()
+        guard case .program(let moved)? = nested[0].entries.first(where: { $0.path == path("jobs/A/count") })?.kind else {
+            Issue.record("no program")
+            return
+        }
+        #expect(moved.objectPath == "/etc/bpftree/obj/job.bpf.o" && moved.object == "obj/job.bpf.o")
+    }
+
+    @Test(arguments: [
+        ("{program: {object: a.o}}", "8:", "missing required field 'name'"),
+        ("{program: {object: a.o, name: p, type: cgroup_skbb}}", "8:", "unknown program type 'cgroup_skbb'; did you mean 'cgroup_skb'?"),
+        ("{link: {program: jobs/p, cgroup: x}}", "8:", "a link needs attachType (e.g. cgroup_inet_egress) or iter: cgroup"),
+        ("{link: {program: jobs/p, cgroup: x, attachType: xdp}}", "8:", "a link on a cgroup needs a cgroup attach type"),
+        ("{link: {program: jobs/p, cgroup: x, iter: task}}", "8:", "iterator 'task' is not supported; supported: cgroup"),
+        ("{link: {program: jobs/p, cgroup: x, iter: cgroup, attachType: cgroup_inet_egress}}", "8:", "either attachType"),
+        ("{link: {program: 'jobs/{cgroup.id}/p', cgroup: x, iter: cgroup}}", "8:", "placeholders such as {cgroup.id} need spec.forEachCgroup"),
+        ("{link: {program: jobs/p, cgroup: ../x, iter: cgroup}}", "8:", "without '.' or '..' segments"),
+        ("{program: {object: a.o, name: p}, map: {type: hash}}", "8:", "not 'map' and 'program'"),
+        ("{directory: {}, onIncompatible: replace}", "8:", "onIncompatible applies to maps, programs and links"),
+    ])
+    func badDeclarationsNameTheirLineAndField(entry: String, line: String, message: String) {
+        let text = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: job}
+            spec:
+              root: jobs
+              entries:
+                p: {program: {object: a.o, name: p}}
+                x: \(entry)
+            """
+        let found = diagnostics(text)
+        #expect(found.contains { $0.description.contains("m.yaml:\(line)") && $0.description.contains(message) }, "\(found)")
+    }
+
+    @Test func referencesMustNameDeclaredEntriesOfTheRightKind() throws {
+        let text = Self.text.replacingOccurrences(of: "program: jobs/A/count, cgroup: jobs/A/w1", with: "program: jobs/A/counters, cgroup: jobs/A/w1")
+            .replacingOccurrences(of: "maps: {counters: jobs/A/counters}", with: "maps: {counters: jobs/A/gone}")
+        let manifests = try decode(text).get()
+        guard case .failure(let failure) = DesiredTree.build(manifests) else {
+            Issue.record("built")
+            return
+        }
+        let messages = failure.diagnostics.map(\.description)
+        #expect(messages.contains { $0.contains("map counters is bound to 'jobs/A/gone', which is not declared") && $0.contains("spec.entries.count.program.maps.counters") }, "\(messages)")
+        #expect(messages.contains { $0.contains("the link's program 'jobs/A/counters' is a map") }, "\(messages)")
+    }
+
+    @Test func aBindingMustMatchTheObjectsMap() throws {
+        let wrong = ProgramImage(tag: 1, type: 8, expectedAttachType: 1, name: "count_egress",
+                                 objectMaps: ["counters": ObjectMap(type: 1, keySize: 8, valueSize: 8), "other": ObjectMap(type: 1, keySize: 4, valueSize: 4)])
+        let problems = try Self.resolved(image: wrong).bindingProblems().map(\.description)
+        #expect(problems.count == 1 && problems[0].contains("type hash in the object, lru_hash declared; valueSize 8 in the object, 16 declared"), "\(problems)")
+    }
+
+    @Test func templatesFillReferencesAndCgroups() throws {
+        let text = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: per-cgroup}
+            spec:
+              forEachCgroup: {path: jobs/A, depth: 1}
+              root: jobs/A/{cgroup.id}
+              entries:
+                egress: {link: {program: 'jobs/A/{cgroup.name}-prog', cgroup: '{cgroup.path}', attachType: cgroup_inet_egress}}
+            """
+        let manifest = try #require(try decode(text).get().first)
+        let source = CgroupSource(path: "jobs/A", depth: 1)
+        let (instances, _) = manifest.instances([source: [Cgroup(id: 42, name: "w1", path: "w1")]])
+        let link = try #require(instances.first?.entries.first { $0.path == path("jobs/A/42/egress") })
+        guard case .link(let spec) = link.kind else {
+            Issue.record("not a link")
+            return
+        }
+        #expect(spec.program == path("jobs/A/w1-prog") && spec.cgroup == "jobs/A/w1" && spec.target == .cgroup(.cgroupInetEgress))
+    }
+
+    @Test func aConvergedTreeHasNothingToDo() throws {
+        let (live, ledger) = Self.converged()
+        let plan = try Self.plan(live, ledger)
+        #expect(!plan.hasChanges && plan.problems.isEmpty, "\(plan.actions.map(\.kind)) \(plan.problems)")
+    }
+
+    @Test func aNewTagReloadsTheProgramAndRemakesItsLinks() throws {
+        let (live, ledger) = Self.converged()
+        var image = Self.image
+        image.tag = 0xaa
+        let plan = try Self.plan(live, ledger, desired: try Self.resolved(image: image))
+        #expect(plan.problems.isEmpty, "\(plan.problems)")
+        #expect(plan.actions.map(\.kind) == ["replaceProgram", "replaceLink", "replaceLink"])
+        #expect(plan.actions[0].reason == "tag: declared 00000000000000aa, live 0102030405060708")
+        #expect(plan.actions[1].reason == "program: declared jobs/A/count, which is loaded now, live program id 20")
+    }
+
+    @Test func aProgramNotUsingItsBoundMapIsReloaded() throws {
+        var (live, ledger) = Self.converged()
+        live.entries[path("jobs/A/counters")]?.kind = .map(LiveMapInfo(id: 6, type: 9, keySize: 8, valueSize: 16, maxEntries: 64, flags: 0))
+        let plan = try Self.plan(live, ledger)
+        #expect(plan.actions.first?.kind == "replaceProgram")
+        #expect(plan.actions.first?.reason == "maps.counters: declared jobs/A/counters (map id 6), live map ids 5")
+    }
+
+    @Test func aLinkOnAnotherCgroupOrProgramDiffers() throws {
+        var (live, ledger) = Self.converged()
+        var moved = Self.egressInfo
+        moved.cgroupID = 0
+        live.entries[path("jobs/A/egress")]?.kind = .link(moved)
+        var other = Self.statsInfo
+        other.programID = 99
+        live.entries[path("jobs/A/stats")]?.kind = .link(other)
+        let plan = try Self.plan(live, ledger)
+        #expect(plan.actions.map(\.reason) == ["cgroup: declared jobs/A/w1 (id 77), live a removed cgroup",
+                                               "program: declared jobs/A/count (id 20), live program id 99"])
+    }
+
+    @Test func whatBpftreeDidNotCreateIsNotReplaced() throws {
+        let (live, _) = Self.converged()
+        var image = Self.image
+        image.name = "other"
+        let plan = try Self.plan(live, Ledger(), desired: try Self.resolved(image: image))
+        #expect(plan.problems.map(\.path.description) == ["jobs/A/count", "jobs/A/egress", "jobs/A/stats"])
+        #expect(plan.problems[0].message.contains("the pinned program differs (name: declared other, live count_egress); it was not created by bpftree"))
+        #expect(plan.problems[1].message == "its program jobs/A/count has a conflict")
+    }
+
+    @Test func undeclaredProgramsAndLinksArePruned() throws {
+        let (live, ledger) = Self.converged()
+        let onlyMap = Self.text.split(separator: "\n").filter { !$0.contains("count:") && !$0.contains("egress:") && !$0.contains("stats:") }
+            .joined(separator: "\n")
+        let plan = try Self.plan(live, ledger, desired: try desired(onlyMap))
+        #expect(plan.actions.map { "\($0.kind) \($0.path)" } == ["remove jobs/A/stats", "remove jobs/A/egress", "remove jobs/A/count"])
+    }
+}
