@@ -131,7 +131,7 @@ enum Pipeline {
         do {
             observed = try observe(desired, policies, notices: renderNotices, anchor: anchor, options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
-            try checkReplacements(&observed.plan, anchor: anchor)
+            try checkReplacements(&observed.plan, live: observed.live, anchor: anchor)
         } catch {
             report.errors.append(error.description)
             console.err(["error: \(error)"])
@@ -235,8 +235,12 @@ enum Pipeline {
     }
 
     /// Refuses migrations whose entries do not fit the new map, and notes the programs that keep using a
-    /// map that is replaced (a pin is only a name).
-    private static func checkReplacements(_ plan: inout Plan, anchor: Anchor) throws(KernelError) {
+    /// map that is replaced (a pin is only a name), except declared programs the plan loads again.
+    private static func checkReplacements(_ plan: inout Plan, live: LiveTree, anchor: Anchor) throws(KernelError) {
+        let reloaded = Set(plan.actions.compactMap { action -> UInt32? in
+            guard case .replaceProgram = action.change, case .program(let info)? = live[action.path]?.kind else { return nil }
+            return info.id
+        })
         var oldIDs: [UInt32: TreePath] = [:]
         var refused: Set<TreePath> = []
         for action in plan.actions {
@@ -253,8 +257,9 @@ enum Pipeline {
             }
         }
         plan.actions.removeAll { refused.contains($0.path) && $0.category == .replace }
-        for (id, programs) in try ProgramTable.users(of: Set(oldIDs.keys)) {
-            guard let path = oldIDs[id] else { continue }
+        for (id, users) in try ProgramTable.users(of: Set(oldIDs.keys)) {
+            let programs = users.filter { !reloaded.contains($0.id) }
+            guard let path = oldIDs[id], !programs.isEmpty else { continue }
             plan.notices.append(PlanNotice(
                 path: path,
                 message: "map id \(id) is used by program\(programs.count == 1 ? "" : "s") \(programs.map(\.description).joined(separator: ", ")); \(programs.count == 1 ? "it keeps" : "they keep") using the old map after the replacement",

@@ -16,7 +16,7 @@ func buildBPF(_ sources: [String], into directory: String) throws -> [String] {
 
 /// The job-stats example (examples/job-stats/job-stats.yaml) for cgroups below `source`, with the object
 /// built from bpf/job_stats.bpf.c into the manifest's directory.
-func jobStatsFiles(source: String, policyFields: String = "      prune: owned\n      allowOnIncompatible: [replace]") throws -> ManifestDirectory {
+func jobStatsFiles(source: String, policyFields: String = "      prune: owned\n      allowOnIncompatible: [replace, migrate]") throws -> ManifestDirectory {
     let example = try String(contentsOfFile: repositoryRoot + "/examples/job-stats/job-stats.yaml", encoding: .utf8)
     let manifest = example.replacingOccurrences(of: "forEachCgroup: {path: jobs/A,", with: "forEachCgroup: {path: \(source),")
     let files = try ManifestDirectory(["job-stats.yaml": manifest, "policy.yaml": policyText(policyFields)])
@@ -91,6 +91,25 @@ struct ProgramLinkTests {
         #expect(second == ["cgroup_id": w2, "packets": 9, "bytes": 9 * (20 + 8 + 100)], "\(second)")
         #expect(try bpftree(["diff"] + args).status == 0)
 
+        // The shared map grows (migrated): both programs are loaded again on the new map, their links
+        // made again on them, and the counts carry over.
+        let manifest = files.path + "/job-stats.yaml"
+        let grown = try String(contentsOfFile: manifest, encoding: .utf8)
+            .replacingOccurrences(of: "maxEntries: 4096}", with: "maxEntries: 8192}\n      onIncompatible: migrate")
+        try grown.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let migrated = try bpftree(["apply"] + args)
+        #expect(migrated.status == 0, "\(migrated.output)")
+        #expect(!migrated.stdout.contains("keeps using the old map"), "\(migrated.output)")
+        let newCounters = try mapInfo(fs.at("jobs/A/counters"))
+        #expect(newCounters["max_entries"] as? Int == 8192)
+        let reloaded = try pinned("prog", fs.at("jobs/A/count_egress"))
+        #expect((reloaded["map_ids"] as? [Int])?.contains(newCounters["id"] as? Int ?? -1) == true, "\(reloaded)")
+        #expect(try pinned("link", fs.at("jobs/A/\(w1)/egress"))["prog_id"] as? Int == reloaded["id"] as? Int)
+        try sendUDP(from: cgroups.path + "/w1", count: 1, size: 10)
+        #expect(try stats(fs.at("jobs/A/\(w1)/stats"))["packets"] == 6)
+        #expect(try stats(fs.at("jobs/A/\(w2)/stats"))["packets"] == 9)
+        #expect(try bpftree(["diff"] + args).status == 0)
+
         // A removed cgroup loses its links and its subtree on the next pass; the other keeps counting.
         let oldLink = try pinned("link", fs.at("jobs/A/\(w2)/egress"))["id"] as? Int ?? -1
         try cgroups.remove("w2")
@@ -101,7 +120,7 @@ struct ProgramLinkTests {
         let links = try #require(try bpftool(["link", "show"]) as? [[String: Any]])
         #expect(!links.contains { $0["id"] as? Int == oldLink }, "the removed cgroup's link is gone from the kernel")
         try sendUDP(from: cgroups.path + "/w1", count: 2, size: 10)
-        #expect(try stats(fs.at("jobs/A/\(w1)/stats"))["packets"] == 7)
+        #expect(try stats(fs.at("jobs/A/\(w1)/stats"))["packets"] == 8)
         #expect(try bpftree(["diff"] + args).status == 0)
     }
 
