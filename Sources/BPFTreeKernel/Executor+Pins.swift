@@ -75,15 +75,7 @@ extension Executor {
 
     /// Creates links in batches of the syscall program and pins them. Returns how many times it ran.
     func createLinks(_ actions: some Collection<Action>, record: (ActionResult) -> Void) -> Int {
-        guard let first = actions.first else { return 0 }
-        let program: BatchProgram
-        do {
-            program = try loadedProgram()
-        } catch {
-            record(ActionResult(action: first, outcome: .failed(error)))
-            actions.dropFirst().forEach { record(ActionResult(action: $0, outcome: .notDone)) }
-            return 0
-        }
+        guard let program = batchProgram(for: actions, record: record) else { return 0 }
         // Each link holds a program fd and perhaps a cgroup fd until the run.
         let perRun = max(1, min(BatchProgram.maxOps, maxMapsPerBatch / 2))
         var runs = 0
@@ -212,23 +204,13 @@ extension Executor {
             try? ledger.remove([temporary])
             throw KernelError("BPF_OBJ_PIN", path: temporary.description, negativeErrno: pinned)
         }
-        var exchanged = false
+        // Whatever happens, the temporary name goes: it holds the new object until the exchange, the old after.
         defer {
-            if !exchanged {
-                _ = unlinkat(parent, temporary.name, 0)
-                try? ledger.remove([temporary])
-            }
+            _ = unlinkat(parent, temporary.name, 0)
+            try? ledger.remove([temporary])
         }
         try setAttributes(temporary, mode: mode, owner: owner)
-        let oldInode = try inode(path), newInode = try inode(temporary)
-        try ledger.write([LedgerRecord(path: path, kind: kind, state: .replacing, inode: oldInode, pendingInode: newInode,
-                                       fingerprint: fingerprint, manifest: manifest)])
-        let swapped = bt_renameat2(parent, temporary.name, parent, path.name, UInt32(BT_RENAME_EXCHANGE))
-        guard swapped == 0 else { throw KernelError("renameat2(RENAME_EXCHANGE)", path: path.description, negativeErrno: swapped) }
-        exchanged = true
-        // The temporary name now holds the old object.
-        try unlink(temporary, directory: false)
+        let newInode = try exchange(temporary, into: path, parent: parent, kind: kind, fingerprint: fingerprint, manifest: manifest)
         try ledger.write([LedgerRecord(path: path, kind: kind, inode: newInode, fingerprint: fingerprint, manifest: manifest)])
-        try ledger.remove([temporary])
     }
 }

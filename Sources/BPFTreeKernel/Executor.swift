@@ -145,7 +145,7 @@ public final class Executor {
     }
 
     /// The inode now at `path` (not following a symlink).
-    func inode(_ path: TreePath) throws(KernelError) -> UInt64 { UInt64(try status(path).st_ino) }
+    private func inode(_ path: TreePath) throws(KernelError) -> UInt64 { UInt64(try status(path).st_ino) }
 
     private func status(_ path: TreePath) throws(KernelError) -> Glibc.stat {
         let parent = try directories.descriptor(for: path.parent)
@@ -219,12 +219,20 @@ public final class Executor {
         var replacing: (old: LiveMapInfo, migrate: Bool, temporary: TreePath)?
     }
 
-    /// The batch program, loaded on first use (a plan without maps never loads it).
-    func loadedProgram() throws(KernelError) -> BatchProgram {
+    /// The batch program for `actions`, loaded on first use (a plan without maps or links never loads it);
+    /// nil, with the first action failed and the rest not done, when it cannot be loaded or there are none.
+    func batchProgram(for actions: some Collection<Action>, record: (ActionResult) -> Void) -> BatchProgram? {
+        guard let first = actions.first else { return nil }
         if let program { return program }
-        let loaded = try BatchProgram()
-        program = loaded
-        return loaded
+        do {
+            let loaded = try BatchProgram()
+            program = loaded
+            return loaded
+        } catch {
+            record(ActionResult(action: first, outcome: .failed(error)))
+            actions.dropFirst().forEach { record(ActionResult(action: $0, outcome: .notDone)) }
+            return nil
+        }
     }
 
     func nextTemporary(beside path: TreePath) -> TreePath {
@@ -235,15 +243,7 @@ public final class Executor {
     /// Creates, fills, freezes and pins maps in batches (replacements included); returns how many times
     /// the program ran.
     private func createMaps(_ actions: some Collection<Action>, record: (ActionResult) -> Void) -> Int {
-        guard let first = actions.first else { return 0 }
-        let program: BatchProgram
-        do {
-            program = try loadedProgram()
-        } catch {
-            record(ActionResult(action: first, outcome: .failed(error)))
-            actions.dropFirst().forEach { record(ActionResult(action: $0, outcome: .notDone)) }
-            return 0
-        }
+        guard let program = batchProgram(for: actions, record: record) else { return 0 }
         var runs = 0
         var batch: [BatchedMap] = []
         var ops = 0
@@ -412,8 +412,8 @@ public final class Executor {
         let path = map.action.path, temporary = replacing.temporary
         let pinned = bt_obj_pin_at(parent, temporary.name, descriptor.rawValue)
         guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: temporary.description, negativeErrno: pinned) }
-        var exchanged = false
-        defer { if !exchanged { _ = unlinkat(parent, temporary.name, 0) } }
+        // Whatever happens, the temporary name goes: it holds the new map until the exchange, the old after.
+        defer { _ = unlinkat(parent, temporary.name, 0) }
         try setAttributes(temporary, mode: map.mode, owner: map.owner)
         var copied: UInt64?
         if replacing.migrate {
@@ -439,15 +439,21 @@ public final class Executor {
                 guard frozen == 0 else { throw KernelError("BPF_MAP_FREEZE", path: path.description, negativeErrno: frozen) }
             }
         }
-        let oldInode = try inode(path)
-        let newInode = try inode(temporary)
-        try ledger.write([LedgerRecord(path: path, kind: .map, state: .replacing, inode: oldInode, pendingInode: newInode,
-                                       fingerprint: map.spec.fingerprint, manifest: map.action.manifest)])
+        let newInode = try exchange(temporary, into: path, parent: parent, kind: .map, fingerprint: map.spec.fingerprint,
+                                    manifest: map.action.manifest)
+        return (newInode, copied)
+    }
+
+    /// Exchanges the new object pinned at `temporary` with the one at `path`, once the ledger records both
+    /// inodes as bpftree's, and unlinks the old one (now at the temporary name). Returns the new inode.
+    func exchange(_ temporary: TreePath, into path: TreePath, parent: Int32, kind: LedgerRecord.Kind,
+                  fingerprint: UInt64, manifest: String) throws(KernelError) -> UInt64 {
+        let oldInode = try inode(path), newInode = try inode(temporary)
+        try ledger.write([LedgerRecord(path: path, kind: kind, state: .replacing, inode: oldInode, pendingInode: newInode,
+                                       fingerprint: fingerprint, manifest: manifest)])
         let swapped = bt_renameat2(parent, temporary.name, parent, path.name, UInt32(BT_RENAME_EXCHANGE))
         guard swapped == 0 else { throw KernelError("renameat2(RENAME_EXCHANGE)", path: path.description, negativeErrno: swapped) }
-        exchanged = true
-        // The temporary name now holds the old map.
         try unlink(temporary, directory: false)
-        return (newInode, copied)
+        return newInode
     }
 }
