@@ -28,7 +28,13 @@ public enum ProgramLoader {
         let key = CacheKey(bytes: bytes, program: spec.program, type: spec.type, attachType: spec.attachType)
         if let known = cache.withLock({ $0[key] }) { return .success(known) }
         let result = load(spec, bytes: bytes, maps: [], keep: false).map(\.image)
-        if case .success(let image) = result { cache.withLock { $0[key] = image } }
+        if case .success(let image) = result {
+            cache.withLock { images in
+                // Objects rebuilt again and again must not grow a long-running service without bound.
+                if images.count >= 256 { images.removeAll() }
+                images[key] = image
+            }
+        }
         return result
     }
 
