@@ -26,6 +26,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("anchor-fd"), help: "Use an inherited directory descriptor as the anchor.")
     var anchorFD: Int32?
 
+    @Option(name: .customLong("anchor-pid"), help: "Resolve --anchor as this process sees it (e.g. a container's bpffs, from the host), inside its root.")
+    var anchorPID: Int32?
+
     @Option(name: [.short, .long], help: "Output format: text or json.")
     var output: OutputFormat = .text
 
@@ -38,13 +41,20 @@ struct CommonOptions: ParsableArguments {
         if files.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
         if anchor != nil && anchorFD != nil { throw ValidationError("give --anchor or --anchor-fd, not both") }
         if let anchorFD, anchorFD < 0 { throw ValidationError("--anchor-fd must be a descriptor number") }
+        if anchorPID != nil && anchorFD != nil { throw ValidationError("give --anchor-pid (with --anchor) or --anchor-fd, not both") }
+        if let anchorPID, anchorPID <= 0 { throw ValidationError("--anchor-pid must be a process id") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     }
 
-    var anchorDisplayName: String { anchorFD.map { "fd \($0)" } ?? anchor ?? Self.defaultAnchor }
+    var anchorDisplayName: String {
+        if let anchorFD { return "fd \(anchorFD)" }
+        let path = anchor ?? Self.defaultAnchor
+        return anchorPID.map { "\(path) in the root of pid \($0)" } ?? path
+    }
 
     func openAnchor() throws(KernelError) -> Anchor {
         if let anchorFD { return try Anchor.inherited(fd: anchorFD) }
+        if let anchorPID { return try Anchor.open(inRootOf: anchorPID, path: anchor ?? Self.defaultAnchor) }
         return try Anchor.open(path: anchor ?? Self.defaultAnchor)
     }
 }

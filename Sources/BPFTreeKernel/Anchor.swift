@@ -14,13 +14,50 @@ public final class Anchor: Sendable {
     public var fd: Int32 { descriptor.rawValue }
 
     /// Opens `path` (symlinks in the path itself are followed: it names the anchor, it is not in the tree).
+    /// A path through a process's root (`/proc/PID/root/...`) is resolved as `open(inRootOf:path:)` does.
     public static func open(path: String) throws(KernelError) -> Anchor {
+        if let (pid, rest) = processRoot(path) { return try open(inRootOf: pid, path: rest, displayName: path) }
         let fd = retryingEINTR { Glibc.open(path, Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else {
             let detail = -fd == ENOENT ? "the anchor must be an existing directory on a mounted bpffs" : nil
             throw KernelError("open anchor", path: path, negativeErrno: fd, detail: detail)
         }
         return try Anchor(owning: Descriptor(owning: fd), displayName: path)
+    }
+
+    /// Opens `path` as process `pid` sees it (e.g. a container's `/sys/fs/bpf`, from the host), without
+    /// entering its namespaces: through `/proc/PID/root`, then with `openat2(RESOLVE_IN_ROOT |
+    /// RESOLVE_NO_MAGICLINKS)`, so `..` and absolute symlinks stay inside that root (a plain path lookup
+    /// would resolve them against the caller's root and could leave the container).
+    public static func open(inRootOf pid: Int32, path: String, displayName: String? = nil) throws(KernelError) -> Anchor {
+        let name = displayName ?? "\(path) in the root of pid \(pid)"
+        let rootPath = "/proc/\(pid)/root"
+        let root = retryingEINTR { Glibc.open(rootPath, Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC) }
+        guard root >= 0 else {
+            throw KernelError("open anchor", path: rootPath, negativeErrno: root,
+                              detail: -root == ENOENT ? "no process \(pid)" : nil)
+        }
+        let rootDescriptor = Descriptor(owning: root)
+        let relative = path.drop { $0 == "/" }
+        let fd = bt_openat2(rootDescriptor.rawValue, relative.isEmpty ? "." : String(relative),
+                            UInt64(Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC), 0, Resolve.inRoot | Resolve.noMagicLinks)
+        guard fd >= 0 else {
+            let detail = -fd == ENOENT ? "the anchor must be an existing directory on a mounted bpffs, as the process sees it" : nil
+            throw KernelError("open anchor", path: name, negativeErrno: fd, detail: detail)
+        }
+        return try Anchor(owning: Descriptor(owning: fd), displayName: name)
+    }
+
+    /// `/proc/PID/root/REST` (or `/proc/self/root/...`) split into the pid and REST; nil for other paths.
+    static func processRoot(_ path: String) -> (Int32, String)? {
+        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard path.hasPrefix("/proc/"), parts.count >= 4, parts[1] == "proc", parts[3] == "root" || parts[3].hasPrefix("root/") else {
+            return nil
+        }
+        let pid = parts[2] == "self" ? getpid() : Int32(parts[2])
+        guard let pid, pid > 0 else { return nil }
+        let rest = parts[3].dropFirst("root".count)
+        return (pid, String(rest))
     }
 
     /// Uses an inherited descriptor (e.g. from a container runtime); it is duplicated, not taken over.

@@ -24,5 +24,6 @@ enum Resolve {
     static let noMagicLinks: UInt64 = 0x02
     static let noSymlinks: UInt64 = 0x04
     static let beneath: UInt64 = 0x08
+    static let inRoot: UInt64 = 0x10
     static let strict = beneath | noSymlinks | noMagicLinks | noXDev
 }
