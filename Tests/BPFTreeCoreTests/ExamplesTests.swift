@@ -1,0 +1,28 @@
+import BPFTreeCore
+import BPFTreeYAML
+import Foundation
+import Testing
+
+/// The shipped examples and policies decode, merge and pass the platform policy (what the README runs).
+@Suite struct ExamplesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    static func text(_ path: String) throws -> String { try String(contentsOfFile: root + "/" + path, encoding: .utf8) }
+
+    @Test(arguments: ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml", "examples/job-stats/job-stats.yaml",
+                      "examples/containers/tenant.yaml"])
+    func anExampleDecodesAndPassesThePlatformPolicy(_ path: String) throws {
+        let manifests = try decode(try Self.text(path), file: path).get()
+        let rendered = DesiredTree.build(rendering: manifests, cgroups: [CgroupSource(path: "jobs/A", depth: 1): [Cgroup(id: 9, name: "w", path: "w")]])
+        let tree = try rendered.tree.get()
+        let policies = try policySet(try Self.text("policies/platform.yaml"))
+        let violations = PolicyCheck.violations(tree, path.contains("containers") ? .builtin : policies, possibleCPUs: 4)
+        #expect(violations.isEmpty, "\(violations)")
+    }
+
+    @Test func theShippedPoliciesDecode() throws {
+        _ = try policySet(try Self.text("policies/platform.yaml"))
+        _ = try policySet(try Self.text("policies/default.yaml"))
+    }
+}
