@@ -132,4 +132,19 @@ struct ContainerTests {
         }
         #expect(try hostTree.snapshot() == before, "nothing outside the container's root changed")
     }
+
+    @Test func badAnchorOptionsAreRefused() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["m.yaml": containerManifest])
+        let cases: [([String], Int32, String)] = [
+            (["--anchor-pid", "1", "--anchor-fd", "0"], 64, "give --anchor-pid (with --anchor) or --anchor-fd, not both"),
+            (["--anchor-pid", "0"], 64, "--anchor-pid must be a process id"),
+            (["--anchor-pid", "999999999", "--anchor", fs.path], 1, "no process 999999999"),
+        ]
+        for (options, status, message) in cases {
+            let result = try bpftree(["apply", "-f", files.path] + options)
+            #expect(result.status == status && result.stderr.contains(message), "\(options): \(result.output)")
+        }
+        #expect(try fs.snapshot().isEmpty)
+    }
 }
