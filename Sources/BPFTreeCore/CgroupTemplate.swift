@@ -51,23 +51,39 @@ public struct CgroupTemplate: Hashable, Sendable {
     /// Why `root` cannot be a template root, or nil when it can: only the known placeholders, at least
     /// one of them, and a valid path once they are filled in.
     public static func problem(withRoot root: String) -> String? {
-        var rest = Substring(root)
-        var found = false
-        while let open = rest.firstIndex(of: "{") {
-            guard let close = rest[open...].firstIndex(of: "}") else { return "'{' without '}' in '\(root)'" }
-            let placeholder = String(rest[open...close])
-            guard placeholders.contains(placeholder) else {
-                return "unknown placeholder '\(placeholder)'; known: \(placeholders.joined(separator: ", "))"
-            }
-            found = true
-            rest = rest[rest.index(after: close)...]
+        let found: [String]
+        switch placeholders(in: root) {
+        case .failure(let problem): return problem.message
+        case .success(let tokens): found = tokens
         }
-        if rest.contains("}") { return "'}' without '{' in '\(root)'" }
-        guard found else {
+        if let unknown = found.first(where: { !placeholders.contains($0) }) {
+            return "unknown placeholder '\(unknown)'; known: \(placeholders.joined(separator: ", "))"
+        }
+        if root.count(where: { $0 == "}" }) > found.count { return "'}' without '{' in '\(root)'" }
+        guard !found.isEmpty else {
             return "with forEachCgroup, the root must hold {cgroup.id} or {cgroup.name}, or every cgroup would get the same subtree"
         }
         if case .failure(let error) = TreePath.parse(relative: fill(root, id: "1", name: "x")) { return error.message }
         return nil
+    }
+
+    /// Why a text's braces do not parse.
+    public struct PlaceholderProblem: Error {
+        public var message: String
+    }
+
+    /// Every `{...}` of `text`, in order, known or not; a `{` without its `}` is a problem.
+    public static func placeholders(in text: String) -> Result<[String], PlaceholderProblem> {
+        var found: [String] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else {
+                return .failure(PlaceholderProblem(message: "'{' without '}' in '\(text)'"))
+            }
+            found.append(String(rest[open...close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return .success(found)
     }
 
     /// The root for `cgroup`, or why the cgroup cannot have one (a name bpffs cannot hold).

@@ -7,14 +7,8 @@ public struct LedgerRecord: Hashable, Sendable {
         case program = 3
         case link = 4
 
-        public var name: String {
-            switch self {
-            case .directory: "directory"
-            case .map: "map"
-            case .program: "program"
-            case .link: "link"
-            }
-        }
+        /// The case's name: `directory`, `map`, `program`, `link`.
+        public var name: String { String(describing: self) }
     }
 
     /// Written before a change and settled after it, so that a run killed at any point leaves records a

@@ -107,17 +107,15 @@ struct PinSpecDecoder {
     }
 
     private func placeholderProblem(_ text: String, _ allowed: [String]) -> String? {
-        var rest = Substring(text)
-        while let open = rest.firstIndex(of: "{") {
-            guard let close = rest[open...].firstIndex(of: "}") else { return "'{' without '}' in '\(text)'" }
-            let placeholder = String(rest[open...close])
-            guard template else { return "placeholders such as \(placeholder) need spec.forEachCgroup" }
-            guard allowed.contains(placeholder) else {
-                return "unknown placeholder '\(placeholder)' here; known: \(allowed.joined(separator: ", "))"
-            }
-            rest = rest[rest.index(after: close)...]
+        switch CgroupTemplate.placeholders(in: text) {
+        case .failure(let problem):
+            return problem.message
+        case .success(let found):
+            guard let first = found.first else { return nil }
+            guard template else { return "placeholders such as \(first) need spec.forEachCgroup" }
+            guard let unknown = found.first(where: { !allowed.contains($0) }) else { return nil }
+            return "unknown placeholder '\(unknown)' here; known: \(allowed.joined(separator: ", "))"
         }
-        return nil
     }
 
     private func programType(_ node: YAMLNode, _ field: String) -> ProgramType? {

@@ -21,15 +21,7 @@ final class ScratchContainer {
             print("ready", flush=True)
             time.sleep(60)
             """, root]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { throw HarnessError(description: "the container exited early") }
-            line += chunk
-        }
+        try startAndAwaitLine(process, what: "the container")
     }
 
     deinit {

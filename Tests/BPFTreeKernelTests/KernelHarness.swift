@@ -160,14 +160,19 @@ func holdLock(on directory: String, seconds: Double) throws -> (Process, Int32) 
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
         """, directory, String(seconds)]
+    try startAndAwaitLine(process, what: "the lock holder")
+    return (process, process.processIdentifier)
+}
+
+/// Starts `process` and returns once it has printed its first line (it is ready).
+func startAndAwaitLine(_ process: Process, what: String) throws {
     let out = Pipe()
     process.standardOutput = out
     try process.run()
     var line = Data()
     while !line.contains(UInt8(ascii: "\n")) {
         let chunk = out.fileHandleForReading.availableData
-        if chunk.isEmpty { throw HarnessError(description: "the lock holder exited early") }
+        if chunk.isEmpty { throw HarnessError(description: "\(what) exited early") }
         line += chunk
     }
-    return (process, process.processIdentifier)
 }
