@@ -28,11 +28,35 @@ struct bt_batch_area bt_area;
 struct bt_state {
 	__u32 ran;
 	__u32 failed;
+	__s32 token_fd;
 };
 
-static long create_map(struct bt_op *op)
+/* BPF_MAP_CREATE's attr up to map_token_fd (Linux 6.9; the 6.1 uapi headers here end at map_extra). */
+struct bt_map_create_attr {
+	__u32 map_type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	__u32 map_flags;
+	__u32 inner_map_fd;
+	__u32 numa_node;
+	char map_name[16];
+	__u32 map_ifindex;
+	__u32 btf_fd;
+	__u32 btf_key_type_id;
+	__u32 btf_value_type_id;
+	__u32 btf_vmlinux_value_type_id;
+	__u64 map_extra;
+	__s32 value_type_btf_obj_fd;
+	__s32 map_token_fd;
+};
+
+#define BT_F_TOKEN_FD (1U << 16)
+
+/* token_fd >= 0: a BPF token in the caller's fd table, which the kernel checks instead of CAP_BPF. */
+static long create_map(struct bt_op *op, __s32 token_fd)
 {
-	union bpf_attr attr = {};
+	struct bt_map_create_attr attr = {};
 
 	attr.map_type = op->map_type;
 	attr.key_size = op->key_size;
@@ -42,6 +66,10 @@ static long create_map(struct bt_op *op)
 	attr.numa_node = op->numa_node;
 	attr.map_extra = op->map_extra;
 	__builtin_memcpy(attr.map_name, op->map_name, sizeof(attr.map_name));
+	if (token_fd >= 0) {
+		attr.map_flags |= BT_F_TOKEN_FD;
+		attr.map_token_fd = token_fd;
+	}
 	return bpf_sys_bpf(BPF_MAP_CREATE, &attr, sizeof(attr));
 }
 
@@ -133,7 +161,7 @@ static long run_op(__u32 i, struct bt_state *st)
 	op = &bt_ops[i];
 	switch (op->kind) {
 	case BT_OP_MAP_CREATE:
-		ret = create_map(op);
+		ret = create_map(op, st->token_fd);
 		break;
 	case BT_OP_MAP_UPDATE:
 		ret = update_elem(i, op);
@@ -160,7 +188,7 @@ static long run_op(__u32 i, struct bt_state *st)
 SEC("syscall")
 int bt_batch(struct bt_batch_ctx *ctx)
 {
-	struct bt_state st = {};
+	struct bt_state st = { .token_fd = ctx->token_fd };
 	__u32 n = ctx->nops;
 
 	if (n > BT_BATCH_MAX_OPS)

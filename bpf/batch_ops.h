@@ -61,6 +61,7 @@ struct bt_batch_ctx {
 	__u32 ran;   /* out: ops attempted */
 	__u32 failed; /* out: ops whose result is negative */
 	__u32 magic; /* out: BT_BATCH_MAGIC, proves the program ran */
+	__s32 token_fd; /* in: a BPF token for map creation (in the caller's fd table), or -1 */
 };
 
 #define BT_BATCH_MAGIC 0xb7f7ee01u

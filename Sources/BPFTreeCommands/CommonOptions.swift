@@ -1,9 +1,20 @@
 import ArgumentParser
+import BPFTreeCore
 import BPFTreeKernel
 
 /// Output formats.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+}
+
+/// When to use a BPF token.
+enum TokenMode: String, ExpressibleByArgument, CaseIterable {
+    /// When the anchor's bpffs delegates and this process is in a user namespace other than the initial one.
+    case auto
+    /// Always: fail when no token can be made from the anchor's bpffs.
+    case require
+    /// Never.
+    case off
 }
 
 /// Options shared by `diff` and `apply`.
@@ -28,6 +39,9 @@ struct CommonOptions: ParsableArguments {
 
     @Option(name: .customLong("anchor-pid"), help: "Resolve --anchor as this process sees it (e.g. a container's bpffs, from the host), inside its root.")
     var anchorPID: Int32?
+
+    @Option(help: "BPF token from the anchor's delegated bpffs (Linux 6.9): auto (when it delegates and this process is in a user namespace), require, or off.")
+    var token: TokenMode = .auto
 
     @Option(name: [.short, .long], help: "Output format: text or json.")
     var output: OutputFormat = .text
@@ -56,5 +70,22 @@ struct CommonOptions: ParsableArguments {
         if let anchorFD { return try Anchor.inherited(fd: anchorFD) }
         if let anchorPID { return try Anchor.open(inRootOf: anchorPID, path: anchor ?? Self.defaultAnchor) }
         return try Anchor.open(path: anchor ?? Self.defaultAnchor)
+    }
+
+    /// The BPF token this run uses, already activated; nil when it uses none (see `TokenMode`).
+    func openToken(_ anchor: Anchor) throws(KernelError) -> BPFToken? {
+        switch token {
+        case .off: return nil
+        case .require: break
+        case .auto:
+            guard !Machine.inInitialUserNamespace, try BPFToken.delegation(of: anchor).isDelegated else { return nil }
+        }
+        let token = try BPFToken.create(for: anchor)
+        let missing = DelegationCheck.missingBPFTreeNeeds(token.delegation)
+        guard missing.isEmpty else {
+            throw KernelError("use BPF token", path: anchor.displayName, detail: missing.joined(separator: "; "))
+        }
+        token.activate()
+        return token
     }
 }

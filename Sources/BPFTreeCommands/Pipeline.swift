@@ -17,6 +17,8 @@ enum Pipeline {
         var repair: Repair?
         /// A writer's lock on the anchor, held until the run ends.
         var lock: WriterLock?
+        /// The BPF token every map creation and program load of the run carries, if any.
+        var token: BPFToken?
         /// The cgroup directories the templates were rendered from (for `reconcile` to watch).
         var watched: [String] = []
     }
@@ -65,8 +67,10 @@ enum Pipeline {
         let loader = loader()
         let settings = settings(options, pageSize: loader.pageSize)
         var lock: WriterLock?
+        var token: BPFToken?
         let anchor: Result<Anchor, KernelError> = Result { () throws(KernelError) in
             let anchor = try options.openAnchor()
+            token = try options.openToken(anchor)
             if let lockTimeout { lock = try WriterLock.acquire(anchor, timeout: lockTimeout) }
             return anchor
         }
@@ -79,7 +83,7 @@ enum Pipeline {
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
-                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock,
+                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock, token: token,
                            watched: scan.watched)
         }
         let decoded = known.map { Result.success($0) } ?? loader.decode(inputs, policyPaths: options.policies)
@@ -103,9 +107,11 @@ enum Pipeline {
                 switch desired {
                 case .failure(let failure): diagnostics += failure.diagnostics
                 case .success(var tree):
-                    if tree.hasProgramsOrLinks {
+                    let delegation = token?.delegation
+                    if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
+                    if tree.hasProgramsOrLinks, diagnostics.isEmpty {
                         // Loads each program once (before anything changes) and finds each link's cgroup.
-                        diagnostics += PinResolver.resolve(&tree)
+                        diagnostics += PinResolver.resolve(&tree, delegation: delegation)
                         desired = .success(tree)
                     }
                     diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
@@ -148,7 +154,7 @@ enum Pipeline {
         return Planned(anchor: anchor, plan: plan, inputs: digest,
                        full: Full(desired: desired, policies: policies, observed: observed,
                                   cgroupSources: Array(Set(decoded.cgroupSources)).sorted(), notices: renderNotices),
-                       lock: lock, watched: scan.watched)
+                       lock: lock, token: token, watched: scan.watched)
     }
 
     /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.

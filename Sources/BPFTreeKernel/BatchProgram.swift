@@ -23,7 +23,8 @@ final class BatchProgram {
         guard result == 0, let handle else {
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw KernelError("load batch program", path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
-                              detail: text.isEmpty ? nil : String(text.reversed().drop(while: \.isWhitespace).reversed()))
+                              detail: KernelError.privilegeHint(result)
+                                ?? (text.isEmpty ? nil : String(text.reversed().drop(while: \.isWhitespace).reversed())))
         }
         self.handle = handle
     }

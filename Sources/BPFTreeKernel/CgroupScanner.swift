@@ -23,16 +23,7 @@ public enum CgroupScanner {
     /// Where cgroup v2 is mounted, from /proc/self/mountinfo (e.g. `/sys/fs/cgroup` or, on a hybrid
     /// system, `/sys/fs/cgroup/unified`).
     public static func cgroup2Mount() -> String? {
-        guard let file = fopen("/proc/self/mountinfo", "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 4096)
-        while fgets(&line, Int32(line.count), file) != nil {
-            // "36 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw"
-            let fields = String(cString: line).split(separator: " ")
-            guard let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count else { continue }
-            if fields[separator + 1] == "cgroup2", separator >= 5 { return unescape(String(fields[4])) }
-        }
-        return nil
+        MountInfo.mounts().first { $0.fileSystemType == "cgroup2" }?.mountPoint
     }
 
     /// The directory a source names: absolute as given, or relative to the cgroup v2 mount.
@@ -134,23 +125,5 @@ public enum CgroupScanner {
         }
         guard !gone.isEmpty else { return }
         for source in scan.cgroups.keys { scan.cgroups[source]?.removeAll { gone.contains($0.id) } }
-    }
-
-    /// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-    private static func unescape(_ text: String) -> String {
-        guard text.contains("\\") else { return text }
-        var bytes: [UInt8] = []
-        var utf8 = Array(text.utf8)[...]
-        while let byte = utf8.first {
-            if byte == UInt8(ascii: "\\"), utf8.count >= 4,
-               let value = UInt8(String(decoding: utf8.dropFirst().prefix(3), as: UTF8.self), radix: 8) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(4)
-            } else {
-                bytes.append(byte)
-                utf8 = utf8.dropFirst()
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import CBPFTreeShim
+import Glibc
 import SystemPackage
 
 /// A failed kernel operation: which call, on which anchor-relative path, and the errno.
@@ -20,6 +21,14 @@ public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// From a shim return value (-errno).
     init(_ operation: String, path: String, negativeErrno: Int32, detail: String? = nil) {
         self.init(operation, path: path, errno: Errno(rawValue: -negativeErrno), detail: detail)
+    }
+
+    /// Why an `EPERM` from creating a map or loading a program may have come, when this process has no way to
+    /// the privilege: it is in a user namespace (no CAP_BPF in the initial one) and holds no BPF token.
+    static func privilegeHint(_ negativeErrno: Int32) -> String? {
+        guard negativeErrno == -EPERM, bt_token_active() < 0, !Machine.inInitialUserNamespace else { return nil }
+        return "this process is in a user namespace, without CAP_BPF in the initial one, and holds no BPF token: "
+            + "run it on a bpffs delegated to its namespace (delegate_* mount options) with --token auto or require"
     }
 
     public var description: String {

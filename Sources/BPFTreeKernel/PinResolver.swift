@@ -7,7 +7,8 @@ import Glibc
 /// changes) and each link's cgroup id.
 public enum PinResolver {
     /// Resolves every program and link of `desired`; returns the problems as diagnostics of the entries.
-    public static func resolve(_ desired: inout DesiredTree) -> [Diagnostic] {
+    /// `delegation`: what the run's BPF token allows, to name the delegation a refused load lacked.
+    public static func resolve(_ desired: inout DesiredTree, delegation: BPFDelegation? = nil) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         desired.resolvePins { kind, origin in
             switch kind {
@@ -16,7 +17,11 @@ public enum PinResolver {
                 case .success(let image):
                     spec.image = image
                     kind = .program(spec)
-                case .failure(let failure):
+                case .failure(var failure):
+                    if let delegation, let refused = failure.refused, refused.errno == EPERM,
+                       let reason = DelegationCheck.refusal(type: refused.type, attach: refused.attach, delegation) {
+                        failure.message = "cannot load program '\(spec.program)' from \(spec.object): \(reason)"
+                    }
                     let field = "\(origin.field).program.\(failure.field)"
                     let location = failure.field.hasPrefix("maps.")
                         ? spec.maps.first { "maps.\($0.name)" == failure.field }?.location

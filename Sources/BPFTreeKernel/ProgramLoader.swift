@@ -13,6 +13,9 @@ public enum ProgramLoader {
         /// The `program:` field at fault: `object`, `name`, `type` or `maps.<name>`.
         public var field: String
         public var message: String
+        /// The errno of a load the kernel refused, with the program type and expected attach type it was
+        /// loaded as (to tell which delegation a token lacked).
+        public var refused: (errno: Int32, type: ProgramType?, attach: AttachType?)?
         public var description: String { message }
     }
 
@@ -90,7 +93,11 @@ public enum ProgramLoader {
             let tail = lines.suffix(12).joined(separator: "\n    ")
             let opened = result.loading == 1
             let what = opened ? "cannot load program '\(spec.program)' from \(object)" : "cannot open BPF object \(object)"
-            return Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
+            var failure = Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
+            if opened {
+                failure.refused = (-status, ProgramType(kernelValue: result.type), AttachType(kernelValue: result.expected_attach_type))
+            }
+            return failure
         }
     }
 

@@ -39,7 +39,9 @@ enum ReservedMap {
     static func pinNew(_ anchor: Anchor, name: String, shape: Shape, what: String) throws(KernelError) -> Descriptor? {
         let made = bt_map_create(shape.type.kernelValue, name.prefix(15).description, shape.keySize,
                                  shape.valueSize, shape.maxEntries, shape.flags)
-        guard made >= 0 else { throw KernelError("create \(what) map", path: name, negativeErrno: made) }
+        guard made >= 0 else {
+            throw KernelError("create \(what) map", path: name, negativeErrno: made, detail: KernelError.privilegeHint(made))
+        }
         let map = Descriptor(owning: made)
         let pinned = bt_obj_pin_at(anchor.fd, name, made)
         if pinned == -EEXIST { return nil }

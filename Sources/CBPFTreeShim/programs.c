@@ -123,6 +123,8 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 		}
 	}
 	result->loading = 1;
+	result->type = bpf_program__type(target);
+	result->expected_attach_type = bpf_program__expected_attach_type(target);
 	if (bpf_object__load(obj) < 0) {
 		err = -errno;
 		goto close;

@@ -384,7 +384,7 @@ void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int 
 
 int bt_batch_run(struct bt_batch *batch, uint32_t nops)
 {
-	struct bt_batch_ctx ctx = { .nops = nops };
+	struct bt_batch_ctx ctx = { .nops = nops, .token_fd = bt_token_active() };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
 
 	if (nops > BT_BATCH_MAX_OPS)

@@ -132,6 +132,21 @@ int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
 int32_t bt_batch_result(struct bt_batch *batch, uint32_t index);
 
+/* ---- BPF tokens (token.c, Linux 6.9) ---- */
+
+/** BPF_TOKEN_CREATE from the root of a delegated bpffs, opened O_RDONLY | O_DIRECTORY; returns the token fd. */
+int bt_token_create(int bpffs_root);
+/** From now on every BPF_MAP_CREATE, BPF_PROG_LOAD and BPF_BTF_LOAD of this process, libbpf's included,
+ *  carries token `fd` (-1: none). */
+void bt_token_activate(int fd);
+/** The active token's fd, or -1. */
+int bt_token_active(void);
+/** The id of the mount holding `fd` (statx STATX_MNT_ID), as /proc/self/mountinfo numbers mounts. */
+int bt_mount_id(int fd, uint64_t *id);
+/** Opens (O_RDONLY | O_DIRECTORY) the root of the mount holding directory `dirfd`, walking up with ".."
+ *  while it stays on that mount. Returns the fd or -errno. */
+int bt_mount_root_open(int dirfd);
+
 /* ---- programs and links (programs.c) ---- */
 
 #define BT_PROG_MAX_MAPS 64
@@ -149,7 +164,7 @@ struct bt_prog_load_result {
 	int prog_fd;
 	/** How far it got: 0 opening the object, 1 loading the program. */
 	uint32_t loading;
-	/** As loaded; on -EMEDIUMTYPE the type the section name gives. */
+	/** As loaded (as tried, when loading failed); on -EMEDIUMTYPE the type the section name gives. */
 	uint32_t type;
 	uint32_t expected_attach_type;
 	/** The kernel's tag, first byte most significant. */

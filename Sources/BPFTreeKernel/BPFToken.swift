@@ -1,0 +1,70 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// A BPF token (Linux 6.9) made from the anchor's delegated bpffs: in a user namespace without CAP_BPF in
+/// the initial one, it lets this process create the map types, load the program types and use the
+/// attach types that the bpffs mount delegates. Once `activate`d, every map creation, program load and
+/// BTF load of the process carries it, libbpf's and the batch program's own map creations included.
+public final class BPFToken: Sendable {
+    public let descriptor: Descriptor
+    /// What the bpffs delegates.
+    public let delegation: BPFDelegation
+
+    private init(descriptor: Descriptor, delegation: BPFDelegation) {
+        self.descriptor = descriptor
+        self.delegation = delegation
+    }
+
+    deinit {
+        if bt_token_active() == descriptor.rawValue { bt_token_activate(-1) }
+    }
+
+    /// Makes every following `BPF_MAP_CREATE`, `BPF_PROG_LOAD` and `BPF_BTF_LOAD` of this process carry the
+    /// token, until another is activated or this one goes away.
+    public func activate() { bt_token_activate(descriptor.rawValue) }
+
+    /// The `delegate_*` options of the bpffs mount holding the anchor (from /proc/self/mountinfo).
+    public static func delegation(of anchor: Anchor) throws(KernelError) -> BPFDelegation {
+        var mountID: UInt64 = 0
+        let result = bt_mount_id(anchor.fd, &mountID)
+        guard result == 0 else { throw KernelError("statx anchor", path: anchor.displayName, negativeErrno: result) }
+        guard let mount = MountInfo.mounts().first(where: { $0.mountID == mountID }) else {
+            throw KernelError("find the anchor's mount", path: anchor.displayName,
+                              detail: "mount \(mountID) is not in /proc/self/mountinfo")
+        }
+        return BPFDelegation(superOptions: mount.superOptions)
+    }
+
+    /// `BPF_TOKEN_CREATE` on the root of the anchor's bpffs (found by walking up with `..` while on the
+    /// anchor's mount).
+    public static func create(for anchor: Anchor) throws(KernelError) -> BPFToken {
+        let delegation = try delegation(of: anchor)
+        guard delegation.isDelegated else {
+            throw KernelError("create BPF token", path: anchor.displayName,
+                              detail: "this bpffs delegates nothing: its mount has no delegate_cmds, delegate_maps, delegate_progs or delegate_attachs option")
+        }
+        let root = bt_mount_root_open(anchor.fd)
+        guard root >= 0 else { throw KernelError("open the root of the anchor's bpffs", path: anchor.displayName, negativeErrno: root) }
+        let rootDescriptor = Descriptor(owning: root)
+        let token = bt_token_create(rootDescriptor.rawValue)
+        guard token >= 0 else {
+            let detail: String? = switch -token {
+            case EINVAL: "the anchor's mount is not the root of its bpffs (a bind mount of a subdirectory?); a token needs the bpffs itself"
+            case EPERM: "the bpffs belongs to another user namespace than this process's, or this process lacks CAP_BPF in it"
+            case EOPNOTSUPP: "tokens are for user namespaces other than the initial one"
+            default: nil
+            }
+            throw KernelError("BPF_TOKEN_CREATE", path: anchor.displayName, negativeErrno: token, detail: detail)
+        }
+        return BPFToken(descriptor: Descriptor(owning: token), delegation: delegation)
+    }
+}
+
+extension MountInfo {
+    /// This process's mounts (/proc/self/mountinfo); empty when it cannot be read.
+    public static func mounts() -> [MountInfo] {
+        guard case .success(let bytes) = FileBytes.read("/proc/self/mountinfo") else { return [] }
+        return parse(String(decoding: bytes, as: UTF8.self))
+    }
+}
