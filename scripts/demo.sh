@@ -3,7 +3,8 @@
 # bpffs (mounted on a temporary directory, unmounted at the end); shows that `diff` then finds nothing to
 # do, then grows a map (migrated, entries kept) and drops an entry (pruned). Then the job-stats workflow
 # (examples/job-stats) on a second scratch bpffs, for two scratch cgroups: each cgroup's stats pin
-# counts its own packets, and a removed cgroup loses its links.
+# counts its own packets, and a removed cgroup loses its links. Last, the same as an unprivileged user
+# namespace on a delegated bpffs, with a BPF token.
 # Needs root (or CAP_BPF + CAP_SYS_ADMIN) on Linux >= 6.6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ echo "== the tree, as find(1) sees it (bpftree_ledger is bpftree's ownership rec
 (cd "$scratch" && find . -mindepth 1 ! -name '*.debug' -printf '%M %u:%g %p\n' | sort -k3)
 echo
 echo "== bpftool map dump pinned jobs/A/config"
-bpftool map dump pinned "$scratch/jobs/A/config" | head -4
+bpftool map dump pinned "$scratch/jobs/A/config" | sed -n 1,4p   # sed reads to the end: no SIGPIPE under pipefail
 echo
 echo "== bpftree diff again"
 "$bin" diff -f examples "${policy[@]}"
@@ -78,3 +79,14 @@ echo
 echo "== cgroup w2 is removed: the next pass removes its links and its subtree"
 rmdir "$cgroup2/$job/w2"
 "$bin" apply "${jobstats[@]}"
+echo
+echo "== unprivileged: root of a new user namespace (uid 100000 on the host, no capability there) applies"
+echo "   examples/containers/tenant.yaml with a BPF token from a bpffs delegated to it"
+echo "   (scripts/delegated-bpffs.py is the privileged parent side, as a container runtime would do it)"
+delegated=$(mktemp -d /tmp/bpftree-demo-delegated-XXXXXX)
+chmod 755 "$delegated"
+trap 'umount "$scratch" "$stats"; rmdir "$scratch" "$stats" "$delegated"; rm -rf "$edited";
+      rmdir "$cgroup2/$job"/w* "$cgroup2/$job" 2>/dev/null || true' EXIT
+./scripts/delegated-bpffs.py --maps array:hash:ringbuf "$delegated" -- sh -c '
+    "$1" apply -f "$2" --anchor "$3" && ls -ln "$3/tenant" && "$1" diff -f "$2" --anchor "$3"' \
+    sh "$bin" "$PWD/examples/containers/tenant.yaml" "$delegated" | grep -v '^ready \|^exit '
