@@ -102,9 +102,11 @@ struct TokenTests {
             mkdir $M/tenant
             $B apply -f $F/m.yaml --anchor $M/tenant; echo "status $?"
             $B diff -f $F/m.yaml --anchor $M/tenant; echo "status $?"
-            $B apply --token require -f $F/m.yaml --anchor $M/tenant; echo "status $?"
+            rm $M/tenant/app/sessions
+            $B reconcile --once --token require -f $F/m.yaml --anchor $M/tenant; echo "status $?"
             """)
         #expect(fs.statuses == [0, 0, 0], "\(fs.output)")
+        #expect(fs.output.contains("+ app/sessions: created map lru_hash"), "a reconcile pass made it again: \(fs.output)")
         #expect(fs.output.contains("No changes"), "\(fs.output)")
         // Made by root of the user namespace (uid 100000 on the host), as the manifest says.
         #expect(try fs.shape("tenant") == ["app d 750 \(namespaceRoot)", "app/config f 640 \(namespaceRoot)",
@@ -194,5 +196,15 @@ struct TokenTests {
         try sendUDP(from: cgroups.path + "/w1", count: 3, size: 10)
         let counted = try stats(fs.hostPath + "/jobs/A/\(w1)/stats")
         #expect(counted == ["cgroup_id": w1, "packets": 3, "bytes": 3 * (20 + 8 + 10)], "\(counted)")
+
+        // A program type that only the object tells (cgroup_skb, by its section name) and the bpffs does not
+        // delegate: named when the program is loaded, before anything is made.
+        let refused = try DelegatedBPFFS(delegate: ["--progs", "syscall:socket_filter:tracing"], files: files, script: """
+            $B apply -f $F/job-stats.yaml --policy $F/policy.yaml --anchor $M; echo "status $?"
+            """)
+        #expect(refused.statuses == [1], "\(refused.output)")
+        #expect(refused.output.contains("spec.entries.count_egress.program.name: cannot load program 'count_egress' from job_stats.bpf.o: program type cgroup_skb not delegated on this bpffs (delegate_progs=socket_filter:syscall:tracing)"),
+                "\(refused.output)")
+        #expect(try refused.everything().isEmpty)
     }
 }
