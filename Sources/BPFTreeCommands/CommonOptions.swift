@@ -74,13 +74,10 @@ struct CommonOptions: ParsableArguments {
 
     /// The BPF token this run uses, already activated; nil when it uses none (see `TokenMode`).
     func openToken(_ anchor: Anchor) throws(KernelError) -> BPFToken? {
-        switch token {
-        case .off: return nil
-        case .require: break
-        case .auto:
-            guard !Machine.inInitialUserNamespace, try BPFToken.delegation(of: anchor).isDelegated else { return nil }
-        }
-        let token = try BPFToken.create(for: anchor)
+        if token == .off || token == .auto && Machine.inInitialUserNamespace { return nil }
+        let delegation = try BPFToken.delegation(of: anchor)
+        if token == .auto && !delegation.isDelegated { return nil }
+        let token = try BPFToken.create(for: anchor, delegation: delegation)
         let missing = DelegationCheck.missingBPFTreeNeeds(token.delegation)
         guard missing.isEmpty else {
             throw KernelError("use BPF token", path: anchor.displayName, detail: missing.joined(separator: "; "))

@@ -17,7 +17,8 @@ enum Pipeline {
         var repair: Repair?
         /// A writer's lock on the anchor, held until the run ends.
         var lock: WriterLock?
-        /// The BPF token every map creation and program load of the run carries, if any.
+        /// The BPF token every map creation and program load of the run carries, if any: held here so that
+        /// it stays open (and active) until the run ends.
         var token: BPFToken?
         /// The cgroup directories the templates were rendered from (for `reconcile` to watch).
         var watched: [String] = []

@@ -37,9 +37,8 @@ public final class BPFToken: Sendable {
     }
 
     /// `BPF_TOKEN_CREATE` on the root of the anchor's bpffs (found by walking up with `..` while on the
-    /// anchor's mount).
-    public static func create(for anchor: Anchor) throws(KernelError) -> BPFToken {
-        let delegation = try delegation(of: anchor)
+    /// anchor's mount); `delegation`: the mount's, as `delegation(of:)` read it.
+    public static func create(for anchor: Anchor, delegation: BPFDelegation) throws(KernelError) -> BPFToken {
         guard delegation.isDelegated else {
             throw KernelError("create BPF token", path: anchor.displayName,
                               detail: "this bpffs delegates nothing: its mount has no delegate_cmds, delegate_maps, delegate_progs or delegate_attachs option")

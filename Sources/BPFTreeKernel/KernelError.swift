@@ -23,8 +23,8 @@ public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
         self.init(operation, path: path, errno: Errno(rawValue: -negativeErrno), detail: detail)
     }
 
-    /// Why an `EPERM` from creating a map or loading a program may have come, when this process has no way to
-    /// the privilege: it is in a user namespace (no CAP_BPF in the initial one) and holds no BPF token.
+    /// What to do about an `EPERM` from creating a map or loading a program when this process cannot have the
+    /// privilege: it is in a user namespace (no CAP_BPF in the initial one) and holds no BPF token.
     static func privilegeHint(_ negativeErrno: Int32) -> String? {
         guard negativeErrno == -EPERM, bt_token_active() < 0, !Machine.inInitialUserNamespace else { return nil }
         return "this process is in a user namespace, without CAP_BPF in the initial one, and holds no BPF token: "

@@ -7,11 +7,11 @@ public enum Machine {
 
     /// Whether this process is in the initial user namespace (its uid_map maps every uid to itself), where
     /// capabilities are checked directly and BPF tokens have no use.
-    public static var inInitialUserNamespace: Bool {
+    public static let inInitialUserNamespace: Bool = {
         guard case .success(let bytes) = FileBytes.read("/proc/self/uid_map") else { return true }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         return lines.count == 1 && lines[0].split(separator: " ") == ["0", "0", "4294967295"]
-    }
+    }()
 
     /// Returns memory the process has freed to the kernel (`malloc_trim`), e.g. before a second large
     /// phase of a run, so that peak RSS is not the sum of both.

@@ -127,28 +127,25 @@ int bt_token_create(int bpffs_root)
 	return ret < 0 ? -errno : (int)ret;
 }
 
-int bt_mount_id(int fd, uint64_t *id)
-{
-	struct statx st;
-
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &st) < 0)
-		return -errno;
-	if (!(st.stx_mask & STATX_MNT_ID))
-		return -EOPNOTSUPP;
-	*id = st.stx_mnt_id;
-	return 0;
-}
-
-/* The directory's mount id and inode, for the walk below. */
+/* The mount id and inode of fd (statx). */
 static int where(int fd, uint64_t *mount, uint64_t *inode)
 {
 	struct statx st;
 
 	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_INO, &st) < 0)
 		return -errno;
+	if (!(st.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
 	*mount = st.stx_mnt_id;
 	*inode = st.stx_ino;
 	return 0;
+}
+
+int bt_mount_id(int fd, uint64_t *id)
+{
+	uint64_t inode;
+
+	return where(fd, id, &inode);
 }
 
 int bt_mount_root_open(int dirfd)
