@@ -27,7 +27,13 @@ final class DelegatedBPFFS {
         try FileManager.default.createDirectory(atPath: directory + "/bpf", withIntermediateDirectories: true)
         chmod(directory, 0o755)
         chmod(directory + "/bpf", 0o755)
-        let shell = "exec 2>&1; B=\(bpftreeExecutable); M=\(directory)/bpf; F=\(files.path)\n" + script
+        // Root of the user namespace is uid 100000 on the host: it runs a copy when the build is out of its reach.
+        var executable = bpftreeExecutable
+        if !Self.reachableByOthers(executable) {
+            executable = directory + "/bpftree"
+            try FileManager.default.copyItem(atPath: bpftreeExecutable, toPath: executable)
+        }
+        let shell = "exec 2>&1; B=\(executable); M=\(directory)/bpf; F=\(files.path)\n" + script
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", repositoryRoot + "/scripts/delegated-bpffs.py"] + options
             + ["--hold", directory + "/bpf", "--", "sh", "-c", shell]
@@ -49,6 +55,20 @@ final class DelegatedBPFFS {
         }
         self.pid = pid
         output = lines.drop { !$0.hasPrefix("ready ") }.dropFirst().prefix { !$0.hasPrefix("exit ") }.joined(separator: "\n")
+    }
+
+    /// Whether a user with no relation to the file's owner can run it: every directory above it searchable
+    /// by others, the file executable by others.
+    static func reachableByOthers(_ path: String) -> Bool {
+        var url = URL(fileURLWithPath: path)
+        var required = S_IXOTH | S_IROTH
+        while url.path != "/" {
+            var st = stat()
+            guard stat(url.path, &st) == 0, st.st_mode & required == required else { return false }
+            required = S_IXOTH
+            url.deleteLastPathComponent()
+        }
+        return true
     }
 
     deinit {
