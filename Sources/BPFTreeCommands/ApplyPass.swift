@@ -28,7 +28,7 @@ struct ApplyPass {
     }
 
     /// `decoded`: what `inputs` declare, when the caller decoded them already.
-    func run(inputs: ManifestLoader.Inputs, decoded: ManifestLoader.Decoded? = nil, report: inout RunReport) -> Outcome {
+    func run(inputs: consuming ManifestLoader.Inputs, decoded: ManifestLoader.Decoded? = nil, report: inout RunReport) -> Outcome {
         guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout,
                                           report: &report, console: console)
         else { return Outcome(succeeded: false) }

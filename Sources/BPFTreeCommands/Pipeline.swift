@@ -63,7 +63,7 @@ enum Pipeline {
     /// (otherwise they are decoded here, and only when the stamp does not answer). `lockTimeout`: take
     /// the writers' lock (waiting that many seconds) before reading anything from the tree; nil for a
     /// reader.
-    static func plan(_ options: CommonOptions, inputs: ManifestLoader.Inputs, decoded known: ManifestLoader.Decoded? = nil,
+    static func plan(_ options: CommonOptions, inputs: consuming ManifestLoader.Inputs, decoded known: ManifestLoader.Decoded? = nil,
                      lockTimeout: Double? = nil, report: inout RunReport, console: Console) -> Planned? {
         let loader = loader()
         let settings = settings(options, pageSize: loader.pageSize)
@@ -87,40 +87,13 @@ enum Pipeline {
                            repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock, token: token,
                            watched: scan.watched)
         }
-        let decoded = known.map { Result.success($0) } ?? loader.decode(inputs, policyPaths: options.policies)
         var diagnostics: [Diagnostic] = []
         var errors: [KernelError] = []
         if case .failure(let error) = anchor { errors.append(error) }
-        var scan = CgroupScan()
-        var desired: Result<DesiredTree, ValidationFailure> = .failure(ValidationFailure([]))
-        var renderNotices: [PlanNotice] = []
-        switch decoded {
-        case .failure(let failure): diagnostics += failure.diagnostics
-        case .success(let decoded):
-            do throws(KernelError) {
-                let sources = Array(Set(decoded.cgroupSources)).sorted()
-                if let stampScan, stampScan.sources == sources {
-                    scan = stampScan.scan
-                } else {
-                    scan = try CgroupScanner.scan(sources)
-                }
-                (desired, renderNotices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
-                switch desired {
-                case .failure(let failure): diagnostics += failure.diagnostics
-                case .success(var tree):
-                    let delegation = token?.delegation
-                    if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
-                    if tree.hasProgramsOrLinks, diagnostics.isEmpty {
-                        // Loads each program once (before anything changes) and finds each link's cgroup.
-                        diagnostics += PinResolver.resolve(&tree, delegation: delegation)
-                        desired = .success(tree)
-                    }
-                    diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
-                }
-            } catch {
-                errors.append(error)
-            }
-        }
+        // The decoded manifests (every entry as written) live only for this call: observing and planning need
+        // not hold them (5 MiB of peak RSS at 100,000 entries).
+        let validated = validate(known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies),
+                                 token: token, stampScan: stampScan, diagnostics: &diagnostics, errors: &errors)
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
             report.add(failure)
@@ -130,13 +103,15 @@ enum Pipeline {
             report.errors.append(error.description)
             console.err(["error: \(error)"])
         }
-        guard diagnostics.isEmpty, errors.isEmpty, case .success(let decoded) = decoded, case .success(let desired) = desired,
-              case .success(let anchor) = anchor else { return nil }
-        let policies = decoded.policies
+        guard diagnostics.isEmpty, errors.isEmpty, let validated, case .success(let anchor) = anchor else { return nil }
+        let (desired, policies, scan) = (validated.desired, validated.policies, validated.scan)
         let digest = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: inputs.all)
+        // The files' bytes are not needed past here (11 MB for the 100,000-map bench manifest): a command's only
+        // copy goes before observing and planning (the service keeps its own for the next pass).
+        _ = consume inputs
         var observed: Observed
         do {
-            observed = try observe(desired, policies, notices: renderNotices, anchor: anchor, options: options)
+            observed = try observe(desired, policies, notices: validated.notices, anchor: anchor, options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
             try checkReplacements(&observed.plan, live: observed.live, anchor: anchor)
         } catch {
@@ -154,8 +129,55 @@ enum Pipeline {
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest,
                        full: Full(desired: desired, policies: policies, observed: observed,
-                                  cgroupSources: Array(Set(decoded.cgroupSources)).sorted(), notices: renderNotices),
+                                  cgroupSources: validated.cgroupSources, notices: validated.notices),
                        lock: lock, token: token, watched: scan.watched)
+    }
+
+    /// What the manifests declare, rendered for the cgroups there are now and checked (delegation, programs
+    /// and links, policies).
+    struct Validated {
+        var desired: DesiredTree
+        var policies: PolicySet
+        /// The templates' sources, without repeats and sorted.
+        var cgroupSources: [CgroupSource]
+        var scan: CgroupScan
+        /// About cgroups that got no subtree.
+        var notices: [PlanNotice]
+    }
+
+    /// Renders and checks `decoded`; nil when anything is wrong (added to `diagnostics` or `errors`).
+    /// `stampScan`: the cgroups the stamp's sources hold, reused when the templates have the same sources.
+    private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
+                                 stampScan: (sources: [CgroupSource], scan: CgroupScan)?,
+                                 diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
+        let decoded: ManifestLoader.Decoded
+        switch result {
+        case .failure(let failure):
+            diagnostics += failure.diagnostics
+            return nil
+        case .success(let value): decoded = value
+        }
+        do throws(KernelError) {
+            let sources = Array(Set(decoded.cgroupSources)).sorted()
+            let scan = if let stampScan, stampScan.sources == sources { stampScan.scan } else { try CgroupScanner.scan(sources) }
+            let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
+            guard case .success(var tree) = desired else {
+                if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
+                return nil
+            }
+            let found = diagnostics.count
+            let delegation = token?.delegation
+            if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
+            if tree.hasProgramsOrLinks, diagnostics.count == found {
+                // Loads each program once (before anything changes) and finds each link's cgroup.
+                diagnostics += PinResolver.resolve(&tree, delegation: delegation)
+            }
+            diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+            return Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan, notices: notices)
+        } catch {
+            errors.append(error)
+            return nil
+        }
     }
 
     /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.

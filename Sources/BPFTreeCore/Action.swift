@@ -1,20 +1,21 @@
 /// One change to the tree or to the ownership ledger. Actions are plain data; the kernel layer's executor
 /// carries them out.
 public struct Action: Hashable, Sendable {
+    /// The rarer, larger changes are boxed (`indirect`) so that an action is as small as a map creation needs.
     public enum Change: Hashable, Sendable {
         case createDirectory(mode: UInt32, owner: Owner)
         case createMap(MapSpec, mode: UInt32, owner: Owner)
         /// Pin a new map under a temporary name, copy the old map's entries into it when `migrate`,
         /// exchange the two names atomically and remove the old pin.
-        case replaceMap(MapSpec, mode: UInt32, owner: Owner, old: LiveMapInfo, migrate: Bool, differences: [FieldDifference])
+        indirect case replaceMap(MapSpec, mode: UInt32, owner: Owner, old: LiveMapInfo, migrate: Bool, differences: [FieldDifference])
         /// Load the program and pin it.
-        case createProgram(ProgramSpec, mode: UInt32, owner: Owner)
+        indirect case createProgram(ProgramSpec, mode: UInt32, owner: Owner)
         /// Create the link and pin it.
-        case createLink(LinkSpec, mode: UInt32, owner: Owner)
+        indirect case createLink(LinkSpec, mode: UInt32, owner: Owner)
         /// Pin the new program or link under a temporary name, exchange the two names atomically and
         /// remove the old pin.
-        case replaceProgram(ProgramSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
-        case replaceLink(LinkSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        indirect case replaceProgram(ProgramSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        indirect case replaceLink(LinkSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
         case setMode(from: UInt32, to: UInt32)
         case setOwner(from: Owner, to: Owner)
         /// Record in the ledger that the entry with `inode` is bpftree's (adopted, claimed after an
