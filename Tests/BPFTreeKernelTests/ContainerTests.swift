@@ -32,9 +32,7 @@ final class ScratchContainer {
 
     /// `path type mode` of every entry of the container's bpffs, seen through /proc/PID/root.
     func shape() throws -> [String] {
-        let result = try run(["find", "/proc/\(pid)/root/bpf", "-mindepth", "1", "-printf", "%P %y %m\n"])
-        return result.stdout.split(separator: "\n").map(String.init)
-            .filter { !$0.hasPrefix("maps.debug") && !$0.hasPrefix("progs.debug") && !$0.hasPrefix("bpftree_") }.sorted()
+        try listing("/proc/\(pid)/root/bpf", format: "%P %y %m")
     }
 }
 
@@ -59,10 +57,8 @@ struct ContainerTests {
     /// `path type mode` and, for maps, their shape as bpftool reports it.
     func tree(_ fs: ScratchBPFFS, under directory: String = "") throws -> [String] {
         let base = directory.isEmpty ? fs.path : fs.at(directory)
-        let found = try run(["find", base, "-mindepth", "1", "-printf", "%P %y %m\n"]).stdout
         var entries: [String] = []
-        for line in found.split(separator: "\n").map(String.init).sorted()
-        where !line.hasPrefix("maps.debug") && !line.hasPrefix("progs.debug") && !line.hasPrefix("bpftree_") {
+        for line in try listing(base, format: "%P %y %m") {
             guard line.contains(" f ") else {
                 entries.append(line)
                 continue

@@ -51,14 +51,21 @@ final class ScratchBPFFS {
 
     /// Every entry as `path type mode uid gid inode ctime`, from find(1) (stat only, never opens a pin).
     func snapshot() throws -> [String] {
-        let result = try run(["find", path, "-mindepth", "1", "-printf", "%P %y %m %U %G %i %C@\n"])
-        return result.stdout.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("maps.debug") && !$0.hasPrefix("progs.debug") && !$0.hasPrefix("bpftree_ledger") && !$0.hasPrefix("bpftree_stamp") }.sorted()
+        try listing(path, format: "%P %y %m %U %G %i %C@", hiding: ["bpftree_ledger", "bpftree_stamp"])
     }
 
     /// `path type mode` of every entry, for comparing shapes.
     func shape() throws -> [String] {
         try snapshot().map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
     }
+}
+
+/// `find BASE -mindepth 1 -printf FORMAT` (stat only, never opens a pin), one line per entry, sorted:
+/// without the kernel's preloaded iterators (maps.debug, progs.debug) and the lines starting with any of
+/// `hiding` (by default bpftree's own files).
+func listing(_ base: String, format: String, hiding: [String] = ["bpftree_"]) throws -> [String] {
+    try run(["find", base, "-mindepth", "1", "-printf", format + "\n"]).stdout.split(separator: "\n").map(String.init)
+        .filter { line in !(["maps.debug", "progs.debug"] + hiding).contains { line.hasPrefix($0) } }.sorted()
 }
 
 /// A temporary directory holding manifest files.

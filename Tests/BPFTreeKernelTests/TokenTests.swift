@@ -80,17 +80,11 @@ final class DelegatedBPFFS {
     /// `path type mode uid` of every entry below `relative`, bpftree's own and the kernel's preloaded
     /// iterators (maps.debug, progs.debug) left out.
     func shape(_ relative: String = "") throws -> [String] {
-        let base = relative.isEmpty ? hostPath : hostPath + "/" + relative
-        return try run(["find", base, "-mindepth", "1", "-printf", "%P %y %m %U\n"]).stdout.split(separator: "\n")
-            .map(String.init).filter { !$0.hasPrefix("maps.debug") && !$0.hasPrefix("progs.debug") && !$0.hasPrefix("bpftree_") }
-            .sorted()
+        try listing(relative.isEmpty ? hostPath : hostPath + "/" + relative, format: "%P %y %m %U")
     }
 
     /// Every entry, bpftree's own included (the ledger, the stamp).
-    func everything() throws -> [String] {
-        try run(["find", hostPath, "-mindepth", "1", "-printf", "%P\n"]).stdout.split(separator: "\n").map(String.init)
-            .filter { $0 != "maps.debug" && $0 != "progs.debug" }.sorted()
-    }
+    func everything() throws -> [String] { try listing(hostPath, format: "%P", hiding: []) }
 }
 
 /// The uid that root of the helper's user namespace is on the host.
