@@ -64,14 +64,49 @@ public struct LedgerRecord: Hashable, Sendable {
 /// What bpftree owns beneath one anchor, as read from the ledger map (`Reserved.ledgerName`).
 public struct Ledger: Sendable {
     public var records: [TreePath: LedgerRecord]
+    /// Records that cannot be bpftree's (a key that is no path bpftree writes, an unknown kind or state):
+    /// reported and otherwise ignored, so that nothing is ever removed on their word.
+    public var rejected: [Rejected] = []
 
-    public init(records: [LedgerRecord] = []) {
+    /// A ledger record that was ignored, with its key as printable text.
+    public struct Rejected: Error, Hashable, Sendable {
+        public var key: String
+        public var reason: String
+        public init(key: String, reason: String) {
+            self.key = key
+            self.reason = reason
+        }
+    }
+
+    public init(records: [LedgerRecord] = [], rejected: [Rejected] = []) {
         var table: [TreePath: LedgerRecord] = Dictionary(minimumCapacity: records.count)
         for record in records { table[record.path] = record }
         self.records = table
+        self.rejected = rejected
     }
 
-    public init(records: [TreePath: LedgerRecord]) { self.records = records }
+    public init(records: [TreePath: LedgerRecord], rejected: [Rejected] = []) {
+        self.records = records
+        self.rejected = rejected
+    }
+
+    /// The path a ledger key names, or why no record bpftree writes has that key: bpftree records only
+    /// anchor-relative paths of names a manifest may declare, and its own temporary names.
+    public static func path(ofKey bytes: some Collection<UInt8>) -> Result<TreePath, Rejected> {
+        func reject(_ reason: String) -> Result<TreePath, Rejected> {
+            .failure(Rejected(key: TreePath.escaped(bytes), reason: reason))
+        }
+        guard !bytes.isEmpty else { return reject("empty key") }
+        guard bytes.count <= Reserved.maxPathBytes else { return reject("longer than \(Reserved.maxPathBytes) bytes") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return reject("not UTF-8") }
+        for name in text.split(separator: "/", omittingEmptySubsequences: false) {
+            let name = String(name)
+            if name.hasPrefix(Reserved.temporaryPrefix), name.utf8.count > Reserved.temporaryPrefix.utf8.count,
+               !name.contains(".") { continue }
+            if let problem = TreePath.problem(withComponent: name) { return reject(problem) }
+        }
+        return .success(TreePath(joined: text))
+    }
 
     public subscript(path: TreePath) -> LedgerRecord? { records[path] }
 

@@ -57,6 +57,8 @@ public struct PlanNotice: Hashable, Sendable, CustomStringConvertible {
         case programs
         /// A cgroup a template cannot render a subtree for.
         case cgroup
+        /// A ledger record that cannot be bpftree's, ignored.
+        case ledger
     }
 
     public var path: TreePath

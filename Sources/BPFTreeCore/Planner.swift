@@ -13,6 +13,12 @@ public enum Planner {
         planning.converge()
         planning.prune()
         planning.listUnmanaged()
+        for rejected in ledger.rejected {
+            planning.plan.notices.append(PlanNotice(
+                path: TreePath([Reserved.ledgerName]),
+                message: "record '\(rejected.key)' ignored (\(rejected.reason)): bpftree never writes such a record, so nothing is changed on its word",
+                category: .ledger))
+        }
         planning.plan.actions = planning.ledgerActions.sorted { $0.path < $1.path } + planning.plan.actions
         return planning.plan
     }

@@ -1,7 +1,11 @@
 /// A path relative to the anchor directory. The empty path is the anchor itself.
 ///
 /// Stored as one string, the names joined by `/` (names never contain `/`), so that hashing, comparing and
-/// extending a path cost one string operation rather than one per name.
+/// extending a path cost one string operation rather than one per name. Paths are bytes, as bpffs sees
+/// them: equality, hashing and order are by UTF-8 bytes, never by Unicode equivalence (NFC `é` and NFD
+/// `e\u{301}` are two names). A name the tree holds that is not UTF-8 is kept with each byte that is not
+/// part of valid UTF-8 written `.xHH`: bpffs refuses `.` in every name it looks up, so no real name and no
+/// declared one holds that sequence (see `name(raw:)`, `rawName(_:)`).
 public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The names joined by `/`; empty for the anchor.
     public let text: String
@@ -66,7 +70,111 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
         return mine[mine.index(mine.startIndex, offsetBy: theirs.count)] == Self.slash
     }
 
-    public var description: String { text.isEmpty ? "." : text }
+    public static func == (a: TreePath, b: TreePath) -> Bool {
+        let fast = a.text.utf8.withContiguousStorageIfAvailable { x in
+            b.text.utf8.withContiguousStorageIfAvailable { y in x.elementsEqual(y) }
+        }
+        if let fast, let result = fast { return result }
+        return a.text.utf8.elementsEqual(b.text.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        if text.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
+
+    /// The path as text to show: control characters, backslashes and bytes that are not UTF-8 escaped
+    /// (`\n`, `\x1b`, `\\`, `\xff`), so that a name can neither forge output lines nor drive a terminal.
+    public var description: String { text.isEmpty ? "." : Self.printable(text) }
+
+    // MARK: Names as bytes
+
+    private static let dot = UInt8(ascii: ".")
+
+    /// The name for the bytes of a directory entry: the same text when they are UTF-8, otherwise each
+    /// byte outside valid UTF-8 written `.xHH`.
+    public static func name(raw bytes: some Collection<UInt8>) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var result: [UInt8] = []
+        var rest = Array(bytes)[...]
+        while !rest.isEmpty {
+            // The longest valid UTF-8 prefix is kept; the byte that ends it is escaped.
+            var valid = rest.startIndex
+            var iterator = rest.makeIterator()
+            var decoder = UTF8()
+            scan: while true {
+                switch decoder.decode(&iterator) {
+                case .scalarValue(let scalar): valid += UTF8.width(scalar)
+                case .emptyInput, .error: break scan
+                }
+            }
+            result += rest[rest.startIndex..<valid]
+            if valid < rest.endIndex {
+                result += Array(".x".utf8) + hex(rest[valid])
+                rest = rest[(valid + 1)...]
+            } else {
+                rest = rest[rest.endIndex...]
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    /// The bytes of a name made by `name(raw:)`, as the kernel knows it.
+    public static func rawName(_ name: String) -> [UInt8] {
+        let bytes = Array(name.utf8)
+        guard bytes.contains(dot) else { return bytes }
+        var raw: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == dot, index + 3 < bytes.count, bytes[index + 1] == UInt8(ascii: "x"),
+               let high = hexValue(bytes[index + 2]), let low = hexValue(bytes[index + 3]) {
+                raw.append(high << 4 | low)
+                index += 4
+            } else {
+                raw.append(bytes[index])
+                index += 1
+            }
+        }
+        return raw
+    }
+
+    /// `bytes` as printable text: as `description` shows a path.
+    public static func escaped(_ bytes: some Collection<UInt8>) -> String { printable(name(raw: bytes)) }
+
+    private static func printable(_ text: String) -> String {
+        let needsWork = text.utf8.contains { $0 < 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "\\") || $0 == dot }
+        guard needsWork else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                out += "\\x" + String(decoding: hex(UInt8(truncatingIfNeeded: scalar.value)), as: UTF8.self)
+            case _ where (0x80..<0xa0).contains(scalar.value):
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        // An escaped raw byte (`.xHH`) shows as `\xHH`.
+        return out.replacing(#/\.x([0-9a-f]{2})/#) { "\\x" + $0.1 }
+    }
+
+    private static func hex(_ byte: UInt8) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return [digits[Int(byte >> 4)], digits[Int(byte & 15)]]
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
 
     /// Lexicographic by name, so a parent sorts right before its children: the bytes compared with `/`
     /// taken as lower than any byte a name can hold.

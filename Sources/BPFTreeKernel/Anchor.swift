@@ -90,7 +90,7 @@ public final class Anchor: Sendable {
     public func openDirectory(_ relative: String, from base: Int32? = nil, readable: Bool = false,
                               displayPath: TreePath) throws(KernelError) -> Descriptor {
         let flags = UInt64(O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW | (readable ? O_RDONLY : Int32(BT_O_PATH)))
-        let fd = bt_openat2(base ?? self.fd, relative, flags, 0, Resolve.strict)
+        let fd = withKernelName(relative) { bt_openat2(base ?? self.fd, $0, flags, 0, Resolve.strict) }
         guard fd >= 0 else {
             let detail: String? = switch -fd {
             case ELOOP: "a symlink is in the way; bpftree never follows symlinks in the tree"

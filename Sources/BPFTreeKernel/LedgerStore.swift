@@ -19,7 +19,7 @@ public final class LedgerStore {
     /// The ledger beneath `anchor`, or nil when there is none yet and `create` is false.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> LedgerStore? {
         let shape = ReservedMap.Shape(type: .hash, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
-                                      maxEntries: capacity, flags: MapFlag.noPrealloc.bit)
+                                      maxEntries: capacity, flags: MapFlag.noPrealloc.bit, minimumEntries: capacity)
         return try ReservedMap.open(anchor, name: Reserved.ledgerName, shape: shape, create: create, what: "ledger")
             .map(LedgerStore.init(descriptor:))
     }
@@ -27,6 +27,7 @@ public final class LedgerStore {
     /// Every record, read in batches.
     public func read() throws(KernelError) -> Ledger {
         var records: [TreePath: LedgerRecord] = [:]
+        var rejected: [Ledger.Rejected] = []
         let chunk = 4096
         var keys = [UInt8](repeating: 0, count: chunk * Self.keySize)
         var values = [bt_ledger_value](repeating: bt_ledger_value(), count: chunk)
@@ -49,15 +50,16 @@ public final class LedgerStore {
             }
             for index in 0..<Int(count) {
                 let keyBytes = keys[(index * Self.keySize)..<((index + 1) * Self.keySize)]
-                let text = String(decoding: keyBytes.prefix { $0 != 0 }, as: UTF8.self)
-                guard let record = Self.record(path: text, values[index]) else { continue }
-                records[record.path] = record
+                switch Self.record(key: keyBytes, values[index]) {
+                case .success(let record): records[record.path] = record
+                case .failure(let why): rejected.append(why)
+                }
             }
             if result == -ENOENT { break }
             tokenIn = tokenOut
             first = false
         }
-        return Ledger(records: records)
+        return Ledger(records: records, rejected: rejected)
     }
 
     /// The record of `path`, if there is one.
@@ -66,7 +68,7 @@ public final class LedgerStore {
         let result = Self.key(path).withUnsafeBytes { bt_map_lookup(descriptor.rawValue, $0.baseAddress, &value) }
         if result == -ENOENT { return nil }
         guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
-        return Self.record(path: path.text, value)
+        return try? Self.record(key: Self.key(path), value).get()
     }
 
     /// Writes (inserts or overwrites) records in one syscall.
@@ -104,13 +106,22 @@ public final class LedgerStore {
         return bytes + [UInt8](repeating: 0, count: keySize - bytes.count)
     }
 
-    private static func record(path text: String, _ value: bt_ledger_value) -> LedgerRecord? {
-        guard let kind = LedgerRecord.Kind(rawValue: value.kind), let state = LedgerRecord.State(rawValue: value.state)
-        else { return nil }
-        let path = TreePath(joined: text)
-        let manifest = cString(value.manifest)
-        return LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
-                            fingerprint: value.fingerprint, manifest: manifest)
+    /// The record a key and value stand for, or why it cannot be one bpftree wrote.
+    private static func record(key: some Collection<UInt8>, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
+        let bytes = key.prefix { $0 != 0 }
+        let path: TreePath
+        switch Ledger.path(ofKey: bytes) {
+        case .success(let valid): path = valid
+        case .failure(let why): return .failure(why)
+        }
+        guard let kind = LedgerRecord.Kind(rawValue: value.kind) else {
+            return .failure(Ledger.Rejected(key: path.description, reason: "unknown kind \(value.kind)"))
+        }
+        guard let state = LedgerRecord.State(rawValue: value.state) else {
+            return .failure(Ledger.Rejected(key: path.description, reason: "unknown state \(value.state)"))
+        }
+        return .success(LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
+                                     fingerprint: value.fingerprint, manifest: cString(value.manifest)))
     }
 
     private static func value(_ record: LedgerRecord) -> bt_ledger_value {

@@ -11,6 +11,8 @@ enum ReservedMap {
         var valueSize: UInt32
         var maxEntries: UInt32
         var flags: UInt32 = 0
+        /// The fewest entries a map found pinned under the name may have to be usable.
+        var minimumEntries: UInt32 = 1
     }
 
     /// The map's fd, or nil when there is none and `create` is false. `what` names it in errors
@@ -31,6 +33,9 @@ enum ReservedMap {
         guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
         guard info.type == shape.type.kernelValue, info.key_size == shape.keySize, info.value_size == shape.valueSize else {
             throw KernelError("open \(what)", path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); remove it or use another anchor")
+        }
+        guard info.max_entries >= shape.minimumEntries else {
+            throw KernelError("open \(what)", path: name, detail: "the map pinned there holds \(info.max_entries) entries; a bpftree \(what) holds \(shape.minimumEntries): remove it (bpftree then treats what it made as unmanaged) or use another anchor")
         }
         return map
     }

@@ -102,7 +102,8 @@ public struct TreeObserver {
                     let length = Int(raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
                     let nameStart = offset + 19
                     let nameBytes = raw[nameStart..<(offset + length)]
-                    let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                    // Names are bytes: one that is not UTF-8 is kept, escaped (`TreePath.name(raw:)`).
+                    let name = TreePath.name(raw: nameBytes.prefix { $0 != 0 })
                     if name != "." && name != ".." && !Self.skippedNames.contains(name) { names.append(name) }
                     offset += length
                 }
@@ -114,7 +115,7 @@ public struct TreeObserver {
     private func entry(_ directory: Int32, _ name: String, path: TreePath,
                        into tree: inout LiveTree) throws(KernelError) -> LiveEntry? {
         var st = Glibc.stat()
-        let result = retryingEINTR { fstatat(directory, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
+        let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         if result == -ENOENT { return nil }
         guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
         let kind: LiveEntry.Kind
@@ -141,7 +142,7 @@ public struct TreeObserver {
 
     /// What a pin holds, by `BPF_OBJ_GET` relative to its directory (never by opening the pin).
     private func pinKind(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
-        let fd = bt_obj_get_at(directory, name)
+        let fd = withKernelName(name) { bt_obj_get_at(directory, $0) }
         if fd == -ENOENT { return .pin }
         guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
         let object = Descriptor(owning: fd)

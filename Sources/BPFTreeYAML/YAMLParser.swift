@@ -36,8 +36,9 @@ public enum YAMLParser {
             /// Where this collection's children start in `pending`.
             var firstChild: Int
             var anchor: String?
-            /// Lines of the scalar keys so far, by key; built only once the mapping is large.
-            var keyLines: [String: Int] = [:]
+            /// Lines of the scalar keys so far, by key bytes (keys are bytes: NFC and NFD spellings are
+            /// two keys); built only once the mapping is large.
+            var keyLines: [[UInt8]: Int] = [:]
         }
 
         let file: String
@@ -155,7 +156,7 @@ public enum YAMLParser {
                 let at = SourceLocation(file: file, line: Int(nodes[node].line), column: Int(nodes[node].column))
                 return YAMLError(location: at, message: "duplicate key '\(text(of: node))' (first at line \(line))")
             }
-            if !stack[top].keyLines.isEmpty { stack[top].keyLines[text(of: node)] = Int(nodes[node].line) }
+            if !stack[top].keyLines.isEmpty { stack[top].keyLines[keyBytes(of: node)] = Int(nodes[node].line) }
             return nil
         }
 
@@ -178,11 +179,16 @@ public enum YAMLParser {
                 for pair in 0..<pairs {
                     let other = Int(pending[first + 2 * pair])
                     if nodes[other].kind == .plainScalar || nodes[other].kind == .quotedScalar {
-                        stack[frame].keyLines[text(of: other)] = Int(nodes[other].line)
+                        stack[frame].keyLines[keyBytes(of: other)] = Int(nodes[other].line)
                     }
                 }
             }
-            return stack[frame].keyLines[text(of: key)]
+            return stack[frame].keyLines[keyBytes(of: key)]
+        }
+
+        func keyBytes(of node: Int) -> [UInt8] {
+            let raw = nodes[node]
+            return Array(bytes[Int(raw.start)..<Int(raw.start + raw.count)])
         }
 
         func text(of node: Int) -> String {

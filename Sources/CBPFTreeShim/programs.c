@@ -86,6 +86,12 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 	bpf_object__for_each_map(map, obj) {
 		struct bt_object_map *out;
 
+		/* LIBBPF_PIN_BY_NAME would make libbpf reuse or pin the map at <pin_root_path>/<name>, outside
+		 * the anchor: bpftree's bindings are the only source of shared maps. */
+		if (bpf_map__set_pin_path(map, NULL) < 0) {
+			err = -errno;
+			goto close;
+		}
 		if (bpf_map__is_internal(map) || result->nr_object_maps >= BT_OBJECT_MAX_MAPS)
 			continue;
 		out = &result->object_maps[result->nr_object_maps++];

@@ -29,4 +29,24 @@ struct TreePathTests {
         // The order a list of names gives.
         #expect(path(a).components.lexicographicallyPrecedes(path(b).components) == expected)
     }
+
+    @Test func namesAreBytesSoNFCAndNFDAreTwoPaths() {
+        let nfc = path("jobs/caf\u{e9}"), nfd = path("jobs/cafe\u{301}")
+        #expect("caf\u{e9}" == "cafe\u{301}", "Swift's String equality is by canonical equivalence")
+        #expect(nfc != nfd && Set([nfc, nfd]).count == 2 && [nfc: 1, nfd: 2].count == 2)
+    }
+
+    @Test func aNameThatIsNotUTF8RoundTripsThroughItsEscapedForm() {
+        let raw: [UInt8] = [0x73, 0xff, 0xc3, 0xa9, 0xe2, 0x82, 0x78]  // s, bad, é, a cut-off sequence, x
+        let name = TreePath.name(raw: raw)
+        #expect(name == "s.xff\u{e9}.xe2.x82x")
+        #expect(TreePath.rawName(name) == raw)
+        #expect(TreePath.rawName("plain") == Array("plain".utf8) && TreePath.name(raw: Array("plain".utf8)) == "plain")
+        #expect(path("a").appending(name).description == "a/s\\xff\u{e9}\\xe2\\x82x")
+    }
+
+    @Test func controlCharactersAndBackslashesAreShownEscaped() {
+        #expect(path("a/x\ny\u{1b}[2J\\z\u{85}").description == "a/x\\ny\\x1b[2J\\\\z\\u{85}")
+        #expect(TreePath.escaped(Array("ok".utf8)) == "ok" && TreePath.anchor.description == ".")
+    }
 }
