@@ -23,7 +23,7 @@ public struct Action: Hashable, Sendable {
         case recordOwnership(LedgerRecord.Kind, inode: UInt64, why: String)
         /// Delete an owned entry no manifest declares any more (prune).
         case remove(LedgerRecord.Kind)
-        /// Delete a temporary pin an interrupted run left behind.
+        /// Delete a temporary pin, or a staging directory with its contents, an interrupted run left behind.
         case removeTemporary
         /// Drop a ledger record whose entry is gone or was replaced by someone else.
         case forgetRecord(why: String)
@@ -90,7 +90,7 @@ public struct Action: Hashable, Sendable {
         case .setOwner(let from, let to): "owner is \(from), declared \(to)"
         case .recordOwnership(_, _, let why): why
         case .remove: "created by bpftree (manifest \(manifest.isEmpty ? "?" : manifest)) and no longer declared"
-        case .removeTemporary: "temporary pin left by an interrupted run"
+        case .removeTemporary: "temporary name left by an interrupted run"
         case .forgetRecord(let why): why
         }
     }
@@ -114,7 +114,7 @@ public struct Action: Hashable, Sendable {
         case .setOwner(let from, let to): "owner \(from) -> \(to)"
         case .recordOwnership(let kind, _, _): "record \(kind.name) as owned by manifest \(manifest)"
         case .remove(let kind): "remove \(kind.name)"
-        case .removeTemporary: "remove temporary pin"
+        case .removeTemporary: "remove temporary pin or staging directory"
         case .forgetRecord: "forget ledger record"
         }
     }

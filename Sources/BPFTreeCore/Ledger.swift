@@ -16,9 +16,13 @@ public struct LedgerRecord: Hashable, Sendable {
     public enum State: UInt32, Sendable {
         /// The object at `path` with `inode` is bpftree's.
         case owned = 0
-        /// About to be created at `path`; whatever of `kind` is found there later was made by bpftree.
+        /// Written by earlier versions before an object was made, without its inode: such a record proves
+        /// nothing (anyone may have pinned something at the path since), so only one with the inode of
+        /// what is there counts. bpftree now records a new object as owned, with its inode, before it
+        /// renames it into place (see the executor's staging).
         case creating = 1
-        /// A temporary pin: always removed by the next run.
+        /// A temporary name: the pin, or the staging directory and everything in it, is removed by the
+        /// next run.
         case temporary = 2
         /// Being replaced: the object with `inode` (old) or `pendingInode` (new) is bpftree's.
         case replacing = 3
@@ -54,7 +58,7 @@ public struct LedgerRecord: Hashable, Sendable {
         guard live.kind.ledgerKind == kind else { return false }
         switch state {
         case .owned: return live.inode == inode
-        case .creating: return true
+        case .creating: return inode != 0 && live.inode == inode
         case .temporary: return true
         case .replacing: return live.inode == inode || live.inode == pendingInode
         }

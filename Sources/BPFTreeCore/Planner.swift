@@ -83,7 +83,7 @@ private struct Planning {
             }
             switch record.state {
             case .temporary:
-                if let current, current.kind != .directory {
+                if current != nil {
                     ledgerAction(.removeTemporary)
                     temporaries.insert(path)
                 } else {
@@ -382,9 +382,13 @@ private struct Planning {
             !path.isAnchor && !desired.declares(path) && owned[path] == nil && !temporaries.contains(path)
                 && !policies.isIgnored(path)
         }
+        // What a staging directory holds goes with it.
+        func isStaged(_ path: TreePath) -> Bool {
+            !temporaries.isEmpty && path.ancestors.contains(where: temporaries.contains)
+        }
         let anchorUndeclared = live[.anchor] != nil && !desired.declares(.anchor) ? 1 : 0
         guard declaredLive + anchorUndeclared < live.entries.count else { return }
-        for (path, entry) in live.entries where isForeign(path) && !isForeign(path.parent) {
+        for (path, entry) in live.entries where isForeign(path) && !isForeign(path.parent) && !isStaged(path) {
             if entry.kind == .symlink {
                 plan.notices.append(PlanNotice(path: path, message: "symlink left alone, never followed", category: .symlink))
                 continue

@@ -88,6 +88,11 @@ public struct TreeObserver {
     /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files; sorted, so that
     /// the walk visits paths in (nearly always) `TreePath` order.
     private func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
+        try Self.names(in: directory, path: path)
+    }
+
+    /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files, sorted.
+    static func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
         var names: [String] = []
         var buffer = [UInt8](repeating: 0, count: 32 * 1024)
         while true {

@@ -135,16 +135,20 @@ import Testing
         // Killed after the exchange: the path holds the new object (inode 4 here).
         ledger.records[Self.config] = LedgerRecord(path: Self.config, kind: .map, state: .replacing, inode: 30,
                                                    pendingInode: 4, manifest: "job-a")
-        // Killed after mkdir, before the record was settled.
+        // Recorded with its inode before it was renamed into place, killed before the record was settled.
         ledger.records[path("jobs/A/stats")] = LedgerRecord(path: path("jobs/A/stats"), kind: .directory, state: .creating,
-                                                           manifest: "job-a")
+                                                           inode: live[path("jobs/A/stats")]?.inode ?? 0, manifest: "job-a")
+        // An older version's intent without an inode claims nothing: what is there now may be anyone's.
+        ledger.records[path("jobs/A/config2")] = LedgerRecord(path: path("jobs/A/config2"), kind: .map, state: .creating,
+                                                             manifest: "job-a")
+        live.entries[path("jobs/A/config2")] = LiveEntry(kind: .map(PlannerTests.configInfo), mode: 0o600, inode: 77)
         // Killed before a map was created.
         ledger.records[path("jobs/A/gone")] = LedgerRecord(path: path("jobs/A/gone"), kind: .map, state: .creating,
                                                           manifest: "job-a")
         let plan = Planner.plan(desired: try desired(Self.text), live: live, ledger: ledger)
         #expect(plan.actions.map { "\($0.kind) \($0.path)" } == [
-            "recordOwnership jobs/A/config", "forgetRecord jobs/A/gone", "recordOwnership jobs/A/stats",
-            "removeTemporary jobs/A/bpftree_tmp_9_1",
+            "recordOwnership jobs/A/config", "forgetRecord jobs/A/config2", "forgetRecord jobs/A/gone",
+            "recordOwnership jobs/A/stats", "removeTemporary jobs/A/bpftree_tmp_9_1",
         ].sorted { $0.split(separator: " ")[1] < $1.split(separator: " ")[1] })
         #expect(plan.actions.first { $0.path == Self.config }?.change == .recordOwnership(.map, inode: 4, why: "settled after an interrupted replace"))
         #expect(plan.problems.isEmpty)

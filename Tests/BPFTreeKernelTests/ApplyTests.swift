@@ -204,11 +204,12 @@ struct ApplyTests {
         let bad = try ManifestDirectory(["p.yaml": text(numaNode: 4000)])
         let failed = try bpftree(["apply", "-f", bad.path, "--anchor", fs.path])
         #expect(failed.status == 1)
-        #expect(failed.stdout.contains("+ p/a: created"))
+        // Nothing is made until every object exists: the refusal leaves the tree as it was.
+        #expect(failed.stdout.contains("- p/a: not done"), "\(failed.output)")
         #expect(failed.stdout.contains("! p/b: FAILED: BPF_MAP_CREATE (batch program) p/b"))
         #expect(failed.stdout.contains("- p/c: not done"))
-        #expect(failed.stderr.contains("2 of 4 actions done, 1 failed, 1 not done"))
-        #expect(try fs.shape() == ["p d 755", "p/a f 600"])
+        #expect(failed.stderr.contains("0 of 4 actions done, 1 failed, 3 not done"), "\(failed.output)")
+        #expect(try fs.shape() == [])
 
         let good = try ManifestDirectory(["p.yaml": text(numaNode: 0)])
         let rerun = try bpftree(["apply", "-f", good.path, "--anchor", fs.path])

@@ -67,11 +67,11 @@ struct HostileTreeTests {
     }
 
     /// `bpftool map update` of the ledger with a key of `keyText` (NUL-padded to 256 bytes).
-    func plantLedgerRecord(_ fs: ScratchBPFFS, keyText: [UInt8], kind: UInt8 = 2, state: UInt8 = 0) throws {
+    func plantLedgerRecord(_ fs: ScratchBPFFS, keyText: [UInt8], kind: UInt8 = 2, state: UInt8 = 0, inode: UInt8 = 42) throws {
         let key = (keyText + [UInt8](repeating: 0, count: 256 - keyText.count)).map { String($0) }
         // struct bt_ledger_value: inode, pending_inode, fingerprint (u64), kind, state (u32), manifest[64].
         var value = [UInt8](repeating: 0, count: 96)
-        value[0] = 42
+        value[0] = inode
         value[24] = kind
         value[28] = state
         let planted = try run([KernelSupport.bpftool, "map", "update", "pinned", fs.at("bpftree_ledger"), "key"] + key

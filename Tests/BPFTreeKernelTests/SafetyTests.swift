@@ -142,23 +142,6 @@ struct SafetyTests {
         #expect(try fs.shape().isEmpty)
     }
 
-    @Test func contentsTooLargeForOneBatchRunFailTheMapClearly() throws {
-        let fs = try ScratchBPFFS()
-        func text(_ count: Int) -> String {
-            let contents = (0..<count).map { "{key: \($0), value: \($0)}" }.joined(separator: ", ")
-            return manifest("    big: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 9000, contents: [\(contents)]}}",
-                            root: "big")
-        }
-        let tooBig = try ManifestDirectory(["big.yaml": text(8200)])
-        let result = try bpftree(["apply", "-f", tooBig.path, "--anchor", fs.path])
-        #expect(result.status == 1)
-        #expect(result.stdout.contains("! big/big: FAILED: create map big/big: contents need 8201 ops"))
-        #expect(try fs.shape() == ["big d 755"])
-        let fits = try ManifestDirectory(["big.yaml": text(8000)])
-        #expect(try bpftree(["apply", "-f", fits.path, "--anchor", fs.path]).status == 0)
-        #expect((try bpftool(["map", "dump", "pinned", fs.at("big/big")]) as? [Any])?.count == 8000)
-    }
-
     @Test func aRootBeneathAnotherRootConverges() throws {
         let fs = try ScratchBPFFS()
         let manifests = try ManifestDirectory([

@@ -1,0 +1,135 @@
+import BPFTreeTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// New objects are staged and committed together: a refusal leaves the tree as it was, a kill never
+/// lets bpftree claim what it did not make, and a directory's mode and owner come after its children.
+@Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
+struct StagingTests {
+    static let prune = policyText("      prune: owned")
+
+    @Test func aMapTheKernelRefusesLeavesTheTreeAsItWas() throws {
+        let fs = try ScratchBPFFS()
+        try FileManager.default.createDirectory(atPath: fs.at("jobs/A"), withIntermediateDirectories: true)
+        try pinMapWithBpftool(fs.at("jobs/A/existing"), type: "array", key: 4, value: 4, entries: 1, name: "existing")
+        // NUMA node 200 does not exist: validation cannot know, the kernel refuses the last map.
+        let files = try ManifestDirectory(["m.yaml": manifest("""
+                new: {directory: {entries: {inner: {directory: {entries: {a: {map: {type: array, valueSize: 8, maxEntries: 4}}}}}}}}
+                b: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 4, contents: [{key: 1, value: 2}]}}
+                z: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 4, numaNode: 200}}
+            """), "policy.yaml": Self.prune])
+        // Entries with mode, owner and inode (the directory's ctime moves with the staging names).
+        func tree() throws -> [String] { try listing(fs.path, format: "%P %y %m %U %G %i") }
+        let before = try tree()
+        let result = try bpftree(["apply", "-f", files.path + "/m.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stdout.contains("FAILED") && result.output.contains("jobs/A/z"), "\(result.output)")
+        #expect(try tree() == before, "the tree changed: \(result.output)")
+        // Nothing is left for the next run to settle either.
+        let ledger = try #require(try bpftool(["map", "dump", "pinned", fs.at("bpftree_ledger")]) as? [Any])
+        #expect(ledger.isEmpty, "\(ledger)")
+    }
+
+    @Test func contentsLargerThanOneBatchRunAreAllWritten() throws {
+        let fs = try ScratchBPFFS()
+        let count = 10_000
+        let contents = (0..<count).map { "{key: \($0), value: \($0 * 3)}" }.joined(separator: ", ")
+        let files = try ManifestDirectory(["m.yaml": manifest("""
+                big: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: \(count), contents: [\(contents)], freeze: true}}
+            """)])
+        let result = try bpftree(["apply", "-f", files.path + "/m.yaml", "--anchor", fs.path])
+        #expect(result.status == 0, "\(result.output)")
+        let found = try entries(fs.at("jobs/A/big"))
+        #expect(found.count == count && found[9_999] == 29_997 && found[0] == 0)
+        #expect(try mapInfo(fs.at("jobs/A/big"))["frozen"] as? Int == 1)
+    }
+
+    @Test func aDirectoryOwnedByAnotherUserGetsItsPinsWithoutDACOverride() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["m.yaml": manifest("""
+                tenant:
+                  directory:
+                    uid: 1000
+                    gid: 1000
+                    mode: "0750"
+                    entries:
+                      stats: {map: {type: array, valueSize: 8, maxEntries: 4}}
+                      sub: {directory: {mode: "0550", entries: {deep: {map: {type: array, valueSize: 8, maxEntries: 4}}}}}
+                sealed:
+                  directory:
+                    mode: "0550"
+                    entries:
+                      config: {map: {type: array, valueSize: 8, maxEntries: 4}}
+            """)])
+        // The capabilities the shipped units list: no CAP_DAC_OVERRIDE, no CAP_DAC_READ_SEARCH.
+        let result = try run(["setpriv", "--inh-caps=-all", "--bounding-set", "-all,+bpf,+sys_admin,+perfmon,+chown,+fowner", "--",
+                              bpftreeExecutable, "apply", "-f", files.path + "/m.yaml", "--anchor", fs.path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try listing(fs.at("jobs/A"), format: "%P %y %m %U %G") == [
+            "sealed d 550 0 0", "sealed/config f 600 0 0",
+            "tenant d 750 1000 1000", "tenant/stats f 600 0 0", "tenant/sub d 550 0 0", "tenant/sub/deep f 600 0 0",
+        ])
+        #expect(try mapInfo(fs.at("jobs/A/tenant/sub/deep"))["type"] as? String == "array")
+    }
+
+    @Test func aLegacyCreatingRecordNeverClaimsAForeignPin() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["v1.yaml": manifest("    kept: {map: {type: array, valueSize: 8, maxEntries: 4}}"),
+                                           "policy.yaml": Self.prune])
+        let args = ["-f", files.path + "/v1.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        // What an older bpftree killed mid-create left: `creating`, no inode; then another tool pins there.
+        try HostileTreeTests().plantLedgerRecord(fs, keyText: Array("jobs/A/foreign".utf8), kind: 2, state: 1, inode: 0)
+        try pinMapWithBpftool(fs.at("jobs/A/foreign"), type: "hash", key: 4, value: 4, entries: 8, name: "foreign")
+        let result = try bpftree(["apply", "--verify"] + args)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("jobs/A/foreign: forget ledger record"), "\(result.output)")
+        #expect(try mapInfo(fs.at("jobs/A/foreign"))["name"] as? String == "foreign")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(FileManager.default.fileExists(atPath: fs.at("jobs/A/foreign")), "a pin bpftree never made was pruned")
+    }
+
+    /// The issue's reproduction: apply 300 maps into an existing directory, SIGKILL it, let another tool
+    /// pin at every declared path still missing, then apply a manifest that declares none of them.
+    @Test func aKilledApplyNeverLetsALaterOnePruneSomeoneElsesPin() throws {
+        let maps = 300
+        let files = try ManifestDirectory([
+            "v1.yaml": manifest((0..<maps).map { "    m\($0): {map: {type: array, valueSize: 8, maxEntries: 4}}" }.joined(separator: "\n")
+                                + "\n    keep: {directory: {}}"),
+            "v2.yaml": manifest("    keep: {directory: {}}"),
+            "policy.yaml": Self.prune,
+        ])
+        var foreignPinned = 0
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<8 {
+            let fs = try ScratchBPFFS()
+            let common = ["--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+            try #require(try bpftree(["apply", "-f", files.path + "/v2.yaml"] + common).status == 0)
+            let victim = Process()
+            victim.executableURL = URL(fileURLWithPath: bpftreeExecutable)
+            victim.arguments = ["apply", "-f", files.path + "/v1.yaml"] + common
+            victim.standardOutput = FileHandle.nullDevice
+            victim.standardError = FileHandle.nullDevice
+            try victim.run()
+            usleep(UInt32.random(in: 20_000...120_000, using: &generator))
+            kill(victim.processIdentifier, SIGKILL)
+            victim.waitUntilExit()
+            // Another tool takes every free declared name (one bpftool batch run).
+            let missing = (0..<maps).map { fs.at("jobs/A/m\($0)") }.filter { !FileManager.default.fileExists(atPath: $0) }
+            let batch = fs.path + "-foreign.txt"
+            try missing.map { "map create \($0) type array key 4 value 4 entries 1 name foreign" }.joined(separator: "\n")
+                .write(toFile: batch, atomically: true, encoding: .utf8)
+            defer { unlink(batch) }
+            if !missing.isEmpty { try #require(try run([KernelSupport.bpftool, "batch", "file", batch]).status == 0) }
+            foreignPinned += missing.count
+            let pruned = try bpftree(["apply", "-f", files.path + "/v2.yaml"] + common)
+            #expect(pruned.status == 0, "trial \(trial): \(pruned.output)")
+            for path in missing {
+                #expect(FileManager.default.fileExists(atPath: path), "trial \(trial): someone else's \(path) was pruned")
+            }
+            #expect(try run(["find", fs.path, "-name", "bpftree_tmp_*"]).stdout.isEmpty, "trial \(trial): temporaries left")
+        }
+        #expect(foreignPinned > 0, "no kill landed before the maps were made")
+    }
+}
