@@ -69,7 +69,7 @@ let package = Package(
 
         .executableTarget(
             name: "bpftree",
-            dependencies: ["BPFTreeCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BPFTreeCommands", "BPFTreeKernel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // S5 of bench/run: the planner alone on 100,000 entries, in process.

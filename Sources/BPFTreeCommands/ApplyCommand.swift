@@ -15,6 +15,8 @@ struct ApplyCommand: ParsableCommand {
             help: "How long to wait for another writer's lock on the anchor (e.g. 10s, 500ms, 0 to try once).")
     var lockTimeout = Seconds(10)
 
+    func validate() throws { try lockTimeout.check("--lock-timeout") }
+
     func run() throws {
         try ApplyPass.runCommand("apply", options: options, lockTimeout: lockTimeout)
     }

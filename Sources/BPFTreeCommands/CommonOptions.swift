@@ -51,7 +51,8 @@ struct CommonOptions: ParsableArguments {
 
     static let defaultAnchor = "/sys/fs/bpf"
 
-    func validate() throws {
+    mutating func validate() throws {
+        files = FileArguments.claim() + files
         if files.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
         if anchor != nil && anchorFD != nil { throw ValidationError("give --anchor or --anchor-fd, not both") }
         if let anchorFD, anchorFD < 0 { throw ValidationError("--anchor-fd must be a descriptor number") }

@@ -172,7 +172,8 @@ enum Pipeline {
                 // Loads each program once (before anything changes) and finds each link's cgroup.
                 diagnostics += PinResolver.resolve(&tree, delegation: delegation)
             }
-            diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+            diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
+                                                     machineMemory: Machine.physicalMemory)
             return Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan, notices: notices)
         } catch {
             errors.append(error)

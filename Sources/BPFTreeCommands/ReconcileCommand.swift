@@ -19,7 +19,7 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     @OptionGroup var options: CommonOptions
 
-    @Option(help: "Time between passes (e.g. 30s, 5m).")
+    @Option(help: "Time between passes (e.g. 30s, 5m, 1h; at most 30 days).")
     var interval = Seconds(30)
 
     @Flag(help: "Run one pass and exit with apply's exit status (for a systemd timer or cron).")
@@ -40,6 +40,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
+        try interval.check("--interval")
+        try maxBackoff.check("--max-backoff")
+        try lockTimeout.check("--lock-timeout")
         if interval.value < 0.01 { throw ValidationError("--interval must be at least 10ms") }
         if maxBackoff.value < 1 { throw ValidationError("--max-backoff must be at least 1s") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -73,7 +76,13 @@ struct ReconcileCommand: AsyncParsableCommand {
             "manifests": "\(options.files.joined(separator: ","))",
         ])
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            // The reconciler returns only to stop (a signal it saw before the group's handlers existed):
+            // that is a graceful shutdown of the group, not a failure.
+            services: services.map { service in
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: service,
+                    successTerminationBehavior: service is Reconciler ? .gracefullyShutdownGroup : .cancelGroup)
+            },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

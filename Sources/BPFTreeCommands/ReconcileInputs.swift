@@ -56,7 +56,8 @@ struct ReconcileInputs {
         switch DesiredTree.build(rendering: value.manifests, cgroups: [:]).tree {
         case .failure(let failure): return .failure(failure)
         case .success(let tree):
-            let violations = PolicyCheck.violations(tree, value.policies, possibleCPUs: Machine.possibleCPUs)
+            let violations = PolicyCheck.violations(tree, value.policies, possibleCPUs: Machine.possibleCPUs,
+                                                     machineMemory: Machine.physicalMemory)
             return violations.isEmpty ? decoded : .failure(ValidationFailure(violations))
         }
     }

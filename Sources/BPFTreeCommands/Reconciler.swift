@@ -30,8 +30,11 @@ struct Reconciler: Service {
             logger.warning("cannot watch cgroup directories; new cgroups wait for the timer", metadata: ["error": "\(error)"])
             watcher = nil
         }
+        // Trapped before the first pass, which reads the files anew anyway: a SIGHUP that came earlier was
+        // only counted (`StartupSignals`). An early SIGTERM or SIGINT stops the service before or after it.
+        let signals = await UnixSignalsSequence(trapping: .sighup)
         let hangups = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) { continuation.yield(.hangup) }
+            for await _ in signals { continuation.yield(.hangup) }
         }
         defer { hangups.cancel() }
         var inputs = ReconcileInputs(manifests: options.files, policies: options.policies)
@@ -40,11 +43,11 @@ struct Reconciler: Service {
         var trigger = Trigger.start
         var number = 0
         await withGracefulShutdownHandler {
-            while true {
+            while !StartupSignals.stopRequested {
                 number += 1
                 let succeeded = pass(number, trigger, &inputs, watcher)
                 failures = succeeded ? 0 : failures + 1
-                if Task.isShuttingDownGracefully { break }
+                if Task.isShuttingDownGracefully || StartupSignals.stopRequested { break }
                 let delay = failures == 0 ? interval : backoff(failures)
                 if failures > 0 { logger.info("next pass after a backoff", metadata: ["seconds": "\(delay.components.seconds)"]) }
                 let reason: Trigger = failures == 0 ? .timer : .backoff

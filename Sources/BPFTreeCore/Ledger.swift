@@ -118,12 +118,15 @@ public struct Ledger: Sendable {
     /// so that entries of manifests that were removed can be found and pruned. Ancestors of a root are
     /// left out: the observer looks at them anyway, and they stay declared as the root's parents.
     public func extraRoots(beyond roots: [TreePath]) -> [TreePath] {
+        // By lookups of each path's ancestors: linear in records and roots (times the depth).
+        let rootSet = Set(roots)
+        var aboveRoots: Set<TreePath> = []
+        for root in roots { aboveRoots.formUnion(root.ancestors) }
         let outside = records.keys.filter { path in
-            !roots.contains { path == $0 || path.isDescendant(of: $0) || $0.isDescendant(of: path) }
-        }.sorted()
-        var topmost: [TreePath] = []
-        for path in outside where !topmost.contains(where: { path.isDescendant(of: $0) }) { topmost.append(path) }
-        return topmost
+            !rootSet.contains(path) && !aboveRoots.contains(path) && !path.ancestors.contains(where: rootSet.contains)
+                && !(path.isAnchor ? !roots.isEmpty : rootSet.contains(.anchor))
+        }
+        return TreePath.topmost(Array(outside))
     }
 }
 

@@ -39,7 +39,8 @@ struct MapSpecDecoder {
                            name: name, numaNode: numaNode, mapExtra: mapExtra, freeze: freeze)
         if numaNode != nil { spec.flags |= MapFlag.numaNode.bit }
         checkShape(spec, block, node, field)
-        if let contentsNode = block["contents"] {
+        // Contents are decoded only for a shape the kernel accepts: their values take valueSize bytes each.
+        if let contentsNode = block["contents"], reader.diagnostics.count == before {
             spec.contents = decodeContents(contentsNode, spec, join(field, "contents"))
         }
         return reader.diagnostics.count == before ? spec : nil
@@ -133,6 +134,19 @@ struct MapSpecDecoder {
                 fail("maxEntries", "\(type.rawValue) size \(spec.maxEntries) must be a power of two and a multiple of the page size (\(pageSize))")
             }
         }
+        // Limits of the kernel's map allocators (Linux 6.18, checked on these machines).
+        if type.isPerCPU && spec.valueSize > Self.perCPUValueLimit {
+            fail("valueSize", "\(type.rawValue) valueSize \(spec.valueSize) is above the kernel's per-CPU limit of \(Self.perCPUValueLimit) bytes")
+        }
+        if type.isHash && spec.valueSize >= Self.hashValueLimit {
+            fail("valueSize", "\(type.rawValue) valueSize \(spec.valueSize) is not below the kernel's limit of 4 MiB")
+        }
+        if type.isHash && spec.maxEntries > Self.hashEntriesLimit {
+            fail("maxEntries", "\(type.rawValue) maxEntries \(spec.maxEntries) is above the kernel's limit of \(Self.hashEntriesLimit) (2^27 buckets)")
+        }
+        if [.queue, .stack, .bloomFilter].contains(type) && spec.valueSize > Self.hashValueLimit {
+            fail("valueSize", "\(type.rawValue) valueSize \(spec.valueSize) is above the kernel's limit of 4 MiB")
+        }
         switch type {
         case .lpmTrie:
             if spec.flags & MapFlag.noPrealloc.bit == 0 { fail("flags", "lpm_trie maps need the no_prealloc flag") }
@@ -152,9 +166,23 @@ struct MapSpecDecoder {
         }
     }
 
+    /// Per-CPU values: `PCPU_MIN_UNIT_SIZE`.
+    static let perCPUValueLimit: UInt32 = 32_768
+    /// Hash values: below `KMALLOC_MAX_SIZE` (4 MiB with 4 KiB pages).
+    static let hashValueLimit: UInt32 = 4 << 20
+    /// Hash maps: the bucket array holds at most 2^27 buckets (a power of two at least maxEntries).
+    static let hashEntriesLimit: UInt32 = 1 << 27
+    /// The most bytes all contents of one map may take, as written: bpftree holds them in memory.
+    static let contentsLimit = 64 << 20
+
     private func decodeContents(_ node: YAMLNode, _ spec: MapSpec, _ field: String) -> [MapEntry] {
         guard case .sequence(let items) = node.value else {
             reader.error("expected a list of {key, value} entries, found \(node.shapeName)", at: node, field)
+            return []
+        }
+        let size = items.count * (Int(spec.keySize) + Int(spec.valueSize))
+        guard size <= Self.contentsLimit else {
+            reader.error("\(items.count) entries of \(Int(spec.keySize) + Int(spec.valueSize)) bytes take \(formatBytes(UInt64(size))); contents may take at most \(formatBytes(UInt64(Self.contentsLimit)))", at: node, field)
             return []
         }
         guard spec.type.acceptsContents else {

@@ -90,6 +90,8 @@ public enum MapType: String, CaseIterable, Sendable, Hashable {
 
     /// Values are stored once per possible CPU.
     public var isPerCPU: Bool { [.percpuHash, .percpuArray, .lruPercpuHash].contains(self) }
+    /// The hash-table family (one allocator, `kernel/bpf/hashtab.c`).
+    public var isHash: Bool { [.hash, .percpuHash, .lruHash, .lruPercpuHash].contains(self) }
 
     /// Keys are array indices below max_entries.
     public var isArray: Bool { self == .array || self == .percpuArray }

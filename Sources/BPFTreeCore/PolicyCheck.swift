@@ -3,7 +3,10 @@ import BPFTreeYAML
 /// Checks every declaration against the policies before anything is changed: each violation names the
 /// manifest's location and field and the policy rule that refuses it.
 public enum PolicyCheck {
-    public static func violations(_ desired: DesiredTree, _ policies: PolicySet, possibleCPUs: Int) -> [Diagnostic] {
+    /// `machineMemory`: a map estimated above it can never be made (the kernel refuses it, or takes the
+    /// machine's memory trying).
+    public static func violations(_ desired: DesiredTree, _ policies: PolicySet, possibleCPUs: Int,
+                                  machineMemory: UInt64 = .max) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         var scopeMemory: [SourceLocation: UInt64] = [:]
         for entry in desired.entries {
@@ -69,6 +72,10 @@ public enum PolicyCheck {
                 refuse("maxEntries \(spec.maxEntries) is above the limit", scope, rule: "maxEntries \(limit)", field: "map.maxEntries")
             }
             let memory = spec.estimatedMemory(possibleCPUs: possibleCPUs)
+            if memory > machineMemory {
+                refuse("estimated memory \(formatBytes(memory)) is more than this machine has (\(formatBytes(machineMemory)))", nil,
+                       rule: "lower maxEntries or valueSize", field: "map")
+            }
             if let limit = scope.maxMapMemory, memory > limit {
                 refuse("estimated memory \(formatBytes(memory)) is above the per-map limit", scope,
                        rule: "maxMapMemory \(formatBytes(limit))", field: "map")

@@ -88,6 +88,17 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// (`\n`, `\x1b`, `\\`, `\xff`), so that a name can neither forge output lines nor drive a terminal.
     public var description: String { text.isEmpty ? "." : Self.printable(text) }
 
+    /// The paths none of the others lies beneath, sorted, without repeats: in `TreePath` order every
+    /// path's descendants follow it directly, so one pass over the sorted paths finds them.
+    public static func topmost(_ paths: [TreePath]) -> [TreePath] {
+        var result: [TreePath] = []
+        for path in paths.sorted() {
+            if let last = result.last, path == last || path.isDescendant(of: last) { continue }
+            result.append(path)
+        }
+        return result
+    }
+
     // MARK: Names as bytes
 
     private static let dot = UInt8(ascii: ".")

@@ -1,9 +1,16 @@
 import CBPFTreeShim
+import Glibc
 
 /// Facts about this machine that shape what the kernel allocates.
 public enum Machine {
     /// Possible CPUs: per-CPU map values are stored once per possible CPU.
     public static let possibleCPUs = max(1, Int(bt_num_possible_cpus()))
+
+    /// Physical memory in bytes: no map the kernel could allocate is larger.
+    public static let physicalMemory: UInt64 = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        return pages > 0 && size > 0 ? UInt64(pages) * UInt64(size) : UInt64.max
+    }()
 
     /// Whether this process is in the initial user namespace (its uid_map maps every uid to itself), where
     /// capabilities are checked directly and BPF tokens have no use.

@@ -28,7 +28,7 @@ public struct TreeObserver {
         tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                        inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk.
-        for root in roots.sorted() where !roots.contains(where: { root.isDescendant(of: $0) }) {
+        for root in TreePath.topmost(roots) {
             try observe(root: root, into: &tree)
         }
         return tree

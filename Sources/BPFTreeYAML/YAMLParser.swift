@@ -1,7 +1,18 @@
 import CYAML
 
 /// Parses YAML text with the system libyaml into position-annotated documents. Pure: no I/O.
+///
+/// Bounded for hostile input: collections may nest at most `maxDepth` deep (a valid manifest nests far
+/// less: bpffs paths hold at most 255 bytes), and aliases may add at most `aliasAllowance` nodes per
+/// document beyond the document's own (so "billion laughs" alias trees are refused, not expanded).
 public enum YAMLParser {
+    /// The deepest nesting of collections accepted.
+    public static let maxDepth = 512
+
+    /// How many nodes a document's aliases may add when expanded: ten times the document's own nodes,
+    /// plus 100,000.
+    static func aliasAllowance(nodes: Int) -> Int { nodes * 10 + 100_000 }
+
     /// Parses every document of `text`; `file` is only used in locations.
     public static func parse(_ text: String, file: String) throws(YAMLError) -> [YAMLDocument] {
         try parse(bytes: Array(text.utf8), file: file)
@@ -51,6 +62,11 @@ public enum YAMLParser {
         var roots: [(root: Int?, line: Int, column: Int)] = []
         var documentRoot: Int?
         var documentStart = (line: 1, column: 1)
+        /// Nodes the aliases of this document add when expanded, and the first node of the document.
+        var aliasExpansion = 0
+        var documentFirstNode = 0
+        /// Expanded sizes of alias targets already measured.
+        var expandedSizes: [Int: Int] = [:]
 
         init(file: String, inputSize: Int) {
             self.file = file
@@ -93,6 +109,9 @@ public enum YAMLParser {
                 case YAML_DOCUMENT_START_EVENT:
                     documentRoot = nil
                     anchors = [:]
+                    aliasExpansion = 0
+                    documentFirstNode = nodes.count
+                    expandedSizes = [:]
                     documentStart = (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
                 case YAML_DOCUMENT_END_EVENT:
                     roots.append((documentRoot, documentStart.line, documentStart.column))
@@ -111,11 +130,21 @@ public enum YAMLParser {
                         return .failure(YAMLError(location: location(event.start_mark), message: "unknown alias *\(name)"))
                     }
                     let copy = nodes[target]
+                    aliasExpansion += expandedSize(target) - 1
+                    let allowance = YAMLParser.aliasAllowance(nodes: nodes.count - documentFirstNode)
+                    guard aliasExpansion <= allowance else {
+                        return .failure(YAMLError(location: location(event.start_mark),
+                                                  message: "aliases expand to more than \(allowance) nodes (alias *\(name)); write the entries out instead"))
+                    }
                     let node = newNode(copy.kind, event.start_mark, start: Int(copy.start), count: Int(copy.count))
                     if let error = add(node, anchor: nil) { return .failure(error) }
                 case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                     let isMapping = event.type == YAML_MAPPING_START_EVENT
                     let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+                    guard stack.count < YAMLParser.maxDepth else {
+                        return .failure(YAMLError(location: location(event.start_mark),
+                                                  message: "collections nest more than \(YAMLParser.maxDepth) deep"))
+                    }
                     let node = newNode(isMapping ? .mapping : .sequence, event.start_mark)
                     stack.append(Frame(node: node, isMapping: isMapping, firstChild: pending.count, anchor: Self.string(anchor)))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
@@ -184,6 +213,30 @@ public enum YAMLParser {
                 }
             }
             return stack[frame].keyLines[keyBytes(of: key)]
+        }
+
+        /// How many nodes `node` stands for with every alias in it expanded (saturating), measured
+        /// without expanding: each node of the graph is visited once.
+        mutating func expandedSize(_ node: Int) -> Int {
+            if nodes[node].kind == .plainScalar || nodes[node].kind == .quotedScalar { return 1 }
+            if let known = expandedSizes[node] { return known }
+            // Iterative post-order over the collection graph, so that deep input cannot exhaust the stack.
+            var work: [(node: Int, visited: Bool)] = [(node, false)]
+            while let (current, visited) = work.popLast() {
+                let raw = nodes[current]
+                let first = Int(raw.start), count = Int(raw.count) * (raw.kind == .mapping ? 2 : 1)
+                let items = children[first..<(first + count)].map(Int.init)
+                    .filter { nodes[$0].kind == .sequence || nodes[$0].kind == .mapping }
+                if visited {
+                    var size = 1 + count - items.count
+                    for item in items { size = size &+ (expandedSizes[item] ?? 0) }
+                    expandedSizes[current] = min(size, Int(Int32.max))
+                    continue
+                }
+                work.append((current, true))
+                for item in items where expandedSizes[item] == nil { work.append((item, false)) }
+            }
+            return expandedSizes[node] ?? 1
         }
 
         func keyBytes(of node: Int) -> [UInt8] {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -163,9 +164,40 @@ int bt_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *ne
 	return neg_errno(syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
 }
 
+/* chmod through /proc/self/fd of an O_PATH descriptor of the entry itself (never a lookup of its name
+ * by path, never following a symlink): for seccomp profiles older than Linux 6.6 that answer fchmodat2
+ * with ENOSYS or EPERM (podman's and Docker's defaults). */
+static int bt_chmod_by_descriptor(int dirfd, const char *path, uint32_t mode, int flags)
+{
+	char proc[64];
+	struct stat st;
+	int fd, ret;
+
+	if ((flags & BT_AT_EMPTY_PATH) && path[0] == '\0')
+		fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	else
+		fd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+	} else if (S_ISLNK(st.st_mode)) {
+		ret = -ELOOP;
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		ret = chmod(proc, mode) < 0 ? -errno : 0;
+	}
+	close(fd);
+	return ret;
+}
+
 int bt_fchmodat2(int dirfd, const char *path, uint32_t mode, int flags)
 {
-	return neg_errno(syscall(SYS_fchmodat2, dirfd, path, mode, flags));
+	int ret = neg_errno(syscall(SYS_fchmodat2, dirfd, path, mode, flags));
+
+	if (ret == -ENOSYS || ret == -EPERM)
+		return bt_chmod_by_descriptor(dirfd, path, mode, flags);
+	return ret;
 }
 
 int bt_fstatfs_type(int fd, int64_t *type)

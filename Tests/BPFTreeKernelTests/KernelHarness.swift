@@ -102,8 +102,15 @@ func run(_ arguments: [String], environment: [String: String] = [:]) throws -> R
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // Both pipes at once: a child that fills one while the other is read would wait forever.
+    nonisolated(unsafe) var stderr = Data()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        stderr = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }.start()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
     process.waitUntilExit()
     return RunResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                      stderr: String(decoding: stderr, as: UTF8.self))

@@ -220,4 +220,10 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out);
  *  and inode (= cgroup id), or -errno. */
 int bt_cgroup_open(const char *path, uint64_t *id);
 
+/** Makes SIGHUP, SIGTERM and SIGINT only counted, until the service installs its own handling: the
+ *  service calls this first thing, so that a signal at start-up neither kills it nor is lost. */
+void bt_hold_signals(void);
+/** How many SIGTERM/SIGINT (`stop` != 0) or SIGHUP were counted by bt_hold_signals' handler. */
+int bt_held_signal_count(int stop);
+
 #endif
