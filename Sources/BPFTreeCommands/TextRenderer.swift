@@ -53,7 +53,10 @@ struct TextRenderer {
         case .done:
             let copied = result.copied.map { ", \($0) \($0 == 1 ? "entry" : "entries") copied" } ?? ""
             return "  \(symbol(action)) \(action.path): \(action.isCreate ? "created " : "")\(action.detail)\(copied)"
-        case .failed(let error): return "  \(paint("!", "31")) \(action.path): FAILED: \(error)"
+        case .failed(let error):
+            // A refusal of what a manifest declares names the declaration.
+            let declared = action.origin.map { " (declared at \($0.location), \($0.field))" } ?? ""
+            return "  \(paint("!", "31")) \(action.path): FAILED: \(escapingControlCharacters(error.description))\(declared)"
         case .notDone: return "  \(paint("-", "2")) \(action.path): not done (\(action.detail))"
         }
     }

@@ -23,6 +23,18 @@ public struct DesiredTree: Sendable {
     /// The entry declared (or implied) at `path`.
     public subscript(path: TreePath) -> DesiredEntry? { positions[path].map { entries[$0] } }
     public func declares(_ path: TreePath) -> Bool { positions[path] != nil }
+
+    /// Where `path` is declared; for an implicit parent, the first declaration beneath it (the one that
+    /// needs it), so that every problem with a declared path names a place in a manifest.
+    public func origin(for path: TreePath) -> Origin? {
+        guard let position = positions[path] else { return nil }
+        if let origin = entries[position].origin { return origin }
+        for entry in entries[(position + 1)...] {
+            guard entry.path.isDescendant(of: path) else { break }
+            if let origin = entry.origin { return origin }
+        }
+        return nil
+    }
     /// The shape fingerprint of the map declared at `path`, nil when no map is.
     public func mapFingerprint(at path: TreePath) -> UInt64? {
         guard let position = positions[path], case .map(let spec) = entries[position].kind else { return nil }

@@ -416,7 +416,8 @@ private struct Planning {
     }
 
     private mutating func problem(_ entry: DesiredEntry, _ message: String, _ differences: [FieldDifference] = []) {
-        plan.problems.append(PlanProblem(path: entry.path, message: message, origin: entry.origin, differences: differences))
+        plan.problems.append(PlanProblem(path: entry.path, message: message, origin: entry.origin ?? desired.origin(for: entry.path),
+                                         differences: differences))
     }
 
 }

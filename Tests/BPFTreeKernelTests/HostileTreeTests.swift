@@ -112,4 +112,17 @@ struct HostileTreeTests {
         #expect(result.stderr.contains("bpftree_ledger: the map pinned there holds 16 entries; a bpftree ledger holds 262144"), "\(result.output)")
         #expect(try listing(fs.path, format: "%P", hiding: []) == ["bpftree_ledger"])
     }
+
+    @Test func aConflictAboveARootNamesTheDeclarationThatNeedsIt() throws {
+        let fs = try ScratchBPFFS()
+        try FileManager.default.createDirectory(atPath: fs.at("jobs/A"), withIntermediateDirectories: true)
+        try pinMapWithBpftool(fs.at("jobs/A/config"), type: "array", key: 4, value: 4, entries: 1, name: "config")
+        let files = try ManifestDirectory(["m.yaml": manifest("    stats: {map: {type: array, valueSize: 8, maxEntries: 4}}", root: "jobs/A/config/x")])
+        for command in ["diff", "apply"] {
+            let result = try bpftree([command, "-f", files.path + "/m.yaml", "--anchor", fs.path])
+            #expect(result.status == 1)
+            // The root (spec, line 5) is the declaration that needs jobs/A/config to be a directory.
+            #expect(result.stderr.contains("m.yaml:5:3: spec: jobs/A/config: is a map where a directory is declared"), "\(result.output)")
+        }
+    }
 }

@@ -25,6 +25,7 @@ struct StagingTests {
         let result = try bpftree(["apply", "-f", files.path + "/m.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path])
         #expect(result.status == 1, "\(result.output)")
         #expect(result.stdout.contains("FAILED") && result.output.contains("jobs/A/z"), "\(result.output)")
+        #expect(result.stdout.contains("(declared at \(files.path)/m.yaml:9:5, spec.entries.z)"), "\(result.output)")
         #expect(try tree() == before, "the tree changed: \(result.output)")
         // Nothing is left for the next run to settle either.
         let ledger = try #require(try bpftool(["map", "dump", "pinned", fs.at("bpftree_ledger")]) as? [Any])

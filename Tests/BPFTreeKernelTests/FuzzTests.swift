@@ -1,0 +1,107 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A seeded mutation fuzzer of the shipped examples and policies, run against the real binary and kernel:
+/// every run exits 0, 1 or 2 within a time bound, never by a signal; an apply that exits 1 leaves the tree
+/// as it was; every error about a file names a line and column. `BPFTREE_FUZZ_COUNT` (default 200) and
+/// `BPFTREE_FUZZ_SEED` (default 16) choose how many mutations and which.
+@Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
+struct FuzzTests {
+    static let manifests = ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml",
+                            "examples/job-stats/job-stats.yaml", "examples/containers/tenant.yaml"]
+    static let policies = ["policies/platform.yaml", "policies/default.yaml"]
+
+    /// Tokens that have broken parsers and validators elsewhere.
+    static let tokens = ["4294967295", "4294967296", "-1", "0", "1e300", "0x", "~", "null", "[]", "{}", "*a", "&a x", "!!binary x",
+                         "..", "/", "a.b", "\"\\u0000\"", "\"\\e[2J\"", "\"\\xff\"", String(repeating: "a", count: 300),
+                         String(repeating: "[", count: 600), "{cgroup.id}", "bpftree_ledger", "bpftree_tmp_1", "'", "\"", ":", "- ",
+                         "\t", "? x", "<<: *a", "\"0777777\"", "ringbuf", "percpu_hash", "migrate", "1.5", "yes", "0o17"]
+
+    /// A small deterministic generator (SplitMix64), so that a failure can be replayed from its seed.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func mutate(_ text: String, _ random: inout Generator) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+            guard !lines.isEmpty else { break }
+            let at = Int.random(in: 0..<lines.count, using: &random)
+            switch Int.random(in: 0..<7, using: &random) {
+            case 0: lines.remove(at: at)
+            case 1: lines.insert(lines[at], at: at)
+            case 2: lines.swapAt(at, Int.random(in: 0..<lines.count, using: &random))
+            case 3:
+                // Replace a value after a colon with a token.
+                if let colon = lines[at].lastIndex(of: ":") {
+                    lines[at] = String(lines[at][...colon]) + " " + tokens.randomElement(using: &random)!
+                }
+            case 4:
+                var bytes = Array(lines[at].utf8)
+                if !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random) }
+                lines[at] = String(decoding: bytes, as: UTF8.self)
+            case 5: lines[at] = String(lines[at].prefix(Int.random(in: 0...lines[at].count, using: &random)))
+            default: lines.insert(String(repeating: " ", count: Int.random(in: 0...8, using: &random)) + tokens.randomElement(using: &random)!, at: at)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Lines of `stderr` that are errors about a file but name no line and column.
+    static func errorsWithoutLocation(_ stderr: String, files: [String]) -> [String] {
+        stderr.split(separator: "\n").map(String.init).filter { line in
+            guard line.hasPrefix("error: "), files.contains(where: { line.contains($0) }) else { return false }
+            return line.range(of: #"\.yaml:\d+:\d+: "#, options: .regularExpression) == nil
+        }
+    }
+
+    @Test func mutatedExamplesAndPoliciesAreRefusedCleanlyOrApplied() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let count = environment["BPFTREE_FUZZ_COUNT"].flatMap(Int.init) ?? 200
+        let seed = environment["BPFTREE_FUZZ_SEED"].flatMap(UInt64.init) ?? 16
+        var random = Generator(state: seed)
+        let fs = try ScratchBPFFS()
+        let work = try ManifestDirectory([:])
+        // Objects the job-stats example names, so that its programs can load.
+        try buildBPF([repositoryRoot + "/bpf/job_stats.bpf.c"], into: work.path)
+        var outcomes: [String: Int] = [:]
+        for trial in 0..<count {
+            let mutatePolicy = Int.random(in: 0..<4, using: &random) == 0
+            let manifestSource = Self.manifests.randomElement(using: &random)!
+            let policySource = Self.policies.randomElement(using: &random)!
+            var manifest = try String(contentsOfFile: repositoryRoot + "/" + manifestSource, encoding: .utf8)
+            var policy = try String(contentsOfFile: repositoryRoot + "/" + policySource, encoding: .utf8)
+            if mutatePolicy { policy = Self.mutate(policy, &random) } else { manifest = Self.mutate(manifest, &random) }
+            let manifestFile = work.path + "/m.yaml", policyFile = work.path + "/p.yaml"
+            try manifest.write(toFile: manifestFile, atomically: true, encoding: .utf8)
+            try policy.write(toFile: policyFile, atomically: true, encoding: .utf8)
+            let command = Int.random(in: 0..<2, using: &random) == 0 ? "diff" : "apply"
+            let before = try listing(fs.path, format: "%P %y %m %U %G %i", hiding: [])
+            let started = ContinuousClock.now
+            let result = try run(["timeout", "-s", "KILL", "20", bpftreeExecutable, command, "-f", manifestFile, "--policy", policyFile,
+                                  "--anchor", fs.path], environment: ["NO_COLOR": "1"])
+            let elapsed = ContinuousClock.now - started
+            let what = "trial \(trial) (seed \(seed)): \(command) of \(mutatePolicy ? policySource : manifestSource) mutated, exit \(result.status)"
+            outcomes["\(command) \(result.status)", default: 0] += 1
+            let allowed: Set<Int32> = command == "diff" ? [0, 1, 2] : [0, 1]
+            #expect(allowed.contains(result.status), "\(what): \(result.output.prefix(2000))\n--- input:\n\(mutatePolicy ? policy : manifest)")
+            #expect(elapsed < .seconds(15), "\(what) took \(elapsed)")
+            #expect(Self.errorsWithoutLocation(result.stderr, files: [manifestFile, policyFile]).isEmpty, "\(what): \(result.stderr)")
+            if result.status != 0 && command == "apply" || command == "diff" {
+                let after = try listing(fs.path, format: "%P %y %m %U %G %i", hiding: [])
+                // A failed apply may only have settled bpftree's own ledger; diff never writes.
+                let ours = { (lines: [String]) in lines.filter { !$0.hasPrefix("bpftree_") } }
+                #expect(command == "diff" ? after == before : ours(after) == ours(before), "\(what): the tree changed\n\(result.output.prefix(2000))")
+            }
+        }
+        print("fuzz (seed \(seed), \(count) mutations): \(outcomes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
+    }
+}
