@@ -77,8 +77,9 @@ struct CommonOptions: ParsableArguments {
     func openToken(_ anchor: Anchor) throws(KernelError) -> BPFToken? {
         if token == .off || token == .auto && Machine.inInitialUserNamespace { return nil }
         let delegation = try BPFToken.delegation(of: anchor)
-        if token == .auto && !delegation.isDelegated { return nil }
-        let token = try BPFToken.create(for: anchor, delegation: delegation)
+        if token == .auto, let delegation, !delegation.isDelegated { return nil }
+        // A mount this process cannot see (an anchor descriptor from another mount namespace): ask the kernel.
+        let token = try BPFToken.create(for: anchor, delegation: delegation ?? .unknown)
         let missing = DelegationCheck.missingBPFTreeNeeds(token.delegation)
         guard missing.isEmpty else {
             throw KernelError("use BPF token", path: anchor.displayName, detail: missing.joined(separator: "; "))

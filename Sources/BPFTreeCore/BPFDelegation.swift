@@ -65,6 +65,10 @@ public struct BPFDelegation: Equatable, Sendable {
                   programs: Grant(values[Option.programs.rawValue]), attachTypes: Grant(values[Option.attachTypes.rawValue]))
     }
 
+    /// Delegation this process cannot read (the mount is not in its mountinfo): nothing is checked up
+    /// front, the kernel refuses what is not delegated.
+    public static let unknown = BPFDelegation(commands: .unknown, maps: .unknown, programs: .unknown, attachTypes: .unknown)
+
     /// Whether the mount delegates anything at all (a token can be made from it).
     public var isDelegated: Bool { ![commands, maps, programs, attachTypes].allSatisfy(\.isEmpty) }
 

@@ -24,20 +24,19 @@ public final class BPFToken: Sendable {
     /// token, until another is activated or this one goes away.
     public func activate() { bt_token_activate(descriptor.rawValue) }
 
-    /// The `delegate_*` options of the bpffs mount holding the anchor (from /proc/self/mountinfo).
-    public static func delegation(of anchor: Anchor) throws(KernelError) -> BPFDelegation {
+    /// The `delegate_*` options of the bpffs mount holding the anchor (from /proc/self/mountinfo), or nil
+    /// when this process cannot see that mount: an anchor descriptor from another mount namespace (what a
+    /// container runtime hands over). Then only `BPF_TOKEN_CREATE` itself can tell.
+    public static func delegation(of anchor: Anchor) throws(KernelError) -> BPFDelegation? {
         var mountID: UInt64 = 0
         let result = bt_mount_id(anchor.fd, &mountID)
         guard result == 0 else { throw KernelError("statx anchor", path: anchor.displayName, negativeErrno: result) }
-        guard let mount = MountInfo.mounts().first(where: { $0.mountID == mountID }) else {
-            throw KernelError("find the anchor's mount", path: anchor.displayName,
-                              detail: "mount \(mountID) is not in /proc/self/mountinfo")
-        }
-        return BPFDelegation(superOptions: mount.superOptions)
+        return MountInfo.mounts().first(where: { $0.mountID == mountID }).map { BPFDelegation(superOptions: $0.superOptions) }
     }
 
     /// `BPF_TOKEN_CREATE` on the root of the anchor's bpffs (found by walking up with `..` while on the
-    /// anchor's mount); `delegation`: the mount's, as `delegation(of:)` read it.
+    /// anchor's mount); `delegation`: the mount's, as `delegation(of:)` read it (`.unknown` when it could
+    /// not: the kernel's answer decides).
     public static func create(for anchor: Anchor, delegation: BPFDelegation) throws(KernelError) -> BPFToken {
         guard delegation.isDelegated else {
             throw KernelError("create BPF token", path: anchor.displayName,
