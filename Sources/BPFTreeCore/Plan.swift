@@ -74,23 +74,3 @@ public struct PlanNotice: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(path): \(escapingControlCharacters(message))" }
 }
 
-/// `text` with control characters written `\n`, `\x1b`, ...: messages quote names from the tree and the
-/// cgroup file system, which must neither forge output lines nor drive a terminal.
-public func escapingControlCharacters(_ text: String) -> String {
-    guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else { return text }
-    var out = ""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7f: out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
-}

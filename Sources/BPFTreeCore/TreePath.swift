@@ -154,22 +154,8 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static func escaped(_ bytes: some Collection<UInt8>) -> String { printable(name(raw: bytes)) }
 
     private static func printable(_ text: String) -> String {
-        let needsWork = text.utf8.contains { $0 < 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "\\") || $0 == dot }
-        guard needsWork else { return text }
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                out += "\\x" + String(decoding: hex(UInt8(truncatingIfNeeded: scalar.value)), as: UTF8.self)
-            case _ where (0x80..<0xa0).contains(scalar.value):
-                out += "\\u{" + String(scalar.value, radix: 16) + "}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
+        let out = escapingControlCharacters(text, backslashes: true)
+        guard out.utf8.contains(dot) else { return out }
         // An escaped raw byte (`.xHH`) shows as `\xHH`.
         return out.replacing(#/\.x([0-9a-f]{2})/#) { "\\x" + $0.1 }
     }
