@@ -29,7 +29,7 @@ public struct MapSpec: Hashable, Sendable {
     }
 
     /// Flags as the kernel reports them back in `bpf_map_info`: `BPF_F_RDONLY`/`BPF_F_WRONLY` are not
-    /// retained, and DEVMAP/DEVMAP_HASH always report `BPF_F_RDONLY_PROG` (DESIGN.md, checked on 6.18).
+    /// retained, and DEVMAP/DEVMAP_HASH always report `BPF_F_RDONLY_PROG` (ARCHITECTURE.md, kernel facts).
     public var reportedFlags: UInt32 {
         var flags = self.flags & ~(MapFlag.rdonly.bit | MapFlag.wronly.bit)
         if type == .devmap || type == .devmapHash { flags |= MapFlag.rdonlyProg.bit }

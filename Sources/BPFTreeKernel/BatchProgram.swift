@@ -4,7 +4,7 @@ import Glibc
 
 /// The batch syscall program of `bpf/batch.bpf.c`, loaded with libbpf from the object embedded at build
 /// time. One `run` creates, fills and freezes a whole batch of maps inside the kernel; the new map fds
-/// land in this process's fd table (DESIGN.md: syscall programs cannot pin, so pinning stays here).
+/// land in this process's fd table (ARCHITECTURE.md: syscall programs cannot pin, so pinning stays here).
 final class BatchProgram {
     private let handle: OpaquePointer
 

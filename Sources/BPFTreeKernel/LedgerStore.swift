@@ -3,7 +3,7 @@ import CBPFTreeShim
 import Glibc
 
 /// The ownership ledger as it lives in the kernel: a hash map pinned at the anchor under
-/// `Reserved.ledgerName`. bpffs holds no regular files and no xattrs (DESIGN.md), so a map is the only
+/// `Reserved.ledgerName`. bpffs holds no regular files and no xattrs (ARCHITECTURE.md), so a map is the only
 /// place inside the bpffs that can hold it; it survives restarts of bpftree and vanishes with the mount.
 /// Key: the anchor-relative path, NUL-padded to 256 bytes. Value: `struct bt_ledger_value`.
 public final class LedgerStore {

@@ -28,8 +28,7 @@ extension Executor {
     /// staged; returns how many times the program ran.
     func makeMaps(_ plan: Plan, _ indices: [Int], into staging: inout Staging) throws(Failure) -> Int {
         guard let first = indices.first else { return 0 }
-        let program: BatchProgram
-        do { program = try batchProgram() } catch { throw Failure(action: first, error: error) }
+        let program = try batchProgram(for: first)
         var runs = 0
         var batch: [BatchedMap] = []
         var ops = 0

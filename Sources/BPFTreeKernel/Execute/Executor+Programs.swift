@@ -71,8 +71,7 @@ extension Executor {
     /// staged. Returns how many times it ran.
     func makeLinks(_ plan: Plan, _ indices: [Int], into staging: inout Staging) throws(Failure) -> Int {
         guard let first = indices.first else { return 0 }
-        let program: BatchProgram
-        do { program = try batchProgram() } catch { throw Failure(action: first, error: error) }
+        let program = try batchProgram(for: first)
         // Each link holds a program fd and perhaps a cgroup fd until the run.
         let perRun = max(1, min(BatchProgram.maxOps, maxMapsPerBatch / 2))
         var runs = 0

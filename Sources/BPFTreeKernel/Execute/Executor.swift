@@ -117,7 +117,8 @@ public final class Executor {
             rollBack(plan, staging, keeping: committed, recorded: error.recorded)
         }
         var done: [Int: UInt64?] = Dictionary(minimumCapacity: staging.made.count)
-        for made in staging.made where committed.contains(staging.top(of: plan.actions[made.action].path)) {
+        // Without a failure everything made is in place; only then is each entry's staged top looked up.
+        for made in staging.made where failure == nil || committed.contains(staging.top(of: plan.actions[made.action].path)) {
             done[made.action] = made.copied
         }
         for index in indices {
@@ -407,12 +408,17 @@ public final class Executor {
         return UInt64(st.st_ino)
     }
 
-    /// The batch program, loaded on first use (a plan without maps or links never loads it).
-    func batchProgram() throws(KernelError) -> BatchProgram {
+    /// The batch program, loaded on first use (a plan without maps or links never loads it); a failure to
+    /// load it is the failure of the action at `index`.
+    func batchProgram(for index: Int) throws(Failure) -> BatchProgram {
         if let program { return program }
-        let loaded = try BatchProgram()
-        program = loaded
-        return loaded
+        do {
+            let loaded = try BatchProgram()
+            program = loaded
+            return loaded
+        } catch {
+            throw Failure(action: index, error: error)
+        }
     }
 }
 
