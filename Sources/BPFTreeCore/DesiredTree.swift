@@ -45,9 +45,8 @@ public struct DesiredTree: Sendable {
     /// Entries are moved out of `manifests` as they are merged, so a large tree is held once, not twice.
     public static func build(_ manifests: consuming [Manifest]) -> Result<DesiredTree, ValidationFailure> {
         var diagnostics: [Diagnostic] = []
-        var entries: [DesiredEntry] = []
-        entries.reserveCapacity(manifests.reduce(0) { $0 + $1.entries.count })
-        var positions: [TreePath: Int] = Dictionary(minimumCapacity: entries.capacity)
+        var groups: [[DesiredEntry]] = []
+        groups.reserveCapacity(manifests.count)
         var names: [String: SourceLocation] = [:]
         var roots: Set<TreePath> = []
         for index in manifests.indices {
@@ -59,8 +58,26 @@ public struct DesiredTree: Sendable {
             }
             names[manifest.name] = manifest.location
             roots.insert(manifest.root)
-            let declared = manifest.entries
+            groups.append(manifest.entries)
             manifests[index].entries = []
+        }
+        return merge(groups, roots: roots, implicit: [:], diagnostics: diagnostics)
+    }
+
+    /// Merges declared entries (in manifest order; entries without an origin are left out) with the
+    /// checks of `build`, and adds implicit parents: the ones in `implicit` where given (a view keeps
+    /// those of the tree it is cut from), otherwise made for the first entry that needs them.
+    /// `groups`: one per manifest, each let go once merged, so that a large tree is held once.
+    static func merge(_ groups: consuming [[DesiredEntry]], roots: Set<TreePath>, implicit: [TreePath: DesiredEntry],
+                      diagnostics found: [Diagnostic]) -> Result<DesiredTree, ValidationFailure> {
+        var diagnostics = found
+        var entries: [DesiredEntry] = []
+        let total = groups.reduce(0) { $0 + $1.count }
+        entries.reserveCapacity(total)
+        var positions: [TreePath: Int] = Dictionary(minimumCapacity: total)
+        for group in groups.indices {
+            let declared = groups[group]
+            groups[group] = []
             for entry in declared {
                 guard let origin = entry.origin else { continue }
                 if let existing = positions[entry.path], let first = entries[existing].origin {
@@ -103,8 +120,8 @@ public struct DesiredTree: Sendable {
             let entry = entries[index]
             guard !entry.path.isAnchor, positions[entry.path.parent] == nil else { continue }
             for ancestor in entry.path.ancestors where positions[ancestor] == nil {
-                var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
-                parent.implicitFor = entry.manifest
+                var parent = implicit[ancestor] ?? DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                if implicit[ancestor] == nil { parent.implicitFor = entry.manifest }
                 positions[ancestor] = entries.count
                 entries.append(parent)
             }
