@@ -12,8 +12,9 @@ struct ApplyPass {
     /// What a pass leaves for the caller besides its report.
     struct Outcome {
         var succeeded: Bool
-        /// The cgroup directories its templates were rendered from.
-        var watched: [String] = []
+        /// The cgroups its templates were rendered for (with the directories to watch); nil when it
+        /// did not get that far.
+        var scan: CgroupScan?
     }
 
     /// One pass as a command runs it (`apply`, `reconcile --once`): the files `options` names, output
@@ -32,7 +33,7 @@ struct ApplyPass {
         guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout,
                                           report: &report, console: console)
         else { return Outcome(succeeded: false) }
-        let outcome = Outcome(succeeded: true, watched: planned.watched)
+        let outcome = Outcome(succeeded: true, scan: planned.scan)
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
             if let full = planned.full { stamp(full.observed, full, planned, &report) }
@@ -40,7 +41,7 @@ struct ApplyPass {
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
         }
-        guard execute(planned.plan, anchor: planned.anchor, &report) else { return Outcome(succeeded: false, watched: planned.watched) }
+        guard execute(planned.plan, anchor: planned.anchor, &report) else { return Outcome(succeeded: false, scan: planned.scan) }
         if let repair = planned.repair {
             restamp(repair, planned, &report)
             return outcome
@@ -67,7 +68,7 @@ struct ApplyPass {
     }
 
     /// Voids the stamp and runs the plan; false when anything failed.
-    private func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> Bool {
+    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> Bool {
         let ledger: LedgerStore
         do {
             guard let opened = try LedgerStore.open(anchor, create: true) else { return false }

@@ -20,8 +20,8 @@ enum Pipeline {
         /// The BPF token every map creation and program load of the run carries, if any: held here so that
         /// it stays open (and active) until the run ends.
         var token: BPFToken?
-        /// The cgroup directories the templates were rendered from (for `reconcile` to watch).
-        var watched: [String] = []
+        /// The cgroups the templates were rendered for, and the directories to watch for more.
+        var scan = CgroupScan()
     }
 
     struct Repair {
@@ -85,7 +85,7 @@ enum Pipeline {
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
                            repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock, token: token,
-                           watched: scan.watched)
+                           scan: scan)
         }
         var diagnostics: [Diagnostic] = []
         var errors: [KernelError] = []
@@ -130,7 +130,7 @@ enum Pipeline {
         return Planned(anchor: anchor, plan: plan, inputs: digest,
                        full: Full(desired: desired, policies: policies, observed: observed,
                                   cgroupSources: validated.cgroupSources, notices: validated.notices),
-                       lock: lock, token: token, watched: scan.watched)
+                       lock: lock, token: token, scan: scan)
     }
 
     /// What the manifests declare, rendered for the cgroups there are now and checked (delegation, programs

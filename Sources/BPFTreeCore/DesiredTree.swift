@@ -126,6 +126,11 @@ public struct DesiredTree: Sendable {
                 entries.append(parent)
             }
         }
+        // A view keeps the implicit parents of the tree it is cut from even where it holds nothing beneath.
+        for (path, parent) in implicit where positions[path] == nil {
+            positions[path] = entries.count
+            entries.append(parent)
+        }
         var tree = DesiredTree(merged: entries, positions: positions, roots: roots.sorted())
         tree.boundMaps = bound
         return .success(tree)

@@ -5,10 +5,12 @@ import BPFTreeYAML
 public enum PolicyCheck {
     /// `machineMemory`: a map estimated above it can never be made (the kernel refuses it, or takes the
     /// machine's memory trying).
+    /// `scopeMemory`: what maps not in `desired` already need in each scope (by the scope's location),
+    /// when `desired` is a view of a larger tree.
     public static func violations(_ desired: DesiredTree, _ policies: PolicySet, possibleCPUs: Int,
-                                  machineMemory: UInt64 = .max) -> [Diagnostic] {
+                                  machineMemory: UInt64 = .max, scopeMemory baseline: [SourceLocation: UInt64] = [:]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
-        var scopeMemory: [SourceLocation: UInt64] = [:]
+        var scopeMemory = baseline
         for entry in desired.entries {
             guard let origin = entry.origin else { continue }
             func refuse(_ what: String, _ scope: PolicyScope?, rule: String, field: String = "") {
@@ -91,6 +93,21 @@ public enum PolicyCheck {
         return diagnostics
     }
 
+}
+
+extension PolicyCheck {
+    /// The estimated memory of the maps among `entries`, added up by the policy scope that governs each
+    /// (by the scope's location), as `violations` adds it up for `maxScopeMemory`.
+    public static func scopeMemory(_ entries: some Sequence<DesiredEntry>, _ policies: PolicySet,
+                                   possibleCPUs: Int) -> [SourceLocation: UInt64] {
+        var memory: [SourceLocation: UInt64] = [:]
+        for entry in entries where entry.origin != nil {
+            guard case .map(let spec) = entry.kind, let scope = policies.scope(for: entry.path),
+                  policies.ignoringScope(for: entry.path) == nil else { continue }
+            memory[scope.location, default: 0] += spec.estimatedMemory(possibleCPUs: possibleCPUs)
+        }
+        return memory
+    }
 }
 
 /// Bytes with a binary unit, e.g. `64 KiB`, `1.5 MiB`.

@@ -1,11 +1,13 @@
 import CBPFTreeShim
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// The batch syscall program of `bpf/batch.bpf.c`, loaded with libbpf from the object embedded at build
 /// time. One `run` creates, fills and freezes a whole batch of maps inside the kernel; the new map fds
 /// land in this process's fd table (ARCHITECTURE.md: syscall programs cannot pin, so pinning stays here).
-final class BatchProgram {
+/// Sendable because it has one user at a time: whoever `take`s it from the pool until it is given back.
+final class BatchProgram: @unchecked Sendable {
     private let handle: OpaquePointer
 
     static let maxOps = Int(bt_batch_max_ops())
@@ -30,6 +32,21 @@ final class BatchProgram {
     }
 
     deinit { bt_batch_close(handle) }
+
+    /// Programs loaded before and handed back: loading one costs a verifier run (tens of milliseconds), so a
+    /// long-running service loads it once. One user at a time: `take` removes it from the pool.
+    private static let pool = Mutex<[BatchProgram]>([])
+
+    /// A program from the pool, or a new one.
+    static func take() throws(KernelError) -> BatchProgram {
+        if let program = pool.withLock({ $0.popLast() }) { return program }
+        return try BatchProgram()
+    }
+
+    /// Hands `program` back for the next `take`.
+    static func giveBack(_ program: BatchProgram) {
+        pool.withLock { $0.append(program) }
+    }
 
     func putCreate(_ index: Int, type: UInt32, keySize: UInt32, valueSize: UInt32, maxEntries: UInt32, flags: UInt32,
                    numaNode: UInt32, mapExtra: UInt64, name: String) {

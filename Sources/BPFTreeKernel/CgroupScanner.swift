@@ -53,6 +53,30 @@ public enum CgroupScanner {
         return scan
     }
 
+    /// The cgroups of `source` at or beneath `child` (a path below the source directory, `depth` names
+    /// deep at most) as they are now, and the directories to watch among them: for an inotify event that
+    /// names `child`. A cgroup removed meanwhile is simply not there.
+    public static func cgroups(of source: CgroupSource, at child: String) throws(KernelError)
+        -> (cgroups: [Cgroup], watched: [String]) {
+        let level = child.split(separator: "/").count
+        guard level >= 1, level <= source.depth else { return ([], []) }
+        let base = try directory(of: source)
+        let directory = base.hasSuffix("/") ? base + child : base + "/" + child
+        var found: [Cgroup] = [], watched: [String] = []
+        if level == source.depth {
+            var st = Glibc.stat()
+            guard lstat(directory, &st) == 0 else {
+                if errno == ENOENT || errno == ENOTDIR { return ([], []) }
+                throw KernelError("stat cgroup", path: directory, negativeErrno: -errno)
+            }
+            guard st.st_mode & S_IFMT == S_IFDIR else { return ([], []) }
+            let name = child.split(separator: "/").last.map(String.init) ?? child
+            return ([Cgroup(id: UInt64(st.st_ino), name: name, path: child)], [])
+        }
+        _ = try list(directory, below: child, depth: source.depth - level, into: &found, watched: &watched)
+        return (found, watched)
+    }
+
     /// Lists the cgroups `depth` levels below `directory`; false when `directory` does not exist.
     private static func list(_ directory: String, below relative: String, depth: Int, into found: inout [Cgroup],
                              watched: inout [String]) throws(KernelError) -> Bool {
@@ -106,7 +130,8 @@ public enum CgroupScanner {
     private static func dropVanished(_ scan: inout CgroupScan) throws(KernelError) {
         let ids = scan.cgroups.values.flatMap { $0.map(\.id) }
         guard !ids.isEmpty else { return }
-        let program = try BatchProgram()
+        let program = try BatchProgram.take()
+        defer { BatchProgram.giveBack(program) }
         var gone: Set<UInt64> = []
         var start = 0
         while start < ids.count {

@@ -6,13 +6,14 @@ import Glibc
 /// program's image (it is loaded once, so an object that does not load is refused before anything
 /// changes) and each link's cgroup id.
 public enum PinResolver {
-    /// Resolves every program and link of `desired`; returns the problems as diagnostics of the entries.
+    /// Resolves every program and link of `desired` not resolved yet; returns the problems as diagnostics of the entries.
     /// `delegation`: what the run's BPF token allows, to name the delegation a refused load lacked.
     public static func resolve(_ desired: inout DesiredTree, delegation: BPFDelegation? = nil) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         desired.resolvePins { kind, origin in
             switch kind {
             case .program(var spec):
+                guard spec.image == nil else { return }
                 switch ProgramLoader.image(spec) {
                 case .success(let image):
                     spec.image = image
@@ -29,6 +30,7 @@ public enum PinResolver {
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(var spec):
+                guard spec.cgroupID == nil else { return }
                 switch cgroupID(spec.cgroup) {
                 case .success(let id):
                     spec.cgroupID = id

@@ -190,6 +190,10 @@ import Testing
             #expect(viewPlan.restricted(to: view.scope).actions == actions, "seed \(seed)")
             #expect(viewPlan.restricted(to: view.scope).problems == expected.problems, "seed \(seed)")
             #expect(viewPlan.restricted(to: view.scope).notices == expected.notices, "seed \(seed)")
+            // Outside its scope a view may only show what a full plan shows too (the service then plans in
+            // full): never, say, the removal of a parent that other subtrees still need.
+            let outside = viewPlan.actions.filter { !view.scope.contains($0.path) }
+            #expect(outside.allSatisfy(fullPlan.actions.contains), "seed \(seed): \(outside.map(\.path))")
         }
     }
 

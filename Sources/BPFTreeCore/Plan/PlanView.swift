@@ -5,8 +5,9 @@ public struct DesiredParts: Sendable {
     public private(set) var fixed: DesiredTree
     /// Instance root -> the entries rendered beneath it (every template of the cgroup that renders there).
     public private(set) var instances: [TreePath: [DesiredEntry]] = [:]
-    /// Proper ancestors of instance roots, with how many roots lie beneath each.
-    private var aboveInstances: [TreePath: Int] = [:]
+    /// Proper ancestors of instance roots, with how many roots lie beneath each and the manifest of the
+    /// first (an implicit parent's, where nothing fixed declares it).
+    private var aboveInstances: [TreePath: (count: Int, manifest: String)] = [:]
     /// Path -> the fixed entries that reference it (a program's bound map, a link's program).
     private let referrers: [TreePath: [TreePath]]
 
@@ -32,7 +33,8 @@ public struct DesiredParts: Sendable {
             }
         }
         if instances[root] == nil {
-            for ancestor in root.ancestors { aboveInstances[ancestor, default: 0] += 1 }
+            let manifest = entries.first?.manifest ?? ""
+            for ancestor in root.ancestors { aboveInstances[ancestor, default: (0, manifest)].count += 1 }
         }
         instances[root, default: []] += entries
     }
@@ -41,12 +43,25 @@ public struct DesiredParts: Sendable {
     public mutating func remove(_ root: TreePath) {
         guard instances.removeValue(forKey: root) != nil else { return }
         for ancestor in root.ancestors {
-            let count = (aboveInstances[ancestor] ?? 1) - 1
-            aboveInstances[ancestor] = count > 0 ? count : nil
+            guard var above = aboveInstances[ancestor] else { continue }
+            above.count -= 1
+            aboveInstances[ancestor] = above.count > 0 ? above : nil
         }
     }
 
     func referrers(of path: TreePath) -> [TreePath] { referrers[path] ?? [] }
+
+    /// The implicit parent at `path` that instances beneath it need, when nothing fixed declares it.
+    func implicitParent(at path: TreePath) -> DesiredEntry? {
+        guard let above = aboveInstances[path] else { return nil }
+        var entry = DesiredEntry(path: path, kind: .directory, mode: nil, origin: nil)
+        entry.implicitFor = above.manifest
+        return entry
+    }
+
+    /// Lets the kernel layer resolve the fixed declarations (programs' images, links' cgroups); paths
+    /// and references do not change.
+    public mutating func resolveFixed<T>(_ body: (inout DesiredTree) -> T) -> T { body(&fixed) }
 
     /// Whether an instance entry uses a path that is neither in its own instance nor fixed (another
     /// cgroup's subtree): a view cannot see such uses, so every pass is then a full one.
@@ -112,7 +127,7 @@ public struct PlanView: Sendable {
         }
         func ancestors(of path: TreePath) {
             for ancestor in path.ancestors where !seen.contains(ancestor) && implicit[ancestor] == nil {
-                if let entry = parts.fixed[ancestor] { take(entry, inScope: false) }
+                if let entry = parts.fixed[ancestor] ?? parts.implicitParent(at: ancestor) { take(entry, inScope: false) }
             }
         }
         for root in scope.roots {

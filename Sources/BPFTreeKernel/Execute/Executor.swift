@@ -34,6 +34,10 @@ public final class Executor {
         self.possibleCPUs = Machine.possibleCPUs
     }
 
+    deinit {
+        if let program { BatchProgram.giveBack(program) }
+    }
+
     /// The order actions run in: ledger repairs, creations (staged, then committed together), attributes,
     /// removals (children first, as planned).
     private enum Phase: CaseIterable {
@@ -413,7 +417,7 @@ public final class Executor {
     func batchProgram(for index: Int) throws(Failure) -> BatchProgram {
         if let program { return program }
         do {
-            let loaded = try BatchProgram()
+            let loaded = try BatchProgram.take()
             program = loaded
             return loaded
         } catch {

@@ -1,0 +1,79 @@
+import BPFTreeCore
+import BPFTreeKernel
+import BPFTreeYAML
+
+/// What the reconcile service keeps between passes, so that a cgroup event costs what changed: the
+/// inputs of the last full pass, the cgroups there are (kept current by cgroup passes), and the declared
+/// tree in parts (`DesiredParts`), its fixed part resolved.
+struct ServiceKnowledge {
+    var decoded: ManifestLoader.Decoded
+    /// The cgroups of each source by their path below it.
+    var cgroups: [CgroupSource: [String: Cgroup]]
+    var parts: DesiredParts
+    /// The directory of each template source.
+    var directories: [CgroupSource: String]
+    /// What the maps of the whole declared tree need in each policy scope (`PolicyCheck.scopeMemory`).
+    var scopeMemory: [SourceLocation: UInt64] = [:]
+    /// Why a cgroup event needs a full pass with these inputs; nil when a cgroup pass can do.
+    var fullPassesOnly: String?
+
+    /// What a successful full pass with `decoded` and `scan` leaves; nil when the fixed declarations do
+    /// not resolve (the full pass that follows says why).
+    init?(decoded: ManifestLoader.Decoded, scan: CgroupScan, delegation: BPFDelegation?) {
+        let (rendered, _) = DesiredParts.render(decoded.manifests, cgroups: scan.cgroups)
+        guard case .success(var parts) = rendered else { return nil }
+        let problems = parts.resolveFixed { PinResolver.resolve(&$0, delegation: delegation) }
+        guard problems.isEmpty else { return nil }
+        var directories: [CgroupSource: String] = [:]
+        for source in Set(decoded.cgroupSources) {
+            guard let directory = try? CgroupScanner.directory(of: source) else { return nil }
+            directories[source] = directory
+        }
+        self.decoded = decoded
+        cgroups = scan.cgroups.mapValues { Dictionary($0.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first }) }
+        self.parts = parts
+        self.directories = directories
+        if parts.referencesAcrossInstances {
+            fullPassesOnly = "a template entry uses a path of another cgroup's subtree"
+        }
+        var memory = PolicyCheck.scopeMemory(parts.fixed.entries, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+        for entries in parts.instances.values { Self.add(entries, to: &memory, decoded.policies) }
+        scopeMemory = memory
+    }
+
+    /// Adds an instance's entries to the declared tree (`parts` and `scopeMemory`).
+    mutating func add(_ root: TreePath, _ entries: [DesiredEntry]) {
+        parts.add(root, entries)
+        Self.add(entries, to: &scopeMemory, decoded.policies)
+    }
+
+    /// Removes the instance at `root` from the declared tree.
+    mutating func remove(_ root: TreePath) {
+        guard let entries = parts.instances[root] else { return }
+        for (scope, bytes) in PolicyCheck.scopeMemory(entries, decoded.policies, possibleCPUs: Machine.possibleCPUs) {
+            scopeMemory[scope] = (scopeMemory[scope] ?? 0) - min(bytes, scopeMemory[scope] ?? 0)
+        }
+        parts.remove(root)
+    }
+
+    /// What the maps of the whole tree other than `view`'s need in each scope.
+    func scopeMemory(besides view: DesiredTree) -> [SourceLocation: UInt64] {
+        var baseline = scopeMemory
+        for (scope, bytes) in PolicyCheck.scopeMemory(view.entries, decoded.policies, possibleCPUs: Machine.possibleCPUs) {
+            baseline[scope] = (baseline[scope] ?? 0) - min(bytes, baseline[scope] ?? 0)
+        }
+        return baseline
+    }
+
+    private static func add(_ entries: [DesiredEntry], to memory: inout [SourceLocation: UInt64], _ policies: PolicySet) {
+        memory.merge(PolicyCheck.scopeMemory(entries, policies, possibleCPUs: Machine.possibleCPUs)) { $0 &+ $1 }
+    }
+
+    /// The templates rendered for cgroups of `source`.
+    func templates(of source: CgroupSource) -> [(manifest: Manifest, template: CgroupTemplate)] {
+        decoded.manifests.compactMap { manifest in
+            guard let template = manifest.forEachCgroup, template.source == source else { return nil }
+            return (manifest, template)
+        }
+    }
+}
