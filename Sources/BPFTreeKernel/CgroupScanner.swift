@@ -53,14 +53,13 @@ public enum CgroupScanner {
         return scan
     }
 
-    /// The cgroups of `source` at or beneath `child` (a path below the source directory, `depth` names
-    /// deep at most) as they are now, and the directories to watch among them: for an inotify event that
-    /// names `child`. A cgroup removed meanwhile is simply not there.
-    public static func cgroups(of source: CgroupSource, at child: String) throws(KernelError)
+    /// The cgroups of `source` (whose directory is `base`) at or beneath `child` (a path below it, at
+    /// most `depth` names deep) as they are now, and the directories to watch among them: for an inotify
+    /// event that names `child`. A cgroup removed meanwhile is simply not there.
+    public static func cgroups(of source: CgroupSource, in base: String, at child: String) throws(KernelError)
         -> (cgroups: [Cgroup], watched: [String]) {
         let level = child.split(separator: "/").count
         guard level >= 1, level <= source.depth else { return ([], []) }
-        let base = try directory(of: source)
         let directory = base.hasSuffix("/") ? base + child : base + "/" + child
         var found: [Cgroup] = [], watched: [String] = []
         if level == source.depth {

@@ -29,7 +29,7 @@ struct CgroupPass {
                     guard let below = Self.relative(directory, to: base) else { continue }
                     for name in names.sorted() {
                         let child = below.isEmpty ? name : below + "/" + name
-                        if let why = try update(source, child: child, &knowledge, roots: &roots, watcher: watcher) {
+                        if let why = try update(source, base, child: child, &knowledge, roots: &roots, watcher: watcher) {
                             return .needsFullPass(why)
                         }
                     }
@@ -49,22 +49,21 @@ struct CgroupPass {
 
     /// Brings the scan and the parts up to date for the cgroups at or beneath `child` of `source`, and adds
     /// the roots of their instances to `roots`; returns why a full pass must decide instead, if it must.
-    private func update(_ source: CgroupSource, child: String, _ knowledge: inout ServiceKnowledge,
+    private func update(_ source: CgroupSource, _ base: String, child: String, _ knowledge: inout ServiceKnowledge,
                         roots: inout [TreePath], watcher: DirectoryWatcher?) throws(KernelError) -> String? {
-        let (now, watched) = try CgroupScanner.cgroups(of: source, at: child)
+        let (now, watched) = try CgroupScanner.cgroups(of: source, in: base, at: child)
         if !watched.isEmpty { watcher?.add(watched) }
-        var known = knowledge.cgroups[source] ?? [:]
-        var before: [Cgroup] = known[child].map { [$0] } ?? []
+        var before: [Cgroup] = knowledge.cgroups[source]?[child].map { [$0] } ?? []
         if child.split(separator: "/").count < source.depth {
             // A directory between the source and its cgroups: everything beneath it.
             let nested = child + "/"
-            before = known.values.filter { $0.path.hasPrefix(nested) }
+            before = knowledge.cgroups[source]?.values.filter { $0.path.hasPrefix(nested) } ?? []
         }
         let removed = before.filter { !now.contains($0) }, added = now.filter { !before.contains($0) }
         guard !removed.isEmpty || !added.isEmpty else { return nil }
-        for cgroup in removed { known[cgroup.path] = nil }
-        for cgroup in added { known[cgroup.path] = cgroup }
-        knowledge.cgroups[source] = known
+        // In place: a copy of the table per event would cost the number of cgroups each time.
+        for cgroup in removed { knowledge.cgroups[source, default: [:]][cgroup.path] = nil }
+        for cgroup in added { knowledge.cgroups[source, default: [:]][cgroup.path] = cgroup }
         for (manifest, template) in knowledge.templates(of: source) {
             for cgroup in removed {
                 guard case .success(let root) = template.root(for: cgroup) else { continue }
