@@ -63,7 +63,8 @@ public struct CgroupTemplate: Hashable, Sendable {
         guard !found.isEmpty else {
             return "with forEachCgroup, the root must hold {cgroup.id} or {cgroup.name}, or every cgroup would get the same subtree"
         }
-        if case .failure(let error) = TreePath.parse(relative: fill(root, id: "1", name: "x")) { return error.message }
+        let sample = TemplateText(root).filled(Cgroup(id: 1, name: "x", path: "x"), source: CgroupSource(path: "/", depth: 1))
+        if case .failure(let error) = TreePath.parse(relative: sample) { return error.message }
         return nil
     }
 
@@ -88,11 +89,7 @@ public struct CgroupTemplate: Hashable, Sendable {
 
     /// The root for `cgroup`, or why the cgroup cannot have one (a name bpffs cannot hold).
     public func root(for cgroup: Cgroup) -> Result<TreePath, TreePath.PathError> {
-        TreePath.parse(relative: Self.fill(root, id: String(cgroup.id), name: cgroup.name))
-    }
-
-    private static func fill(_ text: String, id: String, name: String) -> String {
-        text.replacing("{cgroup.id}", with: id).replacing("{cgroup.name}", with: name)
+        TreePath.parse(relative: TemplateText(root).filled(cgroup, source: source))
     }
 
     /// Placeholders a link's `cgroup` may hold: `{cgroup.path}` is the cgroup's directory, written like
@@ -101,9 +98,58 @@ public struct CgroupTemplate: Hashable, Sendable {
 
     /// `text` with every placeholder filled for `cgroup` of `source`.
     public static func fill(_ text: String, with cgroup: Cgroup, source: CgroupSource) -> String {
-        guard text.contains("{") else { return text }
-        let directory = source.path.hasSuffix("/") ? source.path + cgroup.path : source.path + "/" + cgroup.path
-        return fill(text.replacing("{cgroup.path}", with: directory), id: String(cgroup.id), name: cgroup.name)
+        TemplateText(text).filled(cgroup, source: source)
+    }
+}
+
+/// A text with placeholders, split once into literal runs and placeholders, so that filling it for each
+/// cgroup is concatenation (a template is filled once per cgroup and field).
+public struct TemplateText: Hashable, Sendable {
+    enum Part: Hashable, Sendable {
+        case literal(String), id, name, path
+    }
+
+    let parts: [Part]
+
+    public init(_ text: String) {
+        var parts: [Part] = []
+        var rest = Substring(text)
+        let known: [(String, Part)] = [("{cgroup.id}", .id), ("{cgroup.name}", .name), ("{cgroup.path}", .path)]
+        var literal = ""
+        while let open = rest.firstIndex(of: "{") {
+            literal += rest[..<open]
+            rest = rest[open...]
+            if let (token, part) = known.first(where: { rest.hasPrefix($0.0) }) {
+                if !literal.isEmpty { parts.append(.literal(literal)) }
+                literal = ""
+                parts.append(part)
+                rest = rest.dropFirst(token.count)
+            } else {
+                literal.append("{")
+                rest = rest.dropFirst()
+            }
+        }
+        literal += rest
+        if !literal.isEmpty || parts.isEmpty { parts.append(.literal(literal)) }
+        self.parts = parts
+    }
+
+    /// Whether the text holds no placeholder.
+    public var isLiteral: Bool { parts.count == 1 && { if case .literal = parts[0] { true } else { false } }() }
+
+    /// The text for `cgroup` of `source`: `{cgroup.path}` is the cgroup's directory, written like the
+    /// source's path.
+    public func filled(_ cgroup: Cgroup, source: CgroupSource) -> String {
+        var text = ""
+        for part in parts {
+            switch part {
+            case .literal(let literal): text += literal
+            case .id: text += String(cgroup.id)
+            case .name: text += cgroup.name
+            case .path: text += source.path.hasSuffix("/") ? source.path + cgroup.path : source.path + "/" + cgroup.path
+            }
+        }
+        return text
     }
 }
 
@@ -116,8 +162,10 @@ extension Manifest {
         var manifests: [Manifest] = []
         var notices: [PlanNotice] = []
         let prefix = root.text.utf8.count
+        let rootText = TemplateText(template.root)
+        let kinds = entries.map { KindTemplate($0.kind) }
         for cgroup in cgroups[template.source] ?? [] {
-            switch template.root(for: cgroup) {
+            switch TreePath.parse(relative: rootText.filled(cgroup, source: template.source)) {
             case .failure(let error):
                 notices.append(PlanNotice(
                     path: TreePath(joined: template.root),
@@ -127,11 +175,11 @@ extension Manifest {
                 var instance = self
                 instance.root = instanceRoot
                 instance.forEachCgroup = nil
-                instance.entries = entries.map { entry in
+                instance.entries = zip(entries, kinds).map { entry, kind in
                     var moved = entry
                     let rest = entry.path.text.utf8.dropFirst(prefix)
                     moved.path = TreePath(joined: instanceRoot.text + String(decoding: rest, as: UTF8.self))
-                    moved.kind = entry.kind.filled(for: cgroup, of: template.source)
+                    moved.kind = kind.filled(entry.kind, for: cgroup, of: template.source)
                     return moved
                 }
                 manifests.append(instance)
@@ -141,20 +189,37 @@ extension Manifest {
     }
 }
 
-extension DesiredEntry.Kind {
-    /// The kind with the placeholders of its references (a program's maps, a link's program and cgroup)
-    /// filled for `cgroup`.
-    func filled(for cgroup: Cgroup, of source: CgroupSource) -> DesiredEntry.Kind {
-        func path(_ path: TreePath) -> TreePath { TreePath(joined: CgroupTemplate.fill(path.text, with: cgroup, source: source)) }
-        switch self {
+/// The placeholders of an entry's references (a program's maps, a link's program and cgroup), compiled
+/// once per template.
+struct KindTemplate {
+    var maps: [TemplateText] = []
+    var program: TemplateText?
+    var cgroup: TemplateText?
+
+    init(_ kind: DesiredEntry.Kind) {
+        switch kind {
+        case .directory, .map: break
+        case .program(let spec): maps = spec.maps.map { TemplateText($0.path.text) }
+        case .link(let spec):
+            program = TemplateText(spec.program.text)
+            cgroup = TemplateText(spec.cgroup)
+        }
+    }
+
+    /// `kind` with its references filled for `cgroup`.
+    func filled(_ kind: DesiredEntry.Kind, for cgroup: Cgroup, of source: CgroupSource) -> DesiredEntry.Kind {
+        switch kind {
         case .directory, .map:
-            return self
+            return kind
         case .program(var spec):
-            spec.maps = spec.maps.map { MapBinding(name: $0.name, path: path($0.path), location: $0.location) }
+            spec.maps = zip(spec.maps, maps).map { binding, text in
+                MapBinding(name: binding.name, path: text.isLiteral ? binding.path : TreePath(joined: text.filled(cgroup, source: source)),
+                           location: binding.location)
+            }
             return .program(spec)
         case .link(var spec):
-            spec.program = path(spec.program)
-            spec.cgroup = CgroupTemplate.fill(spec.cgroup, with: cgroup, source: source)
+            if let program, !program.isLiteral { spec.program = TreePath(joined: program.filled(cgroup, source: source)) }
+            if let text = self.cgroup, !text.isLiteral { spec.cgroup = text.filled(cgroup, source: source) }
             return .link(spec)
         }
     }

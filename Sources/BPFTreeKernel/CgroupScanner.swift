@@ -1,6 +1,7 @@
 import BPFTreeCore
 import CBPFTreeShim
 import Glibc
+import Synchronization
 
 /// The cgroups of each template's source, as they are now.
 public struct CgroupScan: Sendable {
@@ -23,7 +24,25 @@ public enum CgroupScanner {
     /// Where cgroup v2 is mounted, from /proc/self/mountinfo (e.g. `/sys/fs/cgroup` or, on a hybrid
     /// system, `/sys/fs/cgroup/unified`).
     public static func cgroup2Mount() -> String? {
-        MountInfo.mounts().first { $0.fileSystemType == "cgroup2" }?.mountPoint
+        // Parsing mountinfo costs more than a pass's other work for a link: the last answer is kept while
+        // its directory still is the root of a cgroup v2 file system.
+        if let known = knownMount.withLock({ $0 }), isCgroup2Root(known) { return known }
+        let found = MountInfo.mounts().first { $0.fileSystemType == "cgroup2" }?.mountPoint
+        knownMount.withLock { $0 = found }
+        return found
+    }
+
+    private static let knownMount = Mutex<String?>(nil)
+
+    private static func isCgroup2Root(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var type: Int64 = 0
+        var st = Glibc.stat(), parent = Glibc.stat()
+        // The mount's root: a different device from its parent directory's (or the root of everything).
+        guard bt_fstatfs_type(fd, &type) == 0, type == cgroup2Magic, fstat(fd, &st) == 0 else { return false }
+        return fstatat(fd, "..", &parent, 0) == 0 && (parent.st_dev != st.st_dev || parent.st_ino == st.st_ino)
     }
 
     /// The directory a source names: absolute as given, or relative to the cgroup v2 mount.
