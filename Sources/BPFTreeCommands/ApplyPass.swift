@@ -57,12 +57,12 @@ struct ApplyPass {
             let after = try Pipeline.observe(full.desired, full.policies, notices: full.notices, anchor: planned.anchor,
                                              options: options)
             if after.plan.hasChanges || !after.plan.problems.isEmpty {
-                console.err(["warning: the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again."])
+                console.warn("the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again.")
                 return outcome
             }
             stamp(after, full, planned, &report)
         } catch {
-            console.err(["warning: could not observe the tree after apply: \(error)"])
+            console.warn("could not observe the tree after apply: \(error)")
         }
         return outcome
     }
@@ -77,11 +77,13 @@ struct ApplyPass {
             try StampStore.open(anchor, create: false)?.void()
         } catch {
             report.errors.append(error.description)
-            console.err(["error: \(error)", "Nothing was changed."])
+            console.fail("\(error)", ["Nothing was changed."])
             return false
         }
         let executor = Executor(anchor: anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
-        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in console.out(console.text.progress(result)) }
+        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in
+            if console.showsProgress { console.out(console.text.progress(result)) }
+        }
         report.add(execution)
         if execution.failure != nil {
             console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
@@ -100,7 +102,7 @@ struct ApplyPass {
                 report.stamp = "written"
             }
         } catch {
-            console.err(["warning: could not write the convergence stamp: \(error)"])
+            console.warn("could not write the convergence stamp: \(error)")
         }
     }
 
@@ -109,7 +111,7 @@ struct ApplyPass {
         do {
             if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
         } catch {
-            console.err(["warning: could not write the convergence stamp: \(error)"])
+            console.warn("could not write the convergence stamp: \(error)")
         }
     }
 }

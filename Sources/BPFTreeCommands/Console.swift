@@ -6,10 +6,18 @@ import Glibc
 struct Console {
     var format: OutputFormat
     var text: TextRenderer
-    /// When set, text lines go here instead of stdout and stderr (`isError`: a stderr line).
-    var sink: (@Sendable (_ lines: [String], _ isError: Bool) -> Void)?
+    /// What a line is: output, or on stderr a warning or an error.
+    enum Severity: Sendable {
+        case output, warning, error
+    }
 
-    init(format: OutputFormat, sink: (@Sendable ([String], Bool) -> Void)? = nil) {
+    /// When set, text lines go here instead of stdout and stderr, without the `warning:`/`error:` prefix
+    /// a terminal shows.
+    var sink: (@Sendable (_ lines: [String], _ severity: Severity) -> Void)?
+    /// Whether per-action progress lines are wanted (a service logging above debug drops them unrendered).
+    var showsProgress = true
+
+    init(format: OutputFormat, sink: (@Sendable ([String], Severity) -> Void)? = nil) {
         self.format = format
         self.sink = sink
         self.text = TextRenderer(color: sink == nil && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
@@ -19,18 +27,27 @@ struct Console {
 
     func out(_ lines: [String]) {
         guard isText, !lines.isEmpty else { return }
-        if let sink { return sink(lines, false) }
+        if let sink { return sink(lines, .output) }
         // Buffered by stdio: line by line on a terminal, in blocks into a pipe or file.
         print(lines.joined(separator: "\n"))
     }
 
     func out(_ line: String) { out([line]) }
 
-    func err(_ lines: [String]) {
+    func err(_ lines: [String]) { write(lines, .error) }
+
+    /// `error: message`, then `more` lines.
+    func fail(_ message: String, _ more: [String] = []) { write([message] + more, .error, prefix: "error: ") }
+
+    /// `warning: message`.
+    func warn(_ message: String) { write([message], .warning, prefix: "warning: ") }
+
+    private func write(_ lines: [String], _ severity: Severity, prefix: String = "") {
         guard isText, !lines.isEmpty else { return }
-        if let sink { return sink(lines, true) }
+        if let sink { return sink(lines, severity) }
         fflush(nil)
-        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        let first = prefix + lines[0]
+        FileHandle.standardError.write(Data(([first] + lines.dropFirst()).joined(separator: "\n").utf8 + [UInt8(ascii: "\n")]))
     }
 
     /// Prints the JSON document (JSON mode only).

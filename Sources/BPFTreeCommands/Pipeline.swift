@@ -101,7 +101,7 @@ enum Pipeline {
         }
         for error in errors {
             report.errors.append(error.description)
-            console.err(["error: \(error)"])
+            console.fail("\(error)")
         }
         guard diagnostics.isEmpty, errors.isEmpty, let validated, case .success(let anchor) = anchor else { return nil }
         let (desired, policies, scan) = (validated.desired, validated.policies, validated.scan)
@@ -116,7 +116,7 @@ enum Pipeline {
             try checkReplacements(&observed.plan, live: observed.live, anchor: anchor)
         } catch {
             report.errors.append(error.description)
-            console.err(["error: \(error)"])
+            console.fail("\(error)")
             return nil
         }
         let plan = observed.plan

@@ -97,10 +97,12 @@ public enum PolicyCheck {
 
 extension PolicyCheck {
     /// The estimated memory of the maps among `entries`, added up by the policy scope that governs each
-    /// (by the scope's location), as `violations` adds it up for `maxScopeMemory`.
+    /// (by the scope's location), as `violations` adds it up for `maxScopeMemory`; nothing when no scope
+    /// sets that limit.
     public static func scopeMemory(_ entries: some Sequence<DesiredEntry>, _ policies: PolicySet,
                                    possibleCPUs: Int) -> [SourceLocation: UInt64] {
         var memory: [SourceLocation: UInt64] = [:]
+        guard policies.scopes.contains(where: { $0.maxScopeMemory != nil }) else { return memory }
         for entry in entries where entry.origin != nil {
             guard case .map(let spec) = entry.kind, let scope = policies.scope(for: entry.path),
                   policies.ignoringScope(for: entry.path) == nil else { continue }

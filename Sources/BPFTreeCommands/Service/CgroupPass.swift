@@ -110,7 +110,7 @@ struct CgroupPass {
             ledger = Ledger(records: records)
         } catch {
             report.errors.append(error.description)
-            console.err(["error: \(error)"])
+            console.fail("\(error)")
             return .failed
         }
         defer { withExtendedLifetime((lock, token)) {} }

@@ -137,17 +137,17 @@ struct Reconciler: Service {
 
     /// The console a pass writes to: lines become log records.
     private func console(for logger: Logger) -> Console {
-        Console(format: .text) { lines, isError in
+        var console = Console(format: .text) { lines, severity in
             for line in lines {
-                if line.hasPrefix("warning:") {
-                    logger.warning("\(line.dropFirst(8).drop { $0 == " " })")
-                } else if isError {
-                    logger.error("\(line.hasPrefix("error: ") ? line.dropFirst(7) : Substring(line))")
-                } else {
-                    logger.debug("\(line)")
+                switch severity {
+                case .warning: logger.warning("\(line)")
+                case .error: logger.error("\(line)")
+                case .output: logger.debug("\(line)")
                 }
             }
         }
+        console.showsProgress = logger.logLevel <= .debug
+        return console
     }
 
     /// Runs `body` as pass `number`, then logs its one-line summary and records its metrics.
