@@ -29,8 +29,10 @@ struct ApplyPass {
     }
 
     /// `decoded`: what `inputs` declare, when the caller decoded them already.
-    func run(inputs: consuming ManifestLoader.Inputs, decoded: ManifestLoader.Decoded? = nil, report: inout RunReport) -> Outcome {
-        guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout,
+    /// `cache`: a service's last validation (`Pipeline.ValidationCache`).
+    func run(inputs: consuming ManifestLoader.Inputs, decoded: ManifestLoader.Decoded? = nil, cache: Pipeline.ValidationCache? = nil,
+             report: inout RunReport) -> Outcome {
+        guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout, cache: cache,
                                           report: &report, console: console)
         else { return Outcome(succeeded: false) }
         let outcome = Outcome(succeeded: true, scan: planned.scan)

@@ -63,8 +63,9 @@ enum Pipeline {
     /// (otherwise they are decoded here, and only when the stamp does not answer). `lockTimeout`: take
     /// the writers' lock (waiting that many seconds) before reading anything from the tree; nil for a
     /// reader.
+    /// `cache`: a service's last validation, reused when nothing it depends on changed.
     static func plan(_ options: CommonOptions, inputs: consuming ManifestLoader.Inputs, decoded known: ManifestLoader.Decoded? = nil,
-                     lockTimeout: Double? = nil, report: inout RunReport, console: Console) -> Planned? {
+                     lockTimeout: Double? = nil, cache: ValidationCache? = nil, report: inout RunReport, console: Console) -> Planned? {
         let loader = loader()
         let settings = settings(options, pageSize: loader.pageSize)
         var lock: WriterLock?
@@ -93,7 +94,8 @@ enum Pipeline {
         // The decoded manifests (every entry as written) live only for this call: observing and planning need
         // not hold them (5 MiB of peak RSS at 100,000 entries).
         let validated = validate(known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies),
-                                 token: token, stampScan: stampScan, diagnostics: &diagnostics, errors: &errors)
+                                 token: token, stampScan: stampScan, cache: cache, inputs: inputs.all,
+                                 diagnostics: &diagnostics, errors: &errors)
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
             report.add(failure)
@@ -148,8 +150,8 @@ enum Pipeline {
     /// Renders and checks `decoded`; nil when anything is wrong (added to `diagnostics` or `errors`).
     /// `stampScan`: the cgroups the stamp's sources hold, reused when the templates have the same sources.
     private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
-                                 stampScan: (sources: [CgroupSource], scan: CgroupScan)?,
-                                 diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
+                                 stampScan: (sources: [CgroupSource], scan: CgroupScan)?, cache: ValidationCache?,
+                                 inputs: [TreeStamp.Input], diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
         let decoded: ManifestLoader.Decoded
         switch result {
         case .failure(let failure):
@@ -160,6 +162,8 @@ enum Pipeline {
         do throws(KernelError) {
             let sources = Array(Set(decoded.cgroupSources)).sorted()
             let scan = if let stampScan, stampScan.sources == sources { stampScan.scan } else { try CgroupScanner.scan(sources) }
+            let key = cache.map { _ in ValidationCache.key(inputs: inputs, scan: scan, manifests: decoded.manifests, token: token) }
+            if let cache, let key, let known = cache.validated(for: key) { return known }
             let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
             guard case .success(var tree) = desired else {
                 if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
@@ -174,10 +178,47 @@ enum Pipeline {
             }
             diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
                                                      machineMemory: Machine.physicalMemory)
-            return Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan, notices: notices)
+            let validated = Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan, notices: notices)
+            if diagnostics.count == found, let cache, let key { cache.store(validated, for: key) }
+            return validated
         } catch {
             errors.append(error)
             return nil
+        }
+    }
+
+    /// A reconcile service's last validation (the rendered, resolved and checked tree), reused by the next
+    /// full pass while its key holds: the same files, the same cgroups, the same program objects (by
+    /// identity) and cgroups of fixed links, the same token.
+    final class ValidationCache {
+        private var key: [String] = []
+        private var validated: Validated?
+
+        func validated(for key: [String]) -> Validated? { key == self.key ? validated : nil }
+
+        func store(_ validated: Validated, for key: [String]) {
+            (self.key, self.validated) = (key, validated)
+        }
+
+        static func key(inputs: [TreeStamp.Input], scan: CgroupScan, manifests: [Manifest], token: BPFToken?) -> [String] {
+            var key = [TreeStamp.inputsDigest(settings: [], files: inputs).map { String($0, radix: 16) }.joined()]
+            key += scan.digestLines
+            key.append("token \(token.map { "\($0.delegation)" } ?? "none")")
+            var objects: Set<String> = [], cgroups: Set<String> = []
+            for manifest in manifests {
+                for entry in manifest.entries {
+                    switch entry.kind {
+                    case .program(let spec): objects.insert(spec.objectPath)
+                    case .link(let spec) where manifest.forEachCgroup == nil: cgroups.insert(spec.cgroup)
+                    default: break
+                    }
+                }
+            }
+            for path in objects.sorted() { key.append("object \(path) \(FileBytes.identity(path))") }
+            for path in cgroups.sorted() {
+                key.append("cgroup \(path) \((try? PinResolver.cgroupID(path).get()).map(String.init) ?? "none")")
+            }
+            return key
         }
     }
 

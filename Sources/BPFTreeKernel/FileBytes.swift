@@ -29,6 +29,14 @@ public enum FileBytes {
         }
     }
 
+    /// What tells a file's bytes changed without reading them: device, inode, size and modification
+    /// time; "absent" when it cannot be stat'ed.
+    public static func identity(_ path: String) -> String {
+        var st = Glibc.stat()
+        guard stat(path, &st) == 0 else { return "absent" }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
     public static func read(_ path: String, limit: Int = limit) -> Result<[UInt8], ReadError> {
         // O_NONBLOCK: opening a FIFO must not wait for a writer.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)

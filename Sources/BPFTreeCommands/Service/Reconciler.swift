@@ -39,6 +39,7 @@ struct Reconciler: Service {
         defer { hangups.cancel() }
         var inputs = ReconcileInputs(manifests: options.files, policies: options.policies)
         var knowledge: ServiceKnowledge?
+        let cache = Pipeline.ValidationCache()
         var iterator = triggers.makeAsyncIterator()
         var failures = 0
         var trigger = Trigger.start
@@ -53,13 +54,13 @@ struct Reconciler: Service {
                         logger.debug("cgroup events need a full pass", metadata: ["why": "\(why)"])
                         trigger = .cgroups
                         number += 1
-                        failures = fullPass(number, trigger, &inputs, &knowledge, watcher) ? 0 : 1
+                        failures = fullPass(number, trigger, &inputs, &knowledge, cache, watcher) ? 0 : 1
                         nextFullPass = clock.now + (failures == 0 ? interval : backoff(failures))
                     }
                 } else {
                     _ = watcher?.drain()
                     number += 1
-                    let succeeded = fullPass(number, trigger, &inputs, &knowledge, watcher)
+                    let succeeded = fullPass(number, trigger, &inputs, &knowledge, cache, watcher)
                     failures = succeeded ? 0 : failures + 1
                     nextFullPass = clock.now + (failures == 0 ? interval : backoff(failures))
                     if failures > 0 { logger.info("next pass after a backoff", metadata: ["seconds": "\(backoff(failures).components.seconds)"]) }
@@ -92,7 +93,8 @@ struct Reconciler: Service {
     /// A full pass: the files read again, the cgroups scanned, the whole tree planned. Returns whether it
     /// succeeded; a success leaves what the next cgroup pass works from in `knowledge`.
     private func fullPass(_ number: Int, _ trigger: Trigger, _ inputs: inout ReconcileInputs,
-                          _ knowledge: inout ServiceKnowledge?, _ watcher: DirectoryWatcher?) -> Bool {
+                          _ knowledge: inout ServiceKnowledge?, _ cache: Pipeline.ValidationCache,
+                          _ watcher: DirectoryWatcher?) -> Bool {
         logged(number, trigger) { console, report in
             guard let current = inputs.current(logger: logger) else {
                 metrics.error(stage: "inputs")
@@ -100,13 +102,18 @@ struct Reconciler: Service {
             }
             if current.rejected { metrics.error(stage: "inputs") }
             let pass = ApplyPass(options: options, lockTimeout: lockTimeout, console: console)
-            let outcome = pass.run(inputs: current.inputs, decoded: current.decoded, report: &report)
+            let outcome = pass.run(inputs: current.inputs, decoded: current.decoded, cache: cache, report: &report)
             guard outcome.succeeded, let scan = outcome.scan else {
                 knowledge = nil
                 return false
             }
             watcher?.watch(scan.watched)
-            knowledge = ServiceKnowledge(decoded: current.decoded, scan: scan, delegation: nil)
+            // Kept while the inputs and the cgroups are those it was made for (cgroup passes keep it current).
+            let key = [current.digest.map { String($0, radix: 16) }.joined()] + scan.digestLines
+            if knowledge?.key != key {
+                knowledge = ServiceKnowledge(decoded: current.decoded, scan: scan, delegation: nil)
+                knowledge?.key = key
+            }
             return true
         }
     }
@@ -127,6 +134,7 @@ struct Reconciler: Service {
         case .needsFullPass(let reason): why = reason
         case .failed: succeeded = false
         }
+        known.key = []
         knowledge = succeeded && why == nil ? known : nil
         if why != nil { return why }
         guard planned > 0 || !succeeded else { return nil }

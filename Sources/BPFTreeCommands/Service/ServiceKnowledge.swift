@@ -14,6 +14,9 @@ struct ServiceKnowledge {
     var directories: [CgroupSource: String]
     /// What the maps of the whole declared tree need in each policy scope (`PolicyCheck.scopeMemory`).
     var scopeMemory: [SourceLocation: UInt64] = [:]
+    /// What it was made from (the inputs' digest and the scan's lines); emptied once a cgroup pass changed
+    /// it, so that the next full pass makes it again from its own scan.
+    var key: [String] = []
     /// Why a cgroup event needs a full pass with these inputs; nil when a cgroup pass can do.
     var fullPassesOnly: String?
 
