@@ -8,6 +8,11 @@
  *                                              ANCHOR/jobs/A/<id>/{egress,stats}, the links of
  *                                              examples/job-stats/job-stats.yaml
  *
+ *   cgroupd verify ANCHOR CGROUPDIR            one no-op pass and exit: lists the cgroups, and for
+ *                                              each opens its subtree, stats every entry and inspects
+ *                                              every pin (OBJ_GET + OBJ_GET_INFO_BY_FD), as a timer pass
+ *                                              must to see drift
+ *
  * At start it makes the subtrees of the cgroups there are, prints "ready", then follows inotify: a new
  * cgroup gets its subtree, a removed one loses it. Pins are made relative to directory fds with
  * BPF_F_PATH_FD, as bpftree makes them. */
@@ -128,8 +133,51 @@ static void removed(const char *name)
 	}
 }
 
+static int verify(const char *anchor, const char *cgroups)
+{
+	int root = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int jobs = root < 0 ? -1 : openat(root, "jobs/A", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *listing = opendir(cgroups);
+	if (jobs < 0 || !listing)
+		die("open", anchor);
+	long pins = 0;
+	for (struct dirent *entry; (entry = readdir(listing));) {
+		if (entry->d_type != DT_DIR || entry->d_name[0] == '.')
+			continue;
+		char id[32];
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)entry->d_ino);
+		int dir = openat(jobs, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dir < 0)
+			die("open", id);
+		DIR *subtree = fdopendir(dir);
+		for (struct dirent *pin; (pin = readdir(subtree));) {
+			if (pin->d_name[0] == '.')
+				continue;
+			struct stat st;
+			if (fstatat(dirfd(subtree), pin->d_name, &st, AT_SYMLINK_NOFOLLOW))
+				die("stat", pin->d_name);
+			struct obj_attr attr = {.pathname = (uint64_t)(uintptr_t)pin->d_name, .file_flags = BPF_F_PATH_FD,
+						.path_fd = dirfd(subtree)};
+			int fd = syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr));
+			if (fd < 0)
+				die("get", pin->d_name);
+			struct bpf_link_info info = {};
+			__u32 length = sizeof(info);
+			bpf_obj_get_info_by_fd(fd, &info, &length);
+			close(fd);
+			pins++;
+		}
+		closedir(subtree);
+	}
+	closedir(listing);
+	printf("%ld\n", pins);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "verify"))
+		return verify(argv[2], argv[3]);
 	if (argc < 4 || (strcmp(argv[1], "maps") && (strcmp(argv[1], "job-stats") || argc < 5))) {
 		fprintf(stderr, "usage: cgroupd maps|job-stats ANCHOR CGROUPDIR [OBJECT]\n");
 		return 2;
