@@ -1,0 +1,147 @@
+/* BPF objects by their pins and ids: BPF_OBJ_PIN and BPF_OBJ_GET relative to a directory (BPF_F_PATH_FD), what kind of object an fd is, map info, and the programs of the system. */
+#define _GNU_SOURCE
+#include "bpftree_shim.h"
+#include "shim_internal.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <malloc.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+/* BPF_OBJ_PIN / BPF_OBJ_GET attr with path_fd: the 6.1 uapi headers on Debian 12 lack the field. */
+struct bt_obj_attr {
+	uint64_t pathname;
+	uint32_t bpf_fd;
+	uint32_t file_flags;
+	int32_t path_fd;
+	uint32_t pad;
+};
+
+int bt_obj_pin_at(int dirfd, const char *name, int fd)
+{
+	struct bt_obj_attr attr = {
+		.pathname = (uint64_t)(uintptr_t)name,
+		.bpf_fd = (uint32_t)fd,
+		.file_flags = BPF_F_PATH_FD,
+		.path_fd = dirfd,
+	};
+	return neg_errno(syscall(SYS_bpf, BPF_OBJ_PIN, &attr, sizeof(attr)));
+}
+
+int bt_obj_get_at(int dirfd, const char *name)
+{
+	struct bt_obj_attr attr = {
+		.pathname = (uint64_t)(uintptr_t)name,
+		.file_flags = BPF_F_PATH_FD,
+		.path_fd = dirfd,
+	};
+	return neg_errno(syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr)));
+}
+
+int bt_fd_object_kind(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:bpf-map") == 0)
+		return BT_OBJECT_MAP;
+	if (strcmp(target, "anon_inode:bpf-prog") == 0)
+		return BT_OBJECT_PROG;
+	/* "bpf_link" before Linux 6.x renamed it "bpf-link". */
+	if (strcmp(target, "anon_inode:bpf-link") == 0 || strcmp(target, "anon_inode:bpf_link") == 0)
+		return BT_OBJECT_LINK;
+	return BT_OBJECT_UNKNOWN;
+}
+
+static int fdinfo_frozen(int fd)
+{
+	char path[64], line[128];
+	int frozen = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "frozen:", 7) == 0) {
+			frozen = atoi(line + 7) != 0;
+			break;
+		}
+	}
+	fclose(f);
+	return frozen;
+}
+
+int bt_map_info_by_fd(int fd, struct bt_map_info *out)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	memset(out, 0, sizeof(*out));
+	out->type = info.type;
+	out->id = info.id;
+	out->key_size = info.key_size;
+	out->value_size = info.value_size;
+	out->max_entries = info.max_entries;
+	out->map_flags = info.map_flags;
+	out->map_extra = info.map_extra;
+	memcpy(out->name, info.name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = '\0';
+	out->frozen = fdinfo_frozen(fd);
+	return 0;
+}
+
+int bt_prog_next(uint32_t after, uint32_t *id, char name[16], uint32_t *map_ids, uint32_t max_maps, uint32_t *nr_maps)
+{
+	__u32 next = after;
+
+	for (;;) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (bpf_prog_get_next_id(next, &next) < 0)
+			return -errno;
+		fd = bpf_prog_get_fd_by_id(next);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = max_maps;
+		info.map_ids = (__u64)(uintptr_t)map_ids;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+			int error = errno;
+
+			close(fd);
+			return -error;
+		}
+		close(fd);
+		*id = info.id;
+		memcpy(name, info.name, 16);
+		*nr_maps = info.nr_map_ids < max_maps ? info.nr_map_ids : max_maps;
+		return 0;
+	}
+}
