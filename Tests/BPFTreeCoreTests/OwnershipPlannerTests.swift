@@ -83,6 +83,38 @@ import Testing
         }
     }
 
+    /// The kernel's facts (`KernelFacts`) decide with the planner: a migration must fit the entries the map
+    /// holds, and the programs that keep using a replaced map are named, except those loaded again.
+    @Test func kernelFactsDecideMigrationsAndNameTheProgramsOfReplacedMaps() throws {
+        let text = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: job-a}
+            spec:
+              root: jobs/A
+              entries:
+                table: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 8}}
+            """
+        let info = LiveMapInfo(id: 41, type: 1, keySize: 4, valueSize: 8, maxEntries: 16, flags: MapFlag.noPrealloc.bit)
+        var live = PlannerTests.converged()
+        live.entries[path("jobs/A/table")] = LiveEntry(kind: .map(info), mode: 0o600, inode: 40)
+        let ledger = PlannerTests.owning(live)
+        let policies = try Self.policies(Self.scope("      onIncompatible: migrate"))
+        let tree = try desired(text)
+        #expect(tree.differingMaps(in: live).map(\.path) == [path("jobs/A/table")])
+        let full = Planner.plan(desired: tree, live: live, ledger: ledger, policies: policies,
+                                facts: KernelFacts(entryCounts: [path("jobs/A/table"): 12]))
+        #expect(full.actions.allSatisfy { $0.kind != "migrateMap" })
+        #expect(full.problems.map(\.message) == ["cannot migrate: the map holds 12 entries and the new maxEntries is 8"])
+        let users = [41: [LoadedProgram(id: 7, name: "holder")]] as [UInt32: [LoadedProgram]]
+        let fits = Planner.plan(desired: tree, live: live, ledger: ledger, policies: policies,
+                                facts: KernelFacts(entryCounts: [path("jobs/A/table"): 5], mapUsers: users))
+        #expect(fits.problems.isEmpty)
+        #expect(fits.actions.map(\.kind).contains("migrateMap"))
+        #expect(fits.notices.filter { $0.category == .programs }.map(\.description)
+                == ["jobs/A/table: map id 41 is used by program id 7 (holder); it keeps using the old map after the replacement"])
+    }
+
     @Test func protectedMapsAreReplacedOnlyWithForce() throws {
         let live = PlannerTests.converged()
         let policies = try Self.policies(Self.scope("      onIncompatible: replace\n      protect: [\"jobs/*/config\"]"))

@@ -115,7 +115,6 @@ enum Pipeline {
         do {
             observed = try observe(desired, policies, notices: validated.notices, anchor: anchor, options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
-            try checkReplacements(&observed.plan, live: observed.live, anchor: anchor)
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)")
@@ -230,7 +229,9 @@ enum Pipeline {
         var observer = TreeObserver(anchor: anchor)
         if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
-        var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force)
+        let facts = try ProgramTable.facts(desired, live: live, anchor: anchor)
+        var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force,
+                                facts: facts)
         if !notices.isEmpty {
             plan.notices += notices
             plan.notices.sort { $0.path < $1.path }
@@ -303,39 +304,5 @@ enum Pipeline {
             : "unknown"
         return ["bpftree \(BPFTreeCommand.configuration.version)", "build \(build)", "force \(options.force)",
                 "page \(pageSize)", "cpus \(Machine.possibleCPUs)"]
-    }
-
-    /// Refuses migrations whose entries do not fit the new map, and notes the programs that keep using a
-    /// map that is replaced (a pin is only a name), except declared programs the plan loads again.
-    private static func checkReplacements(_ plan: inout Plan, live: LiveTree, anchor: Anchor) throws(KernelError) {
-        let reloaded = Set(plan.actions.compactMap { action -> UInt32? in
-            guard case .replaceProgram = action.change, case .program(let info)? = live[action.path]?.kind else { return nil }
-            return info.id
-        })
-        var oldIDs: [UInt32: TreePath] = [:]
-        var refused: Set<TreePath> = []
-        for action in plan.actions {
-            guard case .replaceMap(let spec, _, _, let old, let migrate, let differences) = action.change else { continue }
-            oldIDs[old.id] = action.path
-            guard migrate, !spec.type.isArray else { continue }
-            let count = try MapEntries.count(anchor: anchor, path: action.path, keySize: spec.keySize)
-            if count > UInt64(spec.maxEntries) {
-                refused.insert(action.path)
-                plan.problems.append(PlanProblem(
-                    path: action.path,
-                    message: "cannot migrate: the map holds \(count) entries and the new maxEntries is \(spec.maxEntries)",
-                    origin: action.origin, differences: differences))
-            }
-        }
-        plan.actions.removeAll { refused.contains($0.path) && $0.category == .replace }
-        for (id, users) in try ProgramTable.users(of: Set(oldIDs.keys)) {
-            let programs = users.filter { !reloaded.contains($0.id) }
-            guard let path = oldIDs[id], !programs.isEmpty else { continue }
-            plan.notices.append(PlanNotice(
-                path: path,
-                message: "map id \(id) is used by program\(programs.count == 1 ? "" : "s") \(programs.map(\.description).joined(separator: ", ")); \(programs.count == 1 ? "it keeps" : "they keep") using the old map after the replacement",
-                category: .programs))
-        }
-        plan.notices.sort { $0.path < $1.path }
     }
 }

@@ -14,6 +14,8 @@ struct ServiceKnowledge {
     var directories: [CgroupSource: String]
     /// What the maps of the whole declared tree need in each policy scope (`PolicyCheck.scopeMemory`).
     var scopeMemory: [SourceLocation: UInt64] = [:]
+    /// What each instance adds to `scopeMemory`, taken off when it goes.
+    private var instanceMemory: [TreePath: [SourceLocation: UInt64]] = [:]
     /// What it was made from (the inputs' digest and the scan's lines); emptied once a cgroup pass changed
     /// it, so that the next full pass makes it again from its own scan.
     var key: [String] = []
@@ -39,24 +41,29 @@ struct ServiceKnowledge {
         if parts.referencesAcrossInstances {
             fullPassesOnly = "a template entry uses a path of another cgroup's subtree"
         }
-        var memory = PolicyCheck.scopeMemory(parts.fixed.entries, decoded.policies, possibleCPUs: Machine.possibleCPUs)
-        for entries in parts.instances.values { Self.add(entries, to: &memory, decoded.policies) }
-        scopeMemory = memory
+        scopeMemory = PolicyCheck.scopeMemory(parts.fixed.entries, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+        for (root, entries) in parts.instances { addMemory(root, entries) }
     }
 
     /// Adds an instance's entries to the declared tree (`parts` and `scopeMemory`).
     mutating func add(_ root: TreePath, _ entries: [DesiredEntry]) {
         parts.add(root, entries)
-        Self.add(entries, to: &scopeMemory, decoded.policies)
+        addMemory(root, entries)
     }
 
     /// Removes the instance at `root` from the declared tree.
     mutating func remove(_ root: TreePath) {
-        guard let entries = parts.instances[root] else { return }
-        for (scope, bytes) in PolicyCheck.scopeMemory(entries, decoded.policies, possibleCPUs: Machine.possibleCPUs) {
+        for (scope, bytes) in instanceMemory.removeValue(forKey: root) ?? [:] {
             scopeMemory[scope] = (scopeMemory[scope] ?? 0) - min(bytes, scopeMemory[scope] ?? 0)
         }
         parts.remove(root)
+    }
+
+    private mutating func addMemory(_ root: TreePath, _ entries: [DesiredEntry]) {
+        let memory = PolicyCheck.scopeMemory(entries, decoded.policies, possibleCPUs: Machine.possibleCPUs)
+        guard !memory.isEmpty else { return }
+        scopeMemory.merge(memory) { $0 &+ $1 }
+        instanceMemory[root, default: [:]].merge(memory) { $0 &+ $1 }
     }
 
     /// What the maps of the whole tree other than `view`'s need in each scope.
@@ -66,10 +73,6 @@ struct ServiceKnowledge {
             baseline[scope] = (baseline[scope] ?? 0) - min(bytes, baseline[scope] ?? 0)
         }
         return baseline
-    }
-
-    private static func add(_ entries: [DesiredEntry], to memory: inout [SourceLocation: UInt64], _ policies: PolicySet) {
-        memory.merge(PolicyCheck.scopeMemory(entries, policies, possibleCPUs: Machine.possibleCPUs)) { $0 &+ $1 }
     }
 
     /// The templates rendered for cgroups of `source`.

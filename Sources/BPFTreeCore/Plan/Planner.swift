@@ -6,11 +6,13 @@
 /// a temporary pin is removed, an entry being created is claimed if it exists, an entry being replaced
 /// belongs to bpftree under either its old or its new inode.
 public enum Planner {
+    /// `facts`: what the kernel says about the maps that differ (`KernelFacts`).
     public static func plan(desired: DesiredTree, live: LiveTree, ledger: Ledger = Ledger(),
-                            policies: PolicySet = .builtin, force: Bool = false) -> Plan {
-        var planning = Planning(desired: desired, live: live, policies: policies, force: force)
+                            policies: PolicySet = .builtin, force: Bool = false, facts: KernelFacts = KernelFacts()) -> Plan {
+        var planning = Planning(desired: desired, live: live, policies: policies, force: force, facts: facts)
         planning.settle(ledger)
         planning.converge()
+        planning.noteProgramsOfReplacedMaps()
         planning.prune()
         planning.listUnmanaged()
         for rejected in ledger.rejected {
@@ -30,6 +32,7 @@ private struct Planning {
     let live: LiveTree
     let policies: PolicySet
     let force: Bool
+    let facts: KernelFacts
     /// Live paths under each live directory (built when first needed).
     lazy var children: [TreePath: [TreePath]] = {
         var children: [TreePath: [TreePath]] = [:]
@@ -58,11 +61,12 @@ private struct Planning {
     var programIDs: [TreePath: UInt32] = [:]
     var blocked: Set<TreePath> = []
 
-    init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool) {
+    init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool, facts: KernelFacts) {
         self.desired = desired
         self.live = live
         self.policies = policies
         self.force = force
+        self.facts = facts
     }
 
     // MARK: Ledger
@@ -335,11 +339,35 @@ private struct Planning {
                 problem(entry, "cannot migrate: \(why) (\(fields))", differences)
                 return false
             }
+            if choice == .migrate, !spec.type.isArray, let count = facts.entryCounts[entry.path], count > UInt64(spec.maxEntries) {
+                problem(entry, "cannot migrate: the map holds \(count) entries and the new maxEntries is \(spec.maxEntries)", differences)
+                return false
+            }
             add(entry, .replaceMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner, old: info,
                                    migrate: choice == .migrate, differences: differences))
             changed.insert(entry.path)
             return true
         }
+    }
+
+    /// Programs that keep using a map the plan replaces (a pin is only a name), except declared programs
+    /// the plan loads again.
+    mutating func noteProgramsOfReplacedMaps() {
+        guard !facts.mapUsers.isEmpty else { return }
+        let reloaded = Set(plan.actions.compactMap { action -> UInt32? in
+            guard case .replaceProgram = action.change, case .program(let info)? = live[action.path]?.kind else { return nil }
+            return info.id
+        })
+        for action in plan.actions {
+            guard case .replaceMap(_, _, _, let old, _, _) = action.change else { continue }
+            let programs = (facts.mapUsers[old.id] ?? []).filter { !reloaded.contains($0.id) }
+            guard !programs.isEmpty else { continue }
+            plan.notices.append(PlanNotice(
+                path: action.path,
+                message: "map id \(old.id) is used by program\(programs.count == 1 ? "" : "s") \(programs.map(\.description).joined(separator: ", ")); \(programs.count == 1 ? "it keeps" : "they keep") using the old map after the replacement",
+                category: .programs))
+        }
+        plan.notices.sort { $0.path < $1.path }
     }
 
     // MARK: Prune

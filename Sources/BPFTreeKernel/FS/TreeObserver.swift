@@ -27,24 +27,36 @@ public struct TreeObserver {
         guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
         tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                        inode: UInt64(st.st_ino)))
-        // A root beneath another root is already covered by that root's walk.
+        // A root beneath another root is already covered by that root's walk. Roots come sorted, so the
+        // ancestors the previous root opened are reused (a thousand roots below jobs/A open jobs/A once).
+        var chain: [(path: TreePath, descriptor: Descriptor)] = []
         for root in TreePath.topmost(roots) {
-            try observe(root: root, into: &tree)
+            try observe(root: root, into: &tree, chain: &chain)
         }
         return tree
     }
 
-    private func observe(root: TreePath, into tree: inout LiveTree) throws(KernelError) {
-        var parent: Descriptor?
+    private func observe(root: TreePath, into tree: inout LiveTree,
+                         chain: inout [(path: TreePath, descriptor: Descriptor)]) throws(KernelError) {
+        let components = root.components
+        var shared = 0
         var path = TreePath.anchor
-        for (index, name) in root.components.enumerated() {
+        // The longest prefix of the root's ancestors the chain holds, already recorded and opened.
+        while shared < min(chain.count, components.count - 1), chain[shared].path == path.appending(components[shared]) {
+            path = chain[shared].path
+            shared += 1
+        }
+        chain.removeLast(chain.count - shared)
+        var parent: Descriptor? = chain.last?.descriptor
+        for (index, name) in components.enumerated().dropFirst(shared) {
             let parentFD = parent?.rawValue ?? anchor.fd
             path = path.appending(name)
             guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return }
             tree.record(path, entry)
             guard entry.kind == .directory else { return }
-            let isRoot = index == root.components.count - 1
+            let isRoot = index == components.count - 1
             parent = try anchor.openDirectory(name, from: parentFD, readable: isRoot, displayPath: path)
+            if !isRoot, let parent { chain.append((path, parent)) }
         }
         if root.isAnchor {
             parent = try anchor.openDirectory(".", readable: true, displayPath: .anchor)

@@ -68,7 +68,8 @@ public final class LedgerStore {
         let result = Self.key(path).withUnsafeBytes { bt_map_lookup(descriptor.rawValue, $0.baseAddress, &value) }
         if result == -ENOENT { return nil }
         guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
-        return try? Self.record(key: Self.key(path), value).get()
+        // The key is a valid path's (it was made from one): only the value needs checking.
+        return try? Self.record(path: path, value).get()
     }
 
     /// Writes (inserts or overwrites) records in one syscall.
@@ -109,11 +110,14 @@ public final class LedgerStore {
     /// The record a key and value stand for, or why it cannot be one bpftree wrote.
     private static func record(key: some Collection<UInt8>, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
         let bytes = key.prefix { $0 != 0 }
-        let path: TreePath
         switch Ledger.path(ofKey: bytes) {
-        case .success(let valid): path = valid
+        case .success(let path): return record(path: path, value)
         case .failure(let why): return .failure(why)
         }
+    }
+
+    /// The record `value` stands for at `path`, or why it cannot be one bpftree wrote.
+    private static func record(path: TreePath, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
         guard let kind = LedgerRecord.Kind(rawValue: value.kind) else {
             return .failure(Ledger.Rejected(key: path.description, reason: "unknown kind \(value.kind)"))
         }
