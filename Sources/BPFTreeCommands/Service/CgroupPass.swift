@@ -100,14 +100,23 @@ struct CgroupPass {
                                                   machineMemory: Machine.physicalMemory,
                                                   scopeMemory: knowledge.scopeMemory(besides: desired))
             if !diagnostics.isEmpty { return .needsFullPass("a new subtree does not validate") }
-            live = try TreeObserver(anchor: anchor).observe(roots: view.observed, expectedEntries: desired.entries.count)
-            var records: [LedgerRecord] = []
-            if let store = try LedgerStore.open(anchor, create: false) {
-                for path in view.ledgerPaths(live: live) {
-                    if let record = try store.record(at: path) { records.append(record) }
-                }
+            // A map pin whose inode is the one the ledger recorded is bpftree's map, not inspected: one
+            // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
+            let store = try LedgerStore.open(anchor, create: false)
+            var found: [TreePath: LedgerRecord] = [:]
+            var looked: Set<TreePath> = []
+            var lookupError: KernelError?
+            func lookup(_ path: TreePath) -> LedgerRecord? {
+                guard let store, looked.insert(path).inserted else { return found[path] }
+                do { found[path] = try store.record(at: path) } catch { lookupError = error }
+                return found[path]
             }
-            ledger = Ledger(records: records)
+            var observer = TreeObserver(anchor: anchor)
+            observer.vouched = VouchedMaps(desired: desired) { lookup($0) }
+            live = try observer.observe(roots: view.observed, expectedEntries: desired.entries.count)
+            for path in view.ledgerPaths(live: live) { _ = lookup(path) }
+            if let lookupError { throw lookupError }
+            ledger = Ledger(records: Array(found.values))
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)")

@@ -141,13 +141,25 @@ extension Ledger {
 /// anything is pinned again at its path, and a map's shape never changes. The observer then skips
 /// `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`. Maps a declared program is bound to are
 /// always inspected: the planner compares their id with the program's. Answered per path.
-public struct VouchedMaps: Sendable {
-    let ledger: Ledger
+public struct VouchedMaps {
+    /// The ledger's record of a path: from a table read whole, or looked up one path at a time.
+    let lookup: (TreePath) -> LedgerRecord?
     let desired: DesiredTree
+
+    init(ledger: Ledger, desired: DesiredTree) {
+        self.lookup = { ledger[$0] }
+        self.desired = desired
+    }
+
+    /// Records found by `lookup` (a pass that reads only the records of the paths it sees).
+    public init(desired: DesiredTree, lookup: @escaping (TreePath) -> LedgerRecord?) {
+        self.lookup = lookup
+        self.desired = desired
+    }
 
     /// The record that vouches for the pin at `path`, if one does (its inode still has to match).
     public func record(for path: TreePath) -> LedgerRecord? {
-        guard let record = ledger[path], record.kind == .map, record.state == .owned,
+        guard let record = lookup(path), record.kind == .map, record.state == .owned,
               desired.boundMaps.isEmpty || !desired.boundMaps.contains(path) else { return nil }
         if let declared = desired.mapFingerprint(at: path), declared != record.fingerprint { return nil }
         return record

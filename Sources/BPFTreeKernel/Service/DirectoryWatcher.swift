@@ -3,7 +3,7 @@ import Synchronization
 
 /// Tells which directories gained or lost which children (inotify: a cgroup made or removed). A thread
 /// blocks in `read`, adds each event's directory and name to what `drain` returns next, and calls
-/// `onChange` once per batch; `watch` sets which directories.
+/// `onChange` when the first change since the last `drain` arrives; `watch` sets which directories.
 public final class DirectoryWatcher: Sendable {
     /// The children named by events since the last `drain`, by watched directory; `overflowed` when the
     /// kernel dropped events (everything must be looked at again).
@@ -32,10 +32,16 @@ public final class DirectoryWatcher: Sendable {
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
                 if count > 0 {
-                    buffer.withUnsafeBytes { raw in
-                        state.withLock { Self.record(raw.prefix(count), into: &$0) }
+                    // Told once per drain: a burst must not flood the caller's queue (and push out what
+                    // else waits there, such as a SIGHUP).
+                    let first = buffer.withUnsafeBytes { raw in
+                        state.withLock { state in
+                            let wasEmpty = state.pending.isEmpty
+                            Self.record(raw.prefix(count), into: &state)
+                            return wasEmpty && !state.pending.isEmpty
+                        }
                     }
-                    onChange()
+                    if first { onChange() }
                 } else if count < 0 && errno != EINTR {
                     return
                 }
