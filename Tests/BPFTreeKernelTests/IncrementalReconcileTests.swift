@@ -156,4 +156,59 @@ struct IncrementalReconcileTests {
         service.signal(SIGTERM)
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }
+
+    @Test func aRebuiltObjectIsLoadedAgainByTheNextFullPassDespiteTheReusedValidation() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        try cgroups.make("w1")
+        let source = { (verdict: String) in
+            """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            char LICENSE[] SEC("license") = "GPL";
+            SEC("cgroup_skb/egress")
+            int gate(struct __sk_buff *skb) { return \(verdict); }
+            """
+        }
+        let manifest = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: gate}
+            spec:
+              root: jobs/gate
+              entries:
+                prog: {program: {object: gate.bpf.o, name: gate, type: cgroup_skb}, onIncompatible: replace}
+            ---
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: gate-cgroups}
+            spec:
+              forEachCgroup: {path: \(cgroups.relative), depth: 1}
+              root: jobs/A/{cgroup.id}
+              entries:
+                egress: {link: {program: jobs/gate/prog, cgroup: "{cgroup.path}", attachType: cgroup_inet_egress}, onIncompatible: replace}
+            """
+        let files = try ManifestDirectory(["t.yaml": manifest, "policy.yaml": policyText("      prune: owned\n      allowOnIncompatible: [replace]"),
+                                           "gate.bpf.c": source("1")])
+        try buildBPF([files.path + "/gate.bpf.c"], into: files.path)
+        let service = try ReconcileService(["-f", files.path + "/t.yaml", "--policy", files.path + "/policy.yaml",
+                                            "--anchor", fs.path, "--interval", "60m"])
+        try #require(eventually(within: 10) { service.passes.count >= 1 }, "\(service.log)")
+        // A second full pass with nothing changed reuses the validation: nothing to do.
+        service.signal(SIGHUP)
+        #expect(eventually(within: 5) { service.passes.contains { $0.contains("trigger=hangup") && $0.contains("changes=0") } },
+                "\(service.log)")
+        let tag = try #require(try pinned("prog", fs.at("jobs/gate/prog"))["tag"] as? String)
+        // Rebuilt with other code, same path: the next full pass must see the new tag.
+        try source("skb->len < 1000").write(toFile: files.path + "/gate.bpf.c", atomically: true, encoding: .utf8)
+        try buildBPF([files.path + "/gate.bpf.c"], into: files.path)
+        service.signal(SIGHUP)
+        #expect(eventually(within: 10) { (try? pinned("prog", fs.at("jobs/gate/prog"))["tag"] as? String).flatMap { $0 } != tag },
+                "\(service.log)")
+        let w1 = try cgroups.id("w1")
+        let link = try pinned("link", fs.at("jobs/A/\(w1)/egress"))
+        #expect(link["prog_id"] as? Int == (try pinned("prog", fs.at("jobs/gate/prog"))["id"] as? Int), "\(link)")
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
 }
