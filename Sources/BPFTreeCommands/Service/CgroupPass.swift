@@ -22,7 +22,7 @@ struct CgroupPass {
              report: inout RunReport) -> Outcome {
         if changes.overflowed { return .needsFullPass("inotify dropped events") }
         if let why = knowledge.fullPassesOnly { return .needsFullPass(why) }
-        var roots: [TreePath] = []
+        var roots: Set<TreePath> = []
         do throws(KernelError) {
             for (directory, names) in changes.children {
                 for (source, base) in knowledge.directories {
@@ -40,7 +40,7 @@ struct CgroupPass {
         }
         guard !roots.isEmpty else { return .done(roots: 0) }
         let view: PlanView
-        switch PlanView.make(knowledge.parts, roots: roots) {
+        switch PlanView.make(knowledge.parts, roots: Array(roots)) {
         case .failure: return .needsFullPass("the new subtrees do not merge with the declared tree")
         case .success(let made): view = made
         }
@@ -50,7 +50,7 @@ struct CgroupPass {
     /// Brings the scan and the parts up to date for the cgroups at or beneath `child` of `source`, and adds
     /// the roots of their instances to `roots`; returns why a full pass must decide instead, if it must.
     private func update(_ source: CgroupSource, _ base: String, child: String, _ knowledge: inout ServiceKnowledge,
-                        roots: inout [TreePath], watcher: DirectoryWatcher?) throws(KernelError) -> String? {
+                        roots: inout Set<TreePath>, watcher: DirectoryWatcher?) throws(KernelError) -> String? {
         let (now, watched) = try CgroupScanner.cgroups(of: source, in: base, at: child)
         if !watched.isEmpty { watcher?.add(watched) }
         var before: [Cgroup] = knowledge.cgroups[source]?[child].map { [$0] } ?? []
@@ -68,7 +68,7 @@ struct CgroupPass {
             for cgroup in removed {
                 guard case .success(let root) = template.root(for: cgroup) else { continue }
                 knowledge.remove(root)
-                roots.append(root)
+                roots.insert(root)
             }
             let (instances, skipped) = manifest.instances([source: added])
             if !skipped.isEmpty { return "a new cgroup's name cannot be a bpffs name" }
@@ -78,7 +78,7 @@ struct CgroupPass {
                     return "the subtree \(instance.root) overlaps another cgroup's"
                 }
                 knowledge.add(instance.root, instance.entries)
-                roots.append(instance.root)
+                roots.insert(instance.root)
             }
         }
         return nil
