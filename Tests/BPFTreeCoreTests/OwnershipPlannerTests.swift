@@ -101,7 +101,8 @@ import Testing
         let ledger = PlannerTests.owning(live)
         let policies = try Self.policies(Self.scope("      onIncompatible: migrate"))
         let tree = try desired(text)
-        #expect(tree.differingMaps(in: live).map(\.path) == [path("jobs/A/table")])
+        #expect(tree.differingMaps(in: live, policies).map(\.path) == [path("jobs/A/table")])
+        #expect(tree.differingMaps(in: live, policies).map(\.migrates) == [true])
         let full = Planner.plan(desired: tree, live: live, ledger: ledger, policies: policies,
                                 facts: KernelFacts(entryCounts: [path("jobs/A/table"): 12]))
         #expect(full.actions.allSatisfy { $0.kind != "migrateMap" })

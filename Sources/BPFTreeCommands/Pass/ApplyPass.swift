@@ -15,6 +15,8 @@ struct ApplyPass {
         /// The cgroups its templates were rendered for (with the directories to watch); nil when it
         /// did not get that far.
         var scan: CgroupScan?
+        /// The inputs digest the pass planned for (files, settings, cgroups).
+        var inputs: [UInt8] = []
     }
 
     /// One pass as a command runs it (`apply`, `reconcile --once`): the files `options` names, output
@@ -35,7 +37,7 @@ struct ApplyPass {
         guard var planned = Pipeline.plan(options, inputs: inputs, decoded: decoded, lockTimeout: lockTimeout, cache: cache,
                                           report: &report, console: console)
         else { return Outcome(succeeded: false) }
-        let outcome = Outcome(succeeded: true, scan: planned.scan)
+        let outcome = Outcome(succeeded: true, scan: planned.scan, inputs: planned.inputs)
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
             if let full = planned.full { stamp(full.observed, full, planned, &report) }

@@ -78,7 +78,7 @@ enum Pipeline {
         }
         // The cgroups the stamp's sources hold, when it was read: the full plan below reuses the scan when its
         // templates have the same sources (a new or removed cgroup is exactly what makes the stamp miss).
-        var stampScan: (sources: [CgroupSource], scan: CgroupScan)?
+        var stampScan: StampScan?
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
            let (stamp, digest, scan, drift, plan) = fromStamp(anchor, settings: settings, files: inputs.all, scanned: &stampScan) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
@@ -94,7 +94,7 @@ enum Pipeline {
         // The decoded manifests (every entry as written) live only for this call: observing and planning need
         // not hold them (5 MiB of peak RSS at 100,000 entries).
         let validated = validate(known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies),
-                                 token: token, stampScan: stampScan, cache: cache, inputs: inputs.all,
+                                 token: token, stampScan: stampScan, cache: cache, settings: settings, inputs: inputs.all,
                                  diagnostics: &diagnostics, errors: &errors)
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
@@ -106,8 +106,7 @@ enum Pipeline {
             console.fail("\(error)")
         }
         guard diagnostics.isEmpty, errors.isEmpty, let validated, case .success(let anchor) = anchor else { return nil }
-        let (desired, policies, scan) = (validated.desired, validated.policies, validated.scan)
-        let digest = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: inputs.all)
+        let (desired, policies, scan, digest) = (validated.desired, validated.policies, validated.scan, validated.inputsDigest)
         // The files' bytes are not needed past here (11 MB for the 100,000-map bench manifest): a command's only
         // copy goes before observing and planning (the service keeps its own for the next pass).
         _ = consume inputs
@@ -144,12 +143,22 @@ enum Pipeline {
         var scan: CgroupScan
         /// About cgroups that got no subtree.
         var notices: [PlanNotice]
+        /// `TreeStamp.inputsDigest` of the files, settings and the cgroups found.
+        var inputsDigest: [UInt8]
     }
 
     /// Renders and checks `decoded`; nil when anything is wrong (added to `diagnostics` or `errors`).
-    /// `stampScan`: the cgroups the stamp's sources hold, reused when the templates have the same sources.
+    /// The cgroups the stamp's sources hold, as `fromStamp` scanned them, and the inputs digest with them.
+    struct StampScan {
+        var sources: [CgroupSource]
+        var scan: CgroupScan
+        var digest: [UInt8]
+    }
+
+    /// `stampScan`: the cgroups the stamp's sources hold, reused (with their digest) when the templates
+    /// have the same sources.
     private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
-                                 stampScan: (sources: [CgroupSource], scan: CgroupScan)?, cache: ValidationCache?,
+                                 stampScan: StampScan?, cache: ValidationCache?, settings: [String],
                                  inputs: [TreeStamp.Input], diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
         let decoded: ManifestLoader.Decoded
         switch result {
@@ -160,8 +169,10 @@ enum Pipeline {
         }
         do throws(KernelError) {
             let sources = Array(Set(decoded.cgroupSources)).sorted()
-            let scan = if let stampScan, stampScan.sources == sources { stampScan.scan } else { try CgroupScanner.scan(sources) }
-            let key = cache.map { _ in ValidationCache.key(inputs: inputs, scan: scan, manifests: decoded.manifests, token: token) }
+            let reused = stampScan.flatMap { $0.sources == sources ? $0 : nil }
+            let scan = if let reused { reused.scan } else { try CgroupScanner.scan(sources) }
+            let digest = reused?.digest ?? TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: inputs)
+            let key = cache.map { _ in ValidationCache.key(inputs: digest, manifests: decoded.manifests, token: token) }
             if let cache, let key, let known = cache.validated(for: key) { return known }
             let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
             guard case .success(var tree) = desired else {
@@ -177,7 +188,8 @@ enum Pipeline {
             }
             diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
                                                      machineMemory: Machine.physicalMemory)
-            let validated = Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan, notices: notices)
+            let validated = Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan,
+                                      notices: notices, inputsDigest: digest)
             if diagnostics.count == found, let cache, let key { cache.store(validated, for: key) }
             return validated
         } catch {
@@ -199,9 +211,9 @@ enum Pipeline {
             (self.key, self.validated) = (key, validated)
         }
 
-        static func key(inputs: [TreeStamp.Input], scan: CgroupScan, manifests: [Manifest], token: BPFToken?) -> [String] {
-            var key = [TreeStamp.inputsDigest(settings: [], files: inputs).map { String($0, radix: 16) }.joined()]
-            key += scan.digestLines
+        /// `inputs`: the inputs digest (files, settings and the cgroups found).
+        static func key(inputs: [UInt8], manifests: [Manifest], token: BPFToken?) -> [String] {
+            var key = [inputs.map { String($0, radix: 16) }.joined()]
             key.append("token \(token.map { "\($0.delegation)" } ?? "none")")
             var objects: Set<String> = [], cgroups: Set<String> = []
             for manifest in manifests {
@@ -229,7 +241,7 @@ enum Pipeline {
         var observer = TreeObserver(anchor: anchor)
         if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
-        let facts = try ProgramTable.facts(desired, live: live, anchor: anchor)
+        let facts = try ProgramTable.facts(desired, live: live, policies: policies, anchor: anchor)
         var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force,
                                 facts: facts)
         if !notices.isEmpty {
@@ -244,12 +256,12 @@ enum Pipeline {
     /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
     /// here only means planning in full, which reports it.
     private static func fromStamp(_ anchor: Anchor, settings: [String], files: [TreeStamp.Input],
-                                  scanned: inout (sources: [CgroupSource], scan: CgroupScan)?)
+                                  scanned: inout StampScan?)
         -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
               let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
-        scanned = (stamp.cgroupSources, scan)
         let inputs = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: files)
+        scanned = StampScan(sources: stamp.cgroupSources, scan: scan, digest: inputs)
         guard stamp.inputs == inputs else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false

@@ -22,16 +22,16 @@ struct ReconcileInputs {
 
     /// What this pass should apply; `rejected` is true when the files on disk do not load and the last
     /// good set stands in. nil: they do not load and nothing has loaded before.
-    mutating func current(logger: Logger) -> (inputs: ManifestLoader.Inputs, decoded: ManifestLoader.Decoded, rejected: Bool, digest: [UInt8])? {
+    mutating func current(logger: Logger) -> (inputs: ManifestLoader.Inputs, decoded: ManifestLoader.Decoded, rejected: Bool)? {
         let inputs = loader.read(manifests: manifests, policies: policies)
         let digest = TreeStamp.inputsDigest(settings: [], files: inputs.all)
-        if inputs.diagnostics.isEmpty, let good, good.digest == digest { return (good.inputs, good.decoded, false, good.digest) }
+        if inputs.diagnostics.isEmpty, let good, good.digest == digest { return (good.inputs, good.decoded, false) }
         switch validate(inputs) {
         case .success(let decoded):
             if good != nil { logger.info("manifests or policies changed; using the new set", metadata: ["files": "\(inputs.all.count)"]) }
             good = (inputs, decoded, digest)
             rejected = nil
-            return (inputs, decoded, false, digest)
+            return (inputs, decoded, false)
         case .failure(let failure):
             if rejected != digest {
                 rejected = digest
@@ -44,7 +44,7 @@ struct ReconcileInputs {
                 return nil
             }
             logger.warning("manifests or policies do not load (\(failure.diagnostics.count) problem\(failure.diagnostics.count == 1 ? "" : "s")); keeping the last good set")
-            return (good.inputs, good.decoded, true, good.digest)
+            return (good.inputs, good.decoded, true)
         }
     }
 

@@ -109,10 +109,9 @@ struct Reconciler: Service {
             }
             watcher?.watch(scan.watched)
             // Kept while the inputs and the cgroups are those it was made for (cgroup passes keep it current).
-            let key = [current.digest.map { String($0, radix: 16) }.joined()] + scan.digestLines
-            if knowledge?.key != key {
+            if knowledge?.key != outcome.inputs {
                 knowledge = ServiceKnowledge(decoded: current.decoded, scan: scan, delegation: nil)
-                knowledge?.key = key
+                knowledge?.key = outcome.inputs
             }
             return true
         }

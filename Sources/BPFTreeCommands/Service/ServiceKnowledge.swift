@@ -16,9 +16,9 @@ struct ServiceKnowledge {
     var scopeMemory: [SourceLocation: UInt64] = [:]
     /// What each instance adds to `scopeMemory`, taken off when it goes.
     private var instanceMemory: [TreePath: [SourceLocation: UInt64]] = [:]
-    /// What it was made from (the inputs' digest and the scan's lines); emptied once a cgroup pass changed
-    /// it, so that the next full pass makes it again from its own scan.
-    var key: [String] = []
+    /// The inputs digest (files, settings, cgroups) of the full pass it was made after; emptied once a
+    /// cgroup pass changed it, so that the next full pass makes it again from its own scan.
+    var key: [UInt8] = []
     /// Why a cgroup event needs a full pass with these inputs; nil when a cgroup pass can do.
     var fullPassesOnly: String?
 

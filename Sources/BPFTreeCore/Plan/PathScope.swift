@@ -10,13 +10,9 @@ public struct PathScope: Hashable, Sendable {
     /// Whether `path` is one of the roots or lies beneath one.
     public func contains(_ path: TreePath) -> Bool {
         // The greatest root not after `path` is the only one that can hold it.
-        var low = 0, high = roots.count
-        while low < high {
-            let middle = (low + high) / 2
-            if path < roots[middle] { high = middle } else { low = middle + 1 }
-        }
-        guard low > 0 else { return false }
-        let root = roots[low - 1]
+        let after = roots.partitionIndex { path < $0 }
+        guard after > 0 else { return false }
+        let root = roots[after - 1]
         return root == path || path.isDescendant(of: root)
     }
 }

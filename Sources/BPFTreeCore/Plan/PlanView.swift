@@ -119,8 +119,8 @@ public struct PlanView: Sendable {
                 return
             }
             // Every entry in scope goes in, so that the merge finds a path declared twice.
-            guard inScope || seen.insert(entry.path).inserted else { return }
-            seen.insert(entry.path)
+            let isNew = seen.insert(entry.path).inserted
+            guard inScope || isNew else { return }
             declared.append(entry)
             pending.append(entry)
             if !inScope && entry.kind != .directory { context.append(entry.path) }
@@ -170,11 +170,7 @@ public struct PlanView: Sendable {
 extension DesiredTree {
     /// The entries at and beneath `root`, in path order.
     public func subtree(at root: TreePath) -> ArraySlice<DesiredEntry> {
-        var low = 0, high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if entries[middle].path < root { low = middle + 1 } else { high = middle }
-        }
+        let low = entries.partitionIndex { !($0.path < root) }
         var end = low
         while end < entries.count, entries[end].path == root || entries[end].path.isDescendant(of: root) { end += 1 }
         return entries[low..<end]

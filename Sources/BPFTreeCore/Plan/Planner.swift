@@ -278,7 +278,7 @@ private struct Planning {
             return false
         }
         let scope = policies.scope(for: entry.path)
-        let choice = entry.onIncompatible ?? scope?.onIncompatible ?? .fail
+        let choice = entry.incompatibleChoice(in: scope)
         let rule = entry.onIncompatible != nil ? "the entry's onIncompatible" : scope.map { "onIncompatible of \($0.reference)" } ?? "the default"
         guard choice != .fail else {
             problem(entry, "the pinned \(what) differs (\(fields)); \(rule) is fail: change the manifest, or allow replace", differences)
@@ -324,7 +324,7 @@ private struct Planning {
             return false
         }
         let scope = policies.scope(for: entry.path)
-        let choice = entry.onIncompatible ?? scope?.onIncompatible ?? .fail
+        let choice = entry.incompatibleChoice(in: scope)
         let rule = entry.onIncompatible != nil ? "the entry's onIncompatible" : scope.map { "onIncompatible of \($0.reference)" } ?? "the default"
         switch choice {
         case .fail:

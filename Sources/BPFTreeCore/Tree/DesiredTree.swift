@@ -65,8 +65,9 @@ public struct DesiredTree: Sendable {
     }
 
     /// Merges declared entries (in manifest order; entries without an origin are left out) with the
-    /// checks of `build`, and adds implicit parents: the ones in `implicit` where given (a view keeps
-    /// those of the tree it is cut from), otherwise made for the first entry that needs them.
+    /// checks of `build`, and adds implicit parents: every one in `implicit` (a view keeps those of the
+    /// tree it is cut from, even where it holds nothing beneath), then one for each missing ancestor,
+    /// made for the first entry that needs it.
     /// `groups`: one per manifest, each let go once merged, so that a large tree is held once.
     static func merge(_ groups: consuming [[DesiredEntry]], roots: Set<TreePath>, implicit: [TreePath: DesiredEntry],
                       diagnostics found: [Diagnostic]) -> Result<DesiredTree, ValidationFailure> {
@@ -115,21 +116,20 @@ public struct DesiredTree: Sendable {
         var bound: Set<TreePath> = []
         diagnostics += references(entries, positions, bound: &bound)
         guard diagnostics.isEmpty else { return .failure(ValidationFailure(diagnostics)) }
+        for (path, parent) in implicit where positions[path] == nil {
+            positions[path] = entries.count
+            entries.append(parent)
+        }
         // Implicit parents, in manifest order (each manifest lists a parent before its children).
         for index in entries.indices {
             let entry = entries[index]
             guard !entry.path.isAnchor, positions[entry.path.parent] == nil else { continue }
             for ancestor in entry.path.ancestors where positions[ancestor] == nil {
-                var parent = implicit[ancestor] ?? DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
-                if implicit[ancestor] == nil { parent.implicitFor = entry.manifest }
+                var parent = DesiredEntry(path: ancestor, kind: .directory, mode: nil, origin: nil)
+                parent.implicitFor = entry.manifest
                 positions[ancestor] = entries.count
                 entries.append(parent)
             }
-        }
-        // A view keeps the implicit parents of the tree it is cut from even where it holds nothing beneath.
-        for (path, parent) in implicit where positions[path] == nil {
-            positions[path] = entries.count
-            entries.append(parent)
         }
         var tree = DesiredTree(merged: entries, positions: positions, roots: roots.sorted())
         tree.boundMaps = bound

@@ -27,13 +27,14 @@ public enum ProgramTable {
         }
     }
 
-    /// The facts planning needs about the maps of `desired` that differ from what `live` shows: their
-    /// entry counts (hash-like maps) and the programs using them.
-    public static func facts(_ desired: DesiredTree, live: LiveTree, anchor: Anchor) throws(KernelError) -> KernelFacts {
-        let differing = desired.differingMaps(in: live)
+    /// The facts planning needs about the maps of `desired` that differ from what `live` shows: the entry
+    /// counts of those `policies` would migrate (hash-like maps) and the programs using any of them.
+    public static func facts(_ desired: DesiredTree, live: LiveTree, policies: PolicySet,
+                             anchor: Anchor) throws(KernelError) -> KernelFacts {
+        let differing = desired.differingMaps(in: live, policies)
         guard !differing.isEmpty else { return KernelFacts() }
         var facts = KernelFacts()
-        for map in differing where !map.spec.type.isArray {
+        for map in differing where map.migrates && !map.spec.type.isArray {
             facts.entryCounts[map.path] = try MapEntries.count(anchor: anchor, path: map.path, keySize: map.live.keySize)
         }
         facts.mapUsers = try users(of: Set(differing.map(\.live.id)))

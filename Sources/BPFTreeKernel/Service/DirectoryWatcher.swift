@@ -26,11 +26,10 @@ public final class DirectoryWatcher: Sendable {
     public init(onChange: @escaping @Sendable () -> Void) throws(KernelError) {
         fd = inotify_init1(Int32(IN_CLOEXEC))
         guard fd >= 0 else { throw KernelError("inotify_init1", path: "", negativeErrno: -errno) }
-        let descriptor = fd
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if count > 0 {
                     // Told once per drain: a burst must not flood the caller's queue (and push out what
                     // else waits there, such as a SIGHUP).
