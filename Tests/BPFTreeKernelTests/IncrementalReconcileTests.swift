@@ -211,4 +211,23 @@ struct IncrementalReconcileTests {
         service.signal(SIGTERM)
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }
+
+    @Test func aCgroupNameBpffsCannotHoldGetsANoticeNothingElseAndLaterCgroupsStillTheirSubtrees() throws {
+        // systemd names its cgroups with dots (web.service); bpffs refuses '.' in names.
+        let setup = try setup(2)
+        let service = try ReconcileService(setup.arguments + ["--interval", "60m", "--log-level", "debug"])
+        try #require(eventually(within: 10) { service.passes.count >= 1 }, "\(service.log)")
+        let before = try setup.fs.shape()
+        let id = try setup.cgroups.make("web.service")
+        #expect(eventually(within: 5) { service.log.contains("'web.service'") && service.log.contains("gets no subtree") },
+                "\(service.log)")
+        // Its id-named subtree is made; the name-named one cannot be, and nothing else changes.
+        #expect(eventually(within: 5) { FileManager.default.fileExists(atPath: setup.fs.at("jobs/A/\(id)/stats")) }, "\(service.log)")
+        #expect(try setup.fs.shape().filter { !$0.hasPrefix("jobs/A/\(id)") } == before, "\(service.log)")
+        let later = try setup.cgroups.make("w9")
+        #expect(eventually(within: 5) { FileManager.default.fileExists(atPath: setup.fs.at("names/w9/stats")) }, "\(service.log)")
+        #expect(FileManager.default.fileExists(atPath: setup.fs.at("jobs/A/\(later)/stats")))
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
 }
