@@ -138,7 +138,13 @@ public struct LiveTree: Sendable {
 
     /// Adds an observed entry.
     public mutating func record(_ path: TreePath, _ entry: LiveEntry) {
-        if entries.updateValue(entry, forKey: path) == nil { order.append(path) }
+        if entries.updateValue(entry, forKey: path) == nil, order.count == entries.count - 1 { order.append(path) }
+    }
+
+    /// Removes the entry at `path` (`order` no longer lists every path, so it is let go).
+    public mutating func remove(_ path: TreePath) {
+        guard entries.removeValue(forKey: path) != nil else { return }
+        order = []
     }
 
     /// Every path, sorted (parents first).

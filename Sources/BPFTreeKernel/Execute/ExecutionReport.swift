@@ -26,6 +26,8 @@ public struct ActionResult: Sendable {
 public struct ExecutionReport: Sendable {
     /// Every result; empty unless the executor was asked to keep them (100,000 actions are tens of MiB).
     public var results: [ActionResult] = []
+    /// Every object made and put in place, with its inode, mode and owner (`ExecutedState`).
+    public var made: [MadeEntry] = []
     /// How many times the batch syscall program ran.
     public var batchRuns = 0
     public private(set) var total = 0

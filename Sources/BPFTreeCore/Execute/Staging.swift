@@ -1,5 +1,3 @@
-import BPFTreeCore
-
 /// Where the new objects of one pass are made before they are committed, and what has been made.
 ///
 /// Nothing appears at a declared path until every object of the pass exists: a new directory whose
@@ -7,30 +5,40 @@ import BPFTreeCore
 /// the final names), and a new pin in an existing directory, or a replacement, is pinned under a
 /// temporary name. The commit then renames each into place (`RENAME_NOREPLACE`, or `RENAME_EXCHANGE` for a
 /// replacement). A failure before the commit removes everything made, so the tree is as it was.
-struct Staging {
+public struct Staging {
     /// One staged object (its path, manifest and whether it replaces one are its action's).
-    struct Made {
+    public struct Made: Sendable {
         /// Index of the action in the plan.
-        var action: Int
-        var kind: LedgerRecord.Kind
-        var inode: UInt64
-        var fingerprint: UInt64
+        public var action: Int
+        public var kind: LedgerRecord.Kind
+        public var inode: UInt64
+        /// Mode and owner once set as declared.
+        public var mode: UInt32 = 0
+        public var uid: UInt32 = 0
+        public var gid: UInt32 = 0
+        public var fingerprint: UInt64
         /// Entries a migration copied.
-        var copied: UInt64? = nil
+        public var copied: UInt64? = nil
+
+        public init(action: Int, kind: LedgerRecord.Kind, inode: UInt64 = 0, fingerprint: UInt64 = 0, copied: UInt64? = nil) {
+            (self.action, self.kind, self.inode, self.fingerprint, self.copied) = (action, kind, inode, fingerprint, copied)
+        }
     }
 
     /// Final path -> its temporary name (staged directories, pins in existing directories, replacements).
-    private(set) var temporaries: [TreePath: TreePath] = [:]
+    public private(set) var temporaries: [TreePath: TreePath] = [:]
     /// Final path of every new directory -> where it is made.
     private var directories: [TreePath: TreePath] = [:]
     /// Which ledger kind each temporary holds.
-    private(set) var temporaryKinds: [(TreePath, LedgerRecord.Kind, String)] = []
+    public private(set) var temporaryKinds: [(TreePath, LedgerRecord.Kind, String)] = []
     /// What was made, in order.
-    var made: [Made] = []
+    public var made: [Made] = []
+
+    public init() {}
 
     /// Decides where the object of `path` is made (`replacing`: it replaces an existing one);
     /// `temporary` gives a fresh temporary name beside a path. Called in plan order, parents first.
-    mutating func place(_ path: TreePath, kind: LedgerRecord.Kind, manifest: String, replacing: Bool,
+    public mutating func place(_ path: TreePath, kind: LedgerRecord.Kind, manifest: String, replacing: Bool,
                         temporary: (TreePath) -> TreePath) {
         if !replacing, let parent = directories[path.parent] {
             if kind == .directory { directories[path] = parent.appending(path.name) }
@@ -44,7 +52,7 @@ struct Staging {
 
     /// Where the object of a declared `path` is now: its temporary name, its place inside a staged
     /// directory, or the path itself.
-    func location(of path: TreePath) -> TreePath {
+    public func location(of path: TreePath) -> TreePath {
         if temporaries.isEmpty && directories.isEmpty { return path }
         if let temporary = temporaries[path] { return temporary }
         if let directory = directories[path] { return directory }
@@ -54,7 +62,7 @@ struct Staging {
 
     /// The staged entry that carries `path` into place: the nearest of it and its ancestors with a
     /// temporary name.
-    func top(of path: TreePath) -> TreePath {
+    public func top(of path: TreePath) -> TreePath {
         if temporaries[path] != nil { return path }
         var ancestor = path.parent
         while !ancestor.isAnchor, temporaries[ancestor] == nil { ancestor = ancestor.parent }

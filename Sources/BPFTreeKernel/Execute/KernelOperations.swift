@@ -1,0 +1,95 @@
+import BPFTreeCore
+import Glibc
+
+/// The kernel calls the executor makes, each on an anchor-relative path and never following a symlink.
+/// `LiveKernel` makes them; a test's recording fake stands in for it to drive every failure path.
+public protocol KernelOperations: AnyObject {
+    /// How much one batch-program run holds.
+    var batchLimits: BatchLimits { get }
+    var possibleCPUs: Int { get }
+
+    /// Makes a directory, owner-only (`0700`): a declared mode or owner may keep bpftree itself out until
+    /// its children exist.
+    func makeDirectory(_ path: TreePath) throws(KernelError)
+    func status(_ path: TreePath) throws(KernelError) -> EntryStatus
+    /// Sets the mode (when not nil) and the managed half of `owner`.
+    func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError)
+    func pin(_ object: Descriptor, at path: TreePath) throws(KernelError)
+    /// Renames `path` to `name` in the same directory: `RENAME_EXCHANGE` when `exchange`, else
+    /// `RENAME_NOREPLACE`.
+    func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError)
+    /// Removes a pin or an empty directory; one already gone is fine.
+    func unlink(_ path: TreePath, directory: Bool) throws(KernelError)
+    /// Removes a temporary pin, or a staging directory with everything in it; one already gone is fine.
+    func removeTemporary(_ path: TreePath) throws(KernelError)
+
+    /// `BPF_OBJ_GET` of the object pinned at `path`.
+    func openPin(_ path: TreePath) throws(KernelError) -> Descriptor
+    /// Opens cgroup v2 directory `cgroup`, refused unless its id is `id` (`link` names the link it is for).
+    func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
+    /// Runs one batch of map ops; one result per op, in op order.
+    func run(_ batch: MapBatch) throws(KernelError) -> [BatchResult]
+    /// Runs one batch of `BPF_LINK_CREATE`s; one result per link, in order.
+    func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult]
+    /// Writes `contents` (values as the kernel takes them) into `map`, one update each.
+    func write(_ contents: [(key: [UInt8], value: [UInt8])], into map: Descriptor, path: TreePath) throws(KernelError)
+    func freeze(_ map: Descriptor, path: TreePath) throws(KernelError)
+    /// Copies every entry of the map pinned at `path`, refused unless it is map `id`, into `new`; returns
+    /// how many were copied.
+    func copyEntries(from path: TreePath, id: UInt32, into new: Descriptor, keySize: UInt32,
+                     valueLength: Int) throws(KernelError) -> UInt64
+    /// Loads the program `spec` declares from its object, its maps bound to `maps`; returns it with its tag.
+    func load(_ spec: ProgramSpec, maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> (Descriptor, tag: UInt64)
+
+    /// Writes ledger records (replacing any at their paths).
+    func record(_ records: [LedgerRecord]) throws(KernelError)
+    /// Removes the ledger records at `paths`.
+    func forget(_ paths: [TreePath]) throws(KernelError)
+}
+
+/// What `fstatat` tells of an entry.
+public struct EntryStatus: Equatable, Sendable {
+    public var inode: UInt64
+    /// Permission bits.
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var isDirectory: Bool
+
+    public init(inode: UInt64, mode: UInt32, uid: UInt32, gid: UInt32, isDirectory: Bool) {
+        (self.inode, self.mode, self.uid, self.gid, self.isDirectory) = (inode, mode, uid, gid, isDirectory)
+    }
+}
+
+/// The result of one op of a batch run.
+public enum BatchResult {
+    /// A create's new object.
+    case made(Descriptor)
+    /// An update or freeze that succeeded.
+    case done
+    /// The op's -errno.
+    case refused(Int32)
+
+    /// The object a create made; otherwise `operation` on `path` failed.
+    func object(_ operation: String, path: TreePath) throws(KernelError) -> Descriptor {
+        switch self {
+        case .made(let descriptor): return descriptor
+        case .refused(let error): throw KernelError(operation, path: path.description, negativeErrno: error)
+        case .done: throw KernelError(operation, path: path.description, negativeErrno: -EINVAL, detail: "no object made")
+        }
+    }
+}
+
+/// One `BPF_LINK_CREATE` of a batch run.
+public struct LinkOp {
+    public var program: Descriptor
+    /// The cgroup of a cgroup link; nil for an iterator.
+    public var target: Descriptor?
+    public var attachType: UInt32
+    /// The `bpf_iter_link_info` of an iterator; empty otherwise.
+    public var info: [UInt8]
+
+    public init(program: Descriptor, target: Descriptor?, attachType: UInt32, info: [UInt8]) {
+        (self.program, self.target, self.attachType, self.info) = (program, target, attachType, info)
+    }
+}

@@ -1,0 +1,243 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+
+/// The executor's kernel calls, made beneath an anchor: `mkdirat`, `fstatat`, `fchmodat2`/`fchownat`,
+/// `BPF_OBJ_PIN`/`BPF_OBJ_GET` relative to the parent directory (`BPF_F_PATH_FD`), `renameat2`, `unlinkat`,
+/// the batch syscall program (loaded on first use) and the ledger map.
+public final class LiveKernel: KernelOperations {
+    public let anchor: Anchor
+    public let batchLimits: BatchLimits
+    public let possibleCPUs = Machine.possibleCPUs
+    private let ledger: LedgerStore
+    private let directories: DirectoryChain
+    private var program: BatchProgram?
+
+    /// `maxMapsPerBatch`: at most this many maps per run, and within the open-file limit (raised here).
+    public init(anchor: Anchor, ledger: LedgerStore, maxMapsPerBatch: Int = 1024) {
+        self.anchor = anchor
+        self.ledger = ledger
+        self.directories = DirectoryChain(anchor: anchor)
+        let fileLimit = bt_raise_nofile_limit()
+        batchLimits = BatchLimits(maxOps: BatchProgram.maxOps, dataSize: BatchProgram.dataSize,
+                                  maxMaps: min(maxMapsPerBatch, fileLimit > 0 ? fileLimit - 64 : 512))
+    }
+
+    deinit {
+        if let program { BatchProgram.giveBack(program) }
+    }
+
+    public func makeDirectory(_ path: TreePath) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let result = retryingEINTR { mkdirat(parent, path.name, 0o700) }
+        guard result == 0 else { throw KernelError("mkdirat", path: path.description, negativeErrno: result) }
+    }
+
+    public func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
+        let parent = try directories.descriptor(for: path.parent)
+        var st = Glibc.stat()
+        let result = retryingEINTR { fstatat(parent, path.name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
+        guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        return EntryStatus(inode: UInt64(st.st_ino), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid,
+                           isDirectory: st.st_mode & S_IFMT == S_IFDIR)
+    }
+
+    public func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError) {
+        let (directory, name, flags): (Int32, String, Int32) = path.isAnchor
+            ? (anchor.fd, "", Int32(BT_AT_EMPTY_PATH))
+            : (try directories.descriptor(for: path.parent), path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
+        if let mode {
+            let result = bt_fchmodat2(directory, name, mode, flags)
+            guard result == 0 else { throw KernelError("fchmodat2", path: path.description, negativeErrno: result) }
+        }
+        if owner.isManaged {
+            // (uid_t)-1 leaves that half unchanged.
+            let result = retryingEINTR {
+                fchownat(directory, name, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max, flags)
+            }
+            guard result == 0 else { throw KernelError("fchownat", path: path.description, negativeErrno: result) }
+        }
+    }
+
+    public func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let pinned = bt_obj_pin_at(parent, path.name, object.rawValue)
+        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
+    }
+
+    public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let flags = UInt32(exchange ? BT_RENAME_EXCHANGE : BT_RENAME_NOREPLACE)
+        let result = bt_renameat2(parent, path.name, parent, name, flags)
+        guard result == 0 else {
+            let target = path.parent.appending(name).description
+            throw exchange
+                ? KernelError("renameat2(RENAME_EXCHANGE)", path: target, negativeErrno: result)
+                : KernelError("renameat2(RENAME_NOREPLACE)", path: target, negativeErrno: result,
+                              detail: result == -EEXIST ? "something else was made at the path meanwhile" : nil)
+        }
+    }
+
+    public func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let result = retryingEINTR { unlinkat(parent, path.name, directory ? AT_REMOVEDIR : 0) }
+        guard result == 0 || result == -ENOENT else {
+            throw KernelError(directory ? "rmdir" : "unlinkat", path: path.description, negativeErrno: result,
+                              detail: result == -ENOTEMPTY ? "the directory is not empty" : nil)
+        }
+    }
+
+    public func removeTemporary(_ path: TreePath) throws(KernelError) {
+        let entry: EntryStatus
+        do {
+            entry = try status(path)
+        } catch where error.errno == .noSuchFileOrDirectory {
+            return
+        }
+        guard entry.isDirectory else { return try unlink(path, directory: false) }
+        try removeContents(of: path)
+        try unlink(path, directory: true)
+    }
+
+    private func removeContents(of path: TreePath) throws(KernelError) {
+        let parent = try directories.descriptor(for: path.parent)
+        let directory = try anchor.openDirectory(path.name, from: parent, readable: true, displayPath: path)
+        for name in try TreeObserver.names(in: directory, path: path) {
+            var st = Glibc.stat()
+            let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory.rawValue, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
+            guard result == 0 else { throw KernelError("fstatat", path: path.appending(name).description, negativeErrno: result) }
+            let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+            if isDirectory { try removeContents(of: path.appending(name)) }
+            let removed = withKernelName(name) { raw in retryingEINTR { unlinkat(directory.rawValue, raw, isDirectory ? AT_REMOVEDIR : 0) } }
+            guard removed == 0 || removed == -ENOENT else {
+                throw KernelError(isDirectory ? "rmdir" : "unlinkat", path: path.appending(name).description, negativeErrno: removed)
+            }
+        }
+    }
+
+    public func openPin(_ path: TreePath) throws(KernelError) -> Descriptor {
+        let parent = try directories.descriptor(for: path.parent)
+        let fd = bt_obj_get_at(parent, path.name)
+        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
+        return Descriptor(owning: fd)
+    }
+
+    public func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
+        let directory = try CgroupScanner.directory(of: CgroupSource(path: cgroup, depth: 1))
+        let (fd, found) = try PinResolver.openCgroup(directory)
+        let descriptor = Descriptor(owning: fd)
+        guard found == id else {
+            throw KernelError("create link", path: link.description,
+                              detail: "cgroup \(cgroup) is id \(found) now, planned \(id); run apply again")
+        }
+        return descriptor
+    }
+
+    /// The batch program, loaded on first use (a plan without maps or links never loads it).
+    private func batchProgram() throws(KernelError) -> BatchProgram {
+        if let program { return program }
+        let loaded = try BatchProgram.take()
+        program = loaded
+        return loaded
+    }
+
+    public func run(_ batch: MapBatch) throws(KernelError) -> [BatchResult] {
+        let program = try batchProgram()
+        var dataUsed = 0
+        for (index, op) in batch.ops.enumerated() {
+            switch op {
+            case .create(let spec):
+                program.putCreate(index, type: spec.type.kernelValue, keySize: spec.keySize, valueSize: spec.valueSize,
+                                  maxEntries: spec.maxEntries, flags: spec.flags, numaNode: spec.numaNode ?? 0,
+                                  mapExtra: spec.mapExtra, name: spec.name)
+            case .update(let create, let key, let value):
+                program.write(key, at: dataUsed)
+                program.write(value, at: dataUsed + key.count)
+                program.putUpdate(index, createIndex: create, keyOffset: dataUsed, valueOffset: dataUsed + key.count,
+                                  valueLength: value.count)
+                dataUsed += key.count + value.count
+            case .freeze(let create):
+                program.putFreeze(index, createIndex: create)
+            }
+        }
+        try program.run(count: batch.ops.count)
+        return batch.ops.indices.map { index in
+            let result = program.result(index)
+            guard result >= 0 else { return .refused(result) }
+            if case .create = batch.ops[index] { return .made(Descriptor(owning: result)) }
+            return .done
+        }
+    }
+
+    public func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
+        let program = try batchProgram()
+        for (index, link) in links.enumerated() {
+            program.putLink(index, programFD: link.program.rawValue, targetFD: link.target?.rawValue ?? 0,
+                            attachType: link.attachType, info: link.info, infoOffset: index * link.info.count)
+        }
+        try program.run(count: links.count)
+        return links.indices.map { index in
+            let result = program.result(index)
+            return result >= 0 ? .made(Descriptor(owning: result)) : .refused(result)
+        }
+    }
+
+    public func write(_ contents: [(key: [UInt8], value: [UInt8])], into map: Descriptor, path: TreePath) throws(KernelError) {
+        for (position, entry) in contents.enumerated() {
+            let result = entry.value.withUnsafeBytes { v in
+                entry.key.withUnsafeBytes { k in
+                    bt_map_update(map.rawValue, entry.key.isEmpty ? nil : k.baseAddress, v.baseAddress, 0)
+                }
+            }
+            guard result == 0 else {
+                throw KernelError("BPF_MAP_UPDATE_ELEM contents[\(position)]", path: path.description, negativeErrno: result)
+            }
+        }
+    }
+
+    public func freeze(_ map: Descriptor, path: TreePath) throws(KernelError) {
+        let frozen = bt_map_freeze(map.rawValue)
+        guard frozen == 0 else { throw KernelError("BPF_MAP_FREEZE", path: path.description, negativeErrno: frozen) }
+    }
+
+    public func copyEntries(from path: TreePath, id: UInt32, into new: Descriptor, keySize: UInt32,
+                            valueLength: Int) throws(KernelError) -> UInt64 {
+        let old = try openPin(path)
+        var info = bt_map_info()
+        let got = bt_map_info_by_fd(old.rawValue, &info)
+        guard got == 0, info.id == id else {
+            throw KernelError("migrate", path: path.description, negativeErrno: got,
+                              detail: got == 0 ? "the map changed since it was planned (id \(info.id), planned \(id)); run apply again" : nil)
+        }
+        var count: UInt64 = 0
+        let result = bt_map_copy(old.rawValue, new.rawValue, keySize, UInt32(valueLength), &count)
+        guard result == 0 else {
+            throw KernelError("copy entries", path: path.description, negativeErrno: result,
+                              detail: "\(count) entries copied before the failure; the old map is unchanged and still pinned")
+        }
+        return count
+    }
+
+    public func load(_ spec: ProgramSpec, maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> (Descriptor, tag: UInt64) {
+        let bytes: [UInt8]
+        switch FileBytes.read(spec.objectPath) {
+        case .success(let read): bytes = read
+        case .failure(let error):
+            throw KernelError("read BPF object", path: spec.objectPath, negativeErrno: -error.errno)
+        }
+        let result = withExtendedLifetime(maps) {
+            ProgramLoader.load(spec, bytes: bytes, maps: maps.map { ($0.name, $0.map.rawValue) }, keep: true)
+        }
+        switch result {
+        case .failure(let failure):
+            throw KernelError("load program", path: path.description, detail: failure.message)
+        case .success(let (image, descriptor)):
+            guard let descriptor else { throw KernelError("load program", path: path.description, detail: "libbpf gave no fd") }
+            return (descriptor, image.tag)
+        }
+    }
+
+    public func record(_ records: [LedgerRecord]) throws(KernelError) { try ledger.write(records) }
+
+    public func forget(_ paths: [TreePath]) throws(KernelError) { try ledger.remove(paths) }
+}

@@ -1,0 +1,246 @@
+import BPFTreeCore
+import BPFTreeKernel
+import BPFTreeYAML
+import SystemPackage
+import Testing
+
+/// The executor's failure policy, driven through `RecordingKernel`: the first failure stops the run,
+/// whatever was staged and is not in place is removed, the ledger claims only what is in place, and every
+/// later action is reported as not done.
+@Suite struct ExecutorTests {
+    static func map(_ name: String, contents: Int = 0, freeze: Bool = false, type: MapType = .hash) -> MapSpec {
+        MapSpec(type: type, keySize: 4, valueSize: 4, maxEntries: 64, name: name,
+                contents: (0..<contents).map { MapEntry(key: [UInt8(truncatingIfNeeded: $0), 0, 0, 0], value: [1, 2, 3, 4]) },
+                freeze: freeze)
+    }
+
+    static func createMap(_ path: String, _ spec: MapSpec, mode: UInt32 = 0o640) -> Action {
+        Action(path: TreePath(joined: path), change: .createMap(spec, mode: mode, owner: .unmanaged), manifest: "m")
+    }
+
+    static func createDirectory(_ path: String, mode: UInt32 = 0o755) -> Action {
+        Action(path: TreePath(joined: path), change: .createDirectory(mode: mode, owner: .unmanaged), manifest: "m")
+    }
+
+    /// A new directory with two maps in it, and a map beside an existing one.
+    static func creations() -> (RecordingKernel, Plan) {
+        let kernel = RecordingKernel()
+        kernel.directory("jobs")
+        let plan = Plan(actions: [
+            createDirectory("jobs/a"),
+            createMap("jobs/a/stats", map("stats")),
+            createMap("jobs/a/limits", map("limits")),
+            createMap("jobs/top", map("top")),
+        ])
+        return (kernel, plan)
+    }
+
+    static func outcomes(_ report: ExecutionReport) -> [String] {
+        report.results.map { result in
+            switch result.outcome {
+            case .done: "done \(result.action.path)"
+            case .failed(let error): "failed \(result.action.path) \(error.errno.map { "\($0.rawValue)" } ?? "-")"
+            case .notDone: "notDone \(result.action.path)"
+            }
+        }
+    }
+
+    @Test func everythingIsMadeUnderTemporaryNamesRecordedFirstThenRenamedIntoPlace() {
+        let (kernel, plan) = Self.creations()
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(report.failure == nil)
+        #expect(report.done == 4)
+        // Declared modes, and each ledger record names the inode now at its path.
+        #expect(kernel.tree[TreePath(joined: "jobs/a")]?.mode == 0o755)
+        #expect(kernel.tree[TreePath(joined: "jobs/a/stats")]?.mode == 0o640)
+        for path in ["jobs/a", "jobs/a/stats", "jobs/a/limits", "jobs/top"] {
+            let record = kernel.ledger[TreePath(joined: path)]
+            #expect(record?.state == .owned)
+            #expect(record?.inode == kernel.tree[TreePath(joined: path)]?.inode, "\(path)")
+        }
+        #expect(kernel.ledger.count == 4, "no temporary record is left")
+        #expect(!kernel.tree.keys.contains { $0.name.hasPrefix(Reserved.temporaryPrefix) })
+        // The temporary names are recorded before anything is made; the maps of the new directory are made
+        // inside it under their final names, and only two renames put everything in place.
+        let first = kernel.calls.firstIndex { $0.hasPrefix("record") && $0.contains("temporary") }
+        let made = kernel.calls.firstIndex { $0.hasPrefix("mkdir") || $0.hasPrefix("batch") }
+        #expect(first != nil && made != nil && first! < made!)
+        #expect(kernel.calls(starting: "rename").count == 2)
+        #expect(report.batchRuns == 1)
+    }
+
+    @Test func aMapTheKernelRefusesLeavesTreeAndLedgerAsTheyWere() {
+        let (kernel, plan) = Self.creations()
+        let before = kernel.state
+        kernel.refuse = { $0 == "create limits" ? .notPermitted : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["notDone jobs/a", "notDone jobs/a/stats", "failed jobs/a/limits 1", "notDone jobs/top"])
+        #expect(report.failure?.1.operation == "BPF_MAP_CREATE (batch program)")
+        #expect(kernel.state == before)
+    }
+
+    @Test func aRunTooSmallForAllMapsTakesSeveralAndAFailureInALaterOneUndoesTheEarlierOnes() {
+        let kernel = RecordingKernel(limits: BatchLimits(maxOps: 64, dataSize: 4096, maxMaps: 2))
+        kernel.directory("jobs")
+        let plan = Plan(actions: (0..<5).map { Self.createMap("jobs/m\($0)", Self.map("m\($0)")) })
+        let before = kernel.state
+        kernel.refuse = { $0 == "create m4" ? .noSpace : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(kernel.calls(starting: "batch").count == 3)
+        #expect(report.failed == 1 && report.notDone == 4 && report.done == 0)
+        #expect(kernel.state == before)
+    }
+
+    @Test func contentsLargerThanARunAreWrittenAfterItThenFrozen() {
+        let kernel = RecordingKernel(limits: BatchLimits(maxOps: 8, dataSize: 4096, maxMaps: 16))
+        let spec = Self.map("big", contents: 20, freeze: true)
+        let report = Executor(kernel: kernel).execute(Plan(actions: [Self.createMap("big", spec)]))
+        #expect(report.failure == nil)
+        let calls = kernel.calls.filter { $0.hasPrefix("write") || $0.hasPrefix("freeze") || $0.hasPrefix("pin") }
+        #expect(calls.count == 3 && calls[0].hasPrefix("write") && calls[1].hasPrefix("freeze") && calls[2].hasPrefix("pin"), "\(calls)")
+        let object = kernel.tree[TreePath(joined: "big")]?.object
+        #expect(object.flatMap { kernel.maps[$0] }?.entries.count == 20)
+        #expect(object.flatMap { kernel.maps[$0] }?.frozen == true)
+    }
+
+    @Test func aRefusedUpdateNamesTheEntry() {
+        let kernel = RecordingKernel()
+        kernel.refuse = { $0 == "update small" ? .argListTooLong : nil }
+        let report = Executor(kernel: kernel).execute(Plan(actions: [Self.createMap("small", Self.map("small", contents: 2))]))
+        #expect(report.failure?.1.operation == "BPF_MAP_UPDATE_ELEM contents[0] (batch program)")
+        #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
+    }
+
+    @Test func theLedgerRefusingTheTemporaryNamesMakesNothing() {
+        let (kernel, plan) = Self.creations()
+        let before = kernel.state
+        kernel.refuse = { $0.hasPrefix("record") ? .noSpace : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report).first == "failed jobs/a \(Errno.noSpace.rawValue)")
+        #expect(kernel.calls.allSatisfy { !$0.hasPrefix("mkdir") && !$0.hasPrefix("batch") && !$0.hasPrefix("pin") })
+        #expect(kernel.state == before)
+    }
+
+    @Test func aRenameRefusedAtCommitKeepsWhatIsInPlaceAndUndoesTheRest() {
+        let (kernel, plan) = Self.creations()
+        // Something else appears at jobs/top after planning.
+        kernel.refuse = { $0.hasPrefix("rename jobs/") && $0.hasSuffix("-> top") ? .fileExists : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done jobs/a", "done jobs/a/stats", "done jobs/a/limits",
+                                           "failed jobs/top \(Errno.fileExists.rawValue)"])
+        #expect(kernel.tree[TreePath(joined: "jobs/top")] == nil)
+        #expect(kernel.tree[TreePath(joined: "jobs/a/limits")] != nil)
+        #expect(!kernel.tree.keys.contains { $0.name.hasPrefix(Reserved.temporaryPrefix) })
+        // Records for what is in place only, and no temporary record (its name was removed).
+        #expect(Set(kernel.ledger.keys.map(\.description)) == ["jobs/a", "jobs/a/stats", "jobs/a/limits"])
+    }
+
+    @Test func aTemporaryThatCannotBeRemovedKeepsItsRecordForTheNextRun() {
+        let (kernel, plan) = Self.creations()
+        kernel.refuse = { call in
+            if call == "load x" { return nil }
+            if call.hasPrefix("rename jobs/") && call.hasSuffix("-> top") { return .fileExists }
+            if call.hasPrefix("unlink jobs/\(Reserved.temporaryPrefix)") { return .resourceBusy }
+            return nil
+        }
+        _ = Executor(kernel: kernel).execute(plan)
+        let left = kernel.tree.keys.filter { $0.name.hasPrefix(Reserved.temporaryPrefix) }
+        #expect(left.count == 1)
+        #expect(left.allSatisfy { kernel.ledger[$0]?.state == .temporary })
+    }
+
+    @Test func aReplacementIsExchangedAndTheOldObjectUnpinned() {
+        let kernel = RecordingKernel()
+        let old = kernel.pinnedMap("counts")
+        kernel.ledger[TreePath(joined: "counts")] = LedgerRecord(path: TreePath(joined: "counts"), kind: .map,
+                                                                 inode: kernel.tree[TreePath(joined: "counts")]!.inode, manifest: "m")
+        let info = LiveMapInfo(id: 7, type: 1, keySize: 4, valueSize: 4, maxEntries: 8, flags: 0, mapExtra: 0, name: "old")
+        let spec = Self.map("counts", freeze: true)
+        let action = Action(path: TreePath(joined: "counts"),
+                            change: .replaceMap(spec, mode: 0o600, owner: .unmanaged, old: info, migrate: true, differences: []),
+                            manifest: "m")
+        kernel.maps[old]?.entries = [[1, 0, 0, 0]: [9, 9, 9, 9]]
+        let report = Executor(kernel: kernel).execute(Plan(actions: [action]))
+        #expect(report.failure == nil)
+        #expect(report.results.first?.copied == 1)
+        let now = kernel.tree[TreePath(joined: "counts")]
+        #expect(now?.object != old)
+        // Entries copied before the freeze.
+        #expect(now?.object.flatMap { kernel.maps[$0] } == RecordingKernel.MapState(name: "counts", entries: [[1, 0, 0, 0]: [9, 9, 9, 9]], frozen: true))
+        #expect(kernel.tree.count == 1)
+        #expect(kernel.ledger[TreePath(joined: "counts")]?.state == .owned)
+        #expect(kernel.ledger[TreePath(joined: "counts")]?.inode == now?.inode)
+        #expect(kernel.ledger.count == 1)
+    }
+
+    @Test func aRefusedExchangeLeavesTheOldObjectAndARecordTheNextPlanSettles() {
+        let kernel = RecordingKernel()
+        let old = kernel.pinnedMap("counts")
+        let inode = kernel.tree[TreePath(joined: "counts")]!.inode
+        let info = LiveMapInfo(id: 7, type: 1, keySize: 4, valueSize: 4, maxEntries: 8, flags: 0, mapExtra: 0, name: "old")
+        let action = Action(path: TreePath(joined: "counts"),
+                            change: .replaceMap(Self.map("counts"), mode: 0o600, owner: .unmanaged, old: info, migrate: false,
+                                                differences: []),
+                            manifest: "m")
+        kernel.refuse = { $0.hasPrefix("exchange") ? .permissionDenied : nil }
+        let report = Executor(kernel: kernel).execute(Plan(actions: [action]))
+        #expect(report.failed == 1)
+        #expect(kernel.tree.count == 1 && kernel.tree[TreePath(joined: "counts")]?.object == old)
+        let record = kernel.ledger[TreePath(joined: "counts")]
+        #expect(record?.state == .replacing && record?.inode == inode)
+        #expect(kernel.ledger.count == 1, "the temporary's record went with it")
+    }
+
+    @Test func aProgramWhoseObjectChangedSincePlanningIsRefusedAndItsMapsUndone() {
+        let kernel = RecordingKernel()
+        let image = ProgramImage(tag: 0xaa, type: 9, expectedAttachType: 0, name: "count")
+        let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count",
+                                  maps: [MapBinding(name: "stats", path: TreePath(joined: "p/stats"),
+                                                    location: BPFTreeYAML.SourceLocation(file: "m.yaml", line: 1, column: 1))],
+                                  image: image)
+        kernel.tags["count"] = 0xbb
+        let plan = Plan(actions: [
+            Self.createDirectory("p"),
+            Self.createMap("p/stats", Self.map("stats")),
+            Action(path: TreePath(joined: "p/count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(report.failure?.1.detail?.contains("changed since it was planned") == true)
+        // The program was given its map as staged: inside the staged directory.
+        #expect(kernel.calls.contains { $0.hasPrefix("open p/\(Reserved.temporaryPrefix)") || $0.hasPrefix("open \(Reserved.temporaryPrefix)") })
+        #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
+    }
+
+    @Test func aRefusedRemovalStopsTheRunAfterTheAttributesAreSet() {
+        let kernel = RecordingKernel()
+        kernel.directory("d")
+        kernel.pinnedMap("d/a")
+        kernel.pinnedMap("d/b")
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "d/a"), change: .remove(.map)),
+            Action(path: TreePath(joined: "d"), change: .setMode(from: 0o755, to: 0o700)),
+            Action(path: TreePath(joined: "d/b"), change: .remove(.map)),
+        ])
+        kernel.refuse = { $0 == "unlink d/a" ? .permissionDenied : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        // Attributes run before removals; the first removal's refusal stops the rest.
+        #expect(Self.outcomes(report) == ["done d", "failed d/a \(Errno.permissionDenied.rawValue)", "notDone d/b"])
+        #expect(kernel.tree[TreePath(joined: "d")]?.mode == 0o700)
+        #expect(kernel.tree[TreePath(joined: "d/b")] != nil)
+    }
+
+    @Test func aLinkBatchTheKernelRefusesUndoesTheProgramItsLinksUse() {
+        let kernel = RecordingKernel()
+        let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
+        let link = LinkSpec(program: TreePath(joined: "count"), cgroup: "/job", target: .cgroup(AttachType(name: "cgroup_inet_ingress")!), cgroupID: 42)
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "ingress"), change: .createLink(link, mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        kernel.refuse = { $0.hasPrefix("batch links") ? .badFileDescriptor : nil }
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["notDone count", "failed ingress \(Errno.badFileDescriptor.rawValue)"])
+        #expect(kernel.calls.contains("cgroup ingress /job"))
+        #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
+    }
+}
