@@ -1,3 +1,5 @@
+import BPFTreeCore
+import BPFTreeKernel
 import Foundation
 import Glibc
 import Testing
@@ -19,6 +21,66 @@ struct StampTests {
             stamp = report["stamp"] as? String
             let parts = ["changes", "actions", "problems", "notices", "counts"].reduce(into: [String: Any]()) { $0[$1] = report[$1] }
             plan = String(decoding: try JSONSerialization.data(withJSONObject: parts, options: [.sortedKeys]), as: UTF8.self)
+        }
+    }
+
+    /// Apply stamps the tree it leaves from the observation it planned from and what the executor made,
+    /// without walking it again: that stamp is exactly the one a full observation of the tree writes
+    /// (`apply --verify` of the converged tree), after creations, modes and owners, replacements and prunes.
+    @Test func theStampWrittenAfterApplyIsTheOneAFullObservationWrites() throws {
+        let v1 = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: job-a}
+            spec:
+              root: jobs/A
+              mode: "0755"
+              entries:
+                config:
+                  map: {type: array, keySize: 4, valueSize: 8, maxEntries: 16, freeze: true, contents: [{key: 0, value: 100}]}
+                  mode: "0640"
+                stats:
+                  directory:
+                    mode: "0750"
+                    uid: 1000
+                    gid: 1001
+                    entries:
+                      events: {map: {type: ringbuf, maxEntries: 65536}}
+                m: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 8}, onIncompatible: replace}
+                old: {map: {type: array, valueSize: 8, maxEntries: 4}}
+            """
+        let v2 = v1.replacingOccurrences(of: "mode: \"0750\"", with: "mode: \"0700\"")
+            .replacingOccurrences(of: "maxEntries: 8}, onIncompatible", with: "maxEntries: 16}, onIncompatible")
+            .replacingOccurrences(of: "    old: {map: {type: array, valueSize: 8, maxEntries: 4}}", with: """
+                fresh:
+                  directory:
+                    entries:
+                      inner: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 4}, uid: 1000}
+                lookup: {map: {type: lru_hash, keySize: 4, valueSize: 4, maxEntries: 8}}
+            """)
+        #expect(v2.contains("0700") && v2.contains("maxEntries: 16}") && v2.contains("fresh:") && !v2.contains("old:"))
+        let policy = policyText("""
+                  prune: owned
+                  allowOnIncompatible: [replace]
+            """)
+        let fs = try ScratchBPFFS()
+        let manifests = try ManifestDirectory(["job.yaml": v1, "policy.yaml": policy])
+        let common = ["-f", manifests.path + "/job.yaml", "--policy", manifests.path + "/policy.yaml", "--anchor", fs.path]
+        func stamp() throws -> TreeStamp? {
+            let anchor = try Anchor.open(path: fs.path)
+            return try StampStore.open(anchor, create: false)?.read()
+        }
+        for (step, text) in [("create", v1), ("change", v2)] {
+            try text.write(toFile: manifests.path + "/job.yaml", atomically: true, encoding: .utf8)
+            let apply = try Report(["apply"] + common)
+            #expect(apply.status == 0 && apply.stamp == "written", "\(step): \(apply.plan)")
+            #expect(apply.plan.contains("\"changes\":true"), "\(step): \(apply.plan)")
+            let made = try #require(try stamp(), "\(step)")
+            let verify = try Report(["apply", "--verify"] + common)
+            #expect(verify.plan.contains("\"changes\":false"), "\(step): \(verify.plan)")
+            let observed = try #require(try stamp(), "\(step)")
+            #expect(made.records == observed.records, "\(step)")
+            #expect(made == observed, "\(step)")
         }
     }
 

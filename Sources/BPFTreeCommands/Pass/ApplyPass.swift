@@ -3,7 +3,7 @@ import BPFTreeCore
 import BPFTreeKernel
 
 /// One converging pass, as `apply` runs it and `reconcile` repeats it: plan under the writers' lock,
-/// execute, observe again and stamp. The lock is held for the pass only.
+/// execute and stamp. The lock is held for the pass only.
 struct ApplyPass {
     var options: CommonOptions
     var lockTimeout: Double
@@ -45,44 +45,43 @@ struct ApplyPass {
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
         }
-        guard execute(planned.plan, anchor: planned.anchor, &report) else { return Outcome(succeeded: false, scan: planned.scan) }
+        guard let execution = execute(planned.plan, anchor: planned.anchor, &report) else {
+            return Outcome(succeeded: false, scan: planned.scan)
+        }
         if let repair = planned.repair {
             restamp(repair, planned, &report)
             return outcome
         }
-        // Observe again: a converged tree is stamped, so the next pass with these inputs is a walk. The
-        // first observation and plan are let go first (at 100,000 entries they are tens of MiB).
-        guard let full = planned.full else { return outcome }
+        // A program's or link's state is more than its pin, so such trees are planned in full every time
+        // and there is no stamp to write.
+        guard var full = planned.full, !full.desired.hasProgramsOrLinks else { return outcome }
+        // The tree now is what the plan was made from with the plan done: the executor reports the inode,
+        // mode and owner of everything it made, so the converged tree is stamped without walking it again.
+        // The observation is let go of by `planned` first, so that it is settled in place.
         planned.full = nil
+        let plan = planned.plan
         planned.plan = Plan()
-        // Hand what was freed back to the kernel before the tree is read again (peak RSS at 100,000 entries).
-        Machine.releaseFreeMemory()
-        do {
-            let after = try Pipeline.observe(full.desired, full.policies, notices: full.notices, anchor: planned.anchor,
-                                             options: options)
-            if after.plan.hasChanges || !after.plan.problems.isEmpty {
-                console.warn("the tree still differs from the manifests after apply (\(after.plan.actions.count) change\(after.plan.actions.count == 1 ? "" : "s"), \(after.plan.problems.count) conflict\(after.plan.problems.count == 1 ? "" : "s")); was it changed meanwhile? Run apply again.")
-                return outcome
-            }
-            stamp(after, full, planned, &report)
-        } catch {
-            console.warn("could not observe the tree after apply: \(error)")
-        }
+        var live = full.observed.live, ledger = full.observed.ledger
+        full.observed = Pipeline.Observed(live: LiveTree(), roots: [], plan: Plan(), ledger: Ledger())
+        live.settle(plan, made: execution.made)
+        ledger.settle(plan, made: execution.made)
+        let roots = full.desired.roots + ledger.extraRoots(beyond: full.desired.roots)
+        stamp(Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: plan.notices), ledger: ledger), full, planned, &report)
         return outcome
     }
 
-    /// Voids the stamp and runs the plan; false when anything failed.
-    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> Bool {
+    /// Voids the stamp and runs the plan; nil when anything failed.
+    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> ExecutionReport? {
         let ledger: LedgerStore
         do {
-            guard let opened = try LedgerStore.open(anchor, create: true) else { return false }
+            guard let opened = try LedgerStore.open(anchor, create: true) else { return nil }
             ledger = opened
             // Whatever happens next, the stamp no longer describes the tree.
             try StampStore.open(anchor, create: false)?.void()
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)", ["Nothing was changed."])
-            return false
+            return nil
         }
         let executor = Executor(anchor: anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
         let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in
@@ -91,10 +90,10 @@ struct ApplyPass {
         report.add(execution)
         if execution.failure != nil {
             console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
-            return false
+            return nil
         }
         console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
-        return true
+        return execution
     }
 
     /// Writes the stamp; failing to is only a warning (the next pass plans in full).

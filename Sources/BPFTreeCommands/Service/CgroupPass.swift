@@ -134,7 +134,7 @@ struct CgroupPass {
         report.add(plan)
         guard plan.hasChanges else { return .done(roots: view.scope.roots.count) }
         let pass = ApplyPass(options: options, lockTimeout: lockTimeout, console: console)
-        return pass.execute(plan, anchor: anchor, &report) ? .done(roots: view.scope.roots.count) : .failed
+        return pass.execute(plan, anchor: anchor, &report) != nil ? .done(roots: view.scope.roots.count) : .failed
     }
 
     /// `directory` below `base`, "" for `base` itself; nil when it is not beneath it.
