@@ -82,6 +82,43 @@ import Testing
         #expect(plan.actions[1].origin?.location.description == "m0.yaml:8:5")
     }
 
+    /// The stamp only picks the paths; the plan is the planner's, and the one a full plan makes.
+    @Test func aRepairIsTheFullPlanOfTheDriftedPaths() throws {
+        let (stamp, converged) = try declaredStamp()
+        let tree = try desired("""
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: job}
+            spec:
+              root: jobs
+              mode: "0750"
+              entries:
+                m: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 2, contents: [{key: 1, value: 2}]}, mode: "0640"}
+            """)
+        let jobs = TreePath(joined: "jobs"), m = TreePath(joined: "jobs/m")
+        let ledger = Ledger(records: [LedgerRecord(path: jobs, kind: .directory, inode: 2, manifest: "job"),
+                                      LedgerRecord(path: m, kind: .map, inode: 3, fingerprint: 7, manifest: "job")])
+        let drifts: [(String, (inout LiveTree) -> Void)] = [
+            ("directory mode", { $0.entries[jobs]?.mode = 0o700 }),
+            ("map mode", { $0.entries[m]?.mode = 0o600 }),
+            ("map owner", { $0.entries[m]?.uid = 1000 }),
+            ("map gone", { $0.entries[m] = nil }),
+            ("directory mode, map gone", { $0.entries[jobs]?.mode = 0o777; $0.entries[m] = nil }),
+        ]
+        for (name, drift) in drifts {
+            var full = converged
+            full.entries[m]?.kind = .recordedMap(fingerprint: try #require(tree[m].flatMap { entry -> UInt64? in
+                if case .map(let spec) = entry.kind { spec.fingerprint } else { nil } }))
+            drift(&full)
+            var walked = full
+            if walked.entries[m] != nil { walked.entries[m]?.kind = .pin }
+            let repair = try #require(stamp.repairPlan(drift: stamp.drift(walked), live: walked), "\(name)")
+            let planned = Planner.plan(desired: tree, live: full, ledger: ledger)
+            #expect(planned.problems.isEmpty, "\(name)")
+            #expect(repair.actions.map { "\($0.path) \($0.change)" } == planned.actions.map { "\($0.path) \($0.change)" }, "\(name)")
+        }
+    }
+
     @Test func plansInFullForAnythingButSimpleDrift() throws {
         let (stamp, converged) = try declaredStamp()
         let jobs = TreePath(joined: "jobs"), m = TreePath(joined: "jobs/m")

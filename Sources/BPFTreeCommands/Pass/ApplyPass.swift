@@ -40,29 +40,30 @@ struct ApplyPass {
         let outcome = Outcome(succeeded: true, scan: planned.scan, inputs: planned.inputs)
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
-            if let full = planned.full { stamp(full.observed, full, planned, &report) }
-            if let repair = planned.repair { restamp(repair, planned, &report) }
+            switch planned.basis {
+            case .full(let full): stamp(full.observed, full, planned, &report)
+            case .stamp(let repair) where !repair.drift.isEmpty: restamp(repair, planned, &report)
+            case .stamp: break
+            }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
         }
         guard let execution = execute(planned.plan, anchor: planned.anchor, &report) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
-        if let repair = planned.repair {
+        if case .stamp(let repair) = planned.basis {
             restamp(repair, planned, &report)
             return outcome
         }
-        // A program's or link's state is more than its pin, so such trees are planned in full every time
-        // and there is no stamp to write.
-        guard var full = planned.full, !full.desired.hasProgramsOrLinks else { return outcome }
         // The tree now is what the plan was made from with the plan done: the executor reports the inode,
         // mode and owner of everything it made, so the converged tree is stamped without walking it again.
-        // The observation is let go of by `planned` first, so that it is settled in place.
-        planned.full = nil
+        // A program's or link's state is more than its pin, so such trees are planned in full every time
+        // and there is no stamp to write.
+        guard let (full, observed) = planned.takeObservation(), !full.desired.hasProgramsOrLinks else { return outcome }
         let plan = planned.plan
         planned.plan = Plan()
-        var live = full.observed.live, ledger = full.observed.ledger
-        full.observed = Pipeline.Observed(live: LiveTree(), roots: [], plan: Plan(), ledger: Ledger())
+        var live = observed.live, ledger = observed.ledger
+        _ = consume observed
         live.settle(plan, made: execution.made)
         ledger.settle(plan, made: execution.made)
         let roots = full.desired.roots + ledger.extraRoots(beyond: full.desired.roots)

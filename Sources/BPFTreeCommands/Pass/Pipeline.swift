@@ -11,10 +11,7 @@ enum Pipeline {
         var plan: Plan
         /// SHA-256 of the inputs (`TreeStamp.inputsDigest`).
         var inputs: [UInt8]
-        /// What a full plan was made from; nil when the plan came from the stamp.
-        var full: Full?
-        /// When the plan came from the stamp: the stamp and the paths that drifted from it.
-        var repair: Repair?
+        var basis: Basis
         /// A writer's lock on the anchor, held until the run ends.
         var lock: WriterLock?
         /// The BPF token every map creation and program load of the run carries, if any: held here so that
@@ -22,6 +19,24 @@ enum Pipeline {
         var token: BPFToken?
         /// The cgroups the templates were rendered for, and the directories to watch for more.
         var scan = CgroupScan()
+
+        /// Takes a full plan's observation out, so that the caller can settle it in place (at 100,000
+        /// entries it is tens of MiB); nil when the plan came from the stamp.
+        mutating func takeObservation() -> (Full, Observed)? {
+            guard case .full(var full) = basis else { return nil }
+            let observed = full.observed
+            full.observed = Observed(live: LiveTree(), roots: [], plan: Plan(), ledger: Ledger())
+            basis = .full(full)
+            return (full, observed)
+        }
+    }
+
+    /// What a plan was made from.
+    enum Basis {
+        /// A full observation of the declared tree.
+        case full(Full)
+        /// The stamp, and the paths that drifted from it (none: the tree matched it).
+        case stamp(Repair)
     }
 
     struct Repair {
@@ -84,8 +99,8 @@ enum Pipeline {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
-            return Planned(anchor: anchor, plan: plan, inputs: digest, full: nil,
-                           repair: drift.isEmpty ? nil : Repair(stamp: stamp, drift: drift), lock: lock, token: token,
+            return Planned(anchor: anchor, plan: plan, inputs: digest, basis: .stamp(Repair(stamp: stamp, drift: drift)),
+                           lock: lock, token: token,
                            scan: scan)
         }
         var diagnostics: [Diagnostic] = []
@@ -128,8 +143,8 @@ enum Pipeline {
             return nil
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest,
-                       full: Full(desired: desired, policies: policies, observed: observed,
-                                  cgroupSources: validated.cgroupSources, notices: validated.notices),
+                       basis: .full(Full(desired: desired, policies: policies, observed: observed,
+                                         cgroupSources: validated.cgroupSources, notices: validated.notices)),
                        lock: lock, token: token, scan: scan)
     }
 

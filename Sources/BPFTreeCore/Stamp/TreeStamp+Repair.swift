@@ -17,30 +17,52 @@ extension TreeStamp {
         record.declaration.map { declarations[$0].entry(record) }
     }
 
-    /// The plan for `drift` (the paths where `live` differs from the stamp, from `drift(_:)`), made from the
-    /// stamp alone when every drifted path is one of two simple cases:
-    /// - a declared map whose pin is gone while its directory is still the same one: created again;
-    /// - a declared entry the ledger owns whose mode or owner changed, with the same kind and inode: set back.
+    /// The plan for `drift` (the paths where `live` differs from the stamp, from `drift(_:)`), when every
+    /// drifted path is one of two simple cases:
+    /// - a declared map whose pin is gone while its directory is still the same one;
+    /// - a declared entry the ledger owns whose mode or owner changed, with the same kind and inode.
     /// nil when any path is anything else (new, pinned again, of another kind, undeclared, not owned): the
-    /// pass then plans in full. For these cases the plan is the one full planning makes; the ledger is as
-    /// it was when the stamp was written, because every apply that writes it voids the stamp first.
+    /// pass then plans in full. The stamp only picks the paths: `Planner` plans them, from the stamp's
+    /// declarations, the walk's entries and the ledger's records of them (the ledger is as it was when the
+    /// stamp was written, because every apply that writes it voids the stamp first).
     public func repairPlan(drift: [TreePath], live: LiveTree) -> Plan? {
-        let drifted = Set(drift)
-        var actions: [Action] = []
         for path in drift {
-            guard let old = record(at: path), let entry = desiredEntry(old) else { return nil }
+            guard let old = record(at: path), desiredEntry(old) != nil else { return nil }
             if let current = live[path] {
                 guard old.owned, Record(path, current).type == old.type, current.inode == old.inode else { return nil }
-                actions += entry.attributeActions(current)
             } else {
                 // Its directory must be the one the stamp knew (same inode; its mode may be drifting too).
-                guard case .map(let spec) = entry.kind, !path.isAnchor, let directory = live[path.parent],
+                guard case .map = desiredEntry(old)?.kind, !path.isAnchor, let directory = live[path.parent],
                       directory.kind == .directory, record(at: path.parent)?.inode == directory.inode else { return nil }
-                actions.append(Action(path: path, change: .createMap(spec, mode: entry.mode ?? Defaults.pinMode, owner: entry.owner),
-                                      origin: entry.origin, manifest: entry.manifest))
             }
         }
-        return Plan(actions: actions, notices: notices.filter { !drifted.contains($0.path) })
+        // The view the planner sees: the drifted paths and their ancestors, as declared, found and owned.
+        var entries: [DesiredEntry] = [], view = LiveTree(), records: [LedgerRecord] = []
+        var included: Set<TreePath> = []
+        for path in drift {
+            for member in path.ancestors + [path] where included.insert(member).inserted {
+                guard let old = record(at: member) else { continue }
+                let entry = desiredEntry(old)
+                if let entry { entries.append(entry) }
+                if var current = live[member] {
+                    // A pin with the inode the stamp recorded is the map the converged pass found.
+                    if case .map(let spec)? = entry?.kind, current.inode == old.inode {
+                        current.kind = .recordedMap(fingerprint: spec.fingerprint)
+                    }
+                    view.record(member, current)
+                }
+                if old.owned, let entry {
+                    records.append(LedgerRecord(path: member, kind: entry.kind.ledgerKind, inode: old.inode, manifest: entry.manifest))
+                }
+            }
+        }
+        let planned = Planner.plan(desired: DesiredTree(entries: entries, roots: drift), live: view, ledger: Ledger(records: records))
+        let drifted = Set(drift)
+        let plan = Plan(actions: planned.actions.filter { drifted.contains($0.path) },
+                        problems: planned.problems.filter { drifted.contains($0.path) },
+                        notices: (notices.filter { !drifted.contains($0.path) } + planned.notices.filter { drifted.contains($0.path) })
+                            .sorted { $0.path < $1.path })
+        return plan.problems.isEmpty ? plan : nil
     }
 
     /// After a repair from the stamp: records `current` as what is now at the drifted `path`, keeping its
@@ -60,5 +82,17 @@ extension TreeStamp {
         records[position] = record
         notices.removeAll { $0.path == path }
         return true
+    }
+}
+
+extension DesiredEntry.Kind {
+    /// The ledger kind of an object of this kind.
+    public var ledgerKind: LedgerRecord.Kind {
+        switch self {
+        case .directory: .directory
+        case .map: .map
+        case .program: .program
+        case .link: .link
+        }
     }
 }
