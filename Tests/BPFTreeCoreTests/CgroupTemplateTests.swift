@@ -98,5 +98,9 @@ struct CgroupTemplateTests {
         var stamp = TreeStamp(inputs: Array(repeating: 7, count: 32), live: LiveTree(), roots: [], notices: [])
         stamp.cgroupSources = [CgroupSource(path: "jobs/A", depth: 1), CgroupSource(path: "/sys/fs/cgroup/x", depth: 3)]
         #expect(TreeStamp(decoding: stamp.encoded) == stamp)
+        // And the cgroups it was rendered for, with the digest of the files alone.
+        stamp.filesDigest = Array(repeating: 9, count: 32)
+        stamp.cgroups[stamp.cgroupSources[1]] = [Cgroup(id: 12, name: "web", path: "a/b/web"), Cgroup(id: 13, name: "db", path: "a/b/db")]
+        #expect(TreeStamp(decoding: stamp.encoded) == stamp)
     }
 }

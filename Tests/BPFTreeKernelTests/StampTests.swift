@@ -84,6 +84,70 @@ struct StampTests {
         }
     }
 
+    /// What a stamp says, with declarations spelled out (their numbering depends on the order they were met).
+    static func meaning(_ stamp: TreeStamp) -> [String] {
+        stamp.records.map { record in
+            let declaration = record.declaration.map { "\(stamp.declarations[$0])" } ?? "undeclared"
+            return "\(record.path) \(record.type) \(record.mode) \(record.uid) \(record.gid) \(record.inode) \(record.owned) "
+                + "\(record.line):\(record.column) \(declaration)"
+        } + stamp.roots.map { "root \($0)" } + stamp.notices.map { "notice \($0.path) \($0.message)" }
+            + stamp.cgroupSources.map { "cgroups \($0) \((stamp.cgroups[$0] ?? []).map(\.id))" }
+            + ["inputs \(stamp.inputs)", "files \(stamp.filesDigest)"]
+    }
+
+    /// When only cgroups came or went, apply plans their subtrees from the stamp ("delta"): the plan is the
+    /// one --verify makes, and the stamp it leaves is the one a full observation writes.
+    @Test func cgroupsThatComeAndGoArePlannedFromTheStampAsInFull() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        for name in ["w1", "w2", "w3"] { try cgroups.make(name) }
+        let fixed = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: shared}
+            spec:
+              root: jobs
+              entries:
+                shared: {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 8}}
+            """
+        let files = try ManifestDirectory(["t.yaml": cgroupTemplate(source: cgroups.relative), "fixed.yaml": fixed,
+                                           "policy.yaml": policyText("      prune: owned")])
+        let common = ["-f", files.path + "/t.yaml", "-f", files.path + "/fixed.yaml", "--policy", files.path + "/policy.yaml",
+                      "--anchor", fs.path]
+        func stamp() throws -> TreeStamp? { try StampStore.open(try Anchor.open(path: fs.path), create: false)?.read() }
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let steps: [(String, () throws -> Void)] = [
+            ("add one", { try cgroups.make("w4") }),
+            ("remove one", { try cgroups.remove("w1") }),
+            ("add and remove", { try cgroups.remove("w2"); try cgroups.make("w5"); try cgroups.make("w6") }),
+        ]
+        for (step, change) in steps {
+            try change()
+            let diff = try Report(["diff"] + common)
+            #expect(diff.stamp == "delta", "\(step)")
+            #expect(diff.plan == (try Report(["diff", "--verify"] + common)).plan, "\(step)")
+            let apply = try Report(["apply"] + common)
+            #expect(apply.status == 0 && apply.stamp == "written", "\(step): \(apply.plan)")
+            let delta = try #require(try stamp(), "\(step)")
+            #expect(try Report(["diff"] + common).stamp == "matched", "\(step)")
+            let verify = try Report(["apply", "--verify"] + common)
+            #expect(verify.plan.contains("\"changes\":false"), "\(step): \(verify.plan)")
+            let observed = try #require(try stamp(), "\(step)")
+            #expect(Self.meaning(delta) == Self.meaning(observed), "\(step)")
+        }
+        let ids = try ["w3", "w4", "w5", "w6"].map { try cgroups.id($0) }
+        #expect(try fs.shape() == ["jobs d 755", "jobs/A d 755"] + ids.sorted { "\($0)" < "\($1)" }.flatMap { id in
+            ["jobs/A/\(id) d 755", "jobs/A/\(id)/stats f 600"] } + ["jobs/shared f 600"])
+        // The last cgroups gone: their implicit parent jobs/A has nothing left to hold, which a full plan
+        // decides (it prunes it).
+        for name in ["w3", "w4", "w5", "w6"] { try cgroups.remove(name) }
+        let diff = try Report(["diff"] + common)
+        #expect(diff.stamp == nil)
+        #expect(diff.plan == (try Report(["diff", "--verify"] + common)).plan)
+        #expect(try Report(["apply"] + common).status == 0)
+        #expect(try fs.shape() == ["jobs d 755", "jobs/shared f 600"])
+    }
+
     @Test func aNoOpAfterApplyIsDecidedByTheStamp() throws {
         let fs = try ScratchBPFFS()
         let manifests = try ManifestDirectory(["job.yaml": jobManifest])

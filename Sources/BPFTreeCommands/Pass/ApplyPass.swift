@@ -44,6 +44,7 @@ struct ApplyPass {
             case .full(let full): stamp(full.observed, full, planned, &report)
             case .stamp(let repair) where !repair.drift.isEmpty: restamp(repair, planned, &report)
             case .stamp: break
+            case .delta(let delta): restamp(delta, live: delta.live, ledger: delta.ledger, planned, &report)
             }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
@@ -51,9 +52,18 @@ struct ApplyPass {
         guard let execution = execute(planned.plan, anchor: planned.anchor, &report) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
-        if case .stamp(let repair) = planned.basis {
+        switch planned.basis {
+        case .stamp(let repair):
             restamp(repair, planned, &report)
             return outcome
+        case .delta(let delta):
+            var live = delta.live, ledger = delta.ledger
+            live.settle(planned.plan, made: execution.made)
+            ledger.settle(planned.plan, made: execution.made)
+            restamp(delta, live: live, ledger: ledger, planned, &report)
+            return outcome
+        case .full:
+            break
         }
         // The tree now is what the plan was made from with the plan done: the executor reports the inode,
         // mode and owner of everything it made, so the converged tree is stamped without walking it again.
@@ -101,8 +111,21 @@ struct ApplyPass {
     private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
                        _ report: inout RunReport) {
         do {
-            if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources,
-                                  inputs: planned.inputs, anchor: planned.anchor) {
+            if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources, inputs: planned.inputs,
+                                  filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, anchor: planned.anchor) {
+                report.stamp = "written"
+            }
+        } catch {
+            console.warn("could not write the convergence stamp: \(error)")
+        }
+    }
+
+    /// Updates the stamp after a delta pass; failing to is only a warning (the next pass plans in full).
+    private func restamp(_ delta: Pipeline.Delta, live: LiveTree, ledger: Ledger, _ planned: Pipeline.Planned,
+                         _ report: inout RunReport) {
+        do {
+            if try Pipeline.restamp(delta, live: live, ledger: ledger, notices: planned.plan.notices, inputs: planned.inputs,
+                                    anchor: planned.anchor) {
                 report.stamp = "written"
             }
         } catch {

@@ -9,8 +9,9 @@ enum Pipeline {
     struct Planned {
         var anchor: Anchor
         var plan: Plan
-        /// SHA-256 of the inputs (`TreeStamp.inputsDigest`).
+        /// SHA-256 of the inputs (`TreeStamp.inputsDigest`), and of the settings and files alone.
         var inputs: [UInt8]
+        var filesDigest: [UInt8]
         var basis: Basis
         /// A writer's lock on the anchor, held until the run ends.
         var lock: WriterLock?
@@ -37,6 +38,8 @@ enum Pipeline {
         case full(Full)
         /// The stamp, and the paths that drifted from it (none: the tree matched it).
         case stamp(Repair)
+        /// The stamp, and the subtrees of the cgroups that came or went since.
+        case delta(Delta)
     }
 
     struct Repair {
@@ -94,22 +97,34 @@ enum Pipeline {
         // The cgroups the stamp's sources hold, when it was read: the full plan below reuses the scan when its
         // templates have the same sources (a new or removed cgroup is exactly what makes the stamp miss).
         var stampScan: StampScan?
+        let filesDigest = TreeStamp.inputsDigest(settings: settings, files: inputs.all)
+        var unchangedBut: TreeStamp?
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, settings: settings, files: inputs.all, scanned: &stampScan) {
+           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, filesDigest: filesDigest, scanned: &stampScan,
+                                                              cgroupsChanged: &unchangedBut) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
-            return Planned(anchor: anchor, plan: plan, inputs: digest, basis: .stamp(Repair(stamp: stamp, drift: drift)),
-                           lock: lock, token: token,
-                           scan: scan)
+            return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
+                           basis: .stamp(Repair(stamp: stamp, drift: drift)), lock: lock, token: token, scan: scan)
         }
         var diagnostics: [Diagnostic] = []
         var errors: [KernelError] = []
         if case .failure(let error) = anchor { errors.append(error) }
         // The decoded manifests (every entry as written) live only for this call: observing and planning need
         // not hold them (5 MiB of peak RSS at 100,000 entries).
-        let validated = validate(known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies),
-                                 token: token, stampScan: stampScan, cache: cache, settings: settings, inputs: inputs.all,
+        let decoded = known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies)
+        // Only cgroups came or went since the stamp: plan just their subtrees.
+        if let stamp = unchangedBut, let stampScan, case .success(let anchor) = anchor, case .success(let manifests) = decoded,
+           let (delta, plan) = planDelta(stamp, scan: stampScan.scan, decoded: manifests, anchor: anchor, token: token,
+                                         options: options) {
+            report.observed = RunReport.Observed(entries: delta.live.entries.count, inspectedPins: delta.live.inspectedPins)
+            report.stamp = "delta"
+            report.add(plan)
+            return Planned(anchor: anchor, plan: plan, inputs: stampScan.digest, filesDigest: filesDigest, basis: .delta(delta),
+                           lock: lock, token: token, scan: stampScan.scan)
+        }
+        let validated = validate(decoded, token: token, stampScan: stampScan, cache: cache, filesDigest: filesDigest,
                                  diagnostics: &diagnostics, errors: &errors)
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
@@ -142,7 +157,7 @@ enum Pipeline {
                         + ["\(plan.problems.count) conflict\(plan.problems.count == 1 ? "" : "s") with the live tree; nothing was changed."])
             return nil
         }
-        return Planned(anchor: anchor, plan: plan, inputs: digest,
+        return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
                        basis: .full(Full(desired: desired, policies: policies, observed: observed,
                                          cgroupSources: validated.cgroupSources, notices: validated.notices)),
                        lock: lock, token: token, scan: scan)
@@ -173,8 +188,8 @@ enum Pipeline {
     /// `stampScan`: the cgroups the stamp's sources hold, reused (with their digest) when the templates
     /// have the same sources.
     private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
-                                 stampScan: StampScan?, cache: ValidationCache?, settings: [String],
-                                 inputs: [TreeStamp.Input], diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
+                                 stampScan: StampScan?, cache: ValidationCache?, filesDigest: [UInt8],
+                                 diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
         let decoded: ManifestLoader.Decoded
         switch result {
         case .failure(let failure):
@@ -186,7 +201,7 @@ enum Pipeline {
             let sources = Array(Set(decoded.cgroupSources)).sorted()
             let reused = stampScan.flatMap { $0.sources == sources ? $0 : nil }
             let scan = if let reused { reused.scan } else { try CgroupScanner.scan(sources) }
-            let digest = reused?.digest ?? TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: inputs)
+            let digest = reused?.digest ?? TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
             let key = cache.map { _ in ValidationCache.key(inputs: digest, manifests: decoded.manifests, token: token) }
             if let cache, let key, let known = cache.validated(for: key) { return known }
             let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
@@ -270,18 +285,23 @@ enum Pipeline {
     /// rendered for still are the ones there: none when a walk of its roots finds the tree it recorded,
     /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
     /// here only means planning in full, which reports it.
-    private static func fromStamp(_ anchor: Anchor, settings: [String], files: [TreeStamp.Input],
-                                  scanned: inout StampScan?)
+    /// `cgroupsChanged`: the stamp, when only the cgroups differ from it and the tree does not.
+    private static func fromStamp(_ anchor: Anchor, filesDigest: [UInt8], scanned: inout StampScan?,
+                                  cgroupsChanged: inout TreeStamp?)
         -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
               let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
-        let inputs = TreeStamp.inputsDigest(settings: settings + scan.digestLines, files: files)
+        let inputs = TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
         scanned = StampScan(sources: stamp.cgroupSources, scan: scan, digest: inputs)
-        guard stamp.inputs == inputs else { return nil }
+        guard stamp.inputs == inputs || stamp.filesDigest == filesDigest else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
         let drift = stamp.drift(live)
+        guard stamp.inputs == inputs else {
+            if drift.isEmpty { cgroupsChanged = stamp }
+            return nil
+        }
         if drift.isEmpty { return (stamp, inputs, scan, [], Plan(notices: stamp.notices)) }
         return stamp.repairPlan(drift: drift, live: live).map { (stamp, inputs, scan, drift, $0) }
     }
@@ -289,7 +309,7 @@ enum Pipeline {
     /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
     /// Returns whether a stamp was written.
     static func stamp(_ observed: Observed, desired: DesiredTree, cgroupSources: [CgroupSource], inputs: [UInt8],
-                      anchor: Anchor) throws(KernelError) -> Bool {
+                      filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
         // A program's or link's state is more than its pin (the maps a program uses, a link's cgroup), which a
         // stat-only walk cannot check: such trees are planned in full every time.
@@ -299,7 +319,8 @@ enum Pipeline {
             guard let record = ledger[path], let current = live[path] else { return false }
             return record.owns(current)
         }, roots: observed.roots, notices: plan.notices)
-        stamp.cgroupSources = cgroupSources
+        (stamp.cgroupSources, stamp.filesDigest) = (cgroupSources, filesDigest)
+        stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

@@ -25,6 +25,11 @@ public struct TreeStamp: Equatable, Sendable {
     /// The cgroup sources of the manifests' templates: a pass rescans them, and their cgroups are part
     /// of `inputs`, so the stamp holds only while the same cgroups exist.
     public var cgroupSources: [CgroupSource] = []
+    /// `inputsDigest` of the settings and files alone, without the cgroups: when only cgroups came or went,
+    /// a pass plans just their subtrees (`delta`).
+    public var filesDigest: [UInt8] = []
+    /// The cgroups of each source the templates were rendered for.
+    public var cgroups: [CgroupSource: [Cgroup]] = [:]
 
     /// The stamp of a converged tree: `live` as observed, `desired` what was declared, `owned` whether
     /// the ledger owns a path.
@@ -36,20 +41,28 @@ public struct TreeStamp: Equatable, Sendable {
         self.notices = notices
         guard let desired else { return }
         var index: [Declaration: Int] = [:]
+        var declared: [Declaration] = []
         for position in records.indices {
-            let path = records[position].path
-            guard let entry = desired[path] else { continue }
-            let declaration = Declaration(entry)
-            let number = index[declaration] ?? {
-                declarations.append(declaration)
-                index[declaration] = declarations.count - 1
-                return declarations.count - 1
-            }()
-            records[position].declaration = number
-            records[position].owned = owned(path)
-            if let location = entry.origin?.location {
-                (records[position].line, records[position].column) = (UInt32(location.line), UInt32(location.column))
-            }
+            Self.declare(&records[position], desired, owned: owned, declarations: &declared, index: &index)
+        }
+        declarations = declared
+    }
+
+    /// Gives `record` its declaration in `desired` (numbered in `declarations`, `index` finding the ones
+    /// already there), its ownership and where it was declared.
+    static func declare(_ record: inout Record, _ desired: DesiredTree, owned: (TreePath) -> Bool,
+                        declarations: inout [Declaration], index: inout [Declaration: Int]) {
+        guard let entry = desired[record.path] else { return }
+        let declaration = Declaration(entry)
+        let number = index[declaration] ?? {
+            declarations.append(declaration)
+            index[declaration] = declarations.count - 1
+            return declarations.count - 1
+        }()
+        record.declaration = number
+        record.owned = owned(record.path)
+        if let location = entry.origin?.location {
+            (record.line, record.column) = (UInt32(location.line), UInt32(location.column))
         }
     }
 
@@ -192,9 +205,21 @@ public struct TreeStamp: Equatable, Sendable {
         return Array(hash.finalize())
     }
 
+    /// The inputs digest: `files` (`inputsDigest(settings:files:)`) with what the cgroup scan found.
+    public static func inputsDigest(files: [UInt8], cgroups lines: [String]) -> [UInt8] {
+        var hash = SHA256()
+        hash.update(data: files)
+        for line in lines {
+            let bytes = Array(line.utf8)
+            withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { hash.update(bufferPointer: $0) }
+            hash.update(data: bytes)
+        }
+        return Array(hash.finalize())
+    }
+
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS3".utf8)
+    private static let magic: [UInt8] = Array("BTS4".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -215,6 +240,16 @@ public struct TreeStamp: Equatable, Sendable {
         for source in cgroupSources {
             out.text(source.path)
             out.u32(source.depth)
+        }
+        out.blob(filesDigest)
+        for source in cgroupSources {
+            let found = cgroups[source] ?? []
+            out.u32(found.count)
+            for cgroup in found {
+                out.u64(cgroup.id)
+                out.text(cgroup.name)
+                out.text(cgroup.path)
+            }
         }
         out.u32(declarations.count)
         for declaration in declarations { out.declaration(declaration) }
@@ -359,6 +394,18 @@ private struct StampReader {
             guard let path = text(), let depth = u32() else { return nil }
             sources.append(CgroupSource(path: path, depth: depth))
         }
+        guard let filesDigest = blob() else { return nil }
+        var cgroups: [CgroupSource: [Cgroup]] = [:]
+        for source in sources {
+            guard let count = u32(), count <= data.count else { return nil }
+            var found: [Cgroup] = []
+            found.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let id = u64(), let name = text(), let path = text() else { return nil }
+                found.append(Cgroup(id: id, name: name, path: path))
+            }
+            if !found.isEmpty { cgroups[source] = found }
+        }
         guard let declarationCount = u32(), declarationCount <= data.count else { return nil }
         var declarations: [TreeStamp.Declaration] = []
         for _ in 0..<declarationCount {
@@ -382,7 +429,7 @@ private struct StampReader {
             records.append(record)
         }
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
-        stamp.cgroupSources = sources
+        (stamp.cgroupSources, stamp.filesDigest, stamp.cgroups) = (sources, filesDigest, cgroups)
         return stamp
     }
 
