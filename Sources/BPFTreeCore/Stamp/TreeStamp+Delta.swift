@@ -58,12 +58,8 @@ extension TreeStamp {
         var ancestors: Set<TreePath> = []
         for root in addedRoots.union(removedRoots) {
             for ancestor in root.ancestors where !scope.contains(ancestor) && ancestors.insert(ancestor).inserted {
-                guard let record = record(at: ancestor), record.type == 1 else { return nil }
-                guard let entry = desiredEntry(record) else {
-                    if ancestor.isAnchor { continue }
-                    return nil
-                }
-                guard case .directory = entry.kind else { return nil }
+                guard let record = record(at: ancestor), record.type == 1, let entry = desiredEntry(record),
+                      case .directory = entry.kind else { return nil }
                 // An implicit parent stays only while something declared is beneath it.
                 if entry.origin == nil, !holdsDeclared(ancestor, besides: removedRoots, added: addedRoots) { return nil }
                 entries.append(entry)
