@@ -119,7 +119,8 @@ extension TreeStamp {
             }
         }
         stamp.records = merged
-        stamp.roots = (roots.filter { !delta.removedRoots.contains($0) } + delta.addedRoots.filter { !roots.contains($0) }).sorted()
+        let known = Set(roots)
+        stamp.roots = (roots.filter { !delta.removedRoots.contains($0) } + delta.addedRoots.filter { !known.contains($0) }).sorted()
         stamp.notices = (notices.filter { !delta.scope.contains($0.path) } + scopeNotices.filter { delta.scope.contains($0.path) })
             .sorted { $0.path < $1.path }
         stamp.inputs = inputs
