@@ -2,6 +2,9 @@
 public struct MadeEntry: Sendable {
     /// Position of its action in the plan.
     public var action: Int
+    public var path: TreePath
+    /// The manifest the ledger records as its owner.
+    public var manifest: String
     public var kind: LedgerRecord.Kind
     public var inode: UInt64
     public var mode: UInt32
@@ -10,10 +13,10 @@ public struct MadeEntry: Sendable {
     /// What the ledger records of it: a map's shape fingerprint, a program's tag, a link's fingerprint.
     public var fingerprint: UInt64
 
-    public init(action: Int, kind: LedgerRecord.Kind, inode: UInt64, mode: UInt32, uid: UInt32, gid: UInt32,
-                fingerprint: UInt64) {
-        (self.action, self.kind, self.inode, self.mode, self.uid, self.gid, self.fingerprint)
-            = (action, kind, inode, mode, uid, gid, fingerprint)
+    public init(action: Int, path: TreePath, manifest: String, kind: LedgerRecord.Kind, inode: UInt64, mode: UInt32,
+                uid: UInt32, gid: UInt32, fingerprint: UInt64) {
+        (self.action, self.path, self.manifest, self.kind) = (action, path, manifest, kind)
+        (self.inode, self.mode, self.uid, self.gid, self.fingerprint) = (inode, mode, uid, gid, fingerprint)
     }
 }
 
@@ -21,11 +24,11 @@ public struct MadeEntry: Sendable {
 // from and what the executor made: what a walk right after would find, without the walk.
 
 extension LiveTree {
-    /// This observation as it is after every action of `plan` was done, `made` being what the executor
-    /// made.
-    public mutating func settle(_ plan: Plan, made: [MadeEntry]) {
+    /// This observation as it is after every action of a plan was done: `actions` (those that make
+    /// nothing are enough) and `made`, what the executor made.
+    public mutating func settle(_ actions: some Sequence<Action>, made: [MadeEntry]) {
         var removedTemporaries: Set<TreePath> = []
-        for action in plan.actions {
+        for action in actions {
             switch action.change {
             case .setMode(_, let mode):
                 entries[action.path]?.mode = mode
@@ -52,16 +55,16 @@ extension LiveTree {
             case .map: .recordedMap(fingerprint: made.fingerprint)
             case .program, .link: .pin
             }
-            record(plan.actions[made.action].path,
-                   LiveEntry(kind: kind, mode: made.mode, uid: made.uid, gid: made.gid, inode: made.inode))
+            record(made.path, LiveEntry(kind: kind, mode: made.mode, uid: made.uid, gid: made.gid, inode: made.inode))
         }
     }
 }
 
 extension Ledger {
-    /// This ledger as the executor left it after every action of `plan` was done, `made` being what it made.
-    public mutating func settle(_ plan: Plan, made: [MadeEntry]) {
-        for action in plan.actions {
+    /// This ledger as the executor left it after every action of a plan was done: `actions` (those that
+    /// make nothing are enough) and `made`, what it made.
+    public mutating func settle(_ actions: some Sequence<Action>, made: [MadeEntry]) {
+        for action in actions {
             switch action.change {
             case .recordOwnership(let kind, let inode, _):
                 records[action.path] = LedgerRecord(path: action.path, kind: kind, inode: inode, manifest: action.manifest)
@@ -72,9 +75,8 @@ extension Ledger {
             }
         }
         for made in made {
-            let action = plan.actions[made.action]
-            records[action.path] = LedgerRecord(path: action.path, kind: made.kind, inode: made.inode,
-                                                fingerprint: made.fingerprint, manifest: action.manifest)
+            records[made.path] = LedgerRecord(path: made.path, kind: made.kind, inode: made.inode,
+                                              fingerprint: made.fingerprint, manifest: made.manifest)
         }
     }
 }

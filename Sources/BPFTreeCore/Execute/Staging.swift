@@ -6,33 +6,16 @@
 /// temporary name. The commit then renames each into place (`RENAME_NOREPLACE`, or `RENAME_EXCHANGE` for a
 /// replacement). A failure before the commit removes everything made, so the tree is as it was.
 public struct Staging {
-    /// One staged object (its path, manifest and whether it replaces one are its action's).
-    public struct Made: Sendable {
-        /// Index of the action in the plan.
-        public var action: Int
-        public var kind: LedgerRecord.Kind
-        public var inode: UInt64
-        /// Mode and owner once set as declared.
-        public var mode: UInt32 = 0
-        public var uid: UInt32 = 0
-        public var gid: UInt32 = 0
-        public var fingerprint: UInt64
-        /// Entries a migration copied.
-        public var copied: UInt64? = nil
-
-        public init(action: Int, kind: LedgerRecord.Kind, inode: UInt64 = 0, fingerprint: UInt64 = 0, copied: UInt64? = nil) {
-            (self.action, self.kind, self.inode, self.fingerprint, self.copied) = (action, kind, inode, fingerprint, copied)
-        }
-    }
-
     /// Final path -> its temporary name (staged directories, pins in existing directories, replacements).
     public private(set) var temporaries: [TreePath: TreePath] = [:]
     /// Final path of every new directory -> where it is made.
     private var directories: [TreePath: TreePath] = [:]
     /// Which ledger kind each temporary holds.
     public private(set) var temporaryKinds: [(TreePath, LedgerRecord.Kind, String)] = []
-    /// What was made, in order.
-    public var made: [Made] = []
+    /// What was made, in order (inode, mode and owner once they are set).
+    public var made: [MadeEntry] = []
+    /// Entries a migration copied, by the action's position.
+    public var copied: [Int: UInt64] = [:]
 
     public init() {}
 

@@ -90,7 +90,7 @@ extension Executor {
                                             valueLength: MapBatchPacker.valueLength(made.spec, possibleCPUs: cpus))
         }
         if map.freezesAfter { try kernel.freeze(descriptor, path: path) }
-        try pinStaged(descriptor, map.action, path, kind: .map, fingerprint: made.spec.fingerprint, mode: made.mode,
+        try pinStaged(descriptor, map.action, action, kind: .map, fingerprint: made.spec.fingerprint, mode: made.mode,
                       owner: made.owner, copied: copied, into: &staging)
     }
 }

@@ -21,7 +21,7 @@ extension Executor {
                     throw KernelError("load program", path: action.path.description,
                                       detail: "\(spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
                 }
-                try pinStaged(descriptor, index, action.path, kind: .program, fingerprint: tag, mode: mode, owner: owner,
+                try pinStaged(descriptor, index, action, kind: .program, fingerprint: tag, mode: mode, owner: owner,
                               into: &staging)
             } catch {
                 throw Failure(action: index, error: error)
@@ -66,7 +66,7 @@ extension Executor {
                 let path = plan.actions[link.index].path
                 do throws(KernelError) {
                     let descriptor = try result.object("BPF_LINK_CREATE (batch program)", path: path)
-                    try pinStaged(descriptor, link.index, path, kind: .link, fingerprint: link.spec.fingerprint,
+                    try pinStaged(descriptor, link.index, plan.actions[link.index], kind: .link, fingerprint: link.spec.fingerprint,
                                   mode: link.mode, owner: link.owner, into: &staging)
                 } catch {
                     throw Failure(action: link.index, error: error)
