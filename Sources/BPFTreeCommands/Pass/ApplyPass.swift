@@ -76,13 +76,16 @@ struct ApplyPass {
         planned.plan = Plan()
         let notices = plan.notices, others = plan.actions.filter { $0.madeKind == nil }
         plan = Plan()
-        let made = execution.made
-        execution = ExecutionReport()
-        Machine.releaseFreeMemory()
         var live = observed.live, ledger = observed.ledger
         _ = consume observed
-        live.settle(others, made: made)
-        ledger.settle(others, made: made)
+        do {
+            let made = execution.made
+            execution = ExecutionReport()
+            Machine.releaseFreeMemory()
+            live.settle(others, made: made)
+            ledger.settle(others, made: made)
+        }
+        Machine.releaseFreeMemory()
         let roots = full.desired.roots + ledger.extraRoots(beyond: full.desired.roots)
         stamp(Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: notices), ledger: ledger), full, planned, &report)
         return outcome
