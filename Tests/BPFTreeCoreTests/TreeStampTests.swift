@@ -44,9 +44,8 @@ import Testing
         #expect(original.drift(statOnly).isEmpty)
     }
 
-    /// A stamp of `jobs` (owned directory, mode 0750) holding map `jobs/m` (owned, mode 0640).
-    func declaredStamp(owned: Bool = true) throws -> (TreeStamp, LiveTree) {
-        let tree = try desired("""
+    /// `jobs` (mode 0750) holding map `jobs/m` (mode 0640).
+    static let declared = """
             apiVersion: bpftree/v1
             kind: Tree
             metadata: {name: job}
@@ -55,7 +54,11 @@ import Testing
               mode: "0750"
               entries:
                 m: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 2, contents: [{key: 1, value: 2}]}, mode: "0640"}
-            """)
+            """
+
+    /// A stamp of `declared`: `jobs` and `jobs/m` owned unless `owned` is false.
+    func declaredStamp(owned: Bool = true) throws -> (TreeStamp, LiveTree) {
+        let tree = try desired(Self.declared)
         let converged = LiveTree(entries: [
             .anchor: LiveEntry(kind: .directory, mode: 0o755, inode: 1),
             TreePath(joined: "jobs"): LiveEntry(kind: .directory, mode: 0o750, inode: 2),
@@ -85,16 +88,7 @@ import Testing
     /// The stamp only picks the paths; the plan is the planner's, and the one a full plan makes.
     @Test func aRepairIsTheFullPlanOfTheDriftedPaths() throws {
         let (stamp, converged) = try declaredStamp()
-        let tree = try desired("""
-            apiVersion: bpftree/v1
-            kind: Tree
-            metadata: {name: job}
-            spec:
-              root: jobs
-              mode: "0750"
-              entries:
-                m: {map: {type: hash, keySize: 4, valueSize: 8, maxEntries: 2, contents: [{key: 1, value: 2}]}, mode: "0640"}
-            """)
+        let tree = try desired(Self.declared)
         let jobs = TreePath(joined: "jobs"), m = TreePath(joined: "jobs/m")
         let ledger = Ledger(records: [LedgerRecord(path: jobs, kind: .directory, inode: 2, manifest: "job"),
                                       LedgerRecord(path: m, kind: .map, inode: 3, fingerprint: 7, manifest: "job")])

@@ -29,22 +29,13 @@ extension Pipeline {
         let live: LiveTree, ledger: Ledger
         do throws(KernelError) {
             // The ledger records of the view's paths only: lookups, not a read of the whole ledger.
-            let store = try LedgerStore.open(anchor, create: false)
-            var found: [TreePath: LedgerRecord] = [:]
-            var looked: Set<TreePath> = []
-            var lookupError: KernelError?
-            func lookup(_ path: TreePath) -> LedgerRecord? {
-                guard let store, looked.insert(path).inserted else { return found[path] }
-                do { found[path] = try store.record(at: path) } catch { lookupError = error }
-                return found[path]
-            }
+            let lookups = try LedgerLookups(anchor)
             var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedMaps(desired: desired) { lookup($0) }
+            observer.vouched = VouchedMaps(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.scope.roots, expectedEntries: desired.entries.count)
-            for path in live.entries.keys { _ = lookup(path) }
-            for entry in desired.entries { _ = lookup(entry.path) }
-            if let lookupError { throw lookupError }
-            ledger = Ledger(records: Array(found.values))
+            for path in live.entries.keys { _ = lookups.record(at: path) }
+            for entry in desired.entries { _ = lookups.record(at: entry.path) }
+            ledger = try lookups.ledger()
         } catch {
             return nil
         }

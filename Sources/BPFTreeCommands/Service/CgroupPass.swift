@@ -102,21 +102,12 @@ struct CgroupPass {
             if !diagnostics.isEmpty { return .needsFullPass("a new subtree does not validate") }
             // A map pin whose inode is the one the ledger recorded is bpftree's map, not inspected: one
             // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
-            let store = try LedgerStore.open(anchor, create: false)
-            var found: [TreePath: LedgerRecord] = [:]
-            var looked: Set<TreePath> = []
-            var lookupError: KernelError?
-            func lookup(_ path: TreePath) -> LedgerRecord? {
-                guard let store, looked.insert(path).inserted else { return found[path] }
-                do { found[path] = try store.record(at: path) } catch { lookupError = error }
-                return found[path]
-            }
+            let lookups = try LedgerLookups(anchor)
             var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedMaps(desired: desired) { lookup($0) }
+            observer.vouched = VouchedMaps(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.observed, expectedEntries: desired.entries.count)
-            for path in view.ledgerPaths(live: live) { _ = lookup(path) }
-            if let lookupError { throw lookupError }
-            ledger = Ledger(records: Array(found.values))
+            for path in view.ledgerPaths(live: live) { _ = lookups.record(at: path) }
+            ledger = try lookups.ledger()
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)")
