@@ -61,10 +61,8 @@ import Testing
         IncrementalPlanTests.converged(desired, inode: &inode, live: &live, ledger: &ledger)
         let converged = Planner.plan(desired: desired, live: live, ledger: ledger, policies: Self.policies)
         #expect(!converged.hasChanges && converged.problems.isEmpty)
-        var stamp = TreeStamp(inputs: [1], live: live, desired: desired, owned: { path in
-            guard let record = ledger[path], let current = live[path] else { return false }
-            return record.owns(current)
-        }, roots: desired.roots, notices: converged.notices)
+        var stamp = TreeStamp(inputs: [1], live: live, desired: desired, owned: { ledger.owns($0, in: live) },
+                              roots: desired.roots, notices: converged.notices)
         stamp.cgroupSources = [IncrementalPlanTests.source]
         stamp.cgroups = IncrementalPlanTests.cgroups(before)
         // Cgroups come and go.

@@ -49,10 +49,9 @@ extension Pipeline {
     /// cgroups found now. Returns whether it was written.
     static func restamp(_ delta: Delta, live: LiveTree, ledger: Ledger, notices: [PlanNotice], inputs: [UInt8],
                         anchor: Anchor) throws(KernelError) -> Bool {
-        let stamp = delta.stamp.replacing(delta.view, live: live, owned: { path in
-            guard let record = ledger[path], let current = live[path] else { return false }
-            return record.owns(current)
-        }, notices: notices, inputs: inputs, cgroups: delta.cgroups.filter { delta.stamp.cgroupSources.contains($0.key) })
+        let stamp = delta.stamp.replacing(delta.view, live: live, owned: { ledger.owns($0, in: live) }, notices: notices,
+                                          inputs: inputs,
+                                          cgroups: delta.cgroups.filter { delta.stamp.cgroupSources.contains($0.key) })
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
     }

@@ -315,10 +315,8 @@ enum Pipeline {
         // stat-only walk cannot check: such trees are planned in full every time.
         guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasProgramsOrLinks else { return false }
         let live = observed.live, ledger = observed.ledger
-        var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { path in
-            guard let record = ledger[path], let current = live[path] else { return false }
-            return record.owns(current)
-        }, roots: observed.roots, notices: plan.notices)
+        var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { ledger.owns($0, in: live) },
+                              roots: observed.roots, notices: plan.notices)
         (stamp.cgroupSources, stamp.filesDigest) = (cgroupSources, filesDigest)
         stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }

@@ -114,6 +114,12 @@ public struct Ledger: Sendable {
 
     public subscript(path: TreePath) -> LedgerRecord? { records[path] }
 
+    /// Whether bpftree owns what `live` holds at `path` (`LedgerRecord.owns`).
+    public func owns(_ path: TreePath, in live: LiveTree) -> Bool {
+        guard let record = records[path], let current = live[path] else { return false }
+        return record.owns(current)
+    }
+
     /// Recorded paths outside `roots`' subtrees, reduced to the topmost: the observer must also walk these
     /// so that entries of manifests that were removed can be found and pruned. Ancestors of a root are
     /// left out: the observer looks at them anyway, and they stay declared as the root's parents.

@@ -87,9 +87,17 @@ extension TreeStamp {
     /// Whether something declared beneath `directory` is outside `removed`, or an added root is beneath it.
     private func holdsDeclared(_ directory: TreePath, besides removed: Set<TreePath>, added: Set<TreePath>) -> Bool {
         if added.contains(where: { $0.isDescendant(of: directory) }) { return true }
-        return subtree(at: directory).dropFirst().contains { record in
-            record.declaration != nil && !record.path.ancestors.contains(where: removed.contains) && !removed.contains(record.path)
+        // Stops at the first one: a parent of thousands of instances is not walked to its end.
+        var index = records.partitionIndex { !($0.path < directory) }
+        if index < records.count, records[index].path == directory { index += 1 }
+        while index < records.count, records[index].path.isDescendant(of: directory) {
+            let path = records[index].path
+            if records[index].declaration != nil, !removed.contains(path), !path.ancestors.contains(where: removed.contains) {
+                return true
+            }
+            index += 1
         }
+        return false
     }
 
     /// This stamp after a delta pass: the records in `scope` replaced by `live`'s (declared as in `desired`,

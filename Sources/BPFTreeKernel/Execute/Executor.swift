@@ -60,7 +60,7 @@ public final class Executor {
                     } else if outcome.done.contains(index) { .done } else { .notDone }
                     record(index, result, copied: outcome.copied[index])
                 }
-                stopped = outcome.failed
+                stopped = outcome.failure != nil
             } else {
                 for index in indices {
                     guard !stopped else { record(index, .notDone); continue }
@@ -86,7 +86,6 @@ public final class Executor {
         var copied: [Int: UInt64] = [:]
         var made: [MadeEntry] = []
         var runs = 0
-        var failed = false
     }
 
     /// Stages every new object of `indices`, then commits them; on a failure, removes what is not in place.
@@ -115,7 +114,6 @@ public final class Executor {
             creation.failure = (failure.action, failure.error)
             creation.done.remove(failure.action)
             creation.copied[failure.action] = nil
-            creation.failed = true
         }
         return creation
     }
