@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages bpftree builds and tests with (Debian 12): libbpf-dev and libyaml-dev
-# (found through pkg-config), bpftool (tests check results with it), xdp-tools (BPF objects nobody here wrote). Swift 6.3 must already be on PATH.
+# (found through pkg-config), bpftool (tests check results with it), xdp-tools (BPF objects nobody here wrote),
+# strace (tests count the verifier runs a pass makes). Swift 6.3 must already be on PATH.
 set -euo pipefail
-packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools)
+packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools strace)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

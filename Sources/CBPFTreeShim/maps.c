@@ -58,6 +58,29 @@ int bt_map_update_batch(int fd, const void *keys, const void *values, uint32_t c
 	return bpf_map_update_batch(fd, keys, values, &n, &opts) < 0 ? -errno : 0;
 }
 
+int bt_map_delete_batch(int fd, const void *keys, uint32_t key_size, uint32_t count)
+{
+	const char *next = keys;
+
+	while (count > 0) {
+		__u32 n = count;
+
+		if (bpf_map_delete_batch(fd, next, &n, NULL) == 0)
+			return 0;
+		if (errno != ENOENT || n >= count)
+			return -errno;
+		/* The kernel stops at a missing key, after deleting the n before it: skip it and go on. */
+		next += (size_t)(n + 1) * key_size;
+		count -= n + 1;
+	}
+	return 0;
+}
+
+int bt_map_get_next_key(int fd, const void *key, void *next)
+{
+	return bpf_map_get_next_key(fd, key, next) < 0 ? -errno : 0;
+}
+
 int bt_map_lookup_batch(int fd, void *in, void *out, void *keys, void *values, uint32_t *count)
 {
 	__u32 n = *count;

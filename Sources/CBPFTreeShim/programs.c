@@ -14,6 +14,11 @@
 
 /* ---- loading one program of an object with libbpf ---- */
 
+const char *bt_libbpf_version(void)
+{
+	return libbpf_version_string();
+}
+
 static __thread char *bt_prog_log;
 static __thread size_t bt_prog_log_size;
 

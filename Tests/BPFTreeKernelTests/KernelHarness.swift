@@ -51,7 +51,7 @@ final class ScratchBPFFS {
 
     /// Every entry as `path type mode uid gid inode ctime`, from find(1) (stat only, never opens a pin).
     func snapshot() throws -> [String] {
-        try listing(path, format: "%P %y %m %U %G %i %C@", hiding: ["bpftree_ledger", "bpftree_stamp"])
+        try listing(path, format: "%P %y %m %U %G %i %C@", hiding: ["bpftree_ledger", "bpftree_stamp", "bpftree_images"])
     }
 
     /// `path type mode` of every entry, for comparing shapes.

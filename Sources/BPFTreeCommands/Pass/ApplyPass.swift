@@ -40,6 +40,7 @@ struct ApplyPass {
         let outcome = Outcome(succeeded: true, scan: planned.scan, inputs: planned.inputs)
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
+            planned.images?.save(planned.anchor)
             switch planned.basis {
             case .full(let full): stamp(full.observed, full, planned, &report)
             case .stamp(let repair) where !repair.drift.isEmpty: restamp(repair, planned, &report)
@@ -52,6 +53,8 @@ struct ApplyPass {
         guard var execution = execute(planned.plan, anchor: planned.anchor, &report) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
+        // What loading the programs gave is kept once the pass went through (a failed one creates nothing).
+        planned.images?.save(planned.anchor)
         switch planned.basis {
         case .stamp(let repair):
             restamp(repair, planned, &report)

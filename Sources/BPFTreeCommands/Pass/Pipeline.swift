@@ -20,6 +20,8 @@ enum Pipeline {
         var token: BPFToken?
         /// The cgroups the templates were rendered for, and the directories to watch for more.
         var scan = CgroupScan()
+        /// The anchor's cache of program images, with what this plan learnt (a writer saves it).
+        var images: ImageStore?
 
         /// Takes a full plan's observation out, so that the caller can settle it in place (at 100,000
         /// entries it is tens of MiB); nil when the plan came from the stamp.
@@ -124,8 +126,9 @@ enum Pipeline {
             return Planned(anchor: anchor, plan: plan, inputs: stampScan.digest, filesDigest: filesDigest, basis: .delta(delta),
                            lock: lock, token: token, scan: stampScan.scan)
         }
+        let images = (try? anchor.get()).map(ImageStore.init)
         let validated = validate(decoded, token: token, stampScan: stampScan, cache: cache, filesDigest: filesDigest,
-                                 diagnostics: &diagnostics, errors: &errors)
+                                 images: images, diagnostics: &diagnostics, errors: &errors)
         if !diagnostics.isEmpty {
             let failure = ValidationFailure(diagnostics)
             report.add(failure)
@@ -160,7 +163,7 @@ enum Pipeline {
         return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
                        basis: .full(Full(desired: desired, policies: policies, observed: observed,
                                          cgroupSources: validated.cgroupSources, notices: validated.notices)),
-                       lock: lock, token: token, scan: scan)
+                       lock: lock, token: token, scan: scan, images: images)
     }
 
     /// What the manifests declare, rendered for the cgroups there are now and checked (delegation, programs
@@ -189,7 +192,8 @@ enum Pipeline {
     /// have the same sources.
     private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
                                  stampScan: StampScan?, cache: ValidationCache?, filesDigest: [UInt8],
-                                 diagnostics: inout [Diagnostic], errors: inout [KernelError]) -> Validated? {
+                                 images: ImageStore?, diagnostics: inout [Diagnostic],
+                                 errors: inout [KernelError]) -> Validated? {
         let decoded: ManifestLoader.Decoded
         switch result {
         case .failure(let failure):
@@ -214,7 +218,7 @@ enum Pipeline {
             if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
             if tree.hasProgramsOrLinks, diagnostics.count == found {
                 // Loads each program once (before anything changes) and finds each link's cgroup.
-                diagnostics += PinResolver.resolve(&tree, delegation: delegation)
+                diagnostics += PinResolver.resolve(&tree, delegation: delegation, images: images)
             }
             diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
                                                      machineMemory: Machine.physicalMemory)

@@ -82,4 +82,16 @@ public struct BPFDelegation: Equatable, Sendable {
     }
 
     public func allows(_ option: Option, _ name: String) -> Bool { self[option].allows(name) }
+
+    /// The grants as mount options, names sorted: the same text for the same delegation in every process.
+    public var summary: String {
+        Option.allCases.map { option in
+            let grant = switch self[option] {
+            case .any: "any"
+            case .unknown: "unknown"
+            case .only(let names): names.sorted().joined(separator: ":")
+            }
+            return "\(option.rawValue)=\(grant)"
+        }.joined(separator: ",")
+    }
 }

@@ -223,7 +223,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
-        var out = StampWriter()
+        var out = ByteWriter()
         out.data.reserveCapacity(64 + records.count * 48)
         out.bytes(Self.magic)
         out.u32(0)  // the payload's length, set below
@@ -282,7 +282,7 @@ public struct TreeStamp: Equatable, Sendable {
     public init?(decoding bytes: [UInt8]) {
         guard let length = Self.encodedLength(bytes), length <= bytes.count else { return nil }
         guard let decoded = bytes.withUnsafeBytes({ raw -> TreeStamp? in
-            var reader = StampReader(UnsafeRawBufferPointer(rebasing: raw[..<length]), at: 8)
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: raw[..<length]), at: 8)
             return reader.stamp()
         }) else { return nil }
         self = decoded
@@ -295,25 +295,7 @@ public struct TreeStamp: Equatable, Sendable {
     }
 }
 
-/// Little-endian fields, as the stamp stores them.
-private struct StampWriter {
-    var data: [UInt8] = []
-    mutating func u8(_ value: UInt8) { data.append(value) }
-    mutating func u32(_ value: Int) { withUnsafeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian) { data += $0 } }
-    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { data += $0 } }
-    mutating func bytes(_ value: [UInt8]) { data += value }
-    mutating func text(_ value: String) {
-        u32(value.utf8.count)
-        data += value.utf8
-    }
-    mutating func optional(_ value: UInt32?) {
-        u8(value == nil ? 0 : 1)
-        u32(Int(value ?? 0))
-    }
-    mutating func blob(_ value: [UInt8]) {
-        u32(value.count)
-        data += value
-    }
+fileprivate extension ByteWriter {
     mutating func declaration(_ declaration: TreeStamp.Declaration) {
         switch declaration.kind {
         case .directory:
@@ -344,36 +326,7 @@ private struct StampWriter {
     }
 }
 
-/// Reads what `StampWriter` wrote; every read fails (nil) past the end.
-private struct StampReader {
-    let data: UnsafeRawBufferPointer
-    var offset: Int
-
-    init(_ data: UnsafeRawBufferPointer, at offset: Int) {
-        self.data = data
-        self.offset = offset
-    }
-
-    private mutating func load<T: FixedWidthInteger>(_: T.Type) -> T? {
-        guard offset + MemoryLayout<T>.size <= data.count else { return nil }
-        defer { offset += MemoryLayout<T>.size }
-        return T(littleEndian: data.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-
-    mutating func u8() -> UInt8? { load(UInt8.self) }
-    mutating func u32() -> Int? { load(UInt32.self).map(Int.init) }
-    mutating func u64() -> UInt64? { load(UInt64.self) }
-    mutating func bytes(_ count: Int) -> [UInt8]? {
-        guard count >= 0, offset + count <= data.count else { return nil }
-        defer { offset += count }
-        return Array(data[offset..<(offset + count)])
-    }
-    mutating func text() -> String? {
-        guard let count = u32(), offset + count <= data.count else { return nil }
-        defer { offset += count }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: data[offset..<(offset + count)]), as: UTF8.self)
-    }
-
+fileprivate extension ByteReader {
     mutating func stamp() -> TreeStamp? {
         guard let inputs = bytes(32), let rootCount = u32() else { return nil }
         var roots: [TreePath] = []
@@ -431,16 +384,6 @@ private struct StampReader {
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
         (stamp.cgroupSources, stamp.filesDigest, stamp.cgroups) = (sources, filesDigest, cgroups)
         return stamp
-    }
-
-    mutating func optional() -> UInt32?? {
-        guard let present = u8(), let value = u32() else { return nil }
-        return .some(present == 1 ? UInt32(value) : nil)
-    }
-
-    mutating func blob() -> [UInt8]? {
-        guard let count = u32() else { return nil }
-        return bytes(count)
     }
 
     mutating func declaration() -> TreeStamp.Declaration? {

@@ -200,8 +200,8 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
         if name == "." { return "'.' is not allowed as a path segment" }
         if name.contains("/") { return "'\(name)' contains '/': one name per entry, nest with directory entries" }
         if name.contains(".") { return "'\(name)' contains '.', which bpffs refuses in names" }
-        if name == Reserved.ledgerName || name == Reserved.stampName || name.hasPrefix(Reserved.temporaryPrefix) {
-            return "'\(name)' is reserved for bpftree's own use (the ledger '\(Reserved.ledgerName)', the stamp '\(Reserved.stampName)' and temporary '\(Reserved.temporaryPrefix)*' pins)"
+        if Reserved.mapNames.contains(name) || name.hasPrefix(Reserved.temporaryPrefix) {
+            return "'\(name)' is reserved for bpftree's own use (the ledger '\(Reserved.ledgerName)', the stamp '\(Reserved.stampName)', the program image cache '\(Reserved.imagesName)' and temporary '\(Reserved.temporaryPrefix)*' pins)"
         }
         if name.utf8.count > 255 { return "name is \(name.utf8.count) bytes long; the limit is 255" }
         if name.utf8.contains(0) { return "name contains a NUL byte" }

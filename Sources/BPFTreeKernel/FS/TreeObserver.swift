@@ -16,7 +16,7 @@ public struct TreeObserver {
 
     /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger and stamp (never part
     /// of a tree).
-    public static let skippedNames: Set<String> = ["maps.debug", "progs.debug", Reserved.ledgerName, Reserved.stampName]
+    public static let skippedNames: Set<String> = Reserved.mapNames.union(["maps.debug", "progs.debug"])
 
     public init(anchor: Anchor) { self.anchor = anchor }
 

@@ -8,13 +8,16 @@ import Glibc
 public enum PinResolver {
     /// Resolves every program and link of `desired` not resolved yet; returns the problems as diagnostics of the entries.
     /// `delegation`: what the run's BPF token allows, to name the delegation a refused load lacked.
-    public static func resolve(_ desired: inout DesiredTree, delegation: BPFDelegation? = nil) -> [Diagnostic] {
+    /// `images`: the anchor's cache of what loading each program gave, consulted before loading one.
+    public static func resolve(_ desired: inout DesiredTree, delegation: BPFDelegation? = nil,
+                               images: ImageStore? = nil) -> [Diagnostic] {
+        let environment = ["token \(delegation?.summary ?? "none")"]
         var diagnostics: [Diagnostic] = []
         desired.resolvePins { kind, origin in
             switch kind {
             case .program(var spec):
                 guard spec.image == nil else { return }
-                switch ProgramLoader.image(spec) {
+                switch ProgramLoader.image(spec, images: images, environment: environment) {
                 case .success(let image):
                     spec.image = image
                     kind = .program(spec)

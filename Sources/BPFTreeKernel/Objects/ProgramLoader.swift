@@ -19,26 +19,38 @@ public enum ProgramLoader {
         public var description: String { message }
     }
 
-    /// What loading `spec` gives, from a cache keyed by the object's bytes (a running service does not
-    /// load an unchanged program again on every pass).
-    public static func image(_ spec: ProgramSpec) -> Result<ProgramImage, Failure> {
+    /// What loading `spec` gives. Cached by `ProgramImage.cacheKey` in memory (a running service does not
+    /// load an unchanged program again on every pass) and in `images` between runs; `environment` is what
+    /// else goes into the key besides `ImageStore.environment` (the token's delegation).
+    public static func image(_ spec: ProgramSpec, images: ImageStore? = nil,
+                             environment: [String] = []) -> Result<ProgramImage, Failure> {
         let bytes: [UInt8]
         switch FileBytes.read(spec.objectPath) {
         case .success(let read): bytes = read
         case .failure(let error):
             return .failure(Failure(field: "object", message: "cannot read BPF object '\(spec.objectPath)': \(error)"))
         }
-        let key = CacheKey(bytes: bytes, program: spec.program, type: spec.type, attachType: spec.attachType)
+        let key = ProgramImage.cacheKey(object: bytes, program: spec.program, type: spec.type, attachType: spec.attachType,
+                                        environment: ImageStore.environment + environment)
         if let known = cache.withLock({ $0[key] }) { return .success(known) }
+        if let stored = images?.image(for: key) {
+            remember(stored, key)
+            return .success(stored)
+        }
         let result = load(spec, bytes: bytes, maps: [], keep: false).map(\.image)
         if case .success(let image) = result {
-            cache.withLock { images in
-                // Objects rebuilt again and again must not grow a long-running service without bound.
-                if images.count >= 256 { images.removeAll() }
-                images[key] = image
-            }
+            remember(image, key)
+            images?.learn(image, for: key)
         }
         return result
+    }
+
+    private static func remember(_ image: ProgramImage, _ key: [UInt8]) {
+        cache.withLock { images in
+            // Objects rebuilt again and again must not grow a long-running service without bound.
+            if images.count >= 256 { images.removeAll() }
+            images[key] = image
+        }
     }
 
     /// Loads `spec` from `bytes` with the object's maps named in `maps` using those fds; `keep`: return
@@ -111,12 +123,5 @@ public enum ProgramLoader {
         return name
     }
 
-    private struct CacheKey: Hashable {
-        var bytes: [UInt8]
-        var program: String
-        var type: ProgramType?
-        var attachType: AttachType?
-    }
-
-    private static let cache = Mutex<[CacheKey: ProgramImage]>([:])
+    private static let cache = Mutex<[[UInt8]: ProgramImage]>([:])
 }

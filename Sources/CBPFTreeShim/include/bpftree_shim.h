@@ -59,6 +59,10 @@ int bt_map_lookup(int fd, const void *key, void *value);
 int bt_map_delete(int fd, const void *key);
 /** BPF_MAP_UPDATE_BATCH of `count` keys and values laid out back to back. */
 int bt_map_update_batch(int fd, const void *keys, const void *values, uint32_t count, uint64_t flags);
+/** BPF_MAP_DELETE_BATCH of `count` keys of `key_size` bytes laid out back to back; missing keys are not an error. */
+int bt_map_delete_batch(int fd, const void *keys, uint32_t key_size, uint32_t count);
+/** BPF_MAP_GET_NEXT_KEY: the key after `key` (NULL: the first) into `next`; -ENOENT past the last. */
+int bt_map_get_next_key(int fd, const void *key, void *next);
 /** BPF_MAP_LOOKUP_BATCH: up to *count entries after the batch token `in` (NULL: from the start) into keys and
  *  values; the next token goes to `out` (token buffers hold 8 bytes). Returns 0, or -ENOENT once the
  *  map is exhausted (with the last entries in *count). */
@@ -149,6 +153,9 @@ int bt_mount_id(int fd, uint64_t *id);
 int bt_mount_root_open(int dirfd);
 
 /* ---- programs and links (programs.c) ---- */
+
+/** The version of the libbpf this process runs with ("v1.1"). */
+const char *bt_libbpf_version(void);
 
 #define BT_PROG_MAX_MAPS 64
 #define BT_OBJECT_MAX_MAPS 32
