@@ -203,3 +203,44 @@ import Testing
         #expect(found.first?.message.contains("malformed YAML") == true)
     }
 }
+
+/// A large manifest's top-level entries are decoded by several threads; the result must not show it.
+@Suite struct ParallelDecodingTests {
+    /// `count` top-level entries of every kind, with a problem in every `faultEvery`-th (0: none).
+    static func manifest(count: Int, faultEvery: Int) -> String {
+        var text = "apiVersion: bpftree/v1\nkind: Tree\nmetadata: {name: big}\nspec:\n  entries:\n"
+        for index in 0..<count {
+            let faulty = faultEvery > 0 && index % faultEvery == 0
+            switch index % 4 {
+            case 0: text += "    m\(index): {map: {type: hash, keySize: 4, valueSize: \(faulty ? 0 : 8), maxEntries: 4, contents: [{key: 1, value: \(index)}]}}\n"
+            case 1: text += "    d\(index):\n      directory:\n        mode: \"\(faulty ? "0999" : "0750")\"\n        entries:\n          a: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 1}}\n"
+            case 2: text += "    p\(index): {program: {object: o.bpf.o, name: prog\(index)\(faulty ? ", colour: red" : "")}}\n"
+            default: text += "    \(faulty ? "bpftree_tmp_\(index)" : "l\(index)"): {link: {program: p\(index - 1), cgroup: /sys/fs/cgroup/x, attachType: cgroup_inet_egress}}\n"
+            }
+        }
+        return text
+    }
+
+    static func decoded(_ text: String, threads: Int) throws -> Result<[[DesiredEntry]], ValidationFailure> {
+        ManifestDecoder(pageSize: 4096, parallelism: threads).decode(try YAMLParser.parse(text, file: "big.yaml"))
+            .map { $0.map(\.entries) }
+    }
+
+    @Test(arguments: [0, 7, 97])
+    func manyThreadsDecodeWhatOneDoes(faultEvery: Int) throws {
+        let text = Self.manifest(count: 1_000, faultEvery: faultEvery)
+        let one = try Self.decoded(text, threads: 1)
+        for threads in [2, 3, 4, 16] {
+            let many = try Self.decoded(text, threads: threads)
+            switch (one, many) {
+            case (.success(let a), .success(let b)):
+                #expect(faultEvery == 0 && a == b && a[0].count == 1_251, "\(threads) threads")
+            case (.failure(let a), .failure(let b)):
+                #expect(faultEvery > 0 && a.diagnostics == b.diagnostics && a.diagnostics.count > 1_000 / faultEvery,
+                        "\(threads) threads: \(a.diagnostics.count) vs \(b.diagnostics.count)")
+            default:
+                Issue.record("\(threads) threads: \(many) where one thread gave \(one)")
+            }
+        }
+    }
+}

@@ -229,6 +229,41 @@ import Testing
         #expect(kernel.tree[TreePath(joined: "d/b")] != nil)
     }
 
+    /// The removal phase's records go in one ledger write, for what was unlinked before any refusal.
+    @Test func removalsForgetTheirRecordsInOneWriteUpToTheFirstRefusal() {
+        func setUp() -> (RecordingKernel, Plan) {
+            let kernel = RecordingKernel()
+            kernel.directory("d")
+            var actions: [Action] = []
+            for name in ["d/a", "d/b", "d/c"] {
+                kernel.pinnedMap(name)
+                kernel.ledger[TreePath(joined: name)] = LedgerRecord(path: TreePath(joined: name), kind: .map, inode: 1, manifest: "m")
+                actions.append(Action(path: TreePath(joined: name), change: .remove(.map)))
+            }
+            kernel.ledger[TreePath(joined: "d")] = LedgerRecord(path: TreePath(joined: "d"), kind: .directory, inode: 1, manifest: "m")
+            return (kernel, Plan(actions: actions + [Action(path: TreePath(joined: "d"), change: .remove(.directory))]))
+        }
+        let (kernel, plan) = setUp()
+        var report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done d/a", "done d/b", "done d/c", "done d"])
+        #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
+        #expect(kernel.calls.filter { $0.hasPrefix("forget") } == ["forget d/a,d/b,d/c,d"])
+
+        let (refusing, same) = setUp()
+        refusing.refuse = { $0 == "unlink d/b" ? .permissionDenied : nil }
+        report = Executor(kernel: refusing).execute(same)
+        #expect(Self.outcomes(report) == ["done d/a", "failed d/b \(Errno.permissionDenied.rawValue)", "notDone d/c", "notDone d"])
+        #expect(refusing.calls.filter { $0.hasPrefix("forget") } == ["forget d/a"])
+        #expect(Set(refusing.ledger.keys) == [TreePath(joined: "d/b"), TreePath(joined: "d/c"), TreePath(joined: "d")])
+
+        // A refused ledger write: the entries are gone, their records stay for the next plan to settle.
+        let (noLedger, again) = setUp()
+        noLedger.refuse = { $0.hasPrefix("forget") ? .ioError : nil }
+        report = Executor(kernel: noLedger).execute(again)
+        #expect(Self.outcomes(report) == ["failed d/a \(Errno.ioError.rawValue)", "notDone d/b", "notDone d/c", "notDone d"])
+        #expect(noLedger.tree.isEmpty && noLedger.ledger.count == 4)
+    }
+
     @Test func aLinkBatchTheKernelRefusesUndoesTheProgramItsLinksUse() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")

@@ -3,7 +3,7 @@ import Glibc
 
 /// Where a run's output goes: text as it happens (errors on stderr), one JSON document at the end, or
 /// (for the reconcile service) a log.
-struct Console {
+struct Console: Sendable {
     var format: OutputFormat
     var text: TextRenderer
     /// What a line is: output, or on stderr a warning or an error.

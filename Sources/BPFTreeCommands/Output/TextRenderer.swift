@@ -3,7 +3,7 @@ import BPFTreeKernel
 
 /// Terraform-style text: `+` create, `~` update, `-/+` replace, `-` remove, `*` ledger only; grouped,
 /// paths relative to the anchor; colour only on a terminal.
-struct TextRenderer {
+struct TextRenderer: Sendable {
     var color: Bool
 
     private func paint(_ text: String, _ code: String) -> String { color ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text }

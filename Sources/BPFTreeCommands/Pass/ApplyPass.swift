@@ -50,20 +50,23 @@ struct ApplyPass {
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
         }
-        guard var execution = execute(planned.plan, anchor: planned.anchor, &report) else {
+        // The executor's lines are printed on their own thread while the tree is stamped; all is out on return.
+        let lines = console.showsProgress && console.isText ? ProgressLines(console) : nil
+        defer { lines?.finish() }
+        guard var execution = execute(planned.plan, anchor: planned.anchor, &report, lines: lines) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
         // What loading the programs gave is kept once the pass went through (a failed one creates nothing).
         planned.images?.save(planned.anchor)
         switch planned.basis {
         case .stamp(let repair):
-            restamp(repair, planned, &report)
+            restamp(repair, planned, &report, lines: lines)
             return outcome
         case .delta(let delta):
             var live = delta.live, ledger = delta.ledger
             live.settle(planned.plan.actions, made: execution.made)
             ledger.settle(planned.plan.actions, made: execution.made)
-            restamp(delta, live: live, ledger: ledger, planned, &report)
+            restamp(delta, live: live, ledger: ledger, planned, &report, lines: lines)
             return outcome
         case .full:
             break
@@ -90,12 +93,13 @@ struct ApplyPass {
         }
         Machine.releaseFreeMemory()
         let roots = full.desired.roots + ledger.extraRoots(beyond: full.desired.roots)
-        stamp(Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: notices), ledger: ledger), full, planned, &report)
+        stamp(Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: notices), ledger: ledger), full, planned, &report, lines: lines)
         return outcome
     }
 
-    /// Voids the stamp and runs the plan; nil when anything failed.
-    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport) -> ExecutionReport? {
+    /// Voids the stamp and runs the plan; nil when anything failed. `lines`: where the per-action lines and
+    /// the summary go (they may still be printing on return; without it, none are shown).
+    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport, lines: ProgressLines?) -> ExecutionReport? {
         let ledger: LedgerStore
         do {
             guard let opened = try LedgerStore.open(anchor, create: true) else { return nil }
@@ -108,49 +112,53 @@ struct ApplyPass {
             return nil
         }
         let executor = Executor(anchor: anchor, ledger: ledger, maxMapsPerBatch: options.batchSize)
-        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in
-            if console.showsProgress { console.out(console.text.progress(result)) }
-        }
+        let execution = executor.execute(plan, keepResults: report.keepsRecords) { result in lines?.add(result) }
         report.add(execution)
         if execution.failure != nil {
+            lines?.finish()
             console.err([console.text.applySummary(execution, anchor: options.anchorDisplayName)])
             return nil
         }
-        console.out(console.text.applySummary(execution, anchor: options.anchorDisplayName))
+        let summary = console.text.applySummary(execution, anchor: options.anchorDisplayName)
+        if let lines { lines.add(line: summary) } else { console.out(summary) }
         return execution
     }
 
     /// Writes the stamp; failing to is only a warning (the next pass plans in full).
     private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
-                       _ report: inout RunReport) {
+                       _ report: inout RunReport, lines: ProgressLines? = nil) {
         do {
             if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources, inputs: planned.inputs,
                                   filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, anchor: planned.anchor) {
                 report.stamp = "written"
             }
         } catch {
+            lines?.finish()  // the warning comes after the lines before it
             console.warn("could not write the convergence stamp: \(error)")
         }
     }
 
     /// Updates the stamp after a delta pass; failing to is only a warning (the next pass plans in full).
     private func restamp(_ delta: Pipeline.Delta, live: LiveTree, ledger: Ledger, _ planned: Pipeline.Planned,
-                         _ report: inout RunReport) {
+                         _ report: inout RunReport, lines: ProgressLines? = nil) {
         do {
             if try Pipeline.restamp(delta, live: live, ledger: ledger, notices: planned.plan.notices, inputs: planned.inputs,
                                     anchor: planned.anchor) {
                 report.stamp = "written"
             }
         } catch {
+            lines?.finish()  // the warning comes after the lines before it
             console.warn("could not write the convergence stamp: \(error)")
         }
     }
 
     /// Updates the stamp after a repair made from it; failing to is only a warning.
-    private func restamp(_ repair: Pipeline.Repair, _ planned: Pipeline.Planned, _ report: inout RunReport) {
+    private func restamp(_ repair: Pipeline.Repair, _ planned: Pipeline.Planned, _ report: inout RunReport,
+                         lines: ProgressLines? = nil) {
         do {
             if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
         } catch {
+            lines?.finish()  // the warning comes after the lines before it
             console.warn("could not write the convergence stamp: \(error)")
         }
     }

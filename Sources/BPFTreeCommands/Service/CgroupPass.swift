@@ -125,7 +125,9 @@ struct CgroupPass {
         report.add(plan)
         guard plan.hasChanges else { return .done(roots: view.scope.roots.count) }
         let pass = ApplyPass(options: options, lockTimeout: lockTimeout, console: console)
-        return pass.execute(plan, anchor: anchor, &report) != nil ? .done(roots: view.scope.roots.count) : .failed
+        let lines = console.showsProgress && console.isText ? ProgressLines(console) : nil
+        defer { lines?.finish() }
+        return pass.execute(plan, anchor: anchor, &report, lines: lines) != nil ? .done(roots: view.scope.roots.count) : .failed
     }
 
     /// `directory` below `base`, "" for `base` itself; nil when it is not beneath it.

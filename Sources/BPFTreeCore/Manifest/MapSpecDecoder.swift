@@ -61,22 +61,22 @@ struct MapSpecDecoder {
         return value
     }
 
-    private func decodeFlags(_ node: YAMLNode?, _ field: String) -> UInt32? {
+    private func decodeFlags(_ node: YAMLNode?, _ field: @autoclosure () -> String) -> UInt32? {
         guard let node else { return 0 }
         switch node.value {
         case .scalar:
-            return reader.uint32(node, field)
+            return reader.uint32(node, field())
         case .sequence(let items):
             var flags: UInt32 = 0
             var ok = true
             for (index, item) in items.enumerated() {
-                guard let text = reader.string(item, "\(field)[\(index)]") else { ok = false; continue }
+                guard let text = reader.string(item, "\(field())[\(index)]") else { ok = false; continue }
                 guard let flag = MapFlag(rawValue: text) else {
                     var message = "unknown map flag '\(text)'"
                     if let suggestion = closest(to: text, in: MapFlag.allCases.map(\.rawValue)) {
                         message += "; did you mean '\(suggestion)'?"
                     }
-                    reader.error(message, at: item, "\(field)[\(index)]")
+                    reader.error(message, at: item, "\(field())[\(index)]")
                     ok = false
                     continue
                 }
@@ -84,13 +84,13 @@ struct MapSpecDecoder {
             }
             return ok ? flags : nil
         case .mapping:
-            reader.error("expected a list of flag names or an integer, found mapping", at: node, field)
+            reader.error("expected a list of flag names or an integer, found mapping", at: node, field())
             return nil
         }
     }
 
     /// The kernel object name; by default the entry name, with characters the kernel refuses replaced.
-    private func decodeName(_ node: YAMLNode?, entryName: String, _ field: String) -> String? {
+    private func decodeName(_ node: YAMLNode?, entryName: String, _ field: @autoclosure () -> String) -> String? {
         guard let node else {
             // The entry's name with anything the kernel refuses as '_', cut to 15 characters.
             let bytes = entryName.utf8
@@ -106,9 +106,9 @@ struct MapSpecDecoder {
             }
             return String(entryName.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" }.prefix(15))
         }
-        guard let name = reader.string(node, field) else { return nil }
+        guard let name = reader.string(node, field()) else { return nil }
         guard name.utf8.count <= 15, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) else {
-            reader.error("invalid kernel object name '\(name)': at most 15 characters of [A-Za-z0-9_.]", at: node, field)
+            reader.error("invalid kernel object name '\(name)': at most 15 characters of [A-Za-z0-9_.]", at: node, field())
             return nil
         }
         return name
@@ -174,47 +174,54 @@ struct MapSpecDecoder {
     static let hashEntriesLimit: UInt32 = 1 << 27
     /// The most bytes all contents of one map may take, as written: bpftree holds them in memory.
     static let contentsLimit = 64 << 20
+    static let entryFields = ["key", "value"]
+    static let keylessEntryFields = ["value"]
 
-    private func decodeContents(_ node: YAMLNode, _ spec: MapSpec, _ field: String) -> [MapEntry] {
+    private func decodeContents(_ node: YAMLNode, _ spec: MapSpec, _ field: @autoclosure () -> String) -> [MapEntry] {
         guard case .sequence(let items) = node.value else {
-            reader.error("expected a list of {key, value} entries, found \(node.shapeName)", at: node, field)
+            reader.error("expected a list of {key, value} entries, found \(node.shapeName)", at: node, field())
             return []
         }
         let size = items.count * (Int(spec.keySize) + Int(spec.valueSize))
         guard size <= Self.contentsLimit else {
-            reader.error("\(items.count) entries of \(Int(spec.keySize) + Int(spec.valueSize)) bytes take \(formatBytes(UInt64(size))); contents may take at most \(formatBytes(UInt64(Self.contentsLimit)))", at: node, field)
+            reader.error("\(items.count) entries of \(Int(spec.keySize) + Int(spec.valueSize)) bytes take \(formatBytes(UInt64(size))); contents may take at most \(formatBytes(UInt64(Self.contentsLimit)))", at: node, field())
             return []
         }
         guard spec.type.acceptsContents else {
-            reader.error("\(spec.type.rawValue) maps cannot be given contents", at: node, field)
+            reader.error("\(spec.type.rawValue) maps cannot be given contents", at: node, field())
             return []
         }
         if items.count > Int(spec.maxEntries) {
-            reader.error("\(items.count) entries do not fit in maxEntries \(spec.maxEntries)", at: node, field)
+            reader.error("\(items.count) entries do not fit in maxEntries \(spec.maxEntries)", at: node, field())
         }
         var entries: [MapEntry] = []
+        entries.reserveCapacity(items.count)
+        // Duplicate keys can only come with a second entry.
         var seen: [[UInt8]: Int] = [:]
+        let known = spec.type.isKeyless ? Self.keylessEntryFields : Self.entryFields
         for (index, item) in items.enumerated() {
-            let itemField = "\(field)[\(index)]"
-            let known = spec.type.isKeyless ? ["value"] : ["key", "value"]
-            guard let pair = reader.object(item, itemField, known: known, required: known) else { continue }
+            // Field paths are only made for a problem.
+            func itemField() -> String { "\(field())[\(index)]" }
+            guard let pair = reader.object(item, itemField(), known: known, required: known) else { continue }
             var key: [UInt8] = []
             if !spec.type.isKeyless {
-                guard let keyNode = pair["key"], let bytes = self.bytes(keyNode, size: spec.keySize, join(itemField, "key"))
+                guard let keyNode = pair["key"], let bytes = self.bytes(keyNode, size: spec.keySize, join(itemField(), "key"))
                 else { continue }
                 key = bytes
                 if spec.type.isArray {
                     let k = bytes.prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
                     if k >= spec.maxEntries {
-                        reader.error("array index \(k) is not below maxEntries \(spec.maxEntries)", at: keyNode, join(itemField, "key"))
+                        reader.error("array index \(k) is not below maxEntries \(spec.maxEntries)", at: keyNode, join(itemField(), "key"))
                     }
                 }
-                if let first = seen[bytes] {
-                    reader.error("duplicate key (also contents[\(first)])", at: keyNode, join(itemField, "key"))
+                if items.count > 1 {
+                    if let first = seen[bytes] {
+                        reader.error("duplicate key (also contents[\(first)])", at: keyNode, join(itemField(), "key"))
+                    }
+                    seen[bytes] = index
                 }
-                seen[bytes] = index
             }
-            guard let valueNode = pair["value"], let value = bytes(valueNode, size: spec.valueSize, join(itemField, "value"))
+            guard let valueNode = pair["value"], let value = bytes(valueNode, size: spec.valueSize, join(itemField(), "value"))
             else { continue }
             entries.append(MapEntry(key: key, value: value))
         }
@@ -223,18 +230,18 @@ struct MapSpecDecoder {
 
     /// A key or value: a plain integer (little-endian, must fit) or a quoted hex string (`"0a 0b"`,
     /// `"0x0a0b"`), zero-padded at the end to `size` bytes.
-    private func bytes(_ node: YAMLNode, size: UInt32, _ field: String) -> [UInt8]? {
+    private func bytes(_ node: YAMLNode, size: UInt32, _ field: @autoclosure () -> String) -> [UInt8]? {
         guard case .scalar(let scalar) = node.value, !node.isNull else {
-            reader.error("expected an integer or a quoted hex string, found \(node.shapeName)", at: node, field)
+            reader.error("expected an integer or a quoted hex string, found \(node.shapeName)", at: node, field())
             return nil
         }
         if scalar.isPlain {
             guard let literal = IntegerLiteral(scalar.text) else {
-                reader.error("expected an integer or a quoted hex string, found '\(scalar.text)'", at: node, field)
+                reader.error("expected an integer or a quoted hex string, found '\(scalar.text)'", at: node, field())
                 return nil
             }
             guard let bytes = literal.littleEndian(size: Int(size)) else {
-                reader.error("\(literal) does not fit in \(size) bytes", at: node, field)
+                reader.error("\(literal) does not fit in \(size) bytes", at: node, field())
                 return nil
             }
             return bytes
@@ -242,7 +249,7 @@ struct MapSpecDecoder {
         var hex = scalar.text.filter { !$0.isWhitespace }
         if hex.hasPrefix("0x") || hex.hasPrefix("0X") { hex.removeFirst(2) }
         guard hex.count % 2 == 0, hex.allSatisfy(\.isHexDigit) else {
-            reader.error("\"\(scalar.text)\" is not hex bytes such as \"01 02 0a ff\"", at: node, field)
+            reader.error("\"\(scalar.text)\" is not hex bytes such as \"01 02 0a ff\"", at: node, field())
             return nil
         }
         var bytes: [UInt8] = []
@@ -253,7 +260,7 @@ struct MapSpecDecoder {
             index = next
         }
         guard bytes.count <= Int(size) else {
-            reader.error("\(bytes.count) bytes do not fit in \(size) bytes", at: node, field)
+            reader.error("\(bytes.count) bytes do not fit in \(size) bytes", at: node, field())
             return nil
         }
         return bytes + Array(repeating: 0, count: Int(size) - bytes.count)

@@ -61,6 +61,8 @@ public final class Executor {
                     record(index, result, copied: outcome.copied[index])
                 }
                 stopped = outcome.failure != nil
+            } else if phase == .removals {
+                stopped = remove(plan, indices, record)
             } else {
                 for index in indices {
                     guard !stopped else { record(index, .notDone); continue }
@@ -275,6 +277,41 @@ public final class Executor {
         try? kernel.forget(staging.temporaryKinds.map(\.0).filter { !left.contains($0) })
     }
 
+    /// Unlinks every entry of `indices` (removals, children first), then forgets their records in one
+    /// ledger write. The first refused unlink stops the phase; what was unlinked before it is forgotten.
+    /// A refused ledger write fails the first removal and leaves the rest not done: their records stay,
+    /// for the next plan to settle. Returns whether the run stopped.
+    private func remove(_ plan: Plan, _ indices: [Int], _ record: (Int, ActionResult.Outcome, UInt64?) -> Void) -> Bool {
+        var unlinked: [Int] = []
+        var refused: (index: Int, error: KernelError)?
+        for index in indices {
+            let action = plan.actions[index]
+            do throws(KernelError) {
+                try kernel.unlink(action.path, directory: action.change == .remove(.directory))
+                unlinked.append(index)
+            } catch {
+                refused = (index, error)
+                break
+            }
+        }
+        var forgotten = true
+        do throws(KernelError) {
+            try kernel.forget(unlinked.map { plan.actions[$0].path })
+        } catch {
+            forgotten = false
+            if let first = unlinked.first { refused = (first, error) }
+        }
+        // What was unlinked is a prefix of `indices`.
+        for (position, index) in indices.enumerated() {
+            if let refused, refused.index == index {
+                record(index, .failed(refused.error), nil)
+            } else {
+                record(index, forgotten && position < unlinked.count ? .done : .notDone, nil)
+            }
+        }
+        return refused != nil
+    }
+
     // MARK: One-step actions
 
     /// Actions that are one step each.
@@ -291,9 +328,8 @@ public final class Executor {
         case .removeTemporary:
             try kernel.removeTemporary(action.path)
             try kernel.forget([action.path])
-        case .remove(let kind):
-            try kernel.unlink(action.path, directory: kind == .directory)
-            try kernel.forget([action.path])
+        case .remove:
+            throw KernelError("execute", path: action.path.description, detail: "removed in its own phase")
         case .createDirectory, .createMap, .replaceMap, .createProgram, .replaceProgram, .createLink, .replaceLink:
             throw KernelError("execute", path: action.path.description, detail: "created in its own phase")
         }

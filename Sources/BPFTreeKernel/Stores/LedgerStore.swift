@@ -93,12 +93,17 @@ public final class LedgerStore {
         }
     }
 
-    /// Deletes the records of `paths`; missing records are fine.
+    /// Deletes the records of `paths` in one syscall; missing records are fine.
     public func remove(_ paths: [TreePath]) throws(KernelError) {
-        for path in paths {
-            let result = Self.key(path).withUnsafeBytes { bt_map_delete(descriptor.rawValue, $0.baseAddress) }
-            guard result == 0 else { throw KernelError("BPF_MAP_DELETE_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
+        guard !paths.isEmpty else { return }
+        var keys = [UInt8](repeating: 0, count: paths.count * Self.keySize)
+        for (index, path) in paths.enumerated() {
+            keys.replaceSubrange((index * Self.keySize)..<((index + 1) * Self.keySize), with: Self.key(path))
         }
+        let result = keys.withUnsafeBytes {
+            bt_map_delete_batch(descriptor.rawValue, $0.baseAddress, UInt32(Self.keySize), UInt32(paths.count))
+        }
+        guard result == 0 else { throw KernelError("BPF_MAP_DELETE_BATCH", path: Reserved.ledgerName, negativeErrno: result) }
     }
 
     /// The anchor-relative path, NUL-padded to the key size (validation keeps paths within it).

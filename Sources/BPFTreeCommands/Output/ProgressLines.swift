@@ -1,0 +1,41 @@
+import BPFTreeKernel
+import Dispatch
+
+/// The executor's per-action lines, rendered and printed in order on a thread of their own, so that a
+/// large apply does not wait for its own output (it stamps the tree meanwhile). `finish` returns once
+/// every line is out; call it before printing anything else.
+final class ProgressLines: @unchecked Sendable {
+    private let console: Console
+    private let queue = DispatchQueue(label: "bpftree.progress")
+    /// Results not handed to the queue yet (touched by the calling thread only).
+    private var pending: [ActionResult] = []
+
+    /// Lines go to the queue in groups: one hand-over per line would cost more than the line.
+    private static let group = 512
+
+    init(_ console: Console) { self.console = console }
+
+    func add(_ result: ActionResult) {
+        pending.append(result)
+        if pending.count >= Self.group { handOver() }
+    }
+
+    /// A line after the results added so far.
+    func add(line: String) {
+        handOver()
+        let console = console
+        queue.async { console.out(line) }
+    }
+
+    func finish() {
+        handOver()
+        queue.sync {}
+    }
+
+    private func handOver() {
+        guard !pending.isEmpty else { return }
+        let results = pending, console = console
+        pending = []
+        queue.async { console.out(results.map(console.text.progress)) }
+    }
+}
