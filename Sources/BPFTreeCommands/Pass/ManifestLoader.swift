@@ -45,15 +45,12 @@ struct ManifestLoader {
         return .success(Decoded(manifests: manifests, policies: policies))
     }
 
-    /// Threads that decode a large manifest's entries: the CPUs this process may run on, at most 4.
-    static let decodingThreads = min(4, ProcessInfo.processInfo.activeProcessorCount)
-
     /// Manifests (`kind: Tree`), templates not yet rendered.
     func loadManifests(_ files: [TreeStamp.Input]) -> Result<[Manifest], ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
         for documents in parse(files, diagnostics: &diagnostics) {
-            switch ManifestDecoder(pageSize: pageSize, parallelism: Self.decodingThreads).decode(documents) {
+            switch ManifestDecoder(pageSize: pageSize).decode(documents) {
             case .success(let decoded): manifests += decoded
             case .failure(let failure): diagnostics += failure.diagnostics
             }

@@ -1,20 +1,11 @@
 import BPFTreeYAML
-import Dispatch
 
 /// Turns parsed YAML documents into manifests, reporting every problem with its location and field.
 public struct ManifestDecoder: Sendable {
     /// Ring buffer sizes must be multiples of it.
     public var pageSize: Int
-    /// How many threads may decode the top-level entries of one manifest (the result does not depend on it).
-    public var parallelism: Int
 
-    public init(pageSize: Int, parallelism: Int = 1) {
-        self.pageSize = pageSize
-        self.parallelism = max(1, parallelism)
-    }
-
-    /// Fewest top-level entries per thread: below that a thread costs more than it saves.
-    static let entriesPerThread = 128
+    public init(pageSize: Int) { self.pageSize = pageSize }
 
     /// Decodes every non-empty document; on any problem returns no manifests and every diagnostic.
     public func decode(_ documents: [YAMLDocument]) -> Result<[Manifest], ValidationFailure> {
@@ -61,8 +52,7 @@ public struct ManifestDecoder: Sendable {
         entries.append(rootEntry)
         if let entriesNode = spec["entries"] {
             let pins = PinSpecDecoder(reader: reader, template: spec["forEachCgroup"] != nil)
-            decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, pins, into: &entries,
-                          threads: parallelism)
+            decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, pins, into: &entries)
         }
         return Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
     }
@@ -89,35 +79,11 @@ public struct ManifestDecoder: Sendable {
         return CgroupSource(path: path, depth: depth)
     }
 
-    /// `threads`: how many may share the pairs (in contiguous runs, each with its own reader; entries and
-    /// diagnostics are joined in document order, so the result is the one a single thread gives).
     private func decodeEntries(_ node: YAMLNode, under parent: TreePath, _ field: String, _ manifest: String,
-                               _ reader: NodeReader, _ pins: PinSpecDecoder, into entries: inout [DesiredEntry],
-                               threads: Int = 1) {
+                               _ reader: NodeReader, _ pins: PinSpecDecoder, into entries: inout [DesiredEntry]) {
         if node.isNull { return }
         guard let pairs = reader.mapping(node, field) else { return }
-        let runs = min(threads, pairs.count / Self.entriesPerThread)
-        guard runs > 1 else {
-            for pair in pairs { decodePair(pair, parent, field, manifest, reader, pins, into: &entries) }
-            return
-        }
-        var results = [(entries: [DesiredEntry], diagnostics: [Diagnostic])](repeating: ([], []), count: runs)
-        let template = pins.template
-        results.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            DispatchQueue.concurrentPerform(iterations: runs) { run in
-                let reader = NodeReader()
-                let pins = PinSpecDecoder(reader: reader, template: template)
-                var decoded: [DesiredEntry] = []
-                let range = (pairs.count * run / runs)..<(pairs.count * (run + 1) / runs)
-                for pair in pairs[range] { decodePair(pair, parent, field, manifest, reader, pins, into: &decoded) }
-                out[run] = (decoded, reader.diagnostics)
-            }
-        }
-        for result in results {
-            entries += result.entries
-            reader.append(result.diagnostics)
-        }
+        for pair in pairs { decodePair(pair, parent, field, manifest, reader, pins, into: &entries) }
     }
 
     private func decodePair(_ pair: (key: String, keyNode: YAMLNode, value: YAMLNode), _ parent: TreePath, _ field: String,

@@ -12,9 +12,6 @@ final class NodeReader {
         diagnostics.append(Diagnostic(message, at: location, field: field))
     }
 
-    /// Takes on what another reader found (one that read a later part of the same document).
-    func append(_ found: [Diagnostic]) { diagnostics += found }
-
     /// The pairs of a mapping with scalar keys, or nil (reported) when the node is not a mapping.
     func mapping(_ node: YAMLNode, _ field: @autoclosure () -> String) -> [(key: String, keyNode: YAMLNode, value: YAMLNode)]? {
         guard case .mapping(let pairs) = node.value else {
