@@ -81,9 +81,16 @@ public struct YAMLNode: Sendable {
 
     /// Whether the node is an explicit or implicit null (`~`, `null`, or nothing).
     public var isNull: Bool {
-        guard raw.kind == .plainScalar else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(text)
+        let raw = raw
+        guard raw.kind == .plainScalar, raw.count <= 4 else { return false }
+        // Compared as bytes: this is asked of nearly every scalar, and most are not null.
+        return storage.bytes.withUnsafeBufferPointer { buffer in
+            let text = UnsafeBufferPointer(rebasing: buffer[Int(raw.start)..<Int(raw.start + raw.count)])
+            return Self.nulls.contains { $0.elementsEqual(text) }
+        }
     }
+
+    private static let nulls: [[UInt8]] = ["", "~", "null", "Null", "NULL"].map { Array($0.utf8) }
 
     /// The items of a sequence, without copying them.
     public struct Items: RandomAccessCollection, Sendable {
