@@ -12,6 +12,9 @@ final class ProgressLines: @unchecked Sendable {
 
     /// Lines go to the queue in groups: one hand-over per line would cost more than the line.
     private static let group = 512
+    /// Groups handed over and not printed yet: at most this many, so that a printer behind the executor
+    /// holds a few thousand results, not all of a large plan's.
+    private let inFlight = DispatchSemaphore(value: 4)
 
     init(_ console: Console) { self.console = console }
 
@@ -23,8 +26,12 @@ final class ProgressLines: @unchecked Sendable {
     /// A line after the results added so far.
     func add(line: String) {
         handOver()
-        let console = console
-        queue.async { console.out(line) }
+        let console = console, inFlight = inFlight
+        inFlight.wait()
+        queue.async {
+            console.out(line)
+            inFlight.signal()
+        }
     }
 
     func finish() {
@@ -34,8 +41,12 @@ final class ProgressLines: @unchecked Sendable {
 
     private func handOver() {
         guard !pending.isEmpty else { return }
-        let results = pending, console = console
+        let results = pending, console = console, inFlight = inFlight
         pending = []
-        queue.async { console.out(results.map(console.text.progress)) }
+        inFlight.wait()
+        queue.async {
+            console.out(results.map(console.text.progress))
+            inFlight.signal()
+        }
     }
 }
