@@ -16,7 +16,11 @@ final class ProgressLines: @unchecked Sendable {
     /// holds a few thousand results, not all of a large plan's.
     private let inFlight = DispatchSemaphore(value: 4)
 
-    init(_ console: Console) { self.console = console }
+    /// Lines for `console`, or nil when it shows none (JSON output, a service logging above debug).
+    init?(showing console: Console) {
+        guard console.showsProgress, console.isText else { return nil }
+        self.console = console
+    }
 
     func add(_ result: ActionResult) {
         pending.append(result)
@@ -26,12 +30,7 @@ final class ProgressLines: @unchecked Sendable {
     /// A line after the results added so far.
     func add(line: String) {
         handOver()
-        let console = console, inFlight = inFlight
-        inFlight.wait()
-        queue.async {
-            console.out(line)
-            inFlight.signal()
-        }
+        enqueue([line])
     }
 
     func finish() {
@@ -41,11 +40,17 @@ final class ProgressLines: @unchecked Sendable {
 
     private func handOver() {
         guard !pending.isEmpty else { return }
-        let results = pending, console = console, inFlight = inFlight
+        let results = pending, text = console.text
         pending = []
+        enqueue(results.map { text.progress($0) })
+    }
+
+    /// Hands `lines` (rendered on the queue) to the printer, waiting while four groups are ahead of them.
+    private func enqueue(_ lines: @autoclosure @escaping @Sendable () -> [String]) {
+        let console = console, inFlight = inFlight
         inFlight.wait()
         queue.async {
-            console.out(results.map(console.text.progress))
+            console.out(lines())
             inFlight.signal()
         }
     }

@@ -40,7 +40,7 @@ struct ApplyPass {
         let outcome = Outcome(succeeded: true, scan: planned.scan, inputs: planned.inputs)
         console.out(console.text.notices(planned.plan))
         guard planned.plan.hasChanges else {
-            planned.images?.save(planned.anchor)
+            planned.images?.save()
             switch planned.basis {
             case .full(let full): stamp(full.observed, full, planned, &report)
             case .stamp(let repair) where !repair.drift.isEmpty: restamp(repair, planned, &report)
@@ -51,13 +51,13 @@ struct ApplyPass {
             return outcome
         }
         // The executor's lines are printed on their own thread while the tree is stamped; all is out on return.
-        let lines = console.showsProgress && console.isText ? ProgressLines(console) : nil
+        let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
         guard var execution = execute(planned.plan, anchor: planned.anchor, &report, lines: lines) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
         // What loading the programs gave is kept once the pass went through (a failed one creates nothing).
-        planned.images?.save(planned.anchor)
+        planned.images?.save()
         switch planned.basis {
         case .stamp(let repair):
             restamp(repair, planned, &report, lines: lines)
@@ -124,6 +124,12 @@ struct ApplyPass {
         return execution
     }
 
+    /// The warning a stamp that could not be written gets, after the lines printed before it.
+    private func stampNotWritten(_ error: KernelError, after lines: ProgressLines?) {
+        lines?.finish()
+        console.warn("could not write the convergence stamp: \(error)")
+    }
+
     /// Writes the stamp; failing to is only a warning (the next pass plans in full).
     private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
                        _ report: inout RunReport, lines: ProgressLines? = nil) {
@@ -133,8 +139,7 @@ struct ApplyPass {
                 report.stamp = "written"
             }
         } catch {
-            lines?.finish()  // the warning comes after the lines before it
-            console.warn("could not write the convergence stamp: \(error)")
+            stampNotWritten(error, after: lines)
         }
     }
 
@@ -147,8 +152,7 @@ struct ApplyPass {
                 report.stamp = "written"
             }
         } catch {
-            lines?.finish()  // the warning comes after the lines before it
-            console.warn("could not write the convergence stamp: \(error)")
+            stampNotWritten(error, after: lines)
         }
     }
 
@@ -158,8 +162,7 @@ struct ApplyPass {
         do {
             if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
         } catch {
-            lines?.finish()  // the warning comes after the lines before it
-            console.warn("could not write the convergence stamp: \(error)")
+            stampNotWritten(error, after: lines)
         }
     }
 }

@@ -348,11 +348,7 @@ enum Pipeline {
     /// What, besides the files, decides a plan: this build of bpftree (its executable's identity, so a
     /// rebuilt binary never trusts an older one's stamp), `--force`, the page size and the possible CPUs.
     private static func settings(_ options: CommonOptions, pageSize: Int) -> [String] {
-        var executable = Glibc.stat()
-        let build = stat("/proc/self/exe", &executable) == 0
-            ? "\(executable.st_dev):\(executable.st_ino):\(executable.st_size):\(executable.st_mtim.tv_sec).\(executable.st_mtim.tv_nsec)"
-            : "unknown"
-        return ["bpftree \(BPFTreeCommand.configuration.version)", "build \(build)", "force \(options.force)",
+        return ["bpftree \(BPFTreeCommand.configuration.version)", "build \(Machine.executableIdentity)", "force \(options.force)",
                 "page \(pageSize)", "cpus \(Machine.possibleCPUs)"]
     }
 }

@@ -125,7 +125,7 @@ struct CgroupPass {
         report.add(plan)
         guard plan.hasChanges else { return .done(roots: view.scope.roots.count) }
         let pass = ApplyPass(options: options, lockTimeout: lockTimeout, console: console)
-        let lines = console.showsProgress && console.isText ? ProgressLines(console) : nil
+        let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
         return pass.execute(plan, anchor: anchor, &report, lines: lines) != nil ? .done(roots: view.scope.roots.count) : .failed
     }

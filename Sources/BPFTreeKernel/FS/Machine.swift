@@ -20,6 +20,14 @@ public enum Machine {
         return lines.count == 1 && lines[0].split(separator: " ") == ["0", "0", "4294967295"]
     }()
 
+    /// This build of bpftree: device, inode, size and mtime of the running executable ("unknown" when
+    /// it cannot be read). Whatever bpftree keeps between runs is tied to it.
+    public static let executableIdentity: String = {
+        var executable = Glibc.stat()
+        guard stat("/proc/self/exe", &executable) == 0 else { return "unknown" }
+        return "\(executable.st_dev):\(executable.st_ino):\(executable.st_size):\(executable.st_mtim.tv_sec).\(executable.st_mtim.tv_nsec)"
+    }()
+
     /// Returns memory the process has freed to the kernel (`malloc_trim`), e.g. before a second large
     /// phase of a run, so that peak RSS is not the sum of both.
     public static func releaseFreeMemory() { bt_release_free_memory() }

@@ -8,7 +8,10 @@ import Glibc
 /// the map vanishes with the mount, as the kernel's own state does. Only a cache: any trouble with it
 /// means loading the program, never a failed run.
 public final class ImageStore {
-    private var descriptor: Descriptor?
+    private let anchor: Anchor
+    /// The map, opened at the first lookup (a pass without programs never opens it).
+    private lazy var descriptor: Descriptor? = try? ReservedMap.open(anchor, name: Reserved.imagesName, shape: Self.shape,
+                                                                      create: false, what: "program image cache")
     /// Images learnt this run, kept by `save`.
     private var learnt: [(key: [UInt8], image: ProgramImage)] = []
 
@@ -22,10 +25,7 @@ public final class ImageStore {
 
     /// The store beneath `anchor` as it is: nothing is created until `save`. A map pinned under its name
     /// that is not one reads as an empty store.
-    public init(_ anchor: Anchor) {
-        descriptor = try? ReservedMap.open(anchor, name: Reserved.imagesName, shape: Self.shape, create: false,
-                                           what: "program image cache")
-    }
+    public init(_ anchor: Anchor) { self.anchor = anchor }
 
     /// The image cached under `key`, if any.
     public func image(for key: [UInt8]) -> ProgramImage? {
@@ -44,7 +44,7 @@ public final class ImageStore {
 
     /// Caches what this run learnt, creating the map when there is none (a run that changes the tree calls
     /// this once it went through; a reader never does). An image too large for a value is not kept.
-    public func save(_ anchor: Anchor) {
+    public func save() {
         guard !learnt.isEmpty else { return }
         if descriptor == nil {
             descriptor = try? ReservedMap.open(anchor, name: Reserved.imagesName, shape: Self.shape, create: true,
@@ -82,11 +82,7 @@ public final class ImageStore {
         func text<T>(_ field: T) -> String {
             withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
         }
-        var executable = Glibc.stat()
-        let build = stat("/proc/self/exe", &executable) == 0
-            ? "\(executable.st_dev):\(executable.st_ino):\(executable.st_size):\(executable.st_mtim.tv_sec).\(executable.st_mtim.tv_nsec)"
-            : "unknown"
         return ["libbpf \(String(cString: bt_libbpf_version()))", "kernel \(text(names.release)) \(text(names.version))",
-                "build \(build)"]
+                "build \(Machine.executableIdentity)"]
     }()
 }
