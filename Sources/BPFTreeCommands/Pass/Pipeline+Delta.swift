@@ -31,7 +31,7 @@ extension Pipeline {
             // The ledger records of the view's paths only: lookups, not a read of the whole ledger.
             let lookups = try LedgerLookups(anchor)
             var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedMaps(desired: desired) { lookups.record(at: $0) }
+            observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.scope.roots, expectedEntries: desired.entries.count)
             for path in live.entries.keys { _ = lookups.record(at: path) }
             for entry in desired.entries { _ = lookups.record(at: entry.path) }

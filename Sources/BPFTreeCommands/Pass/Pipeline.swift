@@ -273,7 +273,7 @@ enum Pipeline {
         let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
         var observer = TreeObserver(anchor: anchor)
-        if !options.verify { observer.vouched = ledger.vouchedMaps(for: desired) }
+        if !options.verify { observer.vouched = ledger.vouchedPins(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
         let facts = try ProgramTable.facts(desired, live: live, policies: policies, anchor: anchor)
         var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force,

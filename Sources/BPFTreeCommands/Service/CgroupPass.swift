@@ -64,13 +64,14 @@ struct CgroupPass {
         // In place: a copy of the table per event would cost the number of cgroups each time.
         for cgroup in removed { knowledge.cgroups[source, default: [:]][cgroup.path] = nil }
         for cgroup in added { knowledge.cgroups[source, default: [:]][cgroup.path] = cgroup }
-        for (manifest, template) in knowledge.templates(of: source) {
+        for template in knowledge.templates(of: source) {
             for cgroup in removed {
                 guard case .success(let root) = template.root(for: cgroup) else { continue }
                 knowledge.remove(root)
                 roots.insert(root)
             }
-            let (instances, skipped) = manifest.instances([source: added])
+            guard !added.isEmpty else { continue }
+            let (instances, skipped) = template.instances(added)
             if !skipped.isEmpty { return "a new cgroup's name cannot be a bpffs name" }
             for instance in instances {
                 // An instance beside one of a cgroup already there: only a full merge can say which wins.
@@ -104,7 +105,7 @@ struct CgroupPass {
             // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
             let lookups = try LedgerLookups(anchor)
             var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedMaps(desired: desired) { lookups.record(at: $0) }
+            observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.observed, expectedEntries: desired.entries.count)
             for path in view.ledgerPaths(live: live) { _ = lookups.record(at: path) }
             ledger = try lookups.ledger()

@@ -6,7 +6,7 @@ import BPFTreeYAML
 /// inputs of the last full pass, the cgroups there are (kept current by cgroup passes), and the declared
 /// tree in parts (`DesiredParts`), its fixed part resolved.
 struct ServiceKnowledge {
-    var decoded: ManifestLoader.Decoded
+    let decoded: ManifestLoader.Decoded
     /// The cgroups of each source by their path below it.
     var cgroups: [CgroupSource: [String: Cgroup]]
     var parts: DesiredParts
@@ -21,6 +21,8 @@ struct ServiceKnowledge {
     var key: [UInt8] = []
     /// Why a cgroup event needs a full pass with these inputs; nil when a cgroup pass can do.
     var fullPassesOnly: String?
+    /// The template manifests, compiled once rather than at every event.
+    private let compiled: [CompiledTemplate]
 
     /// What a successful full pass with `decoded` and `scan` leaves; nil when the fixed declarations do
     /// not resolve (the full pass that follows says why).
@@ -35,6 +37,7 @@ struct ServiceKnowledge {
             directories[source] = directory
         }
         self.decoded = decoded
+        compiled = decoded.manifests.compactMap(CompiledTemplate.init)
         cgroups = scan.cgroups.mapValues { Dictionary($0.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first }) }
         self.parts = parts
         self.directories = directories
@@ -76,10 +79,7 @@ struct ServiceKnowledge {
     }
 
     /// The templates rendered for cgroups of `source`.
-    func templates(of source: CgroupSource) -> [(manifest: Manifest, template: CgroupTemplate)] {
-        decoded.manifests.compactMap { manifest in
-            guard let template = manifest.forEachCgroup, template.source == source else { return nil }
-            return (manifest, template)
-        }
+    func templates(of source: CgroupSource) -> [CompiledTemplate] {
+        compiled.filter { $0.template.source == source }
     }
 }

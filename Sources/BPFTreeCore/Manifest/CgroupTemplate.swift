@@ -158,24 +158,51 @@ extension Manifest {
     /// its source) with the root filled in and every entry moved beneath it. A cgroup whose name bpffs
     /// cannot hold gets no subtree and a notice.
     public func instances(_ cgroups: [CgroupSource: [Cgroup]]) -> (manifests: [Manifest], notices: [PlanNotice]) {
-        guard let template = forEachCgroup else { return ([self], []) }
+        guard let compiled = CompiledTemplate(self) else { return ([self], []) }
+        return compiled.instances(cgroups[compiled.template.source] ?? [])
+    }
+}
+
+/// A template manifest with its root and every entry's placeholders split once (`TemplateText`), so that
+/// rendering it for a cgroup is concatenation; the service keeps one per template between events.
+public struct CompiledTemplate: Sendable {
+    public let manifest: Manifest
+    public let template: CgroupTemplate
+    private let rootText: TemplateText
+    private let kinds: [KindTemplate]
+
+    /// Nil for a manifest that is no template.
+    public init?(_ manifest: Manifest) {
+        guard let template = manifest.forEachCgroup else { return nil }
+        self.manifest = manifest
+        self.template = template
+        rootText = TemplateText(template.root)
+        kinds = manifest.entries.map { KindTemplate($0.kind) }
+    }
+
+    /// The root for `cgroup`, or why the cgroup cannot have one (a name bpffs cannot hold).
+    public func root(for cgroup: Cgroup) -> Result<TreePath, TreePath.PathError> {
+        TreePath.parse(relative: rootText.filled(cgroup, source: template.source))
+    }
+
+    /// One manifest per cgroup of `cgroups` (of the template's source), and a notice for each cgroup
+    /// that gets no subtree.
+    public func instances(_ cgroups: [Cgroup]) -> (manifests: [Manifest], notices: [PlanNotice]) {
         var manifests: [Manifest] = []
         var notices: [PlanNotice] = []
-        let prefix = root.text.utf8.count
-        let rootText = TemplateText(template.root)
-        let kinds = entries.map { KindTemplate($0.kind) }
-        for cgroup in cgroups[template.source] ?? [] {
-            switch TreePath.parse(relative: rootText.filled(cgroup, source: template.source)) {
+        let prefix = manifest.root.text.utf8.count
+        for cgroup in cgroups {
+            switch root(for: cgroup) {
             case .failure(let error):
                 notices.append(PlanNotice(
                     path: TreePath(joined: template.root),
                     message: "cgroup '\(cgroup.path)' (id \(cgroup.id)) of \(template.source.path) gets no subtree: \(error.message)",
                     category: .cgroup))
             case .success(let instanceRoot):
-                var instance = self
+                var instance = manifest
                 instance.root = instanceRoot
                 instance.forEachCgroup = nil
-                instance.entries = zip(entries, kinds).map { entry, kind in
+                instance.entries = zip(manifest.entries, kinds).map { entry, kind in
                     var moved = entry
                     let rest = entry.path.text.utf8.dropFirst(prefix)
                     moved.path = TreePath(joined: instanceRoot.text + String(decoding: rest, as: UTF8.self))
@@ -191,7 +218,7 @@ extension Manifest {
 
 /// The placeholders of an entry's references (a program's maps, a link's program and cgroup), compiled
 /// once per template.
-struct KindTemplate {
+struct KindTemplate: Sendable {
     var maps: [TemplateText] = []
     var program: TemplateText?
     var cgroup: TemplateText?

@@ -137,17 +137,19 @@ public struct Ledger: Sendable {
 }
 
 extension Ledger {
-    /// The map pins a pass need not inspect (see `VouchedMaps`).
-    public func vouchedMaps(for desired: DesiredTree) -> VouchedMaps { VouchedMaps(ledger: self, desired: desired) }
+    /// The pins a pass need not inspect (see `VouchedPins`).
+    public func vouchedPins(for desired: DesiredTree) -> VouchedPins { VouchedPins(ledger: self, desired: desired) }
 }
 
-/// The map pins a pass need not inspect: records of maps bpftree owns whose shape fingerprint is the one
-/// declared now (or that are no longer declared, where only the kind matters). When the pin at such a
-/// path still has the recorded inode it is the very object bpftree pinned: a pin's inode changes whenever
-/// anything is pinned again at its path, and a map's shape never changes. The observer then skips
-/// `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap`. Maps a declared program is bound to are
-/// always inspected: the planner compares their id with the program's. Answered per path.
-public struct VouchedMaps {
+/// The pins a pass need not inspect: records of maps bpftree owns whose shape fingerprint is the one
+/// declared now (or that are no longer declared, where only the kind matters), and of programs and links
+/// bpftree owns that are no longer declared (only pruning looks at them, and it needs the kind alone).
+/// When the pin at such a path still has the recorded inode it is the very object bpftree pinned: a pin's
+/// inode changes whenever anything is pinned again at its path, and a map's shape never changes. The
+/// observer then skips `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap` or `.recordedPin`. Maps a
+/// declared program is bound to are always inspected: the planner compares their id with the program's.
+/// Answered per path.
+public struct VouchedPins {
     /// The ledger's record of a path: from a table read whole, or looked up one path at a time.
     let lookup: (TreePath) -> LedgerRecord?
     let desired: DesiredTree
@@ -165,10 +167,17 @@ public struct VouchedMaps {
 
     /// The record that vouches for the pin at `path`, if one does (its inode still has to match).
     public func record(for path: TreePath) -> LedgerRecord? {
-        guard let record = lookup(path), record.kind == .map, record.state == .owned,
-              desired.boundMaps.isEmpty || !desired.boundMaps.contains(path) else { return nil }
-        if let declared = desired.mapFingerprint(at: path), declared != record.fingerprint { return nil }
-        return record
+        guard let record = lookup(path), record.state == .owned else { return nil }
+        switch record.kind {
+        case .map:
+            guard desired.boundMaps.isEmpty || !desired.boundMaps.contains(path) else { return nil }
+            if let declared = desired.mapFingerprint(at: path), declared != record.fingerprint { return nil }
+            return record
+        case .program, .link:
+            return desired.declares(path) ? nil : record
+        case .directory:
+            return nil
+        }
     }
 }
 
@@ -180,6 +189,7 @@ extension LiveEntry.Kind {
         case .map, .recordedMap: .map
         case .program: .program
         case .link: .link
+        case .recordedPin(let kind): kind
         default: nil
         }
     }

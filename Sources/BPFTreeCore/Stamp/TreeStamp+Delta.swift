@@ -35,15 +35,16 @@ extension TreeStamp {
         var addedRoots: Set<TreePath> = [], removedRoots: Set<TreePath> = []
         var entries: [DesiredEntry] = []
         for manifest in manifests {
-            guard let template = manifest.forEachCgroup else { continue }
+            guard let compiled = CompiledTemplate(manifest) else { continue }
+            let template = compiled.template
             for cgroup in removed[template.source] ?? [] {
-                guard case .success(let root) = template.root(for: cgroup) else { return nil }
+                guard case .success(let root) = compiled.root(for: cgroup) else { return nil }
                 // Everything declared there must be this template's (no other manifest's entry stays).
                 guard subtree(at: root).allSatisfy({ $0.declaration.map { declarations[$0].manifest == manifest.name } ?? true })
                 else { return nil }
                 removedRoots.insert(root)
             }
-            let (instances, skipped) = manifest.instances([template.source: added[template.source] ?? []])
+            let (instances, skipped) = compiled.instances(added[template.source] ?? [])
             guard skipped.isEmpty else { return nil }
             for instance in instances {
                 guard addedRoots.insert(instance.root).inserted else { return nil }

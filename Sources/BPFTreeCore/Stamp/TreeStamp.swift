@@ -119,7 +119,7 @@ public struct TreeStamp: Equatable, Sendable {
             self.path = path
             switch entry.kind {
             case .directory: type = 1
-            case .map, .recordedMap, .program, .link, .pin: type = 2
+            case .map, .recordedMap, .program, .link, .recordedPin, .pin: type = 2
             case .symlink: type = 3
             case .other(let name):
                 type = switch name {

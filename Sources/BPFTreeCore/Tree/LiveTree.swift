@@ -82,8 +82,11 @@ public struct LiveEntry: Hashable, Sendable {
         case directory
         indirect case map(LiveMapInfo)
         /// A pin the ledger vouches for: its inode is the one recorded when bpftree pinned a map of this
-        /// shape fingerprint there, so it was not inspected (see `VouchedMaps`).
+        /// shape fingerprint there, so it was not inspected (see `VouchedPins`).
         case recordedMap(fingerprint: UInt64)
+        /// A program or link pin no manifest declares, with the inode bpftree recorded when it pinned an
+        /// object of this kind there: only pruning looks at it, so it was not inspected (`VouchedPins`).
+        case recordedPin(LedgerRecord.Kind)
         indirect case program(LiveProgramInfo)
         indirect case link(LiveLinkInfo)
         /// A pin whose object kind could not be told.
@@ -98,6 +101,7 @@ public struct LiveEntry: Hashable, Sendable {
             case .map, .recordedMap: "map"
             case .program: "program"
             case .link: "link"
+            case .recordedPin(let kind): kind.name
             case .pin: "pin"
             case .symlink: "symlink"
             case .other(let type): type

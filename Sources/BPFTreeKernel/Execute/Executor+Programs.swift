@@ -46,6 +46,8 @@ extension Executor {
         var runs = 0
         var batch: [BatchedLink] = []
         var ops: [LinkOp] = []
+        // The programs links attach, each opened once (a thousand cgroups' links share two programs).
+        var programs: [TreePath: Descriptor] = [:]
 
         func flush() throws(Failure) {
             guard let head = batch.first else { return }
@@ -83,7 +85,7 @@ extension Executor {
             }
             if batch.count >= perRun { try flush() }
             do throws(KernelError) {
-                ops.append(try linkOp(spec, for: action.path, staging: staging))
+                ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
                 batch.append(BatchedLink(index: index, spec: spec, mode: mode, owner: owner))
             } catch {
                 throw Failure(action: index, error: error)
@@ -94,8 +96,16 @@ extension Executor {
     }
 
     /// The LINK_CREATE of `spec`: the program from its pin, and the cgroup (checked to be the one planned).
-    private func linkOp(_ spec: LinkSpec, for path: TreePath, staging: Staging) throws(KernelError) -> LinkOp {
-        let program = try kernel.openPin(staging.location(of: spec.program))
+    private func linkOp(_ spec: LinkSpec, for path: TreePath, staging: Staging,
+                        programs: inout [TreePath: Descriptor]) throws(KernelError) -> LinkOp {
+        let location = staging.location(of: spec.program)
+        let program: Descriptor
+        if let opened = programs[location] {
+            program = opened
+        } else {
+            program = try kernel.openPin(location)
+            programs[location] = program
+        }
         guard let cgroupID = spec.cgroupID else {
             throw KernelError("create link", path: path.description, detail: "the cgroup was not resolved")
         }

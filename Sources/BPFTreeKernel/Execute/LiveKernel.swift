@@ -123,8 +123,7 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
-        let directory = try CgroupScanner.directory(of: CgroupSource(path: cgroup, depth: 1))
-        let (fd, found) = try PinResolver.openCgroup(directory)
+        let (fd, found) = try PinResolver.openCgroup(path: cgroup)
         let descriptor = Descriptor(owning: fd)
         guard found == id else {
             throw KernelError("create link", path: link.description,

@@ -5,11 +5,11 @@ import Glibc
 /// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
 /// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
 /// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`, except those
-/// the ledger vouches for (`VouchedMaps`), which cost one `fstatat` like any other entry.
+/// the ledger vouches for (`VouchedPins`), which cost one `fstatat` like any other entry.
 public struct TreeObserver {
     public let anchor: Anchor
     /// Map records by path; a pin found with the recorded inode is not inspected.
-    public var vouched: VouchedMaps?
+    public var vouched: VouchedPins?
 
     /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`).
     public var inspectsPins = true
@@ -141,7 +141,7 @@ public struct TreeObserver {
         case S_IFLNK: kind = .symlink
         case S_IFREG:
             if let record = vouched?.record(for: path), record.inode == UInt64(st.st_ino) {
-                kind = .recordedMap(fingerprint: record.fingerprint)
+                kind = record.kind == .map ? .recordedMap(fingerprint: record.fingerprint) : .recordedPin(record.kind)
             } else if !inspectsPins {
                 kind = .pin
             } else {

@@ -34,6 +34,10 @@ public enum CgroupScanner {
 
     private static let knownMount = Mutex<String?>(nil)
 
+    /// The cgroup v2 mount `cgroup2Mount` found last, not checked again: only for opening a directory that
+    /// is then checked to be cgroup v2 itself (`PinResolver.openCgroup(path:)`).
+    static var lastMount: String? { knownMount.withLock { $0 } }
+
     private static func isCgroup2Root(_ path: String) -> Bool {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return false }

@@ -13,6 +13,8 @@ public enum PinResolver {
                                images: ImageStore? = nil) -> [Diagnostic] {
         let environment = ["token \(delegation?.summary ?? "none")"]
         var diagnostics: [Diagnostic] = []
+        // Links of one cgroup (an instance's egress and stats) open it once.
+        var cgroupIDs: [String: Result<UInt64, KernelError>] = [:]
         desired.resolvePins { kind, origin in
             switch kind {
             case .program(var spec):
@@ -34,7 +36,9 @@ public enum PinResolver {
                 }
             case .link(var spec):
                 guard spec.cgroupID == nil else { return }
-                switch cgroupID(spec.cgroup) {
+                let found = cgroupIDs[spec.cgroup] ?? cgroupID(spec.cgroup)
+                cgroupIDs[spec.cgroup] = found
+                switch found {
                 case .success(let id):
                     spec.cgroupID = id
                     kind = .link(spec)
@@ -53,11 +57,22 @@ public enum PinResolver {
     /// The id of the cgroup v2 directory `path` (absolute, or relative to the cgroup v2 mount).
     public static func cgroupID(_ path: String) -> Result<UInt64, KernelError> {
         Result { () throws(KernelError) in
-            let directory = try CgroupScanner.directory(of: CgroupSource(path: path, depth: 1))
-            let fd = try openCgroup(directory)
+            let fd = try openCgroup(path: path)
             close(fd.descriptor)
             return fd.id
         }
+    }
+
+    /// Opens the cgroup v2 directory `path` names (absolute, or relative to the cgroup v2 mount). A
+    /// relative path is tried first below the mount found last, without checking that mount again: what
+    /// opens is checked to be a cgroup v2 directory anyway. Only when that fails is the mount looked up
+    /// afresh (it moved, or the cgroup is not there).
+    static func openCgroup(path: String) throws(KernelError) -> (descriptor: Int32, id: UInt64) {
+        if !path.hasPrefix("/"), let known = CgroupScanner.lastMount,
+           case .success(let opened) = Result(catching: { () throws(KernelError) in try openCgroup(known + "/" + path) }) {
+            return opened
+        }
+        return try openCgroup(CgroupScanner.directory(of: CgroupSource(path: path, depth: 1)))
     }
 
     /// Opens a cgroup v2 directory; refuses anything else.
