@@ -181,7 +181,8 @@ public struct DesiredTree: Sendable {
     private init(merged: [DesiredEntry], positions: [TreePath: Int]?, roots: [TreePath]) {
         var entries = merged
         let sorted = zip(entries, entries.dropFirst()).allSatisfy { $0.path < $1.path }
-        if !sorted { entries.sort { $0.path < $1.path } }
+        // Sorting positions moves integers, not entries.
+        if !sorted { entries = entries.indices.sorted { merged[$0].path < merged[$1].path }.map { merged[$0] } }
         self.entries = entries
         self.roots = roots
         if let positions, sorted {
