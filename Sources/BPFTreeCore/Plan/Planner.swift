@@ -377,7 +377,9 @@ private struct Planning {
         guard declaredOwned < ownedAfterSettle else { return }
         let undeclared = owned.records.filter { !desired.declares($0.path) && !$0.path.isAnchor }
             .filter { stillOwned($0, live[$0.path], declared: false) }
-        for record in undeclared.sorted(by: { $0.path > $1.path }) where !policies.isIgnored(record.path) {
+        // Children first; sorting positions moves integers, not records.
+        let order = undeclared.indices.sorted { undeclared[$0].path > undeclared[$1].path }
+        for record in order.lazy.map({ undeclared[$0] }) where !policies.isIgnored(record.path) {
             let path = record.path
             func keep(_ why: String) {
                 plan.notices.append(PlanNotice(path: path, message: "no longer declared; kept: \(why)", category: .kept))
