@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Compiles the example BPF objects (bpf/*.bpf.c other than batch.bpf.c, which is embedded in bpftree at
-# build time), or the SOURCE files given, into OUTDIR (default examples/job-stats), with the Swift
-# toolchain's clang. Usage: scripts/build-bpf.sh [OUTDIR [SOURCE...]]
+# build time), or the SOURCE files given, into OUTDIR (default: each next to its example, bpf/NAME.bpf.c
+# into examples/NAME with '_' as '-', e.g. examples/job-stats), with the Swift toolchain's clang.
+# Usage: scripts/build-bpf.sh [OUTDIR [SOURCE...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-examples/job-stats}"
+out="${1:-}"
 shift || true
 sources=("$@")
 [ ${#sources[@]} -gt 0 ] || sources=(bpf/*.bpf.c)
@@ -13,10 +14,12 @@ if [ -z "$clang" ]; then
     swift="$(readlink -f "$(command -v swift)")"
     clang="$(dirname "$swift")/clang"
 fi
-mkdir -p "$out"
 for source in "${sources[@]}"; do
     [ "$(basename "$source")" = batch.bpf.c ] && continue
-    object="$out/$(basename "${source%.c}").o"
+    name="$(basename "${source%.bpf.c}")"
+    dir="${out:-examples/${name//_/-}}"
+    mkdir -p "$dir"
+    object="$dir/$(basename "${source%.c}").o"
     "$clang" -g -O2 -target bpf -Wall -Werror \
         -idirafter /usr/include/x86_64-linux-gnu -idirafter /usr/include/aarch64-linux-gnu \
         -c "$source" -o "$object.tmp"

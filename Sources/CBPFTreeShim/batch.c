@@ -186,8 +186,8 @@ void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t
 	op->map_extra = cgroup_id;
 }
 
-void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int target_fd, uint32_t attach_type,
-		       uint32_t info_off, const void *info, uint32_t info_len)
+void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
+		       uint32_t flags, uint32_t info_off, const void *info, uint32_t info_len)
 {
 	struct bt_op *op;
 
@@ -197,8 +197,10 @@ void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int 
 	memset(op, 0, sizeof(*op));
 	op->kind = BT_OP_LINK_CREATE;
 	op->prog_fd = prog_fd;
-	op->target_fd = target_fd;
+	/* link_create.target_fd and target_ifindex are one union member. */
+	op->target_fd = target;
 	op->attach_type = attach_type;
+	op->link_flags = flags;
 	if (info_len && info_off <= BT_BATCH_DATA_SIZE && info_len <= BT_BATCH_DATA_SIZE - info_off) {
 		memcpy(batch->area->data + info_off, info, info_len);
 		op->info_off = info_off;

@@ -134,6 +134,7 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 		}
 	}
 	result->loading = 1;
+	snprintf(result->section, sizeof(result->section), "%s", bpf_program__section_name(target));
 	result->type = bpf_program__type(target);
 	result->expected_attach_type = bpf_program__expected_attach_type(target);
 	if (bpf_object__load(obj) < 0) {
@@ -208,6 +209,10 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 			out->cgroup_id = info.iter.cgroup.cgroup_id;
 			out->iter_order = info.iter.cgroup.order;
 		}
+		break;
+	case BPF_LINK_TYPE_XDP:
+		out->ifindex = info.xdp.ifindex;
+		memset(out->iter_target, 0, sizeof(out->iter_target));
 		break;
 	default:
 		memset(out->iter_target, 0, sizeof(out->iter_target));

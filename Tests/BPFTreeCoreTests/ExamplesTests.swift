@@ -3,7 +3,8 @@ import BPFTreeYAML
 import Foundation
 import Testing
 
-/// The shipped examples and policies decode, merge and pass the platform policy (what the README runs).
+/// The shipped examples and policies decode, merge and pass the policy written for them (what the README
+/// runs): the platform policy, the built-in one for containers, the network and tracing policies.
 @Suite struct ExamplesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -11,12 +12,14 @@ import Testing
     static func text(_ path: String) throws -> String { try String(contentsOfFile: root + "/" + path, encoding: .utf8) }
 
     @Test(arguments: ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml", "examples/job-stats/job-stats.yaml",
-                      "examples/containers/tenant.yaml"])
+                      "examples/containers/tenant.yaml", "examples/xdp-count/xdp-count.yaml",
+                      "examples/task-iter/task-iter.yaml"])
     func anExampleDecodesAndPassesThePlatformPolicy(_ path: String) throws {
         let manifests = try decode(try Self.text(path), file: path).get()
         let rendered = DesiredTree.build(rendering: manifests, cgroups: [CgroupSource(path: "jobs/A", depth: 1): [Cgroup(id: 9, name: "w", path: "w")]])
         let tree = try rendered.tree.get()
-        let policies = try policySet(try Self.text("policies/platform.yaml"))
+        let policy = path.contains("xdp") ? "policies/network.yaml" : path.contains("task-iter") ? "policies/tracing.yaml" : "policies/platform.yaml"
+        let policies = try policySet(try Self.text(policy))
         let violations = PolicyCheck.violations(tree, path.contains("containers") ? .builtin : policies, possibleCPUs: 4)
         #expect(violations.isEmpty, "\(violations)")
     }
@@ -24,5 +27,7 @@ import Testing
     @Test func theShippedPoliciesDecode() throws {
         _ = try policySet(try Self.text("policies/platform.yaml"))
         _ = try policySet(try Self.text("policies/default.yaml"))
+        _ = try policySet(try Self.text("policies/network.yaml"))
+        _ = try policySet(try Self.text("policies/tracing.yaml"))
     }
 }

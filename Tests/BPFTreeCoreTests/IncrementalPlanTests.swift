@@ -67,7 +67,7 @@ import Testing
         tree.resolvePins { kind, _ in
             switch kind {
             case .program(var spec): spec.image = image; kind = .program(spec)
-            case .link(var spec): spec.cgroupID = UInt64(spec.cgroup.split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0); kind = .link(spec)
+            case .link(var spec): spec.cgroupID = UInt64((spec.cgroup ?? "").split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0); kind = .link(spec)
             default: break
             }
         }

@@ -5,7 +5,8 @@ import Testing
 @Suite struct ProgramImageCodingTests {
     static let image = ProgramImage(tag: 0x0123_4567_89ab_cdef, type: 8, expectedAttachType: 1, name: "count_egress",
                                     objectMaps: ["counters": ObjectMap(type: 9, keySize: 8, valueSize: 16),
-                                                 "é": ObjectMap(type: 1, keySize: 4, valueSize: 8)])
+                                                 "é": ObjectMap(type: 1, keySize: 4, valueSize: 8)],
+                                    section: "cgroup_skb/egress")
 
     @Test func anImageReadsBackAsWrittenWithPaddingAfterIt() {
         let bytes = Self.image.encoded

@@ -84,6 +84,14 @@ import Testing
         #expect(program.maps.map(\.path) == [path("jobs/A/counters")])
         #expect(egress.program == path("jobs/A/count") && egress.target == .cgroup(.cgroupInetEgress) && egress.cgroup == "jobs/A/w1")
         #expect(stats.target == .cgroupIterator(.descendantsPre))
+        let xdp = try desired(Self.text.replacingOccurrences(
+            of: "    egress:", with: "    xdp: {link: {program: jobs/A/count, attachType: xdp, interface: veth0, xdpMode: generic}}\n    egress:"))
+        guard case .link(let onInterface)? = xdp[path("jobs/A/xdp")]?.kind else {
+            Issue.record("no XDP link")
+            return
+        }
+        #expect(onInterface.target == .xdp(.generic) && onInterface.interface == "veth0" && onInterface.cgroup == nil)
+        #expect(onInterface.attachType == .xdp && onInterface.kernelType == 6)
         #expect(tree[path("jobs/A/egress")]?.mode == 0o400 && tree[path("jobs/A/stats")]?.mode == 0o600)
         #expect(tree.boundMaps == [path("jobs/A/counters")])
         // The object path is taken relative to the manifest's directory.
@@ -98,9 +106,20 @@ import Testing
     @Test(arguments: [
         ("{program: {object: a.o}}", "8:", "missing required field 'name'"),
         ("{program: {object: a.o, name: p, type: cgroup_skbb}}", "8:", "unknown program type 'cgroup_skbb'; did you mean 'cgroup_skb'?"),
-        ("{link: {program: jobs/p, cgroup: x}}", "8:", "a link needs attachType (e.g. cgroup_inet_egress) or iter: cgroup"),
-        ("{link: {program: jobs/p, cgroup: x, attachType: xdp}}", "8:", "a link on a cgroup needs a cgroup attach type"),
-        ("{link: {program: jobs/p, cgroup: x, iter: task}}", "8:", "iterator 'task' is not supported; supported: cgroup"),
+        ("{link: {program: jobs/p, cgroup: x}}", "8:", "a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup"),
+        ("{link: {program: jobs/p, cgroup: x, attachType: xdp}}", "8:", "cgroup applies to cgroup links and iterators; an XDP link is on an interface"),
+        ("{link: {program: jobs/p, attachType: xdp}}", "8:", "missing required field 'interface'"),
+        ("{link: {program: jobs/p, attachType: cgroup_inet_egress}}", "8:", "missing required field 'cgroup'"),
+        ("{link: {program: jobs/p, cgroup: x, attachType: cgroup_inet_egress, interface: eth0}}", "8:", "interface applies to XDP links"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: xdp, xdpMode: driver}}", "8:", "xdpMode"),
+        ("{link: {program: jobs/p, cgroup: x, iter: cgroup, xdpMode: native}}", "8:", "xdpMode applies to XDP links"),
+        ("{link: {program: jobs/p, interface: a/b, attachType: xdp}}", "8:", "'a/b' is not a network interface name"),
+        ("{link: {program: jobs/p, interface: abcdefghijklmnop, attachType: xdp}}", "8:", "not a network interface name (1 to 15 bytes"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: sk_lookup}}", "8:", "attach type sk_lookup is not supported for links; supported: xdp and"),
+        ("{link: {program: jobs/p, iter: tsk}}", "8:", "iterator 'tsk' is not supported; supported: cgroup, bpf_link"),
+        ("{link: {program: jobs/p, iter: tsk}}", "8:", "did you mean 'task'?"),
+        ("{link: {program: jobs/p, cgroup: x, iter: task}}", "8:", "an iterator over task takes no cgroup"),
+        ("{link: {program: jobs/p, iter: task, order: self_only}}", "8:", "order applies to cgroup iterators"),
         ("{link: {program: jobs/p, cgroup: x, iter: cgroup, attachType: cgroup_inet_egress}}", "8:", "either attachType"),
         ("{link: {program: 'jobs/{cgroup.id}/p', cgroup: x, iter: cgroup}}", "8:", "placeholders such as {cgroup.id} need spec.forEachCgroup"),
         ("{link: {program: jobs/p, cgroup: ../x, iter: cgroup}}", "8:", "without '.' or '..' segments"),

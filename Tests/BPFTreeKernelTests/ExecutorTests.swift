@@ -278,4 +278,25 @@ import Testing
         #expect(kernel.calls.contains("cgroup ingress /job"))
         #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
     }
+
+    /// An XDP link goes to the batch as its interface's index, attach type BPF_XDP and its mode's flags;
+    /// links of one program open its pin once.
+    @Test func xdpLinksCarryTheirInterfaceAndModeAndShareTheirProgramsDescriptor() {
+        let kernel = RecordingKernel()
+        let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
+        let generic = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .xdp(.generic), interfaceIndex: 7)
+        let native = LinkSpec(program: TreePath(joined: "count"), interface: "veth1", target: .xdp(nil), interfaceIndex: 8)
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "a"), change: .createLink(generic, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "b"), change: .createLink(native, mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done count", "done a", "done b"], "\(kernel.calls)")
+        let links = kernel.calls.filter { $0.hasPrefix("link attach") }
+        #expect(links == ["link attach 37 cgroup false interface 7 flags 2 info 0",
+                          "link attach 37 cgroup false interface 8 flags 0 info 0"])
+        #expect(kernel.calls.filter { $0.hasPrefix("open ") }.count == 1, "\(kernel.calls)")
+        #expect(!kernel.calls.contains { $0.hasPrefix("cgroup ") })
+    }
 }

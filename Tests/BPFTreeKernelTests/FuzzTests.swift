@@ -9,8 +9,9 @@ import Testing
 @Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
 struct FuzzTests {
     static let manifests = ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml",
-                            "examples/job-stats/job-stats.yaml", "examples/containers/tenant.yaml"]
-    static let policies = ["policies/platform.yaml", "policies/default.yaml"]
+                            "examples/job-stats/job-stats.yaml", "examples/containers/tenant.yaml",
+                            "examples/xdp-count/xdp-count.yaml", "examples/task-iter/task-iter.yaml"]
+    static let policies = ["policies/platform.yaml", "policies/default.yaml", "policies/network.yaml", "policies/tracing.yaml"]
 
     /// Tokens that have broken parsers and validators elsewhere.
     static let tokens = ["4294967295", "4294967296", "-1", "0", "1e300", "0x", "~", "null", "[]", "{}", "*a", "&a x", "!!binary x",

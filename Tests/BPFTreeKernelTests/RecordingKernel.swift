@@ -173,6 +173,9 @@ final class RecordingKernel: KernelOperations {
 
     func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         try call("batch", .anchor, "links \(links.count)")
+        for link in links {
+            calls.append("link attach \(link.attachType) cgroup \(link.target != nil) interface \(link.interfaceIndex) flags \(link.flags) info \(link.info.count)")
+        }
         return links.map { link in
             guard objects[link.program.rawValue] != nil else { return .refused(-EBADF) }
             return .made(descriptor(for: newObject()))

@@ -249,12 +249,14 @@ enum Pipeline {
         static func key(inputs: [UInt8], manifests: [Manifest], token: BPFToken?) -> [String] {
             var key = [inputs.map { String($0, radix: 16) }.joined()]
             key.append("token \(token.map { "\($0.delegation)" } ?? "none")")
-            var objects: Set<String> = [], cgroups: Set<String> = []
+            var objects: Set<String> = [], cgroups: Set<String> = [], interfaces: Set<String> = []
             for manifest in manifests {
                 for entry in manifest.entries {
                     switch entry.kind {
                     case .program(let spec): objects.insert(spec.objectPath)
-                    case .link(let spec) where manifest.forEachCgroup == nil: cgroups.insert(spec.cgroup)
+                    case .link(let spec):
+                        if let cgroup = spec.cgroup, manifest.forEachCgroup == nil { cgroups.insert(cgroup) }
+                        if let interface = spec.interface { interfaces.insert(interface) }
                     default: break
                     }
                 }
@@ -262,6 +264,10 @@ enum Pipeline {
             for path in objects.sorted() { key.append("object \(path) \(FileBytes.identity(path))") }
             for path in cgroups.sorted() {
                 key.append("cgroup \(path) \((try? PinResolver.cgroupID(path).get()).map(String.init) ?? "none")")
+            }
+            // An interface made again under its name has another index.
+            for name in interfaces.sorted() {
+                key.append("interface \(name) \((try? PinResolver.interfaceIndex(name).get()).map(String.init) ?? "none")")
             }
             return key
         }

@@ -229,7 +229,7 @@ struct KindTemplate: Sendable {
         case .program(let spec): maps = spec.maps.map { TemplateText($0.path.text) }
         case .link(let spec):
             program = TemplateText(spec.program.text)
-            cgroup = TemplateText(spec.cgroup)
+            cgroup = spec.cgroup.map(TemplateText.init)
         }
     }
 

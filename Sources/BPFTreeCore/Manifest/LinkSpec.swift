@@ -8,38 +8,66 @@ public struct LinkSpec: Hashable, Sendable {
         /// A cgroup iterator (`BPF_LINK_TYPE_ITER`, target `cgroup`) anchored at the cgroup: reading the
         /// pin runs the program.
         case cgroupIterator(CgroupIteratorOrder)
+        /// An iterator (`BPF_LINK_TYPE_ITER`) of a target that takes no parameters, e.g. `task`: reading
+        /// the pin runs the program over every object of the target.
+        case iterator(String)
+        /// An XDP program on a network interface (`BPF_LINK_TYPE_XDP`), in `mode` (nil: the kernel's
+        /// choice, native where the driver has it).
+        case xdp(XDPMode?)
     }
 
     /// The declared program (anchor-relative).
     public var program: TreePath
-    /// The cgroup v2 directory: absolute, or relative to the cgroup v2 mount.
-    public var cgroup: String
+    /// The cgroup v2 directory of a cgroup link or iterator: absolute, or relative to the cgroup v2 mount.
+    public var cgroup: String?
+    /// The network interface of an XDP link, by name, in bpftree's network namespace.
+    public var interface: String?
     public var target: Target
     /// The cgroup's id, filled by the kernel layer before planning.
     public var cgroupID: UInt64?
-    /// Where its fields were written (`cgroup`, `program`).
+    /// The interface's index, filled by the kernel layer before planning.
+    public var interfaceIndex: UInt32?
+    /// Where its fields were written (`cgroup`, `interface`, `program`).
     public var locations: [String: SourceLocation] = [:]
 
-    public init(program: TreePath, cgroup: String, target: Target, cgroupID: UInt64? = nil) {
+    public init(program: TreePath, cgroup: String? = nil, interface: String? = nil, target: Target,
+                cgroupID: UInt64? = nil, interfaceIndex: UInt32? = nil) {
         self.program = program
         self.cgroup = cgroup
+        self.interface = interface
         self.target = target
         self.cgroupID = cgroupID
+        self.interfaceIndex = interfaceIndex
     }
 
     /// `BPF_LINK_TYPE_*`.
     public var kernelType: UInt32 {
         switch target {
         case .cgroup: 3
-        case .cgroupIterator: 4
+        case .cgroupIterator, .iterator: 4
+        case .xdp: 6
+        }
+    }
+
+    /// `BPF_LINK_CREATE`'s attach type.
+    public var attachType: AttachType {
+        switch target {
+        case .cgroup(let attach): attach
+        case .cgroupIterator, .iterator: .traceIter
+        case .xdp: .xdp
         }
     }
 
     public var summary: String {
         let id = cgroupID.map { " (id \($0))" } ?? ""
+        let cgroup = cgroup ?? ""
         switch target {
         case .cgroup(let attach): return "\(program) on cgroup \(cgroup)\(id) at \(attach.name)"
         case .cgroupIterator(let order): return "iterator \(program) on cgroup \(cgroup)\(id), \(order.rawValue)"
+        case .iterator(let target): return "iterator \(program) over \(target)"
+        case .xdp(let mode):
+            let index = interfaceIndex.map { " (index \($0))" } ?? ""
+            return "XDP \(program) on interface \(interface ?? "")\(index)\(mode.map { ", \($0.rawValue) mode" } ?? "")"
         }
     }
 
@@ -57,6 +85,8 @@ public struct LinkSpec: Hashable, Sendable {
         switch target {
         case .cgroup(let attach): mix("cgroup \(attach.kernelValue)".utf8)
         case .cgroupIterator(let order): mix("iter \(order.kernelValue)".utf8)
+        case .iterator(let target): mix("iterator \(target)".utf8)
+        case .xdp(let mode): mix("xdp \(mode?.flags ?? 0) \(interfaceIndex ?? 0)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
         return hash == 0 ? 1 : hash
@@ -85,9 +115,19 @@ public struct LinkSpec: Hashable, Sendable {
                 differences.append(FieldDifference(field: "order", declared: order.rawValue,
                                                    live: CgroupIteratorOrder(kernelValue: live.iteratorOrder)?.rawValue ?? "\(live.iteratorOrder)"))
             }
+        case .iterator(let target):
+            if live.iteratorTarget != target {
+                differences.append(FieldDifference(field: "iter", declared: target, live: live.iteratorTarget))
+            }
+        case .xdp:
+            // The mode is not in bpf_link_info; the interface is.
+            if let interfaceIndex, live.interfaceIndex != interfaceIndex {
+                differences.append(FieldDifference(field: "interface", declared: "\(interface ?? "") (index \(interfaceIndex))",
+                                                   live: live.interfaceIndex == 0 ? "detached, or its interface removed" : "interface index \(live.interfaceIndex)"))
+            }
         }
         if let cgroupID, live.cgroupID != cgroupID {
-            differences.append(FieldDifference(field: "cgroup", declared: "\(cgroup) (id \(cgroupID))",
+            differences.append(FieldDifference(field: "cgroup", declared: "\(cgroup ?? "") (id \(cgroupID))",
                                                live: live.cgroupID == 0 ? "a removed cgroup" : "cgroup id \(live.cgroupID)"))
         }
         if let programID, live.programID != programID {
@@ -118,4 +158,30 @@ public enum CgroupIteratorOrder: String, Sendable, CaseIterable {
         guard let match = Self.allCases.first(where: { $0.kernelValue == kernelValue }) else { return nil }
         self = match
     }
+}
+
+/// `mode` of an XDP link: which XDP hook of the driver (`XDP_FLAGS_*_MODE`), as iproute2's `xdpgeneric`,
+/// `xdpdrv` and `xdpoffload` choose it.
+public enum XDPMode: String, Sendable, CaseIterable {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`).
+    case native
+    /// In the kernel's generic receive path, for any interface (`XDP_FLAGS_SKB_MODE`).
+    case generic
+    /// On the network card (`XDP_FLAGS_HW_MODE`).
+    case offload
+
+    public var flags: UInt32 {
+        switch self {
+        case .native: 1 << 2
+        case .generic: 1 << 1
+        case .offload: 1 << 3
+        }
+    }
+}
+
+/// Iterator targets (`iter:`) a link takes without parameters, as the kernel names them
+/// (`bpf_iter_reg.target`); `cgroup` takes a cgroup and is a `LinkSpec.Target.cgroupIterator`.
+public enum IteratorTargets {
+    public static let plain = ["bpf_link", "bpf_map", "bpf_prog", "dmabuf", "ipv6_route", "kmem_cache", "ksym", "netlink",
+                               "task", "task_file", "task_vma", "tcp", "udp", "unix"]
 }

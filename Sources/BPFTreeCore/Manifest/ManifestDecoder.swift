@@ -132,7 +132,7 @@ public struct ManifestDecoder: Sendable {
             let isProgram = fields["program"] != nil
             let pinField = join(field, isProgram ? "program" : "link")
             guard let block = reader.object(pinNode, pinField, known: isProgram ? Self.programFields : Self.linkFields,
-                                            required: isProgram ? ["object", "name"] : ["program", "cgroup"]) else { return }
+                                            required: isProgram ? ["object", "name"] : ["program"]) else { return }
             let (mode, owner) = attributes(entry: fields, block: block, field, pinField, reader)
             let kind: DesiredEntry.Kind?
             if isProgram {

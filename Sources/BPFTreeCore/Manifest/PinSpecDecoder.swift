@@ -8,7 +8,7 @@ struct PinSpecDecoder {
     var template: Bool
 
     static let programFields = ["object", "name", "type", "attachType", "maps"]
-    static let linkFields = ["program", "cgroup", "attachType", "iter", "order"]
+    static let linkFields = ["program", "cgroup", "interface", "attachType", "xdpMode", "iter", "order"]
 
     func program(_ block: Fields, node: YAMLNode, _ field: String) -> ProgramSpec? {
         let before = reader.diagnostics.count
@@ -39,10 +39,11 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup"] { if let node = block[name] { locations[name] = node.location } }
+        for name in ["program", "cgroup", "interface"] { if let node = block[name] { locations[name] = node.location } }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
-        let cgroup = block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) }
         var target: LinkSpec.Target?
+        // What the link is attached to: a cgroup, or a network interface.
+        var on = "cgroup"
         switch (block["attachType"], block["iter"]) {
         case (let attachNode?, nil):
             if let order = block["order"] {
@@ -51,8 +52,11 @@ struct PinSpecDecoder {
             if let attach = attachType(attachNode, join(field, "attachType")) {
                 if attach.isCgroup {
                     target = .cgroup(attach)
+                } else if attach == .xdp {
+                    on = "interface"
+                    target = .xdp(block["xdpMode"].flatMap { reader.choice($0, join(field, "xdpMode"), XDPMode.self) })
                 } else {
-                    reader.error("a link on a cgroup needs a cgroup attach type (\(AttachType.cgroupNames.joined(separator: ", "))), not \(attach.name)",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
@@ -61,19 +65,58 @@ struct PinSpecDecoder {
                 if text == "cgroup" {
                     let order = block["order"].flatMap { reader.choice($0, join(field, "order"), CgroupIteratorOrder.self) }
                     target = .cgroupIterator(order ?? .selfOnly)
+                } else if IteratorTargets.plain.contains(text) {
+                    on = "nothing"
+                    target = .iterator(text)
+                    if let order = block["order"] {
+                        reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
+                    }
                 } else {
-                    reader.error("iterator '\(text)' is not supported; supported: cgroup", at: iterNode, join(field, "iter"))
+                    var message = "iterator '\(text)' is not supported; supported: cgroup, \(IteratorTargets.plain.joined(separator: ", "))"
+                    if let suggestion = closest(to: text, in: ["cgroup"] + IteratorTargets.plain) { message += "; did you mean '\(suggestion)'?" }
+                    reader.error(message, at: iterNode, join(field, "iter"))
                 }
             }
         case (.some, .some):
-            reader.error("a link has either attachType (a cgroup link) or iter (an iterator link), not both", at: node, field)
+            reader.error("a link has either attachType (a cgroup or XDP link) or iter (an iterator link), not both", at: node, field)
         case (nil, nil):
-            reader.error("a link needs attachType (e.g. cgroup_inet_egress) or iter: cgroup", at: node, field)
+            reader.error("a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup", at: node, field)
         }
-        guard let program, let cgroup, let target, reader.diagnostics.count == before else { return nil }
-        var spec = LinkSpec(program: program, cgroup: cgroup, target: target)
+        if let xdpMode = block["xdpMode"], on != "interface" {
+            reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
+        }
+        for other in ["cgroup", "interface"] where other != on {
+            guard let misplaced = block[other] else { continue }
+            let message = switch on {
+            case "cgroup": "interface applies to XDP links (attachType: xdp); this link is on a cgroup"
+            case "interface": "cgroup applies to cgroup links and iterators; an XDP link is on an interface"
+            default: "an iterator over \(block["iter"].flatMap { reader.string($0, join(field, "iter")) } ?? "its target") takes no \(other)"
+            }
+            reader.error(message, at: misplaced, join(field, other))
+        }
+        if on != "nothing", block[on] == nil, target != nil {
+            reader.error("missing required field '\(on)'", at: node, join(field, on))
+        }
+        let cgroup = on == "cgroup" ? block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) } : nil
+        let interface = on == "interface" ? block["interface"].flatMap { interfaceName($0, join(field, "interface")) } : nil
+        guard let program, let target, cgroup != nil || interface != nil || on == "nothing",
+              reader.diagnostics.count == before else { return nil }
+        var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, target: target)
         spec.locations = locations
         return spec
+    }
+
+    /// A network interface name as the kernel takes it (`dev_valid_name`): 1–15 bytes, not `.` or `..`,
+    /// without `/`, `:` or white space.
+    private func interfaceName(_ node: YAMLNode, _ field: String) -> String? {
+        guard let text = reader.string(node, field) else { return nil }
+        let bytes = Array(text.utf8)
+        if bytes.isEmpty || bytes.count > 15 || text == "." || text == ".."
+            || bytes.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 32 || $0 == 127 }) {
+            reader.error("'\(text)' is not a network interface name (1 to 15 bytes, no '/', ':' or white space)", at: node, field)
+            return nil
+        }
+        return text
     }
 
     /// An anchor-relative path to another entry; placeholders only in a template.

@@ -11,7 +11,7 @@ extension ProgramImage {
             withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { hash.update(bufferPointer: $0) }
             hash.update(data: Array(bytes))
         }
-        add(Array("bpftree program image 1".utf8))
+        add(Array("bpftree program image 2".utf8))
         for line in environment { add(line.utf8) }
         add(object)
         add(program.utf8)
@@ -20,7 +20,8 @@ extension ProgramImage {
         return Array(hash.finalize())
     }
 
-    /// The image as bytes: a length, then tag, type, attach type, name and the object's maps by name.
+    /// The image as bytes: a length, then tag, type, attach type, name, section and the object's maps by
+    /// name.
     public var encoded: [UInt8] {
         var out = ByteWriter()
         out.u32(0)  // the payload's length, set below
@@ -28,6 +29,7 @@ extension ProgramImage {
         out.u32(Int(type))
         out.u32(Int(expectedAttachType))
         out.text(name)
+        out.text(section)
         out.u32(objectMaps.count)
         for (mapName, map) in objectMaps.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes($1.key.utf8) }) {
             out.text(mapName)
@@ -47,7 +49,7 @@ extension ProgramImage {
             var reader = ByteReader(raw, at: 0)
             guard let length = reader.u32(), length <= raw.count - 4,
                   let tag = reader.u64(), let type = reader.u32(), let attach = reader.u32(), let name = reader.text(),
-                  let count = reader.u32(), count <= length else { return nil }
+                  let section = reader.text(), let count = reader.u32(), count <= length else { return nil }
             var maps: [String: ObjectMap] = [:]
             for _ in 0..<count {
                 guard let mapName = reader.text(), let mapType = reader.u32(), let key = reader.u32(),
@@ -56,7 +58,7 @@ extension ProgramImage {
             }
             guard reader.offset == length + 4 else { return nil }
             return ProgramImage(tag: tag, type: UInt32(type), expectedAttachType: UInt32(attach), name: name,
-                                objectMaps: maps)
+                                objectMaps: maps, section: section)
         }
         guard let decoded else { return nil }
         self = decoded

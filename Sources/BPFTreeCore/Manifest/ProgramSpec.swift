@@ -65,13 +65,23 @@ public struct ProgramImage: Hashable, Sendable {
     public var name: String
     /// The object's own maps by name: what a binding must match.
     public var objectMaps: [String: ObjectMap]
+    /// The program's ELF section name, e.g. `iter/task`.
+    public var section: String
 
-    public init(tag: UInt64, type: UInt32, expectedAttachType: UInt32, name: String, objectMaps: [String: ObjectMap] = [:]) {
+    public init(tag: UInt64, type: UInt32, expectedAttachType: UInt32, name: String, objectMaps: [String: ObjectMap] = [:],
+                section: String = "") {
+        self.section = section
         self.tag = tag
         self.type = type
         self.expectedAttachType = expectedAttachType
         self.name = name
         self.objectMaps = objectMaps
+    }
+
+    /// The iterator target an `iter/TARGET` or `iter.s/TARGET` program is for, nil for other programs.
+    public var iteratorTarget: String? {
+        for prefix in ["iter/", "iter.s/"] where section.hasPrefix(prefix) { return String(section.dropFirst(prefix.count)) }
+        return nil
     }
 
     /// The tag as bpftool prints it (16 hex digits).

@@ -28,6 +28,7 @@ public struct ProgramType: Hashable, Sendable, Comparable, CustomStringConvertib
     private init(raw: UInt32) { kernelValue = raw }
     public static let cgroupSKB = ProgramType(raw: 8)
     public static let tracing = ProgramType(raw: 26)
+    public static let xdp = ProgramType(raw: 6)
 
     /// Every known type name (for error messages).
     public static var allNames: [String] { Array(names.dropFirst()) }
@@ -70,5 +71,6 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     private init(raw: UInt32) { kernelValue = raw }
     public static let cgroupInetEgress = AttachType(raw: 1)
     public static let traceIter = AttachType(raw: 28)
+    public static let xdp = AttachType(raw: 37)
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }
 }

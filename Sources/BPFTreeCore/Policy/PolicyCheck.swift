@@ -52,11 +52,7 @@ public enum PolicyCheck {
                 }
                 continue
             case .link(let spec):
-                let attach: AttachType
-                switch spec.target {
-                case .cgroup(let type): attach = type
-                case .cgroupIterator: attach = .traceIter
-                }
+                let attach = spec.attachType
                 if let types = scope.attachTypes, !types.contains(attach) {
                     refuse("attach type \(attach.name) is not allowed", scope,
                            rule: "attachTypes [\(types.map(\.name).sorted().joined(separator: ", "))]", field: "link")

@@ -42,4 +42,33 @@ extension DesiredTree {
         }
         return diagnostics
     }
+
+    /// Each link's program must be one the link can attach: an iterator's program is for the declared
+    /// iterator target (its section `iter/TARGET` says so; the kernel takes the target from the program),
+    /// an XDP link's is an XDP program. Needs the programs' images.
+    public func linkProblems() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        for entry in entries {
+            guard case .link(let spec) = entry.kind, let origin = entry.origin,
+                  case .program(let program)? = self[spec.program]?.kind, let image = program.image else { continue }
+            let location = spec.locations["program"] ?? origin.location
+            let iterator: String?
+            switch spec.target {
+            case .iterator(let name): iterator = name
+            case .cgroupIterator: iterator = "cgroup"
+            case .cgroup, .xdp: iterator = nil
+            }
+            if let iterator, image.iteratorTarget != iterator {
+                let found = image.iteratorTarget.map { "an iterator over \($0)" } ?? "not an iterator (section '\(image.section)')"
+                diagnostics.append(Diagnostic("'\(spec.program)' is \(found); this link is an iterator over \(iterator)",
+                                              at: location, field: "\(origin.field).link.program"))
+            }
+            if case .xdp = spec.target, image.type != ProgramType.xdp.kernelValue {
+                let type = ProgramType(kernelValue: image.type)?.name ?? "type \(image.type)"
+                diagnostics.append(Diagnostic("'\(spec.program)' is a \(type) program; an XDP link needs an xdp program",
+                                              at: location, field: "\(origin.field).link.program"))
+            }
+        }
+        return diagnostics
+    }
 }

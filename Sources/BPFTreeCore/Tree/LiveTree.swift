@@ -57,9 +57,12 @@ public struct LiveLinkInfo: Hashable, Sendable {
     /// Iterators: the target (e.g. `cgroup`) and, for cgroup iterators, the order.
     public var iteratorTarget: String
     public var iteratorOrder: UInt32
+    /// XDP links: the interface's index (0 once the interface is gone).
+    public var interfaceIndex: UInt32
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
-                iteratorTarget: String = "", iteratorOrder: UInt32 = 0) {
+                iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0) {
+        self.interfaceIndex = interfaceIndex
         self.id = id
         self.type = type
         self.programID = programID

@@ -106,12 +106,24 @@ extension Executor {
             program = try kernel.openPin(location)
             programs[location] = program
         }
-        guard let cgroupID = spec.cgroupID else {
+        if case .iterator = spec.target {
+            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
+        }
+        if case .xdp(let mode) = spec.target {
+            guard let index = spec.interfaceIndex else {
+                throw KernelError("create link", path: path.description, detail: "the interface was not resolved")
+            }
+            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
+                          flags: mode?.flags ?? 0, info: [])
+        }
+        guard let cgroup = spec.cgroup, let cgroupID = spec.cgroupID else {
             throw KernelError("create link", path: path.description, detail: "the cgroup was not resolved")
         }
         switch spec.target {
+        case .xdp, .iterator:
+            throw KernelError("create link", path: path.description, detail: "the link has no cgroup")
         case .cgroup(let attach):
-            let cgroup = try kernel.openCgroup(spec.cgroup, id: cgroupID, for: path)
+            let cgroup = try kernel.openCgroup(cgroup, id: cgroupID, for: path)
             return LinkOp(program: program, target: cgroup, attachType: attach.kernelValue, info: [])
         case .cgroupIterator(let order):
             // union bpf_iter_link_info, cgroup: order (u32), cgroup_fd (u32), cgroup_id (u64).

@@ -83,13 +83,19 @@ public enum BatchResult {
 /// One `BPF_LINK_CREATE` of a batch run.
 public struct LinkOp {
     public var program: Descriptor
-    /// The cgroup of a cgroup link; nil for an iterator.
+    /// The cgroup of a cgroup link; nil for an iterator or an XDP link.
     public var target: Descriptor?
+    /// The interface index of an XDP link; 0 otherwise.
+    public var interfaceIndex: UInt32
     public var attachType: UInt32
+    /// `link_create.flags`: an XDP link's mode; 0 otherwise.
+    public var flags: UInt32
     /// The `bpf_iter_link_info` of an iterator; empty otherwise.
     public var info: [UInt8]
 
-    public init(program: Descriptor, target: Descriptor?, attachType: UInt32, info: [UInt8]) {
-        (self.program, self.target, self.attachType, self.info) = (program, target, attachType, info)
+    public init(program: Descriptor, target: Descriptor?, interfaceIndex: UInt32 = 0, attachType: UInt32,
+                flags: UInt32 = 0, info: [UInt8]) {
+        (self.program, self.target, self.interfaceIndex, self.attachType, self.flags, self.info)
+            = (program, target, interfaceIndex, attachType, flags, info)
     }
 }

@@ -170,9 +170,12 @@ public final class LiveKernel: KernelOperations {
 
     public func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         let program = try batchProgram()
+        var offset = 0
         for (index, link) in links.enumerated() {
-            program.putLink(index, programFD: link.program.rawValue, targetFD: link.target?.rawValue ?? 0,
-                            attachType: link.attachType, info: link.info, infoOffset: index * link.info.count)
+            let target = link.target.map { UInt32(bitPattern: $0.rawValue) } ?? link.interfaceIndex
+            program.putLink(index, programFD: link.program.rawValue, target: target, attachType: link.attachType,
+                            flags: link.flags, info: link.info, infoOffset: offset)
+            offset += link.info.count
         }
         try program.run(count: links.count)
         return links.indices.map { index in

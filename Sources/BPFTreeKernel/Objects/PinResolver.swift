@@ -35,23 +35,35 @@ public enum PinResolver {
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(var spec):
-                guard spec.cgroupID == nil else { return }
-                let found = cgroupIDs[spec.cgroup] ?? cgroupID(spec.cgroup)
-                cgroupIDs[spec.cgroup] = found
-                switch found {
-                case .success(let id):
-                    spec.cgroupID = id
-                    kind = .link(spec)
-                case .failure(let error):
-                    diagnostics.append(Diagnostic("cgroup '\(spec.cgroup)': \(error.detail ?? error.description)",
-                                                  at: spec.locations["cgroup"] ?? origin.location,
-                                                  field: "\(origin.field).link.cgroup"))
+                if let cgroup = spec.cgroup, spec.cgroupID == nil {
+                    let found = cgroupIDs[cgroup] ?? cgroupID(cgroup)
+                    cgroupIDs[cgroup] = found
+                    switch found {
+                    case .success(let id):
+                        spec.cgroupID = id
+                        kind = .link(spec)
+                    case .failure(let error):
+                        diagnostics.append(Diagnostic("cgroup '\(cgroup)': \(error.detail ?? error.description)",
+                                                      at: spec.locations["cgroup"] ?? origin.location,
+                                                      field: "\(origin.field).link.cgroup"))
+                    }
+                }
+                if let interface = spec.interface, spec.interfaceIndex == nil {
+                    switch interfaceIndex(interface) {
+                    case .success(let index):
+                        spec.interfaceIndex = index
+                        kind = .link(spec)
+                    case .failure(let error):
+                        diagnostics.append(Diagnostic("interface '\(interface)': \(error.detail ?? error.description)",
+                                                      at: spec.locations["interface"] ?? origin.location,
+                                                      field: "\(origin.field).link.interface"))
+                    }
                 }
             case .directory, .map:
                 break
             }
         }
-        return diagnostics + desired.bindingProblems()
+        return diagnostics + desired.bindingProblems() + desired.linkProblems()
     }
 
     /// The id of the cgroup v2 directory `path` (absolute, or relative to the cgroup v2 mount).
@@ -73,6 +85,17 @@ public enum PinResolver {
             return opened
         }
         return try openCgroup(CgroupScanner.directory(of: CgroupSource(path: path, depth: 1)))
+    }
+
+    /// The index of the network interface `name` in bpftree's network namespace.
+    public static func interfaceIndex(_ name: String) -> Result<UInt32, KernelError> {
+        let index = if_nametoindex(name)
+        if index == 0 {
+            let error = errno
+            return .failure(KernelError("if_nametoindex", path: name, negativeErrno: -error,
+                                        detail: error == ENODEV || error == ENXIO ? "no such network interface in bpftree's network namespace" : nil))
+        }
+        return .success(index)
     }
 
     /// Opens a cgroup v2 directory; refuses anything else.

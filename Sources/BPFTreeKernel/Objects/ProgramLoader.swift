@@ -83,7 +83,7 @@ public enum ProgramLoader {
             }
         }
         let image = ProgramImage(tag: result.tag, type: result.type, expectedAttachType: result.expected_attach_type,
-                                 name: cString(result.name), objectMaps: objectMaps)
+                                 name: cString(result.name), objectMaps: objectMaps, section: cString(result.section))
         return .success((image, result.prog_fd >= 0 ? Descriptor(owning: result.prog_fd) : nil))
     }
 

@@ -127,11 +127,11 @@ void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
 /** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
 void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
-/** Op `index`: LINK_CREATE of program `prog_fd` on `target_fd` (a cgroup fd, 0 for an iterator) with
- *  `attach_type`; `info`/`info_len`: the iterator's bpf_iter_link_info, copied into the data area at
- *  `info_off` (len 0: none). */
-void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, int target_fd, uint32_t attach_type,
-		       uint32_t info_off, const void *info, uint32_t info_len);
+/** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup fd, an interface index for XDP, 0
+ *  for an iterator) with `attach_type` and `flags` (XDP: the mode); `info`/`info_len`: the iterator's
+ *  bpf_iter_link_info, copied into the data area at `info_off` (len 0: none). */
+void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
+		       uint32_t flags, uint32_t info_off, const void *info, uint32_t info_len);
 /** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
 int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
@@ -178,6 +178,8 @@ struct bt_prog_load_result {
 	/** The kernel's tag, first byte most significant. */
 	uint64_t tag;
 	char name[16];
+	/** The program's ELF section name, e.g. `iter/task` (truncated to 63 bytes). */
+	char section[64];
 	/** The object's own maps (not its global data). */
 	uint32_t nr_object_maps;
 	struct bt_object_map object_maps[BT_OBJECT_MAX_MAPS];
@@ -215,6 +217,8 @@ struct bt_link_info {
 	uint32_t attach_type;
 	/** Cgroup links and cgroup iterators. */
 	uint64_t cgroup_id;
+	/** XDP links: the interface's index (0 once the interface is gone). */
+	uint32_t ifindex;
 	/** Iterators: the target's name and, for cgroup iterators, the order. */
 	uint32_t iter_order;
 	char iter_target[32];

@@ -1,0 +1,201 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A veth pair made for one test: `host` in bpftree's network namespace (10.N.0.1), `peer` in a network
+/// namespace of its own (10.N.0.2), both up; removed again on deinit.
+final class ScratchVeth {
+    let host: String, peer: String, namespace: String
+    let hostAddress: String
+
+    init() throws {
+        let tag = String(UInt32(getpid()) % 100_000) + String(UInt32.random(in: 0..<100))
+        (host, peer, namespace) = ("btv\(tag)a", "btv\(tag)b", "bpftree-test-\(tag)")
+        let octet = Int.random(in: 10...250)
+        hostAddress = "10.\(octet).0.1"
+        for command in [["ip", "netns", "add", namespace],
+                        ["ip", "link", "add", host, "type", "veth", "peer", "name", peer],
+                        ["ip", "link", "set", peer, "netns", namespace],
+                        ["ip", "addr", "add", "\(hostAddress)/24", "dev", host],
+                        ["ip", "link", "set", host, "up"],
+                        ["ip", "-n", namespace, "addr", "add", "10.\(octet).0.2/24", "dev", peer],
+                        ["ip", "-n", namespace, "link", "set", peer, "up"]] {
+            let result = try run(command)
+            guard result.status == 0 else { throw HarnessError(description: "\(command): \(result.output)") }
+        }
+    }
+
+    deinit {
+        _ = try? run(["ip", "link", "del", host])
+        _ = try? run(["ip", "netns", "del", namespace])
+    }
+
+    /// Sends `count` UDP datagrams from the peer's namespace to the host end, port 9.
+    func sendFromPeer(count: Int) throws {
+        let script = """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for _ in range(\(count)):
+                s.sendto(b"x" * 64, ("\(hostAddress)", 9))
+            """
+        let result = try run(["ip", "netns", "exec", namespace, "python3", "-c", script])
+        guard result.status == 0 else { throw HarnessError(description: "send from \(namespace): \(result.output)") }
+    }
+
+    /// How many of `count` UDP datagrams sent from the peer's namespace a socket on the host end receives
+    /// (within half a second of the last).
+    func udpReceived(count: Int) throws -> Int {
+        let script = """
+            import socket, subprocess, sys
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            r.bind(("\(hostAddress)", 0))
+            r.settimeout(0.5)
+            port = r.getsockname()[1]
+            send = "import socket\\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\nfor _ in range(\(count)): s.sendto(b'x' * 64, ('\(hostAddress)', %d))" % port
+            subprocess.run(["ip", "netns", "exec", "\(namespace)", "python3", "-c", send], check=True)
+            n = 0
+            try:
+                while True:
+                    r.recv(100)
+                    n += 1
+            except socket.timeout:
+                pass
+            print(n)
+            """
+        let result = try run(["python3", "-c", script])
+        guard result.status == 0, let received = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HarnessError(description: "udp through \(host): \(result.output)")
+        }
+        return received
+    }
+
+    /// The XDP programs `bpftool net -j` lists on the host end: (program id, mode as bpftool names it).
+    func attached() throws -> [(id: Int, mode: String)] {
+        let listing = try #require(try bpftool(["net", "show", "dev", host]) as? [[String: Any]])
+        let xdp = listing.first?["xdp"] as? [[String: Any]] ?? []
+        return xdp.compactMap { entry in
+            guard let id = entry["id"] as? Int, let mode = entry["mode"] as? String else { return nil }
+            return (id, mode)
+        }
+    }
+}
+
+/// XDP links on a veth pair made by the tests, with real traffic, checked with bpftool.
+@Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
+struct XDPLinkTests {
+    /// examples/xdp-count for interface `interface`, with extra link fields.
+    private func manifest(_ interface: String, link extra: String = "") throws -> String {
+        let example = try String(contentsOfFile: repositoryRoot + "/examples/xdp-count/xdp-count.yaml", encoding: .utf8)
+        return example.replacingOccurrences(of: "interface: veth0}", with: "interface: \(interface)\(extra)}")
+    }
+
+    private var policy: String {
+        get throws { try String(contentsOfFile: repositoryRoot + "/policies/network.yaml", encoding: .utf8) }
+    }
+
+    /// Packets counted in the `received` map (u64 packets, u64 bytes), read with bpftool.
+    private func received(_ fs: ScratchBPFFS) throws -> UInt64 {
+        let dump = try #require(try bpftool(["map", "dump", "pinned", fs.at("net/edge/received")]) as? [[String: Any]])
+        let bytes = (dump.first?["value"] as? [String] ?? []).compactMap { UInt8($0.dropFirst(2), radix: 16) }
+        return bytes.prefix(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    @Test func anXDPLinkCountsTrafficIsRepairedWhenDetachedAndPrunedWhenUndeclared() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let files = try ManifestDirectory(["xdp.yaml": try manifest(veth.host), "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/xdp_count.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+
+        // What is attached, as bpftool sees it: the pinned program, in the driver (veth has native XDP).
+        let program = try pinned("prog", fs.at("net/edge/xdp_count"))
+        let link = try pinned("link", fs.at("net/edge/ingress"))
+        #expect(link["type"] as? String == "xdp" && link["prog_id"] as? Int == program["id"] as? Int, "\(link)")
+        #expect(try veth.attached().map(\.id) == [try #require(program["id"] as? Int)])
+        #expect(try veth.attached().first?.mode == "driver")
+
+        // It does its job: the peer's datagrams are counted.
+        let before = try received(fs)
+        try veth.sendFromPeer(count: 20)
+        #expect(try eventually(within: 5) { try received(fs) >= before + 20 })
+
+        // A second apply changes nothing.
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Detached by hand: the link is still pinned but holds no interface; diff finds it, apply repairs.
+        let id = try #require(link["id"] as? Int)
+        #expect(try run([KernelSupport.bpftool, "link", "detach", "id", "\(id)"]).status == 0)
+        #expect(try veth.attached().isEmpty)
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2, "\(drift.output)")
+        #expect(drift.output.contains("interface: declared \(veth.host)"), "\(drift.output)")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try veth.attached().map(\.id) == [try #require(program["id"] as? Int)])
+        let counted = try received(fs)
+        try veth.sendFromPeer(count: 10)
+        #expect(try eventually(within: 5) { try received(fs) >= counted + 10 }, "the repaired link counts again")
+
+        // No longer declared: the link's pin goes, and with it the attachment; the map and program stay.
+        let without = try manifest(veth.host).components(separatedBy: "    ingress:")[0]
+        try without.write(toFile: files.path + "/xdp.yaml", atomically: true, encoding: .utf8)
+        let pruned = try bpftree(["apply"] + args)
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect(!FileManager.default.fileExists(atPath: fs.at("net/edge/ingress")))
+        #expect(try veth.attached().isEmpty)
+        #expect(FileManager.default.fileExists(atPath: fs.at("net/edge/xdp_count")))
+    }
+
+    /// Debian's xdp-filter object for UDP with the default policy deny (nobody here wrote it), attached in
+    /// generic mode: while it is linked no UDP datagram reaches a socket behind the interface; once the
+    /// link is no longer declared and pruned, all do.
+    @Test func xdpToolsUDPFilterInGenericModeDropsUDPUntilItsLinkIsPruned() throws {
+        let object = "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_dny_udp.o"
+        try #require(FileManager.default.fileExists(atPath: object), "xdp-tools is installed by scripts/install-deps.sh")
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let program = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: xdp-filter}
+            spec:
+              root: net/filter
+              entries:
+                udp:
+                  program: {object: \(object), name: xdpfilt_dny_udp}
+
+            """
+        let link = "    ingress:\n      link: {program: net/filter/udp, attachType: xdp, interface: \(veth.host), xdpMode: generic}\n"
+        let files = try ManifestDirectory(["filter.yaml": program + link, "policy.yaml": try policy])
+        let args = ["-f", files.path + "/filter.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        #expect(try veth.udpReceived(count: 10) == 10, "without a filter every datagram arrives")
+
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+        let loaded = try pinned("prog", fs.at("net/filter/udp"))
+        #expect(loaded["type"] as? String == "xdp")
+        let attached = try veth.attached()
+        #expect(attached.map(\.id) == [try #require(loaded["id"] as? Int)] && attached.first?.mode == "generic", "\(attached)")
+        #expect(try veth.udpReceived(count: 10) == 0, "the filter drops UDP")
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        try program.write(toFile: files.path + "/filter.yaml", atomically: true, encoding: .utf8)
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try veth.attached().isEmpty)
+        #expect(try veth.udpReceived(count: 10) == 10, "the pruned link took the filter with it")
+    }
+
+    @Test func aLinkOnAnInterfaceThatDoesNotExistIsRefusedWithItsPlaceAndNothingChanges() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["xdp.yaml": try manifest("btnosuch0"), "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/xdp_count.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let result = try bpftree(["apply"] + args)
+        #expect(result.status == 1)
+        #expect(result.output.contains("xdp.yaml:22:"), "\(result.output)")
+        #expect(result.output.contains("spec.entries.ingress.link.interface"), "\(result.output)")
+        #expect(result.output.contains("interface 'btnosuch0'"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty)
+    }
+}
