@@ -8,6 +8,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "iter.h"
+
 char LICENSE[] SEC("license") = "GPL";
 
 struct counters {
@@ -50,14 +52,6 @@ struct kernfs_node {
 
 struct cgroup {
 	struct kernfs_node *kn;
-} __attribute__((preserve_access_index));
-
-struct seq_file;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-	__u64 session_id;
-	__u64 seq_num;
 } __attribute__((preserve_access_index));
 
 struct bpf_iter__cgroup {

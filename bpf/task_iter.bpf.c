@@ -5,6 +5,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "iter.h"
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* Only the fields read here; CO-RE relocates them against the running kernel's BTF. */
@@ -12,14 +14,6 @@ struct task_struct {
 	int pid;
 	int tgid;
 	char comm[16];
-} __attribute__((preserve_access_index));
-
-struct seq_file;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-	__u64 session_id;
-	__u64 seq_num;
 } __attribute__((preserve_access_index));
 
 struct bpf_iter__task {

@@ -35,30 +35,25 @@ public enum PinResolver {
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(var spec):
+                /// `found`'s value, or nil and a diagnostic on the link's field `name`.
+                func resolved<T>(_ name: String, _ value: String, _ found: Result<T, KernelError>) -> T? {
+                    switch found {
+                    case .success(let resolved): return resolved
+                    case .failure(let error):
+                        diagnostics.append(Diagnostic("\(name) '\(value)': \(error.detail ?? error.description)",
+                                                      at: spec.locations[name] ?? origin.location, field: "\(origin.field).link.\(name)"))
+                        return nil
+                    }
+                }
                 if let cgroup = spec.cgroup, spec.cgroupID == nil {
                     let found = cgroupIDs[cgroup] ?? cgroupID(cgroup)
                     cgroupIDs[cgroup] = found
-                    switch found {
-                    case .success(let id):
-                        spec.cgroupID = id
-                        kind = .link(spec)
-                    case .failure(let error):
-                        diagnostics.append(Diagnostic("cgroup '\(cgroup)': \(error.detail ?? error.description)",
-                                                      at: spec.locations["cgroup"] ?? origin.location,
-                                                      field: "\(origin.field).link.cgroup"))
-                    }
+                    spec.cgroupID = resolved("cgroup", cgroup, found)
                 }
                 if let interface = spec.interface, spec.interfaceIndex == nil {
-                    switch interfaceIndex(interface) {
-                    case .success(let index):
-                        spec.interfaceIndex = index
-                        kind = .link(spec)
-                    case .failure(let error):
-                        diagnostics.append(Diagnostic("interface '\(interface)': \(error.detail ?? error.description)",
-                                                      at: spec.locations["interface"] ?? origin.location,
-                                                      field: "\(origin.field).link.interface"))
-                    }
+                    spec.interfaceIndex = resolved("interface", interface, interfaceIndex(interface))
                 }
+                kind = .link(spec)
             case .directory, .map:
                 break
             }
