@@ -8,9 +8,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
 
 /* ---- loading one program of an object with libbpf ---- */
 
@@ -210,6 +215,11 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 			out->iter_order = info.iter.cgroup.order;
 		}
 		break;
+	case BPF_LINK_TYPE_NETNS:
+		out->netns_ino = info.netns.netns_ino;
+		out->attach_type = info.netns.attach_type;
+		memset(out->iter_target, 0, sizeof(out->iter_target));
+		break;
 	case BPF_LINK_TYPE_XDP:
 		out->ifindex = info.xdp.ifindex;
 		memset(out->iter_target, 0, sizeof(out->iter_target));
@@ -234,5 +244,31 @@ int bt_cgroup_open(const char *path, uint64_t *id)
 		return -error;
 	}
 	*id = st.st_ino;
+	return fd;
+}
+
+int bt_netns_open(const char *path, uint64_t *inode)
+{
+	struct statfs fs;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &fs) < 0 || fstat(fd, &st) < 0) {
+		int error = errno;
+
+		close(fd);
+		return -error;
+	}
+	if (fs.f_type != NSFS_MAGIC) {
+		close(fd);
+		return -ENOTTY;
+	}
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return -EINVAL;
+	}
+	*inode = st.st_ino;
 	return fd;
 }

@@ -10,7 +10,8 @@ import Testing
 struct FuzzTests {
     static let manifests = ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml",
                             "examples/job-stats/job-stats.yaml", "examples/containers/tenant.yaml",
-                            "examples/xdp-count/xdp-count.yaml", "examples/task-iter/task-iter.yaml"]
+                            "examples/xdp-count/xdp-count.yaml", "examples/task-iter/task-iter.yaml",
+                            "examples/sk-lookup-count/sk-lookup-count.yaml"]
     static let policies = ["policies/platform.yaml", "policies/default.yaml", "policies/network.yaml", "policies/tracing.yaml"]
 
     /// Tokens that have broken parsers and validators elsewhere.

@@ -141,6 +141,11 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: object)
     }
 
+    func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
+        try call("netns", link, path)
+        return descriptor(for: 0)
+    }
+
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
         try call("cgroup", link, cgroup)
         return descriptor(for: 0)

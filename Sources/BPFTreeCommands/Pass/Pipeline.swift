@@ -249,7 +249,7 @@ enum Pipeline {
         static func key(inputs: [UInt8], manifests: [Manifest], token: BPFToken?) -> [String] {
             var key = [inputs.map { String($0, radix: 16) }.joined()]
             key.append("token \(token.map { "\($0.delegation)" } ?? "none")")
-            var objects: Set<String> = [], cgroups: Set<String> = [], interfaces: Set<String> = []
+            var objects: Set<String> = [], cgroups: Set<String> = [], interfaces: Set<String> = [], namespaces: Set<String> = []
             for manifest in manifests {
                 for entry in manifest.entries {
                     switch entry.kind {
@@ -257,6 +257,7 @@ enum Pipeline {
                     case .link(let spec):
                         if let cgroup = spec.cgroup, manifest.forEachCgroup == nil { cgroups.insert(cgroup) }
                         if let interface = spec.interface { interfaces.insert(interface) }
+                        if let netns = spec.netns { namespaces.insert(netns) }
                     default: break
                     }
                 }
@@ -268,6 +269,9 @@ enum Pipeline {
             // An interface made again under its name has another index.
             for name in interfaces.sorted() {
                 key.append("interface \(name) \((try? PinResolver.interfaceIndex(name).get()).map(String.init) ?? "none")")
+            }
+            for path in namespaces.sorted() {
+                key.append("netns \(path) \((try? PinResolver.namespaceInode(path).get()).map(String.init) ?? "none")")
             }
             return key
         }

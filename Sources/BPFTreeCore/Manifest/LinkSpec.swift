@@ -14,6 +14,8 @@ public struct LinkSpec: Hashable, Sendable {
         /// An XDP program on a network interface (`BPF_LINK_TYPE_XDP`), in `mode` (nil: the kernel's
         /// choice, native where the driver has it).
         case xdp(XDPMode?)
+        /// A program on a network namespace (`BPF_LINK_TYPE_NETNS`): `sk_lookup` or `flow_dissector`.
+        case netns(AttachType)
     }
 
     /// The declared program (anchor-relative).
@@ -22,6 +24,11 @@ public struct LinkSpec: Hashable, Sendable {
     public var cgroup: String?
     /// The network interface of an XDP link, by name, in bpftree's network namespace.
     public var interface: String?
+    /// The network namespace of a netns link: a namespace file such as `/proc/PID/ns/net` or
+    /// `/run/netns/NAME`.
+    public var netns: String?
+    /// The namespace's inode (its id), filled by the kernel layer before planning.
+    public var netnsInode: UInt64?
     public var target: Target
     /// The cgroup's id, filled by the kernel layer before planning.
     public var cgroupID: UInt64?
@@ -46,6 +53,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup: 3
         case .cgroupIterator, .iterator: 4
         case .xdp: 6
+        case .netns: 5
         }
     }
 
@@ -55,6 +63,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup(let attach): attach
         case .cgroupIterator, .iterator: .traceIter
         case .xdp: .xdp
+        case .netns(let attach): attach
         }
     }
 
@@ -65,6 +74,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup(let attach): return "\(program) on cgroup \(cgroup)\(id) at \(attach.name)"
         case .cgroupIterator(let order): return "iterator \(program) on cgroup \(cgroup)\(id), \(order.rawValue)"
         case .iterator(let target): return "iterator \(program) over \(target)"
+        case .netns(let attach):
+            return "\(program) on network namespace \(netns ?? "")\(netnsInode.map { " (inode \($0))" } ?? "") at \(attach.name)"
         case .xdp(let mode):
             let index = interfaceIndex.map { " (index \($0))" } ?? ""
             return "XDP \(program) on interface \(interface ?? "")\(index)\(mode.map { ", \($0.rawValue) mode" } ?? "")"
@@ -86,6 +97,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup(let attach): mix("cgroup \(attach.kernelValue)".utf8)
         case .cgroupIterator(let order): mix("iter \(order.kernelValue)".utf8)
         case .iterator(let target): mix("iterator \(target)".utf8)
+        case .netns(let attach): mix("netns \(attach.kernelValue) \(netnsInode ?? 0)".utf8)
         case .xdp(let mode): mix("xdp \(mode?.flags ?? 0) \(interfaceIndex ?? 0)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
@@ -114,6 +126,15 @@ public struct LinkSpec: Hashable, Sendable {
             if live.iteratorOrder != order.kernelValue {
                 differences.append(FieldDifference(field: "order", declared: order.rawValue,
                                                    live: CgroupIteratorOrder(kernelValue: live.iteratorOrder)?.rawValue ?? "\(live.iteratorOrder)"))
+            }
+        case .netns(let attach):
+            if live.attachType != attach.kernelValue {
+                differences.append(FieldDifference(field: "attachType", declared: attach.name,
+                                                   live: AttachType(kernelValue: live.attachType)?.name ?? "\(live.attachType)"))
+            }
+            if let netnsInode, UInt64(live.netnsInode) != netnsInode {
+                differences.append(FieldDifference(field: "netns", declared: "\(netns ?? "") (inode \(netnsInode))",
+                                                   live: live.netnsInode == 0 ? "detached, or its namespace gone" : "namespace inode \(live.netnsInode)"))
             }
         case .iterator(let target):
             if live.iteratorTarget != target {

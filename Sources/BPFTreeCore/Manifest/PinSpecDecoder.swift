@@ -8,7 +8,7 @@ struct PinSpecDecoder {
     var template: Bool
 
     static let programFields = ["object", "name", "type", "attachType", "maps"]
-    static let linkFields = ["program", "cgroup", "interface", "attachType", "xdpMode", "iter", "order"]
+    static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "iter", "order"]
 
     func program(_ block: Fields, node: YAMLNode, _ field: String) -> ProgramSpec? {
         let before = reader.diagnostics.count
@@ -39,7 +39,7 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup", "interface"] { if let node = block[name] { locations[name] = node.location } }
+        for name in ["program", "cgroup", "interface", "netns"] { if let node = block[name] { locations[name] = node.location } }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
         var target: LinkSpec.Target?
         // What the link is attached to: a cgroup, or a network interface.
@@ -55,8 +55,11 @@ struct PinSpecDecoder {
                 } else if attach == .xdp {
                     on = "interface"
                     target = .xdp(block["xdpMode"].flatMap { reader.choice($0, join(field, "xdpMode"), XDPMode.self) })
+                } else if attach == .skLookup || attach == .flowDissector {
+                    on = "netns"
+                    target = .netns(attach)
                 } else {
-                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, sk_lookup, flow_dissector and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
@@ -85,25 +88,40 @@ struct PinSpecDecoder {
         if let xdpMode = block["xdpMode"], on != "interface" {
             reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
         }
-        for other in ["cgroup", "interface"] where other != on {
+        let owners = ["cgroup": "cgroup links and iterators", "interface": "XDP links (attachType: xdp)",
+                      "netns": "network namespace links (attachType: sk_lookup, flow_dissector)"]
+        let this = switch on {
+        case "cgroup": "on a cgroup"
+        case "interface": "on an interface"
+        case "netns": "on a network namespace"
+        default: "an iterator over \(block["iter"].flatMap { reader.string($0, join(field, "iter")) } ?? "its target")"
+        }
+        for other in ["cgroup", "interface", "netns"] where other != on {
             guard let misplaced = block[other] else { continue }
-            let message = switch on {
-            case "cgroup": "interface applies to XDP links (attachType: xdp); this link is on a cgroup"
-            case "interface": "cgroup applies to cgroup links and iterators; an XDP link is on an interface"
-            default: "an iterator over \(block["iter"].flatMap { reader.string($0, join(field, "iter")) } ?? "its target") takes no \(other)"
-            }
-            reader.error(message, at: misplaced, join(field, other))
+            reader.error("\(other) applies to \(owners[other] ?? "other links"); this link is \(this)", at: misplaced, join(field, other))
         }
         if on != "nothing", block[on] == nil, target != nil {
             reader.error("missing required field '\(on)'", at: node, join(field, on))
         }
         let cgroup = on == "cgroup" ? block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) } : nil
         let interface = on == "interface" ? block["interface"].flatMap { interfaceName($0, join(field, "interface")) } : nil
-        guard let program, let target, cgroup != nil || interface != nil || on == "nothing",
+        let netns = on == "netns" ? block["netns"].flatMap { namespacePath($0, join(field, "netns")) } : nil
+        guard let program, let target, cgroup != nil || interface != nil || netns != nil || on == "nothing",
               reader.diagnostics.count == before else { return nil }
         var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, target: target)
+        spec.netns = netns
         spec.locations = locations
         return spec
+    }
+
+    /// A network namespace file: an absolute path such as `/proc/PID/ns/net` or `/run/netns/NAME`.
+    private func namespacePath(_ node: YAMLNode, _ field: String) -> String? {
+        guard let text = reader.string(node, field) else { return nil }
+        guard text.hasPrefix("/"), !text.utf8.contains(0) else {
+            reader.error("'\(text)' must be the absolute path of a network namespace file, e.g. /proc/PID/ns/net or /run/netns/NAME", at: node, field)
+            return nil
+        }
+        return text
     }
 
     /// A network interface name as the kernel takes it (`dev_valid_name`): 1–15 bytes, not `.` or `..`,

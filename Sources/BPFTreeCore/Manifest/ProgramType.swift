@@ -72,5 +72,7 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let cgroupInetEgress = AttachType(raw: 1)
     public static let traceIter = AttachType(raw: 28)
     public static let xdp = AttachType(raw: 37)
+    public static let skLookup = AttachType(raw: 36)
+    public static let flowDissector = AttachType(raw: 17)
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }
 }

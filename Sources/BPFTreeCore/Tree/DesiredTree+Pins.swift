@@ -56,7 +56,7 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp: iterator = nil
+            case .cgroup, .xdp, .netns: iterator = nil
             }
             if let iterator, image.iteratorTarget != iterator {
                 let found = image.iteratorTarget.map { "an iterator over \($0)" } ?? "not an iterator (section '\(image.section)')"

@@ -50,7 +50,7 @@ public struct LiveLinkInfo: Hashable, Sendable {
     /// `BPF_LINK_TYPE_*`.
     public var type: UInt32
     public var programID: UInt32
-    /// Cgroup links: the attach type.
+    /// Cgroup and network namespace links: the attach type.
     public var attachType: UInt32
     /// Cgroup links and cgroup iterators: the cgroup's id (0 once the cgroup is gone).
     public var cgroupID: UInt64
@@ -59,10 +59,13 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var iteratorOrder: UInt32
     /// XDP links: the interface's index (0 once the interface is gone).
     public var interfaceIndex: UInt32
+    /// Network namespace links: the namespace's inode (0 once it is gone).
+    public var netnsInode: UInt32
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
-                iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0) {
+                iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0, netnsInode: UInt32 = 0) {
         self.interfaceIndex = interfaceIndex
+        self.netnsInode = netnsInode
         self.id = id
         self.type = type
         self.programID = programID

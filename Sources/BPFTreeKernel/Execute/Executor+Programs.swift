@@ -106,6 +106,13 @@ extension Executor {
             program = try kernel.openPin(location)
             programs[location] = program
         }
+        if case .netns(let attach) = spec.target {
+            guard let netns = spec.netns, let inode = spec.netnsInode else {
+                throw KernelError("create link", path: path.description, detail: "the network namespace was not resolved")
+            }
+            let namespace = try kernel.openNamespace(netns, inode: inode, for: path)
+            return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
+        }
         if case .iterator = spec.target {
             return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
         }
@@ -120,7 +127,7 @@ extension Executor {
             throw KernelError("create link", path: path.description, detail: "the cgroup was not resolved")
         }
         switch spec.target {
-        case .xdp, .iterator:
+        case .xdp, .iterator, .netns:
             throw KernelError("create link", path: path.description, detail: "the link has no cgroup")
         case .cgroup(let attach):
             let cgroup = try kernel.openCgroup(cgroup, id: cgroupID, for: path)

@@ -27,6 +27,8 @@ public protocol KernelOperations: AnyObject {
     func openPin(_ path: TreePath) throws(KernelError) -> Descriptor
     /// Opens cgroup v2 directory `cgroup`, refused unless its id is `id` (`link` names the link it is for).
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
+    /// Opens the network namespace file `path`, checked to be the namespace of inode `inode` planned.
+    func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
     /// Runs one batch of map ops; one result per op, in op order.
     func run(_ batch: MapBatch) throws(KernelError) -> [BatchResult]
     /// Runs one batch of `BPF_LINK_CREATE`s; one result per link, in order.

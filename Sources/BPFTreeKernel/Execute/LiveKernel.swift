@@ -132,6 +132,16 @@ public final class LiveKernel: KernelOperations {
         return descriptor
     }
 
+    public func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
+        let (fd, found) = try PinResolver.openNamespace(path)
+        let descriptor = Descriptor(owning: fd)
+        guard found == inode else {
+            throw KernelError("create link", path: link.description,
+                              detail: "network namespace \(path) is inode \(found) now, planned \(inode); run apply again")
+        }
+        return descriptor
+    }
+
     /// The batch program, loaded on first use (a plan without maps or links never loads it).
     private func batchProgram() throws(KernelError) -> BatchProgram {
         if let program { return program }

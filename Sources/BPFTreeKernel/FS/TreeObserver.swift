@@ -184,7 +184,8 @@ public struct TreeObserver {
             guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
             return .link(LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, attachType: info.attach_type,
                                       cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
-                                      iteratorOrder: info.iter_order, interfaceIndex: info.ifindex))
+                                      iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
+                                      netnsInode: info.netns_ino))
         default: return .pin
         }
     }

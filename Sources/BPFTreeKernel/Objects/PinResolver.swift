@@ -53,6 +53,9 @@ public enum PinResolver {
                 if let interface = spec.interface, spec.interfaceIndex == nil {
                     spec.interfaceIndex = resolved("interface", interface, interfaceIndex(interface))
                 }
+                if let netns = spec.netns, spec.netnsInode == nil {
+                    spec.netnsInode = resolved("netns", netns, namespaceInode(netns))
+                }
                 kind = .link(spec)
             case .directory, .map:
                 break
@@ -91,6 +94,31 @@ public enum PinResolver {
                                         detail: error == ENODEV || error == ENXIO ? "no such network interface in bpftree's network namespace" : nil))
         }
         return .success(index)
+    }
+
+    /// The inode (the id) of the network namespace file `path`.
+    public static func namespaceInode(_ path: String) -> Result<UInt64, KernelError> {
+        Result { () throws(KernelError) in
+            let (fd, inode) = try openNamespace(path)
+            close(fd)
+            return inode
+        }
+    }
+
+    /// Opens a network namespace file; refuses anything else.
+    static func openNamespace(_ path: String) throws(KernelError) -> (descriptor: Int32, inode: UInt64) {
+        var inode: UInt64 = 0
+        let fd = bt_netns_open(path, &inode)
+        guard fd >= 0 else {
+            let detail: String? = switch fd {
+            case -ENOENT: "no such file"
+            case -ENOTTY: "not a namespace file (such as /proc/PID/ns/net or /run/netns/NAME)"
+            case -EINVAL: "a namespace file, but not of a network namespace"
+            default: nil
+            }
+            throw KernelError("open network namespace", path: path, negativeErrno: fd, detail: detail)
+        }
+        return (fd, inode)
     }
 
     /// Opens a cgroup v2 directory; refuses anything else.

@@ -219,6 +219,8 @@ struct bt_link_info {
 	uint64_t cgroup_id;
 	/** XDP links: the interface's index (0 once the interface is gone). */
 	uint32_t ifindex;
+	/** Network namespace links: the namespace's inode (0 once it is gone); attach_type is set too. */
+	uint32_t netns_ino;
 	/** Iterators: the target's name and, for cgroup iterators, the order. */
 	uint32_t iter_order;
 	char iter_target[32];
@@ -230,6 +232,11 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out);
 /** Opens a cgroup v2 directory (O_RDONLY | O_DIRECTORY, not following a final symlink) and returns its fd
  *  and inode (= cgroup id), or -errno. */
 int bt_cgroup_open(const char *path, uint64_t *id);
+
+/** Opens a network namespace file (e.g. /proc/PID/ns/net, /run/netns/NAME: O_RDONLY, checked to be on
+ *  nsfs) and returns its fd and inode (the namespace's id), or -errno (-ENOTTY: not a namespace file,
+ *  -EINVAL: a namespace of another kind). */
+int bt_netns_open(const char *path, uint64_t *inode);
 
 /** Makes SIGHUP, SIGTERM and SIGINT only counted, until the service installs its own handling: the
  *  service calls this first thing, so that a signal at start-up neither kills it nor is lost. */
