@@ -42,8 +42,7 @@ struct PinSpecDecoder {
         for name in ["program", "cgroup", "interface", "netns"] { if let node = block[name] { locations[name] = node.location } }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
         var target: LinkSpec.Target?
-        // What the link is attached to: a cgroup, or a network interface.
-        var on = "cgroup"
+        var on = LinkHost.cgroup
         switch (block["attachType"], block["iter"]) {
         case (let attachNode?, nil):
             if let order = block["order"] {
@@ -53,10 +52,10 @@ struct PinSpecDecoder {
                 if attach.isCgroup {
                     target = .cgroup(attach)
                 } else if attach == .xdp {
-                    on = "interface"
+                    on = .interface
                     target = .xdp(block["xdpMode"].flatMap { reader.choice($0, join(field, "xdpMode"), XDPMode.self) })
                 } else if attach == .skLookup || attach == .flowDissector {
-                    on = "netns"
+                    on = .netns
                     target = .netns(attach)
                 } else {
                     reader.error("attach type \(attach.name) is not supported for links; supported: xdp, sk_lookup, flow_dissector and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
@@ -69,7 +68,7 @@ struct PinSpecDecoder {
                     let order = block["order"].flatMap { reader.choice($0, join(field, "order"), CgroupIteratorOrder.self) }
                     target = .cgroupIterator(order ?? .selfOnly)
                 } else if IteratorTargets.plain.contains(text) {
-                    on = "nothing"
+                    on = .none(iterating: text)
                     target = .iterator(text)
                     if let order = block["order"] {
                         reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
@@ -81,32 +80,24 @@ struct PinSpecDecoder {
                 }
             }
         case (.some, .some):
-            reader.error("a link has either attachType (a cgroup or XDP link) or iter (an iterator link), not both", at: node, field)
+            reader.error("a link has either attachType (a cgroup, XDP or network namespace link) or iter (an iterator link), not both", at: node, field)
         case (nil, nil):
             reader.error("a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup", at: node, field)
         }
-        if let xdpMode = block["xdpMode"], on != "interface" {
+        if let xdpMode = block["xdpMode"], on != .interface {
             reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
         }
-        let owners = ["cgroup": "cgroup links and iterators", "interface": "XDP links (attachType: xdp)",
-                      "netns": "network namespace links (attachType: sk_lookup, flow_dissector)"]
-        let this = switch on {
-        case "cgroup": "on a cgroup"
-        case "interface": "on an interface"
-        case "netns": "on a network namespace"
-        default: "an iterator over \(block["iter"].flatMap { reader.string($0, join(field, "iter")) } ?? "its target")"
+        for other in LinkHost.withFields where other != on {
+            guard let name = other.field, let misplaced = block[name] else { continue }
+            reader.error("\(name) applies to \(other.links); this link is \(on.description)", at: misplaced, join(field, name))
         }
-        for other in ["cgroup", "interface", "netns"] where other != on {
-            guard let misplaced = block[other] else { continue }
-            reader.error("\(other) applies to \(owners[other] ?? "other links"); this link is \(this)", at: misplaced, join(field, other))
+        if let host = on.field, block[host] == nil, target != nil {
+            reader.error("missing required field '\(host)'", at: node, join(field, host))
         }
-        if on != "nothing", block[on] == nil, target != nil {
-            reader.error("missing required field '\(on)'", at: node, join(field, on))
-        }
-        let cgroup = on == "cgroup" ? block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) } : nil
-        let interface = on == "interface" ? block["interface"].flatMap { interfaceName($0, join(field, "interface")) } : nil
-        let netns = on == "netns" ? block["netns"].flatMap { namespacePath($0, join(field, "netns")) } : nil
-        guard let program, let target, cgroup != nil || interface != nil || netns != nil || on == "nothing",
+        let cgroup = on == .cgroup ? block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) } : nil
+        let interface = on == .interface ? block["interface"].flatMap { interfaceName($0, join(field, "interface")) } : nil
+        let netns = on == .netns ? block["netns"].flatMap { namespacePath($0, join(field, "netns")) } : nil
+        guard let program, let target, on.field == nil || cgroup != nil || interface != nil || netns != nil,
               reader.diagnostics.count == before else { return nil }
         var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, target: target)
         spec.netns = netns
@@ -203,3 +194,41 @@ struct PinSpecDecoder {
         return String(file[...slash]) + object
     }
 }
+
+/// What a link is attached to, and the `link:` field that names it.
+private enum LinkHost: Equatable {
+    case cgroup, interface, netns
+    /// An iterator over a target that takes no parameters: attached to nothing.
+    case none(iterating: String)
+
+    static let withFields: [LinkHost] = [.cgroup, .interface, .netns]
+
+    var field: String? {
+        switch self {
+        case .cgroup: "cgroup"
+        case .interface: "interface"
+        case .netns: "netns"
+        case .none: nil
+        }
+    }
+
+    /// The links whose host this is.
+    var links: String {
+        switch self {
+        case .cgroup: "cgroup links and iterators"
+        case .interface: "XDP links (attachType: xdp)"
+        case .netns: "network namespace links (attachType: sk_lookup, flow_dissector)"
+        case .none: "no link"
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .cgroup: "on a cgroup"
+        case .interface: "on an interface"
+        case .netns: "on a network namespace"
+        case .none(let target): "an iterator over \(target)"
+        }
+    }
+}
+
