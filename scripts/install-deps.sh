@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages bpftree builds and tests with (Debian 12): libbpf-dev and libyaml-dev
 # (found through pkg-config), bpftool (tests check results with it), xdp-tools (BPF objects nobody here wrote),
-# strace (tests count the verifier runs a pass makes). Swift 6.3 must already be on PATH.
+# strace (tests count the verifier runs a pass makes), iproute2 (tests make veth pairs and network
+# namespaces). Swift 6.3 must already be on PATH.
 set -euo pipefail
-packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools strace)
+packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools strace iproute2)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
