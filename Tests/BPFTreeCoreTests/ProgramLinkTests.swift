@@ -115,6 +115,7 @@ import Testing
         ("{link: {program: jobs/p, cgroup: x, iter: cgroup, xdpMode: native}}", "8:", "xdpMode applies to XDP links"),
         ("{link: {program: jobs/p, interface: a/b, attachType: xdp}}", "8:", "'a/b' is not a network interface name"),
         ("{link: {program: jobs/p, interface: abcdefghijklmnop, attachType: xdp}}", "8:", "not a network interface name (1 to 15 bytes"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress}}", "8:", "attach type tcx_ingress is not supported for links"),
         ("{link: {program: jobs/p, interface: eth0, attachType: sk_skb_verdict}}", "8:", "attach type sk_skb_verdict is not supported for links; supported: xdp, sk_lookup, flow_dissector and"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "iterator 'tsk' is not supported; supported: cgroup, bpf_link"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "did you mean 'task'?"),

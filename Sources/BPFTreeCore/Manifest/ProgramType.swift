@@ -65,7 +65,10 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
         "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_getsockname",
         "cgroup_inet6_getsockname", "xdp_devmap", "cgroup_inet_sock_release", "xdp_cpumap", "sk_lookup", "xdp",
         "sk_skb_verdict", "sk_reuseport_select", "sk_reuseport_select_or_migrate", "perf_event",
-        "trace_kprobe_multi", "lsm_cgroup",
+        "trace_kprobe_multi", "lsm_cgroup", "struct_ops", "netfilter", "tcx_ingress", "tcx_egress",
+        "trace_uprobe_multi", "cgroup_unix_connect", "cgroup_unix_sendmsg", "cgroup_unix_recvmsg",
+        "cgroup_unix_getpeername", "cgroup_unix_getsockname", "netkit_primary", "netkit_peer",
+        "trace_kprobe_session", "trace_uprobe_session",
     ]
 
     private init(raw: UInt32) { kernelValue = raw }
