@@ -203,11 +203,13 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	out->id = info.id;
 	out->type = info.type;
 	out->prog_id = info.prog_id;
+	/* The target name buffer is only an iterator's to fill. */
+	if (info.type != BPF_LINK_TYPE_ITER)
+		memset(out->iter_target, 0, sizeof(out->iter_target));
 	switch (info.type) {
 	case BPF_LINK_TYPE_CGROUP:
 		out->cgroup_id = info.cgroup.cgroup_id;
 		out->attach_type = info.cgroup.attach_type;
-		memset(out->iter_target, 0, sizeof(out->iter_target));
 		break;
 	case BPF_LINK_TYPE_ITER:
 		if (strcmp(out->iter_target, "cgroup") == 0) {
@@ -218,14 +220,12 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_NETNS:
 		out->netns_ino = info.netns.netns_ino;
 		out->attach_type = info.netns.attach_type;
-		memset(out->iter_target, 0, sizeof(out->iter_target));
 		break;
 	case BPF_LINK_TYPE_XDP:
 		out->ifindex = info.xdp.ifindex;
-		memset(out->iter_target, 0, sizeof(out->iter_target));
 		break;
 	default:
-		memset(out->iter_target, 0, sizeof(out->iter_target));
+		break;
 	}
 	return 0;
 }

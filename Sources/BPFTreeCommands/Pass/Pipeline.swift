@@ -263,16 +263,13 @@ enum Pipeline {
                 }
             }
             for path in objects.sorted() { key.append("object \(path) \(FileBytes.identity(path))") }
-            for path in cgroups.sorted() {
-                key.append("cgroup \(path) \((try? PinResolver.cgroupID(path).get()).map(String.init) ?? "none")")
+            // What each link target is now: a cgroup, interface or namespace made again under its name is another.
+            func identities<T>(_ kind: String, _ names: Set<String>, _ lookup: (String) -> Result<T, KernelError>) {
+                for name in names.sorted() { key.append("\(kind) \(name) \((try? lookup(name).get()).map { "\($0)" } ?? "none")") }
             }
-            // An interface made again under its name has another index.
-            for name in interfaces.sorted() {
-                key.append("interface \(name) \((try? PinResolver.interfaceIndex(name).get()).map(String.init) ?? "none")")
-            }
-            for path in namespaces.sorted() {
-                key.append("netns \(path) \((try? PinResolver.namespaceInode(path).get()).map(String.init) ?? "none")")
-            }
+            identities("cgroup", cgroups, PinResolver.cgroupID)
+            identities("interface", interfaces, PinResolver.interfaceIndex)
+            identities("netns", namespaces, PinResolver.namespaceInode)
             return key
         }
     }

@@ -34,14 +34,15 @@ public struct LinkSpec: Hashable, Sendable {
     public var cgroupID: UInt64?
     /// The interface's index, filled by the kernel layer before planning.
     public var interfaceIndex: UInt32?
-    /// Where its fields were written (`cgroup`, `interface`, `program`).
+    /// Where its fields were written (`cgroup`, `interface`, `netns`, `program`).
     public var locations: [String: SourceLocation] = [:]
 
-    public init(program: TreePath, cgroup: String? = nil, interface: String? = nil, target: Target,
+    public init(program: TreePath, cgroup: String? = nil, interface: String? = nil, netns: String? = nil, target: Target,
                 cgroupID: UInt64? = nil, interfaceIndex: UInt32? = nil) {
         self.program = program
         self.cgroup = cgroup
         self.interface = interface
+        self.netns = netns
         self.target = target
         self.cgroupID = cgroupID
         self.interfaceIndex = interfaceIndex

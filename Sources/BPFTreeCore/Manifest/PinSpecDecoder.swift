@@ -99,8 +99,7 @@ struct PinSpecDecoder {
         let netns = on == .netns ? block["netns"].flatMap { namespacePath($0, join(field, "netns")) } : nil
         guard let program, let target, on.field == nil || cgroup != nil || interface != nil || netns != nil,
               reader.diagnostics.count == before else { return nil }
-        var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, target: target)
-        spec.netns = netns
+        var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, netns: netns, target: target)
         spec.locations = locations
         return spec
     }

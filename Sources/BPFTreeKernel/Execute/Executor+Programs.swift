@@ -95,7 +95,8 @@ extension Executor {
         return runs
     }
 
-    /// The LINK_CREATE of `spec`: the program from its pin, and the cgroup (checked to be the one planned).
+    /// The LINK_CREATE of `spec`: the program from its pin, and its cgroup, interface or network namespace
+    /// (checked to be the one planned).
     private func linkOp(_ spec: LinkSpec, for path: TreePath, staging: Staging,
                         programs: inout [TreePath: Descriptor]) throws(KernelError) -> LinkOp {
         let location = staging.location(of: spec.program)
@@ -106,39 +107,32 @@ extension Executor {
             program = try kernel.openPin(location)
             programs[location] = program
         }
-        if case .netns(let attach) = spec.target {
-            guard let netns = spec.netns, let inode = spec.netnsInode else {
-                throw KernelError("create link", path: path.description, detail: "the network namespace was not resolved")
-            }
-            let namespace = try kernel.openNamespace(netns, inode: inode, for: path)
-            return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
-        }
-        if case .iterator = spec.target {
-            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
-        }
-        if case .xdp(let mode) = spec.target {
-            guard let index = spec.interfaceIndex else {
-                throw KernelError("create link", path: path.description, detail: "the interface was not resolved")
-            }
-            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
-                          flags: mode?.flags ?? 0, info: [])
-        }
-        guard let cgroup = spec.cgroup, let cgroupID = spec.cgroupID else {
-            throw KernelError("create link", path: path.description, detail: "the cgroup was not resolved")
+        func unresolved(_ what: String) -> KernelError {
+            KernelError("create link", path: path.description, detail: "the \(what) was not resolved")
         }
         switch spec.target {
-        case .xdp, .iterator, .netns:
-            throw KernelError("create link", path: path.description, detail: "the link has no cgroup")
         case .cgroup(let attach):
-            let cgroup = try kernel.openCgroup(cgroup, id: cgroupID, for: path)
+            guard let name = spec.cgroup, let id = spec.cgroupID else { throw unresolved("cgroup") }
+            let cgroup = try kernel.openCgroup(name, id: id, for: path)
             return LinkOp(program: program, target: cgroup, attachType: attach.kernelValue, info: [])
         case .cgroupIterator(let order):
+            guard let id = spec.cgroupID else { throw unresolved("cgroup") }
             // union bpf_iter_link_info, cgroup: order (u32), cgroup_fd (u32), cgroup_id (u64).
             var info: [UInt8] = []
             withUnsafeBytes(of: order.kernelValue.littleEndian) { info += $0 }
             withUnsafeBytes(of: UInt32(0)) { info += $0 }
-            withUnsafeBytes(of: cgroupID.littleEndian) { info += $0 }
+            withUnsafeBytes(of: id.littleEndian) { info += $0 }
             return LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
+        case .iterator:
+            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
+        case .xdp(let mode):
+            guard let index = spec.interfaceIndex else { throw unresolved("interface") }
+            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
+                          flags: mode?.flags ?? 0, info: [])
+        case .netns(let attach):
+            guard let netns = spec.netns, let inode = spec.netnsInode else { throw unresolved("network namespace") }
+            let namespace = try kernel.openNamespace(netns, inode: inode, for: path)
+            return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
         }
     }
 }
