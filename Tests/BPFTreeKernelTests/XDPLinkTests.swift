@@ -120,4 +120,32 @@ struct XDPLinkTests {
         #expect(result.output.contains("interface 'btnosuch0'"), "\(result.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty)
     }
+
+    /// An XDP link's program must be an XDP program: the task iterator of examples/task-iter on `lo` is
+    /// refused with the link's place before anything changes.
+    @Test func anXDPLinkOnAProgramOfAnotherTypeIsRefusedWithItsPlace() throws {
+        let fs = try ScratchBPFFS()
+        let text = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: wrong}
+            spec:
+              root: net/wrong
+              entries:
+                tasks:
+                  program: {object: task_iter.bpf.o, name: list_tasks}
+                ingress:
+                  link: {program: net/wrong/tasks, attachType: xdp, interface: lo}
+
+            """
+        let files = try ManifestDirectory(["wrong.yaml": text])
+        try buildBPF([repositoryRoot + "/bpf/task_iter.bpf.c"], into: files.path)
+        let result = try bpftree(["apply", "-f", files.path + "/wrong.yaml", "--anchor", fs.path])
+        #expect(result.status == 1)
+        #expect(result.output.contains("wrong.yaml:10:"), "\(result.output)")
+        #expect(result.output.contains("spec.entries.ingress.link.program"), "\(result.output)")
+        #expect(result.output.contains("is a tracing program; an XDP link needs an xdp program"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: fs.at("net")))
+    }
 }
+
