@@ -131,7 +131,8 @@ static long cgroup_exists(struct bt_op *op)
 	return 1;
 }
 
-/* A link of a program (fd) to a cgroup (target fd) or a cgroup iterator (bpf_iter_link_info in bt_data). */
+/* A link of a program (fd) to a cgroup or namespace (target fd), an interface (target ifindex, with a tcx
+ * link's relative_id) or an iterator (bpf_iter_link_info in bt_data). */
 static long create_link(struct bt_op *op)
 {
 	union bpf_attr attr = {};
@@ -147,6 +148,9 @@ static long create_link(struct bt_op *op)
 			return -EINVAL;
 		attr.link_create.iter_info = (__u64)(unsigned long)&bt_data[off];
 		attr.link_create.iter_info_len = len;
+	} else {
+		/* tcx.relative_id (Linux 6.6) shares its place with target_btf_id, which 6.1 headers know. */
+		attr.link_create.target_btf_id = op->relative_id;
 	}
 	return bpf_sys_bpf(BPF_LINK_CREATE, &attr, sizeof(attr));
 }

@@ -17,7 +17,8 @@ enum bt_op_kind {
 	BT_OP_CGROUP_EXISTS = 4, /* map_extra: a cgroup id; result: 1 the cgroup exists, 0 it does not,
 				   * -EOPNOTSUPP when the kernel has no bpf_cgroup_from_id */
 	BT_OP_LINK_CREATE = 5, /* prog_fd, target_fd, attach_type, link_flags; info_off/info_len: the
-				* iterator's bpf_iter_link_info in bt_data (len 0: none); result: new link fd or -errno */
+				* iterator's bpf_iter_link_info in bt_data (len 0: none), else relative_id;
+				* result: new link fd or -errno */
 };
 
 struct bt_op {
@@ -45,6 +46,9 @@ struct bt_op {
 	__u32 link_flags;
 	__u32 info_off;
 	__u32 info_len;
+	/* link_create's first union word when there is no info: a tcx link's relative_id. */
+	__u32 relative_id;
+	__u32 unused;
 };
 
 /* The program's global data: the only variable in its .bss, so user space finds it at offset 0 of the

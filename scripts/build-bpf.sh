@@ -2,7 +2,7 @@
 # Compiles the example BPF objects (bpf/*.bpf.c other than batch.bpf.c, which is embedded in bpftree at
 # build time), or the SOURCE files given, into OUTDIR (default: each next to its example, bpf/NAME.bpf.c
 # into examples/NAME with '_' as '-', e.g. examples/job-stats), with the Swift toolchain's clang.
-# Usage: scripts/build-bpf.sh [OUTDIR [SOURCE...]]
+# Usage: scripts/build-bpf.sh [OUTDIR [SOURCE...]]   (extra clang flags in BPF_CFLAGS, e.g. -DREVISION=2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-}"
@@ -22,7 +22,7 @@ for source in "${sources[@]}"; do
     object="$dir/$(basename "${source%.c}").o"
     "$clang" -g -O2 -target bpf -Wall -Werror \
         -idirafter /usr/include/x86_64-linux-gnu -idirafter /usr/include/aarch64-linux-gnu \
-        -c "$source" -o "$object.tmp"
+        ${BPF_CFLAGS:-} -c "$source" -o "$object.tmp"
     mv "$object.tmp" "$object"
     echo "$object"
 done

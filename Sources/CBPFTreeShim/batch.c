@@ -187,7 +187,7 @@ void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t
 }
 
 void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
-		       uint32_t flags, uint32_t info_off, const void *info, uint32_t info_len)
+		       uint32_t flags, uint32_t relative_id, uint32_t info_off, const void *info, uint32_t info_len)
 {
 	struct bt_op *op;
 
@@ -201,6 +201,7 @@ void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint
 	op->target_fd = target;
 	op->attach_type = attach_type;
 	op->link_flags = flags;
+	op->relative_id = relative_id;
 	if (info_len && info_off <= BT_BATCH_DATA_SIZE && info_len <= BT_BATCH_DATA_SIZE - info_off) {
 		memcpy(batch->area->data + info_off, info, info_len);
 		op->info_off = info_off;

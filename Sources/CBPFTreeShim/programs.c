@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 #include "bpftree_shim.h"
+#include "shim_internal.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sched.h>
@@ -60,6 +62,27 @@ static uint64_t bt_tag(const unsigned char tag[8])
 	return value;
 }
 
+/* Marks the object's maps (in result->object_maps order) that the loaded program refers to. */
+static void mark_used_maps(struct bpf_object *obj, struct bt_prog_load_result *result, const __u32 *ids, __u32 count)
+{
+	struct bpf_map *map;
+	uint32_t index = 0;
+
+	bpf_object__for_each_map(map, obj) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+
+		if (bpf_map__is_internal(map) || index >= result->nr_object_maps)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len) == 0)
+			for (__u32 i = 0; i < count; i++)
+				if (ids[i] == info.id)
+					result->object_maps[index].used = 1;
+		index++;
+	}
+}
+
 int bt_prog_load(const void *object, size_t size, const char *object_name, const char *program, int32_t type,
 		 int32_t attach_type, const char *const *map_names, const int *map_fds, uint32_t nr_maps, int keep,
 		 struct bt_prog_load_result *result)
@@ -69,7 +92,7 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 	struct bpf_program *prog, *target = NULL;
 	struct bpf_map *map;
 	struct bpf_prog_info info;
-	__u32 info_len = sizeof(info);
+	__u32 info_len = sizeof(info), map_ids[BT_PROG_MAX_MAPS];
 	int err = 0, fd;
 
 	memset(result, 0, sizeof(*result));
@@ -148,10 +171,13 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 	}
 	fd = bpf_program__fd(target);
 	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = BT_PROG_MAX_MAPS;
+	info.map_ids = (__u64)(uintptr_t)map_ids;
 	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) < 0) {
 		err = -errno;
 		goto close;
 	}
+	mark_used_maps(obj, result, map_ids, info.nr_map_ids < BT_PROG_MAX_MAPS ? info.nr_map_ids : BT_PROG_MAX_MAPS);
 	result->type = info.type;
 	result->expected_attach_type = bpf_program__expected_attach_type(target);
 	result->tag = bt_tag(info.tag);
@@ -189,6 +215,19 @@ int bt_prog_info_by_fd(int fd, struct bt_prog_info *out)
 	return 0;
 }
 
+int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
+{
+	LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE);
+	int old = bpf_prog_get_fd_by_id(old_prog_id), err;
+
+	if (old < 0)
+		return -errno;
+	opts.old_prog_fd = old;
+	err = bpf_link_update(link_fd, prog_fd, &opts) < 0 ? -errno : 0;
+	close(old);
+	return err;
+}
+
 int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 {
 	struct bpf_link_info info;
@@ -224,6 +263,15 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_XDP:
 		out->ifindex = info.xdp.ifindex;
 		break;
+	case BT_LINK_TYPE_TCX: {
+		/* tcx (6.6, unknown to 6.1 headers): ifindex and attach_type, where xdp.ifindex starts. */
+		__u32 words[2];
+
+		memcpy(words, (const char *)&info + offsetof(struct bpf_link_info, xdp), sizeof(words));
+		out->ifindex = words[0];
+		out->attach_type = words[1];
+		break;
+	}
 	default:
 		break;
 	}

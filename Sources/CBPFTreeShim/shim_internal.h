@@ -13,6 +13,8 @@
 #ifndef BPF_F_PATH_FD
 #define BPF_F_PATH_FD (1U << 14)
 #endif
+/* BPF_LINK_TYPE_TCX (Linux 6.6; Debian 12's headers are 6.1). */
+#define BT_LINK_TYPE_TCX 11
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

@@ -110,13 +110,18 @@ import Testing
         ("{link: {program: jobs/p, cgroup: x, attachType: xdp}}", "8:", "spec.entries.x.link.cgroup: cgroup applies to cgroup links and iterators; this link is on an interface"),
         ("{link: {program: jobs/p, attachType: xdp}}", "8:", "missing required field 'interface'"),
         ("{link: {program: jobs/p, attachType: cgroup_inet_egress}}", "8:", "missing required field 'cgroup'"),
-        ("{link: {program: jobs/p, cgroup: x, attachType: cgroup_inet_egress, interface: eth0}}", "8:", "interface applies to XDP links"),
+        ("{link: {program: jobs/p, cgroup: x, attachType: cgroup_inet_egress, interface: eth0}}", "8:", "interface applies to XDP and tcx links"),
         ("{link: {program: jobs/p, interface: eth0, attachType: xdp, xdpMode: driver}}", "8:", "xdpMode"),
         ("{link: {program: jobs/p, cgroup: x, iter: cgroup, xdpMode: native}}", "8:", "xdpMode applies to XDP links"),
         ("{link: {program: jobs/p, interface: a/b, attachType: xdp}}", "8:", "'a/b' is not a network interface name"),
         ("{link: {program: jobs/p, interface: abcdefghijklmnop, attachType: xdp}}", "8:", "not a network interface name (1 to 15 bytes"),
-        ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress}}", "8:", "attach type tcx_ingress is not supported for links"),
-        ("{link: {program: jobs/p, interface: eth0, attachType: sk_skb_verdict}}", "8:", "attach type sk_skb_verdict is not supported for links; supported: xdp, sk_lookup, flow_dissector and"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: sk_skb_verdict}}", "8:", "attach type sk_skb_verdict is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector and"),
+        ("{link: {program: jobs/p, attachType: tcx_egress}}", "8:", "spec.entries.x.link.interface: missing required field 'interface'"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress, position: front}}", "8:", "'front' is not one of first, last"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress, position: first, before: jobs/p}}", "8:", "spec.entries.x.link.before: a tcx link has at most one of position, before and after"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress, after: /jobs/p}}", "8:", "spec.entries.x.link.after: '/jobs/p' is not an anchor-relative path"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: xdp, before: jobs/p}}", "8:", "spec.entries.x.link.before: before applies to tcx links"),
+        ("{link: {program: jobs/p, cgroup: x, iter: cgroup, position: last}}", "8:", "position applies to tcx links"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "iterator 'tsk' is not supported; supported: cgroup, bpf_link"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "did you mean 'task'?"),
         ("{link: {program: jobs/p, attachType: sk_lookup}}", "8:", "spec.entries.x.link.netns: missing required field 'netns'"),
@@ -193,15 +198,32 @@ import Testing
         #expect(!plan.hasChanges && plan.problems.isEmpty, "\(plan.actions.map(\.kind)) \(plan.problems)")
     }
 
-    @Test func aNewTagReloadsTheProgramAndRemakesItsLinks() throws {
+    /// The cgroup link moves to the new program in place (BPF_LINK_UPDATE, expecting the old one); an
+    /// iterator link cannot, and is made again.
+    @Test func aNewTagReloadsTheProgramMovesItsCgroupLinkInPlaceAndRemakesItsIterator() throws {
         let (live, ledger) = Self.converged()
         var image = Self.image
         image.tag = 0xaa
         let plan = try Self.plan(live, ledger, desired: try Self.resolved(image: image))
         #expect(plan.problems.isEmpty, "\(plan.problems)")
-        #expect(plan.actions.map(\.kind) == ["replaceProgram", "replaceLink", "replaceLink"])
+        #expect(plan.actions.map(\.kind) == ["replaceProgram", "updateLink", "replaceLink"])
         #expect(plan.actions[0].reason == "tag: declared 00000000000000aa, live 0102030405060708")
         #expect(plan.actions[1].reason == "program: declared jobs/A/count, which is loaded now, live program id 20")
+        guard case .updateLink(_, let from, _) = plan.actions[1].change else {
+            Issue.record("\(plan.actions[1])")
+            return
+        }
+        #expect(from == 20 && plan.actions[1].category == .update)
+        #expect(ExecutionPhase.of(plan.actions[1]) == .attributes, "after the new program is in place")
+    }
+
+    @Test func aBoundMapTheProgramNeverNamesIsNotAmongItsMapIDsAndNotADifference() throws {
+        var (live, ledger) = Self.converged()
+        live.entries[path("jobs/A/counters")]?.kind = .map(LiveMapInfo(id: 6, type: 9, keySize: 8, valueSize: 16, maxEntries: 64, flags: 0))
+        var image = Self.image
+        for name in image.objectMaps.keys { image.objectMaps[name]?.used = false }
+        let plan = try Self.plan(live, ledger, desired: try Self.resolved(image: image))
+        #expect(!plan.actions.contains { $0.kind == "replaceProgram" }, "\(plan.actions.map(\.reason))")
     }
 
     @Test func aProgramNotUsingItsBoundMapIsReloaded() throws {

@@ -146,6 +146,15 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
+    func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {
+        try call("update", path, "\(program) from \(expecting)")
+    }
+
+    func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool) {
+        try call("id", path)
+        return (UInt32(bitPattern: object.rawValue), false)
+    }
+
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
         try call("cgroup", link, cgroup)
         return descriptor(for: 0)

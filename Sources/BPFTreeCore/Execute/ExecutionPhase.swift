@@ -7,7 +7,8 @@ public enum ExecutionPhase: CaseIterable, Sendable {
         switch action.change {
         case .removeTemporary, .forgetRecord, .recordOwnership: .repair
         case .createDirectory, .createMap, .replaceMap, .createProgram, .replaceProgram, .createLink, .replaceLink: .create
-        case .setMode, .setOwner: .attributes
+        // A link moves to its new program once the program is in place.
+        case .setMode, .setOwner, .updateLink: .attributes
         case .remove: .removals
         }
     }

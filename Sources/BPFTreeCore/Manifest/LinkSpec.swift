@@ -16,6 +16,9 @@ public struct LinkSpec: Hashable, Sendable {
         case xdp(XDPMode?)
         /// A program on a network namespace (`BPF_LINK_TYPE_NETNS`): `sk_lookup` or `flow_dissector`.
         case netns(AttachType)
+        /// A tc program on an interface's ingress or egress (`BPF_LINK_TYPE_TCX`, Linux 6.6), placed
+        /// among the programs already there (nil: appended, the kernel's default).
+        case tcx(AttachType, TCXPosition?)
     }
 
     /// The declared program (anchor-relative).
@@ -55,6 +58,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroupIterator, .iterator: 4
         case .xdp: 6
         case .netns: 5
+        case .tcx: 11
         }
     }
 
@@ -64,7 +68,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup(let attach): attach
         case .cgroupIterator, .iterator: .traceIter
         case .xdp: .xdp
-        case .netns(let attach): attach
+        case .netns(let attach), .tcx(let attach, _): attach
         }
     }
 
@@ -80,6 +84,28 @@ public struct LinkSpec: Hashable, Sendable {
         case .xdp(let mode):
             let index = interfaceIndex.map { " (index \($0))" } ?? ""
             return "XDP \(program) on interface \(interface ?? "")\(index)\(mode.map { ", \($0.rawValue) mode" } ?? "")"
+        case .tcx(let attach, let position):
+            let index = interfaceIndex.map { " (index \($0))" } ?? ""
+            return "tcx \(program) on interface \(interface ?? "")\(index) at \(attach.name)\(position.map { ", \($0)" } ?? "")"
+        }
+    }
+
+    /// The kernel moves such a link to another program in place (`BPF_LINK_UPDATE`).
+    public var updatable: Bool {
+        switch target {
+        case .cgroup, .xdp, .netns, .tcx: true
+        case .cgroupIterator, .iterator: false
+        }
+    }
+
+    /// The declared field the kernel does not report back (`bpf_link_info` has no XDP mode and no tcx
+    /// position): a change of it is found through `fingerprint`.
+    public var unobserved: (field: String, value: String)? {
+        switch target {
+        case .xdp(let mode): ("xdpMode", mode?.rawValue ?? "none (the kernel's choice)")
+        case .tcx(_, let position): (position.map { if case .before = $0 { "before" } else if case .after = $0 { "after" } else { "position" } } ?? "position",
+                                     position?.description ?? "none (appended)")
+        case .cgroup, .cgroupIterator, .iterator, .netns: nil
         }
     }
 
@@ -100,6 +126,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .iterator(let target): mix("iterator \(target)".utf8)
         case .netns(let attach): mix("netns \(attach.kernelValue) \(netnsInode ?? 0)".utf8)
         case .xdp(let mode): mix("xdp \(mode?.flags ?? 0) \(interfaceIndex ?? 0)".utf8)
+        case .tcx(let attach, let position): mix("tcx \(attach.kernelValue) \(interfaceIndex ?? 0) \(position.map(String.init(describing:)) ?? "")".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
         return hash == 0 ? 1 : hash
@@ -146,6 +173,15 @@ public struct LinkSpec: Hashable, Sendable {
             if let interfaceIndex, live.interfaceIndex != interfaceIndex {
                 differences.append(FieldDifference(field: "interface", declared: "\(interface ?? "") (index \(interfaceIndex))",
                                                    live: live.interfaceIndex == 0 ? "detached, or its interface removed" : "interface index \(live.interfaceIndex)"))
+            }
+        case .tcx(let attach, _):
+            // The position is where the link went when it was made; other programs may come and go around it.
+            if let interfaceIndex, live.interfaceIndex != interfaceIndex {
+                differences.append(FieldDifference(field: "interface", declared: "\(interface ?? "") (index \(interfaceIndex))",
+                                                   live: live.interfaceIndex == 0 ? "detached, or its interface removed" : "interface index \(live.interfaceIndex)"))
+            } else if live.attachType != attach.kernelValue {
+                differences.append(FieldDifference(field: "attachType", declared: attach.name,
+                                                   live: AttachType(kernelValue: live.attachType)?.name ?? "\(live.attachType)"))
             }
         }
         if let cgroupID, live.cgroupID != cgroupID {
@@ -199,6 +235,50 @@ public enum XDPMode: String, Sendable, CaseIterable {
         case .offload: 1 << 3
         }
     }
+}
+
+/// Where a tcx link goes among the programs on its hook (`BPF_F_BEFORE`/`BPF_F_AFTER`, by id): before
+/// all, after all, or next to a declared program or tcx link (an anchor-relative path).
+public enum TCXPosition: Hashable, Sendable, CustomStringConvertible {
+    case first, last
+    case before(TreePath), after(TreePath)
+
+    /// The declared program or link this link goes next to.
+    public var relative: TreePath? {
+        switch self {
+        case .first, .last: nil
+        case .before(let path), .after(let path): path
+        }
+    }
+
+    /// `link_create.flags` without the relative's kind (`BPF_F_LINK`).
+    public var flags: UInt32 {
+        switch self {
+        case .first: TCXFlags.before
+        case .last: TCXFlags.after
+        case .before: TCXFlags.before | TCXFlags.byID
+        case .after: TCXFlags.after | TCXFlags.byID
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .first: "first"
+        case .last: "last"
+        case .before(let path): "before \(path)"
+        case .after(let path): "after \(path)"
+        }
+    }
+}
+
+/// `link_create.flags` of multi-program attachments (`include/uapi/linux/bpf.h`).
+public enum TCXFlags {
+    public static let before: UInt32 = 1 << 3
+    public static let after: UInt32 = 1 << 4
+    /// `relative_id` holds an id, not an fd.
+    public static let byID: UInt32 = 1 << 5
+    /// The relative is a link, not a program.
+    public static let link: UInt32 = 1 << 13
 }
 
 /// Iterator targets (`iter:`) a link takes without parameters, as the kernel names them

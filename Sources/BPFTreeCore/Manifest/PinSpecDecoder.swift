@@ -8,7 +8,8 @@ struct PinSpecDecoder {
     var template: Bool
 
     static let programFields = ["object", "name", "type", "attachType", "maps"]
-    static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "iter", "order"]
+    static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "position", "before", "after",
+                             "iter", "order"]
 
     func program(_ block: Fields, node: YAMLNode, _ field: String) -> ProgramSpec? {
         let before = reader.diagnostics.count
@@ -39,7 +40,7 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup", "interface", "netns"] { if let node = block[name] { locations[name] = node.location } }
+        for name in ["program", "cgroup", "interface", "netns", "position", "before", "after"] { if let node = block[name] { locations[name] = node.location } }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
         var target: LinkSpec.Target?
         var on = LinkHost.cgroup
@@ -54,11 +55,14 @@ struct PinSpecDecoder {
                 } else if attach == .xdp {
                     on = .interface
                     target = .xdp(block["xdpMode"].flatMap { reader.choice($0, join(field, "xdpMode"), XDPMode.self) })
+                } else if attach == .tcxIngress || attach == .tcxEgress {
+                    on = .interface
+                    target = .tcx(attach, tcxPosition(block, field))
                 } else if attach == .skLookup || attach == .flowDissector {
                     on = .netns
                     target = .netns(attach)
                 } else {
-                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, sk_lookup, flow_dissector and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
@@ -84,8 +88,14 @@ struct PinSpecDecoder {
         case (nil, nil):
             reader.error("a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup", at: node, field)
         }
-        if let xdpMode = block["xdpMode"], on != .interface {
+        if let xdpMode = block["xdpMode"], target.map({ if case .xdp = $0 { true } else { false } }) != true {
             reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
+        }
+        if target.map({ if case .tcx = $0 { true } else { false } }) != true {
+            for name in ["position", "before", "after"] {
+                guard let misplaced = block[name] else { continue }
+                reader.error("\(name) applies to tcx links (attachType: tcx_ingress, tcx_egress)", at: misplaced, join(field, name))
+            }
         }
         for other in LinkHost.withFields where other != on {
             guard let name = other.field, let misplaced = block[name] else { continue }
@@ -102,6 +112,22 @@ struct PinSpecDecoder {
         var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, netns: netns, target: target)
         spec.locations = locations
         return spec
+    }
+
+    /// Where a tcx link goes: `position: first|last`, or `before`/`after` a declared program or tcx link;
+    /// at most one of the three.
+    private func tcxPosition(_ block: Fields, _ field: String) -> TCXPosition? {
+        let given = ["position", "before", "after"].compactMap { name in block[name].map { (name, $0) } }
+        if given.count > 1, let second = given.dropFirst().first {
+            reader.error("a tcx link has at most one of position, before and after", at: second.1, join(field, second.0))
+            return nil
+        }
+        guard let (name, node) = given.first else { return nil }
+        if name == "position" {
+            return reader.choice(node, join(field, name), TCXEnd.self).map { $0 == .first ? .first : .last }
+        }
+        guard let path = reference(node, join(field, name), placeholders: ["{cgroup.id}", "{cgroup.name}"]) else { return nil }
+        return name == "before" ? .before(path) : .after(path)
     }
 
     /// A network namespace file: an absolute path such as `/proc/PID/ns/net` or `/run/netns/NAME`.
@@ -194,6 +220,11 @@ struct PinSpecDecoder {
     }
 }
 
+/// `position:` of a tcx link.
+private enum TCXEnd: String, CaseIterable {
+    case first, last
+}
+
 /// What a link is attached to, and the `link:` field that names it.
 private enum LinkHost: Equatable {
     case cgroup, interface, netns
@@ -215,7 +246,7 @@ private enum LinkHost: Equatable {
     var links: String {
         switch self {
         case .cgroup: "cgroup links and iterators"
-        case .interface: "XDP links (attachType: xdp)"
+        case .interface: "XDP and tcx links (attachType: xdp, tcx_ingress, tcx_egress)"
         case .netns: "network namespace links (attachType: sk_lookup, flow_dissector)"
         case .none: "no link"
         }

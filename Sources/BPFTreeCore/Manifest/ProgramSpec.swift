@@ -93,11 +93,14 @@ public struct ObjectMap: Hashable, Sendable {
     public var type: UInt32
     public var keySize: UInt32
     public var valueSize: UInt32
+    /// The program refers to it (its instructions do): only then is it among the program's map ids.
+    public var used: Bool
 
-    public init(type: UInt32, keySize: UInt32, valueSize: UInt32) {
+    public init(type: UInt32, keySize: UInt32, valueSize: UInt32, used: Bool = true) {
         self.type = type
         self.keySize = keySize
         self.valueSize = valueSize
+        self.used = used
     }
 }
 

@@ -29,6 +29,7 @@ public struct ProgramType: Hashable, Sendable, Comparable, CustomStringConvertib
     public static let cgroupSKB = ProgramType(raw: 8)
     public static let tracing = ProgramType(raw: 26)
     public static let xdp = ProgramType(raw: 6)
+    public static let schedCLS = ProgramType(raw: 3)
 
     /// Every known type name (for error messages).
     public static var allNames: [String] { Array(names.dropFirst()) }
@@ -77,5 +78,7 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let xdp = AttachType(raw: 37)
     public static let skLookup = AttachType(raw: 36)
     public static let flowDissector = AttachType(raw: 17)
+    public static let tcxIngress = AttachType(raw: 46)
+    public static let tcxEgress = AttachType(raw: 47)
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }
 }

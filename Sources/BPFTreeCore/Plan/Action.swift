@@ -16,6 +16,9 @@ public struct Action: Hashable, Sendable {
         /// remove the old pin.
         indirect case replaceProgram(ProgramSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
         indirect case replaceLink(LinkSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        /// Move the pinned link to the declared program in place (`BPF_LINK_UPDATE`, expecting program
+        /// `from`): the hook is never without a program.
+        indirect case updateLink(LinkSpec, from: UInt32, differences: [FieldDifference])
         case setMode(from: UInt32, to: UInt32)
         case setOwner(from: Owner, to: Owner)
         /// Record in the ledger that the entry with `inode` is bpftree's (adopted, claimed after an
@@ -58,6 +61,7 @@ public struct Action: Hashable, Sendable {
         case .createLink: "createLink"
         case .replaceProgram: "replaceProgram"
         case .replaceLink: "replaceLink"
+        case .updateLink: "updateLink"
         case .setMode: "setMode"
         case .setOwner: "setOwner"
         case .recordOwnership: "recordOwnership"
@@ -70,7 +74,7 @@ public struct Action: Hashable, Sendable {
     public var category: Category {
         switch change {
         case .createDirectory, .createMap, .createProgram, .createLink: .create
-        case .setMode, .setOwner: .update
+        case .setMode, .setOwner, .updateLink: .update
         case .replaceMap, .replaceProgram, .replaceLink: .replace
         case .remove, .removeTemporary: .remove
         case .recordOwnership, .forgetRecord: .ledger
@@ -84,7 +88,7 @@ public struct Action: Hashable, Sendable {
         switch change {
         case .createDirectory, .createMap, .createProgram, .createLink: "missing"
         case .replaceMap(_, _, _, _, _, let differences), .replaceProgram(_, _, _, let differences),
-             .replaceLink(_, _, _, let differences):
+             .replaceLink(_, _, _, let differences), .updateLink(_, _, let differences):
             differences.map(\.description).joined(separator: "; ")
         case .setMode(let from, let to): "mode is \(formatMode(from)), declared \(formatMode(to))"
         case .setOwner(let from, let to): "owner is \(from), declared \(to)"
@@ -110,6 +114,7 @@ public struct Action: Hashable, Sendable {
             "link \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
         case .replaceProgram(let spec, _, _, _): "replace program with \(spec.summary)"
         case .replaceLink(let spec, _, _, _): "replace link with \(spec.summary)"
+        case .updateLink(let spec, let from, _): "link update program: program id \(from) -> \(spec.program), in place"
         case .setMode(let from, let to): "mode \(formatMode(from)) -> \(formatMode(to))"
         case .setOwner(let from, let to): "owner \(from) -> \(to)"
         case .recordOwnership(let kind, _, _): "record \(kind.name) as owned by manifest \(manifest)"

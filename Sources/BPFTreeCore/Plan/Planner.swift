@@ -220,7 +220,9 @@ private struct Planning {
             if changed.contains(binding.path) {
                 differences.append(FieldDifference(field: field, declared: "\(binding.path), which is created or replaced now",
                                                    live: "the map it was loaded with"))
-            } else if case .map(let map)? = live[binding.path]?.kind, !info.mapIDs.contains(map.id) {
+            } else if case .map(let map)? = live[binding.path]?.kind, !info.mapIDs.contains(map.id),
+                      spec.image?.objectMaps[binding.name]?.used != false {
+                // A bound map the program's instructions never name is not among its map ids.
                 differences.append(FieldDifference(field: field, declared: "\(binding.path) (map id \(map.id))",
                                                    live: "map ids \(info.mapIDs.map(String.init).joined(separator: ", "))"))
             }
@@ -258,8 +260,21 @@ private struct Planning {
             differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
                                                live: "program id \(info.programID)"))
         }
+        // What bpf_link_info does not tell (a tcx position, an XDP mode) is known from the ledger's record.
+        if differences.isEmpty, let unobserved = spec.unobserved, let record, record.fingerprint != 0,
+           record.fingerprint != spec.fingerprint {
+            differences.append(FieldDifference(field: unobserved.field, declared: unobserved.value, live: "another, when the link was made"))
+        }
         guard differences.isEmpty else {
-            if replaces(entry, "link", differences, owned: record != nil) {
+            if spec.updatable, differences.allSatisfy({ $0.field == "program" }) {
+                // Only the program differs: the link moves to it in place, never leaving the hook empty.
+                if replaces(entry, "link", differences, owned: record != nil) {
+                    add(entry, .updateLink(spec, from: info.programID, differences: differences))
+                    own(entry, current, record)
+                } else {
+                    blocked.insert(path)
+                }
+            } else if replaces(entry, "link", differences, owned: record != nil) {
                 add(entry, .replaceLink(spec, mode: mode, owner: entry.owner, differences: differences))
             } else {
                 blocked.insert(path)

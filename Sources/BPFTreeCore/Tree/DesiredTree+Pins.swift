@@ -56,7 +56,7 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp, .netns: iterator = nil
+            case .cgroup, .xdp, .netns, .tcx: iterator = nil
             }
             if let iterator, image.iteratorTarget != iterator {
                 let found = image.iteratorTarget.map { "an iterator over \($0)" } ?? "not an iterator (section '\(image.section)')"
@@ -68,7 +68,42 @@ extension DesiredTree {
                 diagnostics.append(Diagnostic("'\(spec.program)' is a \(type) program; an XDP link needs an xdp program",
                                               at: location, field: "\(origin.field).link.program"))
             }
+            if case .tcx(_, let position) = spec.target {
+                if image.type != ProgramType.schedCLS.kernelValue {
+                    let type = ProgramType(kernelValue: image.type)?.name ?? "type \(image.type)"
+                    diagnostics.append(Diagnostic("'\(spec.program)' is a \(type) program; a tcx link needs a sched_cls program (section \"tc\" or \"tcx/ingress\")",
+                                                  at: location, field: "\(origin.field).link.program"))
+                }
+                if let relative = position?.relative, let problem = tcxRelativeProblem(spec, relative, path: entry.path) {
+                    let name = if case .before? = position { "before" } else { "after" }
+                    diagnostics.append(Diagnostic(problem, at: spec.locations[name] ?? origin.location, field: "\(origin.field).link.\(name)"))
+                }
+            }
         }
         return diagnostics
+    }
+
+    /// Why a tcx link at `path` cannot go next to `relative`: it must be a declared program, or a declared
+    /// tcx link on the same interface and hook that does not itself (through others) go next to this one.
+    private func tcxRelativeProblem(_ spec: LinkSpec, _ relative: TreePath, path: TreePath) -> String? {
+        var seen: Set<TreePath> = [path]
+        var next: TreePath? = relative
+        while let current = next {
+            switch self[current]?.kind {
+            case .program?:
+                return nil
+            case .link(let other)?:
+                guard case .tcx(let attach, let position) = other.target, attach == spec.attachType, other.interface == spec.interface else {
+                    return "'\(current)' is not a tcx link on interface \(spec.interface ?? "") at \(spec.attachType.name)"
+                }
+                guard seen.insert(current).inserted else {
+                    return "'\(relative)' is placed relative to this link in turn: tcx positions must not form a cycle"
+                }
+                next = position?.relative
+            default:
+                return "'\(current)' is not declared as a program or a tcx link"
+            }
+        }
+        return nil
     }
 }

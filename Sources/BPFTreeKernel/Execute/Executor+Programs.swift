@@ -1,4 +1,5 @@
 import BPFTreeCore
+import Glibc
 
 /// Programs and links: programs are loaded with libbpf and pinned one by one; links are created in
 /// batches by the syscall program (`BT_OP_LINK_CREATE`) and pinned; all where they are staged.
@@ -67,6 +68,10 @@ extension Executor {
             for (link, result) in zip(batch, results) {
                 let path = plan.actions[link.index].path
                 do throws(KernelError) {
+                    if case .refused(-ENOENT) = result, case .tcx(let attach, let position?) = link.spec.target, let relative = position.relative {
+                        throw KernelError("BPF_LINK_CREATE (batch program)", path: path.description, negativeErrno: -ENOENT,
+                                          detail: "'\(relative)' is not attached at \(attach.name) of interface \(link.spec.interface ?? "")")
+                    }
                     let descriptor = try result.object("BPF_LINK_CREATE (batch program)", path: path)
                     try pinStaged(descriptor, link.index, plan.actions[link.index], kind: .link, fingerprint: link.spec.fingerprint,
                                   mode: link.mode, owner: link.owner, into: &staging)
@@ -76,14 +81,16 @@ extension Executor {
             }
         }
 
-        for index in indices {
+        for index in Self.positionOrder(plan, indices) {
             let action = plan.actions[index]
             let spec: LinkSpec, mode: UInt32, owner: Owner
             switch action.change {
             case .createLink(let s, let m, let o), .replaceLink(let s, let m, let o, _): (spec, mode, owner) = (s, m, o)
             default: continue
             }
-            if batch.count >= perRun { try flush() }
+            // A tcx link placed next to a link of this batch needs that link's id: run the batch first.
+            let relative = if case .tcx(_, let position) = spec.target { position?.relative } else { nil as TreePath? }
+            if batch.count >= perRun || batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
                 ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
                 batch.append(BatchedLink(index: index, spec: spec, mode: mode, owner: owner))
@@ -133,6 +140,42 @@ extension Executor {
             guard let netns = spec.netns, let inode = spec.netnsInode else { throw unresolved("network namespace") }
             let namespace = try kernel.openNamespace(netns, inode: inode, for: path)
             return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
+        case .tcx(let attach, let position):
+            guard let index = spec.interfaceIndex else { throw unresolved("interface") }
+            var flags = position?.flags ?? 0
+            var relativeID: UInt32 = 0
+            if let relative = position?.relative {
+                let object = try kernel.openPin(staging.location(of: relative))
+                let found = try kernel.objectID(object, path: relative)
+                relativeID = found.id
+                if found.isLink { flags |= TCXFlags.link }
+            }
+            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: attach.kernelValue, flags: flags,
+                          relativeID: relativeID, info: [])
         }
+    }
+
+    /// `indices` with every tcx link after the link of this pass it is placed next to (positions do not
+    /// form cycles: validation refuses them); otherwise in plan order.
+    static func positionOrder(_ plan: Plan, _ indices: [Int]) -> [Int] {
+        var byPath: [TreePath: Int] = [:]
+        for index in indices { byPath[plan.actions[index].path] = index }
+        func relative(_ index: Int) -> Int? {
+            switch plan.actions[index].change {
+            case .createLink(let spec, _, _), .replaceLink(let spec, _, _, _):
+                guard case .tcx(_, let position) = spec.target, let path = position?.relative else { return nil }
+                return byPath[path]
+            default: return nil
+            }
+        }
+        guard indices.contains(where: { relative($0) != nil }) else { return indices }
+        var ordered: [Int] = [], placed: Set<Int> = []
+        func place(_ index: Int, depth: Int) {
+            guard !placed.contains(index), depth <= indices.count else { return }
+            if let before = relative(index) { place(before, depth: depth + 1) }
+            if placed.insert(index).inserted { ordered.append(index) }
+        }
+        for index in indices { place(index, depth: 0) }
+        return ordered
     }
 }

@@ -29,6 +29,11 @@ public protocol KernelOperations: AnyObject {
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
     /// Opens the network namespace file `path`, checked to be the namespace of inode `inode` planned.
     func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
+    /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
+    func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
+    /// Moves the link pinned at `path` to the program pinned at `program` (`BPF_LINK_UPDATE`), refused
+    /// unless it holds program `expecting` until then.
+    func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError)
     /// Runs one batch of map ops; one result per op, in op order.
     func run(_ batch: MapBatch) throws(KernelError) -> [BatchResult]
     /// Runs one batch of `BPF_LINK_CREATE`s; one result per link, in order.
@@ -87,16 +92,19 @@ public struct LinkOp {
     public var program: Descriptor
     /// The cgroup of a cgroup link; nil for an iterator or an XDP link.
     public var target: Descriptor?
-    /// The interface index of an XDP link; 0 otherwise.
+    /// The interface index of an XDP or tcx link; 0 otherwise.
     public var interfaceIndex: UInt32
     public var attachType: UInt32
-    /// `link_create.flags`: an XDP link's mode; 0 otherwise.
+    /// `link_create.flags`: an XDP link's mode, a tcx link's position; 0 otherwise.
     public var flags: UInt32
+    /// A tcx link's neighbour (program or link id) when `flags` has `BPF_F_ID`; 0 otherwise.
+    public var relativeID: UInt32 = 0
     /// The `bpf_iter_link_info` of an iterator; empty otherwise.
     public var info: [UInt8]
 
     public init(program: Descriptor, target: Descriptor?, interfaceIndex: UInt32 = 0, attachType: UInt32,
-                flags: UInt32 = 0, info: [UInt8]) {
+                flags: UInt32 = 0, relativeID: UInt32 = 0, info: [UInt8]) {
+        self.relativeID = relativeID
         (self.program, self.target, self.interfaceIndex, self.attachType, self.flags, self.info)
             = (program, target, interfaceIndex, attachType, flags, info)
     }

@@ -142,6 +142,37 @@ public final class LiveKernel: KernelOperations {
         return descriptor
     }
 
+    public func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool) {
+        switch bt_fd_object_kind(object.rawValue) {
+        case Int32(BT_OBJECT_PROG.rawValue):
+            var info = bt_prog_info()
+            let result = bt_prog_info_by_fd(object.rawValue, &info)
+            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            return (info.id, false)
+        case Int32(BT_OBJECT_LINK.rawValue):
+            var info = bt_link_info()
+            let result = bt_link_info_by_fd(object.rawValue, &info)
+            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            return (info.id, true)
+        default:
+            throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, detail: "neither a program nor a link")
+        }
+    }
+
+    public func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {
+        let link = try openPin(path)
+        let new = try openPin(program)
+        let result = bt_link_update(link.rawValue, new.rawValue, expecting)
+        guard result == 0 else {
+            let detail: String? = switch result {
+            case -ENOENT: "its program (id \(expecting)) is gone"
+            case -EPERM: "it holds another program than program id \(expecting) now; run apply again"
+            default: nil
+            }
+            throw KernelError("BPF_LINK_UPDATE", path: path.description, negativeErrno: result, detail: detail)
+        }
+    }
+
     /// The batch program, loaded on first use (a plan without maps or links never loads it).
     private func batchProgram() throws(KernelError) -> BatchProgram {
         if let program { return program }
@@ -184,7 +215,7 @@ public final class LiveKernel: KernelOperations {
         for (index, link) in links.enumerated() {
             let target = link.target.map { UInt32(bitPattern: $0.rawValue) } ?? link.interfaceIndex
             program.putLink(index, programFD: link.program.rawValue, target: target, attachType: link.attachType,
-                            flags: link.flags, info: link.info, infoOffset: offset)
+                            flags: link.flags, relativeID: link.relativeID, info: link.info, infoOffset: offset)
             offset += link.info.count
         }
         try program.run(count: links.count)

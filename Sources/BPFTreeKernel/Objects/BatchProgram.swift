@@ -68,10 +68,10 @@ final class BatchProgram: @unchecked Sendable {
 
     /// A LINK_CREATE op; `info` (an iterator's `bpf_iter_link_info`) goes into the data area at `infoOffset`.
     /// `target`: a cgroup fd, an XDP link's interface index, or 0 for an iterator.
-    func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, info: [UInt8],
-                 infoOffset: Int = 0) {
+    func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, relativeID: UInt32,
+                 info: [UInt8], infoOffset: Int = 0) {
         info.withUnsafeBytes { raw in
-            bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, UInt32(infoOffset),
+            bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, relativeID, UInt32(infoOffset),
                               raw.baseAddress, UInt32(raw.count))
         }
     }

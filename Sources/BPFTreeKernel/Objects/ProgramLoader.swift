@@ -79,7 +79,7 @@ public enum ProgramLoader {
         withUnsafeBytes(of: result.object_maps) { raw in
             let all = raw.bindMemory(to: bt_object_map.self)
             for map in all.prefix(Int(result.nr_object_maps)) {
-                objectMaps[cString(map.name)] = ObjectMap(type: map.type, keySize: map.key_size, valueSize: map.value_size)
+                objectMaps[cString(map.name)] = ObjectMap(type: map.type, keySize: map.key_size, valueSize: map.value_size, used: map.used != 0)
             }
         }
         let image = ProgramImage(tag: result.tag, type: result.type, expectedAttachType: result.expected_attach_type,

@@ -127,11 +127,12 @@ void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
 /** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
 void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
-/** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup fd, an interface index for XDP, 0
- *  for an iterator) with `attach_type` and `flags` (XDP: the mode); `info`/`info_len`: the iterator's
- *  bpf_iter_link_info, copied into the data area at `info_off` (len 0: none). */
+/** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup or namespace fd, an interface index
+ *  for XDP and tcx, 0 for an iterator) with `attach_type` and `flags` (XDP: the mode; tcx: the position,
+ *  next to `relative_id`); `info`/`info_len`: the iterator's bpf_iter_link_info, copied into the data
+ *  area at `info_off` (len 0: none). */
 void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
-		       uint32_t flags, uint32_t info_off, const void *info, uint32_t info_len);
+		       uint32_t flags, uint32_t relative_id, uint32_t info_off, const void *info, uint32_t info_len);
 /** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
 int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
@@ -165,6 +166,8 @@ struct bt_object_map {
 	uint32_t type;
 	uint32_t key_size;
 	uint32_t value_size;
+	/** The loaded program refers to it (it is among the program's map ids). */
+	uint32_t used;
 };
 
 struct bt_prog_load_result {
@@ -217,7 +220,7 @@ struct bt_link_info {
 	uint32_t attach_type;
 	/** Cgroup links and cgroup iterators. */
 	uint64_t cgroup_id;
-	/** XDP links: the interface's index (0 once the interface is gone). */
+	/** XDP and tcx links: the interface's index (0 once the interface is gone); tcx sets attach_type. */
 	uint32_t ifindex;
 	/** Network namespace links: the namespace's inode (0 once it is gone); attach_type is set too. */
 	uint32_t netns_ino;
@@ -225,6 +228,10 @@ struct bt_link_info {
 	uint32_t iter_order;
 	char iter_target[32];
 };
+
+/** BPF_LINK_UPDATE of link `link_fd` to program `prog_fd`, with BPF_F_REPLACE: refused (-EPERM) unless
+ *  the link holds program `old_prog_id`. Returns 0 or -errno. */
+int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id);
 
 /** BPF_OBJ_GET_INFO_BY_FD of a link. */
 int bt_link_info_by_fd(int fd, struct bt_link_info *out);

@@ -1,0 +1,168 @@
+import BPFTreeCore
+import Testing
+
+/// tcx links: positions decoded and checked against the declared tree, and what bpf_link_info cannot
+/// tell (the position) found through the ledger's fingerprint.
+@Suite struct TCXLinkPlanningTests {
+    static func text(counter: String = "before: net/tc/filter", filterProgram: String = "net/tc/drop") -> String {
+        """
+        apiVersion: bpftree/v1
+        kind: Tree
+        metadata: {name: tc}
+        spec:
+          root: net/tc
+          entries:
+            drop: {program: {object: f.o, name: drop_udp9}, onIncompatible: replace}
+            count: {program: {object: f.o, name: count_all}, onIncompatible: replace}
+            filter: {link: {program: \(filterProgram), attachType: tcx_ingress, interface: eth0}, onIncompatible: replace}
+            counter: {link: {program: net/tc/count, attachType: tcx_ingress, interface: eth0, \(counter)}, onIncompatible: replace}
+        """
+    }
+
+    /// The tree as the kernel layer resolves it: sched_cls images (or `type`) and interface index 4.
+    static func resolved(_ text: String, type: ProgramType = .schedCLS) throws -> DesiredTree {
+        var tree = try desired(text)
+        tree.resolvePins { kind, _ in
+            switch kind {
+            case .program(var spec):
+                spec.image = ProgramImage(tag: spec.program == "count_all" ? 1 : 2, type: type.kernelValue, expectedAttachType: 0,
+                                          name: spec.program, section: "tc")
+                kind = .program(spec)
+            case .link(var spec): spec.interfaceIndex = 4; kind = .link(spec)
+            default: break
+            }
+        }
+        return tree
+    }
+
+    static func link(_ tree: DesiredTree, _ name: String) throws -> LinkSpec {
+        guard case .link(let spec)? = tree[path("net/tc/\(name)")]?.kind else { throw HarnessFailure("no link \(name)") }
+        return spec
+    }
+
+    struct HarnessFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test(arguments: [
+        ("before: net/tc/filter", TCXPosition.before(path("net/tc/filter"))),
+        ("after: net/tc/drop", .after(path("net/tc/drop"))),
+        ("position: first", .first),
+        ("position: last", .last),
+    ])
+    func positionsDecode(field: String, position: TCXPosition) throws {
+        let tree = try Self.resolved(Self.text(counter: field))
+        let counter = try Self.link(tree, "counter")
+        #expect(counter.target == .tcx(.tcxIngress, position) && counter.kernelType == 11 && counter.attachType == .tcxIngress)
+        #expect(try Self.link(tree, "filter").target == .tcx(.tcxIngress, nil))
+        #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
+    }
+
+    @Test func positionFlagsAreTheKernels() {
+        #expect(TCXPosition.first.flags == 1 << 3 && TCXPosition.last.flags == 1 << 4)
+        #expect(TCXPosition.before(path("a")).flags == (1 << 3 | 1 << 5) && TCXPosition.after(path("a")).flags == (1 << 4 | 1 << 5))
+    }
+
+    @Test(arguments: [
+        ("before: net/tc/missing", "'net/tc/missing' is not declared as a program or a tcx link"),
+        ("after: net/tc/counter", "tcx positions must not form a cycle"),
+    ])
+    func aRelativeMustBeADeclaredProgramOrTCXLink(field: String, message: String) throws {
+        let problems = try Self.resolved(Self.text(counter: field)).linkProblems().map(\.description)
+        #expect(problems.count == 1 && problems[0].contains(message) && problems[0].contains("spec.entries.counter.link"), "\(problems)")
+        #expect(problems.first?.contains("m0.yaml:10:") == true, "\(problems)")
+    }
+
+    @Test func positionsMustNotFormACycleThroughOtherLinks() throws {
+        let text = Self.text().replacingOccurrences(of: "interface: eth0}, onIncompatible", with: "interface: eth0, after: net/tc/counter}, onIncompatible")
+        let problems = try Self.resolved(text).linkProblems().map(\.description)
+        #expect(problems.count == 2 && problems.allSatisfy { $0.contains("must not form a cycle") }, "\(problems)")
+    }
+
+    @Test func aRelativeLinkMustBeOnTheSameInterfaceAndHook() throws {
+        let text = Self.text().replacingOccurrences(of: "tcx_ingress, interface: eth0}", with: "tcx_egress, interface: eth0}")
+        let problems = try Self.resolved(text).linkProblems().map(\.description)
+        #expect(problems.count == 1 && problems[0].contains("'net/tc/filter' is not a tcx link on interface eth0 at tcx_ingress"), "\(problems)")
+    }
+
+    @Test func aTCXLinkNeedsASchedCLSProgram() throws {
+        let problems = try Self.resolved(Self.text(), type: .xdp).linkProblems().map(\.description)
+        #expect(problems.count == 2 && problems.allSatisfy { $0.contains("is a xdp program; a tcx link needs a sched_cls program") }, "\(problems)")
+    }
+
+    /// A converged live tree: both links on interface 4, each with the ledger fingerprint of `recorded`'s.
+    static func converged(_ recorded: DesiredTree) throws -> (LiveTree, Ledger) {
+        var live = LiveTree()
+        live.record(.anchor, LiveEntry(kind: .directory, mode: 0o755, inode: 1))
+        var records: [LedgerRecord] = []
+        let entries: [(String, LiveEntry.Kind, UInt64)] = [
+            ("net", .directory, 0), ("net/tc", .directory, 0),
+            ("net/tc/drop", .program(LiveProgramInfo(id: 20, type: 3, tag: 2, name: "drop_udp9")), 2),
+            ("net/tc/count", .program(LiveProgramInfo(id: 21, type: 3, tag: 1, name: "count_all")), 1),
+            ("net/tc/filter", .link(LiveLinkInfo(id: 30, type: 11, programID: 20, attachType: 46, interfaceIndex: 4)),
+             try link(recorded, "filter").fingerprint),
+            ("net/tc/counter", .link(LiveLinkInfo(id: 31, type: 11, programID: 21, attachType: 46, interfaceIndex: 4)),
+             try link(recorded, "counter").fingerprint),
+        ]
+        for (index, (text, kind, fingerprint)) in entries.enumerated() {
+            let mode: UInt32 = kind == .directory ? 0o755 : 0o600
+            let entry = LiveEntry(kind: kind, mode: mode, inode: UInt64(100 + index))
+            live.record(path(text), entry)
+            records.append(LedgerRecord(path: path(text), kind: entry.kind.ledgerKind ?? .directory, inode: UInt64(100 + index),
+                                        fingerprint: fingerprint, manifest: "tc"))
+        }
+        return (live, Ledger(records: records))
+    }
+
+    static func plan(_ desired: DesiredTree, _ live: LiveTree, _ ledger: Ledger) throws -> Plan {
+        let policies = try policySet("""
+            apiVersion: bpftree/v1
+            kind: Policy
+            metadata: {name: p}
+            spec:
+              scopes:
+                - paths: ["net/**"]
+                  allowOnIncompatible: [replace]
+                  prune: owned
+            """)
+        return Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies)
+    }
+
+    @Test func aConvergedTCXTreeHasNothingToDo() throws {
+        let tree = try Self.resolved(Self.text())
+        let (live, ledger) = try Self.converged(tree)
+        let plan = try Self.plan(tree, live, ledger)
+        #expect(!plan.hasChanges && plan.problems.isEmpty, "\(plan.actions.map(\.reason)) \(plan.problems)")
+    }
+
+    /// The kernel does not tell a link's position: a changed one is found through the fingerprint the
+    /// ledger kept, and the link is made again there.
+    @Test func aChangedPositionRemakesTheLink() throws {
+        let (live, ledger) = try Self.converged(try Self.resolved(Self.text()))
+        let plan = try Self.plan(try Self.resolved(Self.text(counter: "after: net/tc/filter")), live, ledger)
+        #expect(plan.actions.map(\.kind) == ["replaceLink"] && plan.actions.first?.path == path("net/tc/counter"))
+        #expect(plan.actions.first?.reason == "after: declared after net/tc/filter, live another, when the link was made", "\(plan.actions.map(\.reason))")
+    }
+
+    /// A link whose program is another than declared moves to it in place, expecting the program it holds.
+    @Test func aLinkOnAnotherProgramIsUpdatedInPlace() throws {
+        let tree = try Self.resolved(Self.text())
+        var (live, ledger) = try Self.converged(tree)
+        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, attachType: 46, interfaceIndex: 4))
+        let plan = try Self.plan(tree, live, ledger)
+        #expect(plan.actions.map(\.kind) == ["updateLink"], "\(plan.actions.map(\.reason))")
+        guard case .updateLink(let spec, let from, _)? = plan.actions.first?.change else { return }
+        #expect(from == 99 && spec.program == path("net/tc/drop"))
+        #expect(plan.actions.first?.detail == "link update program: program id 99 -> net/tc/drop, in place")
+    }
+
+    /// On another interface the link is made again: an update only moves a link to another program.
+    @Test func aLinkOnAnotherInterfaceIsRemade() throws {
+        let tree = try Self.resolved(Self.text())
+        var (live, ledger) = try Self.converged(tree)
+        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, attachType: 46, interfaceIndex: 5))
+        let plan = try Self.plan(tree, live, ledger)
+        #expect(plan.actions.map(\.kind) == ["replaceLink"], "\(plan.actions.map(\.reason))")
+    }
+}
