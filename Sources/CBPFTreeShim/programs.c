@@ -215,6 +215,11 @@ int bt_prog_info_by_fd(int fd, struct bt_prog_info *out)
 	return 0;
 }
 
+int bt_link_detach(int link_fd)
+{
+	return bpf_link_detach(link_fd) < 0 ? -errno : 0;
+}
+
 int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
 {
 	LIBBPF_OPTS(bpf_link_update_opts, opts, .flags = BPF_F_REPLACE);

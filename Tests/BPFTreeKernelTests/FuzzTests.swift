@@ -11,7 +11,7 @@ struct FuzzTests {
     static let manifests = ["examples/job-a.yaml", "examples/platform.yaml", "examples/cgroups/job-a-cgroups.yaml",
                             "examples/job-stats/job-stats.yaml", "examples/containers/tenant.yaml",
                             "examples/xdp-count/xdp-count.yaml", "examples/task-iter/task-iter.yaml",
-                            "examples/sk-lookup-count/sk-lookup-count.yaml"]
+                            "examples/sk-lookup-count/sk-lookup-count.yaml", "examples/tcx-filter/tcx-filter.yaml"]
     static let policies = ["policies/platform.yaml", "policies/default.yaml", "policies/network.yaml", "policies/tracing.yaml"]
 
     /// Tokens that have broken parsers and validators elsewhere.

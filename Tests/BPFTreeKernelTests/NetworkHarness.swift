@@ -48,6 +48,23 @@ final class ScratchVeth {
         guard result.status == 0 else { throw HarnessError(description: "send from \(namespace): \(result.output)") }
     }
 
+    /// Starts sending UDP datagrams to the host end, port 9, from the peer's namespace for `seconds`, as
+    /// fast as one process can; returns the running sender.
+    func startSendingFromPeer(seconds: Double) throws -> Process {
+        let script = """
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            end = time.time() + \(seconds)
+            while time.time() < end:
+                s.sendto(b"x" * 64, ("\(hostAddress)", 9))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace, "python3", "-c", script]
+        try process.run()
+        return process
+    }
+
     /// The peer end's address (in the namespace).
     var peerAddress: String { String(hostAddress.dropLast()) + "2" }
 
@@ -65,12 +82,12 @@ final class ScratchVeth {
     }
 
     /// How many of `count` UDP datagrams sent from the peer's namespace a socket on the host end receives
-    /// (within half a second of the last).
-    func udpReceived(count: Int) throws -> Int {
+    /// (within half a second of the last), on `port` (0: any free one).
+    func udpReceived(count: Int, port: Int = 0) throws -> Int {
         let script = """
             import socket, subprocess, sys
             r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            r.bind(("\(hostAddress)", 0))
+            r.bind(("\(hostAddress)", \(port)))
             r.settimeout(0.5)
             port = r.getsockname()[1]
             send = "import socket\\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\nfor _ in range(\(count)): s.sendto(b'x' * 64, ('\(hostAddress)', %d))" % port

@@ -183,11 +183,11 @@ struct ProgramLinkTests {
         #expect(link["prog_id"] as? Int == after["id"] as? Int && link["cgroup_id"] as? UInt64 == w1, "\(link)")
         #expect(try bpftree(["diff"] + args).status == 0)
 
-        // Someone deletes the program pin: it is loaded again and the link follows it.
+        // Someone deletes the program pin: it is loaded again and the link moves to it in place.
         try FileManager.default.removeItem(atPath: fs.at("jobs/gate"))
         let repaired = try bpftree(["apply"] + args)
         #expect(repaired.status == 0, "\(repaired.output)")
-        #expect(repaired.stdout.contains("jobs/gate: created program") && repaired.stdout.contains("jobs/w1: replace link with jobs/gate"), "\(repaired.output)")
+        #expect(repaired.stdout.contains("jobs/gate: created program") && repaired.stdout.contains("jobs/w1: link update program: program id ") && repaired.stdout.contains("-> jobs/gate, in place"), "\(repaired.output)")
         #expect(try pinned("link", fs.at("jobs/w1"))["prog_id"] as? Int == pinned("prog", fs.at("jobs/gate"))["id"] as? Int)
         #expect(try bpftree(["diff"] + args).status == 0)
     }

@@ -146,6 +146,10 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
+    func detachLink(_ path: TreePath) throws(KernelError) {
+        try call("detach", path)
+    }
+
     func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {
         try call("update", path, "\(program) from \(expecting)")
     }

@@ -90,6 +90,15 @@ public struct LinkSpec: Hashable, Sendable {
         }
     }
 
+    /// The hook takes one such link per program (tcx) or one in all (XDP): a replaced link is detached
+    /// before its successor is made.
+    public var exclusive: Bool {
+        switch target {
+        case .xdp, .tcx: true
+        case .cgroup, .cgroupIterator, .iterator, .netns: false
+        }
+    }
+
     /// The kernel moves such a link to another program in place (`BPF_LINK_UPDATE`).
     public var updatable: Bool {
         switch target {

@@ -113,7 +113,8 @@ public struct Action: Hashable, Sendable {
         case .createLink(let spec, let mode, let owner):
             "link \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
         case .replaceProgram(let spec, _, _, _): "replace program with \(spec.summary)"
-        case .replaceLink(let spec, _, _, _): "replace link with \(spec.summary)"
+        case .replaceLink(let spec, _, _, _):
+            "replace link with \(spec.summary)\(spec.exclusive ? " (the old one is detached first: the hook takes it once)" : "")"
         case .updateLink(let spec, let from, _): "link update program: program id \(from) -> \(spec.program), in place"
         case .setMode(let from, let to): "mode \(formatMode(from)) -> \(formatMode(to))"
         case .setOwner(let from, let to): "owner \(from) -> \(to)"

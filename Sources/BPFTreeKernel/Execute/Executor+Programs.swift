@@ -92,6 +92,7 @@ extension Executor {
             let relative = if case .tcx(_, let position) = spec.target { position?.relative } else { nil as TreePath? }
             if batch.count >= perRun || batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
+                if case .replaceLink = action.change, spec.exclusive { try kernel.detachLink(action.path) }
                 ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
                 batch.append(BatchedLink(index: index, spec: spec, mode: mode, owner: owner))
             } catch {

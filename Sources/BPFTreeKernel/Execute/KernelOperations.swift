@@ -31,6 +31,8 @@ public protocol KernelOperations: AnyObject {
     func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
     func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
+    /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays.
+    func detachLink(_ path: TreePath) throws(KernelError)
     /// Moves the link pinned at `path` to the program pinned at `program` (`BPF_LINK_UPDATE`), refused
     /// unless it holds program `expecting` until then.
     func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError)

@@ -159,6 +159,12 @@ public final class LiveKernel: KernelOperations {
         }
     }
 
+    public func detachLink(_ path: TreePath) throws(KernelError) {
+        let link = try openPin(path)
+        let result = bt_link_detach(link.rawValue)
+        guard result == 0 else { throw KernelError("BPF_LINK_DETACH", path: path.description, negativeErrno: result) }
+    }
+
     public func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {
         let link = try openPin(path)
         let new = try openPin(program)

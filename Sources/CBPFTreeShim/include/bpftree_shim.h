@@ -229,6 +229,9 @@ struct bt_link_info {
 	char iter_target[32];
 };
 
+/** BPF_LINK_DETACH of link `link_fd`. Returns 0 or -errno. */
+int bt_link_detach(int link_fd);
+
 /** BPF_LINK_UPDATE of link `link_fd` to program `prog_fd`, with BPF_F_REPLACE: refused (-EPERM) unless
  *  the link holds program `old_prog_id`. Returns 0 or -errno. */
 int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id);

@@ -1,0 +1,148 @@
+import Foundation
+import Glibc
+import Testing
+
+/// tcx links (Linux 6.6) on a veth pair made by the tests, with real traffic: examples/tcx-filter, a
+/// counter placed before a filter that drops UDP to port 9.
+@Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
+struct TCXLinkTests {
+    /// examples/tcx-filter for interface `interface`, the counter's position `counter`.
+    private func manifest(_ interface: String, counter: String = "before: net/tc/filter") throws -> String {
+        let example = try String(contentsOfFile: repositoryRoot + "/examples/tcx-filter/tcx-filter.yaml", encoding: .utf8)
+        return example.replacingOccurrences(of: "interface: veth0", with: "interface: \(interface)")
+            .replacingOccurrences(of: "before: net/tc/filter", with: counter)
+    }
+
+    private var policy: String {
+        get throws { try String(contentsOfFile: repositoryRoot + "/policies/network.yaml", encoding: .utf8) }
+    }
+
+    /// The u64 in the one-entry array pinned at `name`, read with bpftool.
+    private func count(_ fs: ScratchBPFFS, _ name: String) throws -> UInt64 {
+        let dump = try #require(try bpftool(["map", "dump", "pinned", fs.at("net/tc/\(name)")]) as? [[String: Any]])
+        let bytes = (dump.first?["value"] as? [String] ?? []).compactMap { UInt8($0.dropFirst(2), radix: 16) }
+        return bytes.prefix(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// The tcx links bpftool lists (it names the type by number: Debian 12's bpftool predates tcx), by id.
+    private func tcxLinks() throws -> [Int: Int] {
+        let links = try #require(try bpftool(["link", "show"]) as? [[String: Any]])
+        var found: [Int: Int] = [:]
+        for link in links where link["type"] as? Int == 11 || link["type"] as? String == "tcx" {
+            if let id = link["id"] as? Int, let program = link["prog_id"] as? Int { found[id] = program }
+        }
+        return found
+    }
+
+    @Test func aCounterPlacedBeforeAFilterSeesWhatItDropsAndAfterItNothingAndARebuiltProgramMovesInPlace() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let files = try ManifestDirectory(["tcx.yaml": try manifest(veth.host), "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+
+        // What is attached, as bpftool sees it: two tcx links, each holding its pinned program.
+        let filter = try pinned("link", fs.at("net/tc/filter")), counter = try pinned("link", fs.at("net/tc/counter"))
+        let drop = try pinned("prog", fs.at("net/tc/drop_udp9")), countAll = try pinned("prog", fs.at("net/tc/count_all"))
+        let links = try tcxLinks()
+        let filterID = try #require(filter["id"] as? Int), counterID = try #require(counter["id"] as? Int)
+        #expect(links[filterID] == drop["id"] as? Int && links[counterID] == countAll["id"] as? Int, "\(links)")
+        #expect(drop["type"] as? String == "sched_cls")
+
+        // Before the filter, the counter sees every datagram, the dropped ones too; none reaches a socket.
+        #expect(try veth.udpReceived(count: 10, port: 9) == 0, "the filter drops UDP")
+        let (counted, dropped) = (try count(fs, "counted"), try count(fs, "dropped"))
+        try veth.sendFromPeer(count: 20)
+        #expect(try eventually(within: 5) { try count(fs, "dropped") >= dropped + 20 })
+        #expect(try count(fs, "counted") >= counted + 20, "placed before the filter, the counter counts what it drops")
+
+        // A second apply changes nothing.
+        let again = try bpftree(["diff"] + args)
+        #expect(again.status == 0, "\(again.output)")
+
+        // Placed after the filter, the counter is made again there, and never sees a dropped datagram.
+        try manifest(veth.host, counter: "after: net/tc/filter").write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        let moved = try bpftree(["apply"] + args)
+        #expect(moved.status == 0, "\(moved.output)")
+        #expect(moved.output.contains("net/tc/counter") && moved.output.contains("after net/tc/filter (the old one is detached first"), "\(moved.output)")
+        let (countedAfter, droppedAfter) = (try count(fs, "counted"), try count(fs, "dropped"))
+        try veth.sendFromPeer(count: 20)
+        #expect(try eventually(within: 5) { try count(fs, "dropped") >= droppedAfter + 20 })
+        #expect(try count(fs, "counted") < countedAfter + 20, "after the filter, the counter does not see what it drops")
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Back before it; then count_all is rebuilt: its link moves to the new program in place while
+        // traffic flows, so every datagram the filter drops was counted first (no moment without it).
+        try manifest(veth.host).write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        #expect(try bpftree(["apply"] + args).status == 0)
+        let before = try pinned("link", fs.at("net/tc/counter"))
+        let built = try run(["env", "BPF_CFLAGS=-DREVISION=2", repositoryRoot + "/scripts/build-bpf.sh", files.path,
+                             repositoryRoot + "/bpf/tcx_filter.bpf.c"])
+        #expect(built.status == 0, "\(built.output)")
+        let plan = try bpftree(["diff"] + args)
+        #expect(plan.status == 2 && plan.output.contains("~ net/tc/counter") && plan.output.contains("in place"), "\(plan.output)")
+        let (c0, d0) = (try count(fs, "counted"), try count(fs, "dropped"))
+        let sender = try veth.startSendingFromPeer(seconds: 3)
+        usleep(500_000)
+        let updated = try bpftree(["apply"] + args)
+        sender.waitUntilExit()
+        #expect(updated.status == 0, "\(updated.output)")
+        let (c1, d1) = (try count(fs, "counted"), try count(fs, "dropped"))
+        #expect(d1 - d0 > 1000, "the generator ran through the apply (\(d1 - d0) dropped)")
+        #expect(c1 - c0 >= d1 - d0, "every dropped datagram was counted: \(c1 - c0) counted, \(d1 - d0) dropped")
+        let after = try pinned("link", fs.at("net/tc/counter"))
+        #expect(after["id"] as? Int == before["id"] as? Int, "the same link, moved in place")
+        #expect(after["prog_id"] as? Int == (try pinned("prog", fs.at("net/tc/count_all")))["id"] as? Int)
+        #expect(after["prog_id"] as? Int != before["prog_id"] as? Int)
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Detached by hand: diff finds it, apply makes it again.
+        #expect(try run([KernelSupport.bpftool, "link", "detach", "id", "\(filterID)"]).status == 0)
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2 && drift.output.contains("interface: declared \(veth.host)"), "\(drift.output)")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try veth.udpReceived(count: 10, port: 9) == 0, "the repaired filter drops again")
+
+        // No longer declared: both links go with their pins, and UDP flows again.
+        let without = try manifest(veth.host).components(separatedBy: "    filter:")[0]
+        try without.write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        let pruned = try bpftree(["apply"] + args)
+        #expect(pruned.status == 0, "\(pruned.output)")
+        #expect(try tcxLinks().keys.allSatisfy { $0 != filterID && $0 != counterID })
+        #expect(try veth.udpReceived(count: 10, port: 9) == 10)
+    }
+
+    /// Placed before a program that is not attached there, the kernel refuses the link (ENOENT): the
+    /// error names it, and nothing is left of the run.
+    @Test func aPositionNextToAProgramNotOnTheHookIsRefusedAndNothingChanges() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let text = try manifest(veth.host, counter: "before: net/tc/drop_udp9")
+            .components(separatedBy: "    filter:")[0] + """
+                counter:
+                  link: {program: net/tc/count_all, attachType: tcx_ingress, interface: \(veth.host), before: net/tc/drop_udp9}
+            """
+        let files = try ManifestDirectory(["tcx.yaml": text, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let result = try bpftree(["apply"] + args)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("'net/tc/drop_udp9' is not attached at tcx_ingress of interface \(veth.host)"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty,
+                "the staged maps and programs are gone again")
+        #expect(try tcxLinks().isEmpty, "no tcx link was left (only this suite makes them)")
+    }
+
+    @Test func aTCXLinkOnAnInterfaceThatDoesNotExistIsRefusedWithItsPlace() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["tcx.yaml": try manifest("btnosuch0"), "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let result = try bpftree(["apply", "-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path])
+        #expect(result.status == 1)
+        #expect(result.output.contains("tcx.yaml:27:") && result.output.contains("spec.entries.filter.link.interface"), "\(result.output)")
+        #expect(result.output.contains("interface 'btnosuch0'"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty)
+    }
+}
