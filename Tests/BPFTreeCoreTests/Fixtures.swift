@@ -46,6 +46,20 @@ func policyResult(_ texts: [String]) -> Result<PolicySet, ValidationFailure> {
 
 func policySet(_ texts: String...) throws -> PolicySet { try policyResult(texts).get() }
 
+/// One scope over `paths` (a path pattern) that allows replacing and prunes what bpftree owns.
+func replacingPolicy(_ paths: String) throws -> PolicySet {
+    try policySet("""
+        apiVersion: bpftree/v1
+        kind: Policy
+        metadata: {name: p}
+        spec:
+          scopes:
+            - paths: ["\(paths)"]
+              allowOnIncompatible: [replace]
+              prune: owned
+        """)
+}
+
 func policyDiagnostics(_ texts: String...) -> [Diagnostic] {
     switch policyResult(texts) {
     case .success: []

@@ -59,16 +59,7 @@ import Testing
     }
 
     static func plan(_ live: LiveTree, _ ledger: Ledger, desired: DesiredTree? = nil) throws -> Plan {
-        let policies = try policySet("""
-            apiVersion: bpftree/v1
-            kind: Policy
-            metadata: {name: p}
-            spec:
-              scopes:
-                - paths: ["jobs/**"]
-                  allowOnIncompatible: [replace]
-                  prune: owned
-            """)
+        let policies = try replacingPolicy("jobs/**")
         return Planner.plan(desired: try desired ?? resolved(), live: live, ledger: ledger, policies: policies)
     }
 

@@ -116,16 +116,7 @@ import Testing
     }
 
     static func plan(_ desired: DesiredTree, _ live: LiveTree, _ ledger: Ledger) throws -> Plan {
-        let policies = try policySet("""
-            apiVersion: bpftree/v1
-            kind: Policy
-            metadata: {name: p}
-            spec:
-              scopes:
-                - paths: ["net/**"]
-                  allowOnIncompatible: [replace]
-                  prune: owned
-            """)
+        let policies = try replacingPolicy("net/**")
         return Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies)
     }
 
