@@ -112,8 +112,12 @@ public struct LinkSpec: Hashable, Sendable {
     public var unobserved: (field: String, value: String)? {
         switch target {
         case .xdp(let mode): ("xdpMode", mode?.rawValue ?? "none (the kernel's choice)")
-        case .tcx(_, let position): (position.map { if case .before = $0 { "before" } else if case .after = $0 { "after" } else { "position" } } ?? "position",
-                                     position?.description ?? "none (appended)")
+        case .tcx(_, let position):
+            switch position {
+            case .before?: ("before", position?.description ?? "")
+            case .after?: ("after", position?.description ?? "")
+            case .first?, .last?, nil: ("position", position?.description ?? "none (appended)")
+            }
         case .cgroup, .cgroupIterator, .iterator, .netns: nil
         }
     }

@@ -90,7 +90,8 @@ extension Executor {
             }
             // A tcx link placed next to a link of this batch needs that link's id: run the batch first.
             let relative = if case .tcx(_, let position) = spec.target { position?.relative } else { nil as TreePath? }
-            if batch.count >= perRun || batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
+            if batch.count >= perRun { try flush() }
+            if let relative, batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
                 if case .replaceLink = action.change, spec.exclusive { try kernel.detachLink(action.path) }
                 ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
