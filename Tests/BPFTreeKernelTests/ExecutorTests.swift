@@ -299,4 +299,47 @@ import Testing
         #expect(kernel.calls.filter { $0.hasPrefix("open ") }.count == 1, "\(kernel.calls)")
         #expect(!kernel.calls.contains { $0.hasPrefix("cgroup ") })
     }
+
+    /// A tcx link placed after a link of the same pass is made in a later batch run than it, with that
+    /// link's id and BPF_F_AFTER | BPF_F_ID, whatever order the plan lists them in.
+    @Test func aTCXLinkAfterAnotherOfThePassIsMadeOnceThatOneExists() {
+        let kernel = RecordingKernel()
+        let program = ProgramSpec(object: "f.o", objectPath: "/nonexistent/f.o", program: "count")
+        let second = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .tcx(.tcxIngress, .after(TreePath(joined: "first"))),
+                              interfaceIndex: 7)
+        let first = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .tcx(.tcxIngress, nil), interfaceIndex: 7)
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "second"), change: .createLink(second, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "first"), change: .createLink(first, mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done count", "done second", "done first"], "\(kernel.calls)")
+        let batches = kernel.calls.filter { $0.hasPrefix("batch ") || $0.hasPrefix("link attach") || $0.hasPrefix("id ") }
+        #expect(batches.count == 5 && batches[0] == "batch links 1" && batches[1] == "link attach 46 cgroup false interface 7 flags 0 info 0",
+                "\(batches)")
+        #expect(batches[2].hasPrefix("id ") && batches[3] == "batch links 1", "\(batches)")
+        #expect(batches[4].hasPrefix("link attach 46 cgroup false interface 7 flags \(TCXFlags.after | TCXFlags.byID) info 0 relative "), "\(batches)")
+    }
+
+    /// A link moving to another program is updated in place after the creations, expecting the program it
+    /// held; a replaced XDP link is detached before its successor is made.
+    @Test func anUpdatedLinkMovesInPlaceAndAReplacedXDPLinkIsDetachedFirst() {
+        let kernel = RecordingKernel()
+        let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
+        let xdp = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .xdp(.generic), interfaceIndex: 7)
+        let cgroup = LinkSpec(program: TreePath(joined: "count"), cgroup: "/job", target: .cgroup(.cgroupInetEgress), cgroupID: 5)
+        kernel.pinnedObject("ingress")
+        kernel.pinnedObject("egress")
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "ingress"), change: .replaceLink(xdp, mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
+            Action(path: TreePath(joined: "egress"), change: .updateLink(cgroup, from: 20, differences: []), manifest: "m"),
+        ])
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done count", "done ingress", "done egress"], "\(kernel.calls)")
+        let order = kernel.calls.filter { $0.hasPrefix("detach") || $0.hasPrefix("batch links") || $0.hasPrefix("update") || $0.hasPrefix("load") }
+        #expect(order.first?.hasPrefix("load") == true && order.dropFirst().first == "detach ingress", "\(order)")
+        #expect(order.last == "update egress count from 20", "after the program is in place: \(order)")
+    }
 }

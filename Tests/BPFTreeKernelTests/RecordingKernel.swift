@@ -66,6 +66,14 @@ final class RecordingKernel: KernelOperations {
         return object
     }
 
+    /// Adds a pinned program or link as if it were there before the run; returns its object.
+    @discardableResult
+    func pinnedObject(_ path: String) -> Int {
+        let object = newObject()
+        tree[TreePath(joined: path)] = Entry(inode: inode(), mode: 0o600, object: object)
+        return object
+    }
+
     func calls(starting prefix: String) -> [String] { calls.filter { $0.hasPrefix(prefix) } }
 
     // MARK: KernelOperations
@@ -192,7 +200,8 @@ final class RecordingKernel: KernelOperations {
     func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         try call("batch", .anchor, "links \(links.count)")
         for link in links {
-            calls.append("link attach \(link.attachType) cgroup \(link.target != nil) interface \(link.interfaceIndex) flags \(link.flags) info \(link.info.count)")
+            calls.append("link attach \(link.attachType) cgroup \(link.target != nil) interface \(link.interfaceIndex) flags \(link.flags) info \(link.info.count)"
+                         + (link.relativeID == 0 ? "" : " relative \(link.relativeID)"))
         }
         return links.map { link in
             guard objects[link.program.rawValue] != nil else { return .refused(-EBADF) }
