@@ -28,7 +28,9 @@ let package = Package(
         .target(
             name: "CBPFTreeShim",
             dependencies: ["CLibBPF"],
-            cSettings: [.headerSearchPath("../../bpf")]
+            cSettings: [.headerSearchPath("../../bpf")],
+            // libelf (libbpf's own dependency) reads a uprobe's symbols.
+            linkerSettings: [.linkedLibrary("elf")]
         ),
 
         // libyaml -> position-annotated node tree. Pure.

@@ -149,10 +149,21 @@ static long create_link(struct bt_op *op)
 		attr.link_create.iter_info = (__u64)(unsigned long)&bt_data[off];
 		attr.link_create.iter_info_len = len;
 	} else {
-		/* tcx.relative_id (Linux 6.6) shares its place with target_btf_id, which 6.1 headers know. */
-		attr.link_create.target_btf_id = op->relative_id;
+		/* The union (tcx, perf_event, uprobe_multi: 6.6 and later) starts where 6.1 headers put
+		 * target_btf_id. */
+		__builtin_memcpy(&attr.link_create.target_btf_id, op->link_args, BT_LINK_ARGS_SIZE);
 	}
 	return bpf_sys_bpf(BPF_LINK_CREATE, &attr, sizeof(attr));
+}
+
+/* A raw tracepoint link: its name is read from the caller's memory, as BPF_RAW_TRACEPOINT_OPEN reads it. */
+static long open_raw_tracepoint(struct bt_op *op)
+{
+	union bpf_attr attr = {};
+
+	__builtin_memcpy(&attr.raw_tracepoint.name, op->link_args, sizeof(__u64));
+	attr.raw_tracepoint.prog_fd = op->prog_fd;
+	return bpf_sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &attr, sizeof(attr));
 }
 
 static long run_op(__u32 i, struct bt_state *st)
@@ -178,6 +189,9 @@ static long run_op(__u32 i, struct bt_state *st)
 		break;
 	case BT_OP_LINK_CREATE:
 		ret = create_link(op);
+		break;
+	case BT_OP_RAW_TP_OPEN:
+		ret = open_raw_tracepoint(op);
 		break;
 	default:
 		ret = -EINVAL;

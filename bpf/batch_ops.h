@@ -17,9 +17,15 @@ enum bt_op_kind {
 	BT_OP_CGROUP_EXISTS = 4, /* map_extra: a cgroup id; result: 1 the cgroup exists, 0 it does not,
 				   * -EOPNOTSUPP when the kernel has no bpf_cgroup_from_id */
 	BT_OP_LINK_CREATE = 5, /* prog_fd, target_fd, attach_type, link_flags; info_off/info_len: the
-				* iterator's bpf_iter_link_info in bt_data (len 0: none), else relative_id;
+				* iterator's bpf_iter_link_info in bt_data (len 0: none), else link_args;
 				* result: new link fd or -errno */
+	BT_OP_RAW_TP_OPEN = 6, /* prog_fd; link_args: the tracepoint name's address in the caller's memory
+				* (the kernel copies it from user memory; the program runs in the caller's
+				* context); result: new link fd or -errno */
 };
+
+/* Bytes of link_create after flags: a tcx link's relative_id, a uprobe_multi's user pointers. */
+#define BT_LINK_ARGS_SIZE 48
 
 struct bt_op {
 	__u32 kind;
@@ -46,9 +52,8 @@ struct bt_op {
 	__u32 link_flags;
 	__u32 info_off;
 	__u32 info_len;
-	/* link_create's first union word when there is no info: a tcx link's relative_id. */
-	__u32 relative_id;
-	__u32 unused;
+	/* link_create's union after flags when there is no info (user pointers are the caller's). */
+	__u8 link_args[BT_LINK_ARGS_SIZE];
 };
 
 /* The program's global data: the only variable in its .bss, so user space finds it at offset 0 of the

@@ -187,7 +187,8 @@ void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t
 }
 
 void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
-		       uint32_t flags, uint32_t relative_id, uint32_t info_off, const void *info, uint32_t info_len)
+		       uint32_t flags, const void *args, uint32_t args_len, uint32_t info_off, const void *info,
+		       uint32_t info_len)
 {
 	struct bt_op *op;
 
@@ -201,12 +202,27 @@ void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint
 	op->target_fd = target;
 	op->attach_type = attach_type;
 	op->link_flags = flags;
-	op->relative_id = relative_id;
+	if (args_len <= sizeof(op->link_args) && args)
+		memcpy(op->link_args, args, args_len);
 	if (info_len && info_off <= BT_BATCH_DATA_SIZE && info_len <= BT_BATCH_DATA_SIZE - info_off) {
 		memcpy(batch->area->data + info_off, info, info_len);
 		op->info_off = info_off;
 		op->info_len = info_len;
 	}
+}
+
+void bt_batch_put_raw_tracepoint(struct bt_batch *batch, uint32_t index, int prog_fd, const char *name)
+{
+	struct bt_op *op;
+	uint64_t address = (uint64_t)(uintptr_t)name;
+
+	if (index >= BT_BATCH_MAX_OPS)
+		return;
+	op = &batch->area->ops[index];
+	memset(op, 0, sizeof(*op));
+	op->kind = BT_OP_RAW_TP_OPEN;
+	op->prog_fd = prog_fd;
+	memcpy(op->link_args, &address, sizeof(address));
 }
 
 int bt_batch_run(struct bt_batch *batch, uint32_t nops)

@@ -233,17 +233,64 @@ int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
 	return err;
 }
 
+/* Probe links name their target through a pointer at a place of bpf_link_info that depends on the link's
+ * type: ask once for the type alone, then again with the buffer where that type takes it. */
+static int bt_probe_link_info(int fd, struct bt_link_info *out)
+{
+	/* bpf_link_info: the union at 16; perf_event's own union at 24 (6.6 layout, unknown to 6.1 headers). */
+	_Alignas(8) unsigned char info[256];
+	__u32 len = sizeof(info), type, name_at, len_at;
+	__u64 address = (__u64)(uintptr_t)out->probe_name;
+
+	memset(info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0)
+		return -errno;
+	memcpy(&type, info, sizeof(type));
+	if (type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+		name_at = 16, len_at = 24;
+	} else if (type == BPF_LINK_TYPE_PERF_EVENT) {
+		name_at = 24, len_at = 32;
+	} else {
+		return 1;
+	}
+	memset(info, 0, sizeof(info));
+	memcpy(info + name_at, &address, sizeof(address));
+	len = sizeof(out->probe_name);
+	memcpy(info + len_at, &len, sizeof(len));
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0)
+		return -errno;
+	memcpy(&out->id, info + 4, sizeof(out->id));
+	memcpy(&out->type, info, sizeof(out->type));
+	memcpy(&out->prog_id, info + 8, sizeof(out->prog_id));
+	if (type == BPF_LINK_TYPE_PERF_EVENT) {
+		__u32 offset;
+
+		memcpy(&out->perf_event_type, info + 16, sizeof(out->perf_event_type));
+		memcpy(&offset, info + 36, sizeof(offset));
+		out->probe_offset = offset;
+	}
+	return 0;
+}
+
 int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 {
 	struct bpf_link_info info;
 	__u32 len = sizeof(info);
+	int probe;
 
 	memset(&info, 0, sizeof(info));
 	memset(out, 0, sizeof(*out));
 	info.iter.target_name = (__u64)(uintptr_t)out->iter_target;
 	info.iter.target_name_len = sizeof(out->iter_target);
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-		return -errno;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		/* A perf event link reads the iterator's length as its name pointer; a long raw tracepoint
+		 * name does not fit the iterator's buffer. */
+		if (errno != EINVAL && errno != ENOSPC)
+			return -errno;
+		probe = bt_probe_link_info(fd, out);
+		return probe < 0 ? probe : probe == 0 ? 0 : -EINVAL;
+	}
 	out->id = info.id;
 	out->type = info.type;
 	out->prog_id = info.prog_id;
@@ -268,6 +315,13 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_XDP:
 		out->ifindex = info.xdp.ifindex;
 		break;
+	case BPF_LINK_TYPE_TRACING:
+		out->attach_type = info.tracing.attach_type;
+		break;
+	case BPF_LINK_TYPE_RAW_TRACEPOINT:
+	case BPF_LINK_TYPE_PERF_EVENT:
+		probe = bt_probe_link_info(fd, out);
+		return probe < 0 ? probe : 0;
 	case BT_LINK_TYPE_TCX: {
 		/* tcx (6.6, unknown to 6.1 headers): ifindex and attach_type, where xdp.ifindex starts. */
 		__u32 words[2];

@@ -97,7 +97,7 @@ import Testing
     @Test(arguments: [
         ("{program: {object: a.o}}", "8:", "missing required field 'name'"),
         ("{program: {object: a.o, name: p, type: cgroup_skbb}}", "8:", "unknown program type 'cgroup_skbb'; did you mean 'cgroup_skb'?"),
-        ("{link: {program: jobs/p, cgroup: x}}", "8:", "a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup"),
+        ("{link: {program: jobs/p, cgroup: x}}", "8:", "a link needs attachType (e.g. cgroup_inet_egress, xdp), iter (e.g. cgroup, task) or one of tracepoint, rawTracepoint, uprobe, kprobe"),
         ("{link: {program: jobs/p, cgroup: x, attachType: xdp}}", "8:", "spec.entries.x.link.cgroup: cgroup applies to cgroup links and iterators; this link is on an interface"),
         ("{link: {program: jobs/p, attachType: xdp}}", "8:", "missing required field 'interface'"),
         ("{link: {program: jobs/p, attachType: cgroup_inet_egress}}", "8:", "missing required field 'cgroup'"),
@@ -106,7 +106,7 @@ import Testing
         ("{link: {program: jobs/p, cgroup: x, iter: cgroup, xdpMode: native}}", "8:", "xdpMode applies to XDP links"),
         ("{link: {program: jobs/p, interface: a/b, attachType: xdp}}", "8:", "'a/b' is not a network interface name"),
         ("{link: {program: jobs/p, interface: abcdefghijklmnop, attachType: xdp}}", "8:", "not a network interface name (1 to 15 bytes"),
-        ("{link: {program: jobs/p, interface: eth0, attachType: sk_skb_verdict}}", "8:", "attach type sk_skb_verdict is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector and"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: sk_skb_verdict}}", "8:", "attach type sk_skb_verdict is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector, trace_raw_tp, trace_fentry"),
         ("{link: {program: jobs/p, attachType: tcx_egress}}", "8:", "spec.entries.x.link.interface: missing required field 'interface'"),
         ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress, position: front}}", "8:", "'front' is not one of first, last"),
         ("{link: {program: jobs/p, interface: eth0, attachType: tcx_ingress, position: first, before: jobs/p}}", "8:", "spec.entries.x.link.before: a tcx link has at most one of position, before and after"),

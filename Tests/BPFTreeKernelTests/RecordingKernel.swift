@@ -154,6 +154,11 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
+    func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
+        try call("perf_event_open", link, spec.summary)
+        return descriptor(for: 0)
+    }
+
     func detachLink(_ path: TreePath) throws(KernelError) {
         try call("detach", path)
     }

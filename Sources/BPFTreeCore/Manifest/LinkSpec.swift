@@ -19,6 +19,18 @@ public struct LinkSpec: Hashable, Sendable {
         /// A tc program on an interface's ingress or egress (`BPF_LINK_TYPE_TCX`, Linux 6.6), placed
         /// among the programs already there (nil: appended, the kernel's default).
         case tcx(AttachType, TCXPosition?)
+        /// A `tracepoint` program on a kernel tracepoint through a perf event (`BPF_LINK_TYPE_PERF_EVENT`),
+        /// named as tracefs names it: `sched/sched_process_exec`.
+        case tracepoint(category: String, name: String)
+        /// A `raw_tracepoint` program on a kernel tracepoint by name (`BPF_LINK_TYPE_RAW_TRACEPOINT`).
+        case rawTracepoint(String)
+        /// A `kprobe` program on a user-space function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
+        case uprobe(UprobeTarget)
+        /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
+        case kprobe(KprobeTarget)
+        /// A tracing or LSM program (fentry, fexit, fmod_ret, tp_btf, lsm) at the function, tracepoint or hook
+        /// its section named when it was loaded (`BPF_LINK_TYPE_TRACING`).
+        case tracing(AttachType)
     }
 
     /// The declared program (anchor-relative).
@@ -37,6 +49,12 @@ public struct LinkSpec: Hashable, Sendable {
     public var cgroupID: UInt64?
     /// The interface's index, filled by the kernel layer before planning.
     public var interfaceIndex: UInt32?
+    /// A tracepoint link's perf event id (tracefs `events/CATEGORY/NAME/id`), filled before planning.
+    public var tracepointID: UInt64?
+    /// A uprobe's binary as the kernel reports it (symbolic links resolved) and its file offset (the
+    /// symbol's, plus `offset`), filled before planning.
+    public var uprobeFile: String?
+    public var uprobeOffset: UInt64?
     /// Where its fields were written (`cgroup`, `interface`, `netns`, `program`).
     public var locations: [String: SourceLocation] = [:]
 
@@ -59,6 +77,10 @@ public struct LinkSpec: Hashable, Sendable {
         case .xdp: 6
         case .netns: 5
         case .tcx: 11
+        case .tracepoint, .uprobe, .kprobe: 7
+        case .rawTracepoint: 1
+        // A tp_btf program's link is a raw tracepoint link too (the kernel names its tracepoint).
+        case .tracing(let attach): attach == .traceRawTP ? 1 : 2
         }
     }
 
@@ -68,7 +90,9 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroup(let attach): attach
         case .cgroupIterator, .iterator: .traceIter
         case .xdp: .xdp
-        case .netns(let attach), .tcx(let attach, _): attach
+        case .netns(let attach), .tcx(let attach, _), .tracing(let attach): attach
+        case .tracepoint, .uprobe, .kprobe: .perfEvent
+        case .rawTracepoint: .traceRawTP
         }
     }
 
@@ -87,6 +111,12 @@ public struct LinkSpec: Hashable, Sendable {
         case .tcx(let attach, let position):
             let index = interfaceIndex.map { " (index \($0))" } ?? ""
             return "tcx \(program) on interface \(interface ?? "")\(index) at \(attach.name)\(position.map { ", \($0)" } ?? "")"
+        case .tracepoint(let category, let name): return "\(program) on tracepoint \(category)/\(name)"
+        case .rawTracepoint(let name): return "\(program) on raw tracepoint \(name)"
+        case .uprobe(let probe):
+            return "\(program) as \(probe)\(uprobeOffset.map { " (file offset 0x\(String($0, radix: 16)))" } ?? "")"
+        case .kprobe(let probe): return "\(program) as \(probe)"
+        case .tracing(let attach): return "\(program) at its \(attach.name) target"
         }
     }
 
@@ -95,7 +125,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var exclusive: Bool {
         switch target {
         case .xdp, .tcx: true
-        case .cgroup, .cgroupIterator, .iterator, .netns: false
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: false
         }
     }
 
@@ -103,7 +133,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var updatable: Bool {
         switch target {
         case .cgroup, .xdp, .netns, .tcx: true
-        case .cgroupIterator, .iterator: false
+        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: false
         }
     }
 
@@ -118,7 +148,8 @@ public struct LinkSpec: Hashable, Sendable {
             case .after?: ("after", position?.description ?? "")
             case .first?, .last?, nil: ("position", position?.description ?? "none (appended)")
             }
-        case .cgroup, .cgroupIterator, .iterator, .netns: nil
+        case .uprobe(let probe): ("pid", probe.pid.map(String.init) ?? "every process")
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .kprobe, .tracing: nil
         }
     }
 
@@ -140,6 +171,11 @@ public struct LinkSpec: Hashable, Sendable {
         case .netns(let attach): mix("netns \(attach.kernelValue) \(netnsInode ?? 0)".utf8)
         case .xdp(let mode): mix("xdp \(mode?.flags ?? 0) \(interfaceIndex ?? 0)".utf8)
         case .tcx(let attach, let position): mix("tcx \(attach.kernelValue) \(interfaceIndex ?? 0) \(position.map(String.init(describing:)) ?? "")".utf8)
+        case .tracepoint(let category, let name): mix("tracepoint \(category)/\(name)".utf8)
+        case .rawTracepoint(let name): mix("raw_tp \(name)".utf8)
+        case .uprobe(let probe): mix("\(probe)".utf8)
+        case .kprobe(let probe): mix("\(probe)".utf8)
+        case .tracing(let attach): mix("tracing \(attach.kernelValue)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
         return hash == 0 ? 1 : hash
@@ -196,6 +232,30 @@ public struct LinkSpec: Hashable, Sendable {
                 differences.append(FieldDifference(field: "attachType", declared: attach.name,
                                                    live: AttachType(kernelValue: live.attachType)?.name ?? "\(live.attachType)"))
             }
+        case .tracepoint(let category, let name):
+            probeDifferences(live, kind: .tracepoint, field: "tracepoint", declared: name, shown: "\(category)/\(name)", into: &differences)
+        case .rawTracepoint(let name):
+            if live.probeName != name {
+                differences.append(FieldDifference(field: "rawTracepoint", declared: name, live: live.probeName))
+            }
+        case .uprobe(let probe):
+            probeDifferences(live, kind: probe.isReturn ? .uretprobe : .uprobe, field: "uprobe.binary",
+                             declared: uprobeFile ?? probe.binary, shown: probe.binary, into: &differences)
+            if let uprobeOffset, live.probeOffset != uprobeOffset, differences.isEmpty {
+                differences.append(FieldDifference(field: "uprobe.symbol", declared: "\(probe.location) (file offset 0x\(String(uprobeOffset, radix: 16)))",
+                                                   live: "file offset 0x\(String(live.probeOffset, radix: 16))"))
+            }
+        case .kprobe(let probe):
+            probeDifferences(live, kind: probe.isReturn ? .kretprobe : .kprobe, field: "kprobe.function",
+                             declared: probe.function, shown: probe.function, into: &differences)
+            if live.probeOffset != probe.offset, differences.isEmpty {
+                differences.append(FieldDifference(field: "kprobe.offset", declared: "\(probe.offset)", live: "\(live.probeOffset)"))
+            }
+        case .tracing(let attach):
+            if attach != .traceRawTP, live.attachType != attach.kernelValue {
+                differences.append(FieldDifference(field: "attachType", declared: attach.name,
+                                                   live: AttachType(kernelValue: live.attachType)?.name ?? "\(live.attachType)"))
+            }
         }
         if let cgroupID, live.cgroupID != cgroupID {
             differences.append(FieldDifference(field: "cgroup", declared: "\(cgroup ?? "") (id \(cgroupID))",
@@ -206,6 +266,17 @@ public struct LinkSpec: Hashable, Sendable {
                                                live: "program id \(live.programID)"))
         }
         return differences
+    }
+
+    /// A perf event link's event kind and name against the declared ones.
+    private func probeDifferences(_ live: LiveLinkInfo, kind: PerfEventKind, field: String, declared: String, shown: String,
+                                  into differences: inout [FieldDifference]) {
+        if live.perfEventType != kind.rawValue {
+            differences.append(FieldDifference(field: "event", declared: kind.name,
+                                               live: PerfEventKind(rawValue: live.perfEventType)?.name ?? "perf event type \(live.perfEventType)"))
+        } else if live.probeName != declared {
+            differences.append(FieldDifference(field: field, declared: shown, live: live.probeName))
+        }
     }
 }
 

@@ -9,7 +9,9 @@ struct PinSpecDecoder {
 
     static let programFields = ["object", "name", "type", "attachType", "maps"]
     static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "position", "before", "after",
-                             "iter", "order"]
+                             "iter", "order"] + probeFields
+    /// The fields that name a probe link's target, each implying its attach type.
+    static let probeFields = ["tracepoint", "rawTracepoint", "uprobe", "kprobe"]
 
     func program(_ block: Fields, node: YAMLNode, _ field: String) -> ProgramSpec? {
         let before = reader.diagnostics.count
@@ -40,10 +42,31 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup", "interface", "netns", "position", "before", "after"] { if let node = block[name] { locations[name] = node.location } }
+        for name in ["program", "cgroup", "interface", "netns", "position", "before", "after"] + Self.probeFields {
+            if let node = block[name] { locations[name] = node.location }
+        }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
         var target: LinkSpec.Target?
         var on = LinkHost.cgroup
+        let probes = Self.probeFields.filter { block[$0] != nil }
+        if probes.count > 1, let second = probes.dropFirst().first, let node = block[second] {
+            reader.error("a link has one of \(Self.probeFields.joined(separator: ", ")), not \(probes.joined(separator: " and "))",
+                         at: node, join(field, second))
+        }
+        if let probe = probes.first, let probeNode = block[probe] {
+            on = .probe(probe)
+            target = probeTarget(probe, probeNode, join(field, probe))
+            let implied = probe == "rawTracepoint" ? AttachType.traceRawTP : .perfEvent
+            if let attachNode = block["attachType"], let attach = attachType(attachNode, join(field, "attachType")), attach != implied {
+                reader.error("a \(probe) link's attach type is \(implied.name) (attachType may be left out)", at: attachNode, join(field, "attachType"))
+            }
+            if let iterNode = block["iter"] {
+                reader.error("iter makes an iterator link; this link is a \(probe) link", at: iterNode, join(field, "iter"))
+            }
+            if let order = block["order"] {
+                reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
+            }
+        } else {
         switch (block["attachType"], block["iter"]) {
         case (let attachNode?, nil):
             if let order = block["order"] {
@@ -61,8 +84,13 @@ struct PinSpecDecoder {
                 } else if attach == .skLookup || attach == .flowDissector {
                     on = .netns
                     target = .netns(attach)
+                } else if AttachType.tracing.contains(attach) {
+                    on = .probe(attach.name)
+                    target = .tracing(attach)
+                } else if attach == .perfEvent {
+                    reader.error("a perf_event link needs one of tracepoint, uprobe or kprobe", at: attachNode, join(field, "attachType"))
                 } else {
-                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector, \(AttachType.tracing.map(\.name).joined(separator: ", ")), perf_event and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
@@ -86,7 +114,9 @@ struct PinSpecDecoder {
         case (.some, .some):
             reader.error("a link has either attachType (a cgroup, XDP or network namespace link) or iter (an iterator link), not both", at: node, field)
         case (nil, nil):
-            reader.error("a link needs attachType (e.g. cgroup_inet_egress, xdp) or iter: cgroup", at: node, field)
+            reader.error("a link needs attachType (e.g. cgroup_inet_egress, xdp), iter (e.g. cgroup, task) or one of \(Self.probeFields.joined(separator: ", "))",
+                         at: node, field)
+        }
         }
         if let xdpMode = block["xdpMode"], target.map({ if case .xdp = $0 { true } else { false } }) != true {
             reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
@@ -112,6 +142,74 @@ struct PinSpecDecoder {
         var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, netns: netns, target: target)
         spec.locations = locations
         return spec
+    }
+
+    /// The target of a probe link's `field` (`tracepoint`, `rawTracepoint`, `uprobe`, `kprobe`).
+    private func probeTarget(_ probe: String, _ node: YAMLNode, _ field: String) -> LinkSpec.Target? {
+        switch probe {
+        case "tracepoint":
+            guard let text = reader.string(node, field) else { return nil }
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, parts.allSatisfy(Self.isEventName) else {
+                reader.error("'\(text)' is not a tracepoint: write CATEGORY/NAME as tracefs lists it, e.g. sched/sched_process_exec", at: node, field)
+                return nil
+            }
+            return .tracepoint(category: parts[0], name: parts[1])
+        case "rawTracepoint":
+            guard let text = reader.string(node, field) else { return nil }
+            guard Self.isEventName(text) else {
+                reader.error("'\(text)' is not a raw tracepoint: write its name alone, e.g. sched_process_exec", at: node, field)
+                return nil
+            }
+            return .rawTracepoint(text)
+        case "uprobe":
+            guard let block = reader.object(node, field, known: ["binary", "symbol", "offset", "pid", "return"], required: ["binary"])
+            else { return nil }
+            let before = reader.diagnostics.count
+            let binary = block["binary"].flatMap { reader.string($0, join(field, "binary")) }
+            if let binary, let binaryNode = block["binary"], !binary.hasPrefix("/") || binary.utf8.contains(0) {
+                reader.error("'\(binary)' must be the absolute path of an executable or library", at: binaryNode, join(field, "binary"))
+            }
+            let symbol = block["symbol"].flatMap { symbolName($0, join(field, "symbol")) }
+            let offset = block["offset"].flatMap { reader.unsigned($0, join(field, "offset"), max: UInt64(UInt32.max)) }
+            let pid = block["pid"].flatMap { reader.unsigned($0, join(field, "pid"), max: UInt64(Int32.max)) }
+            if let pidNode = block["pid"], pid == 0 {
+                reader.error("pid 0 is no process; leave pid out to probe every process", at: pidNode, join(field, "pid"))
+            }
+            let isReturn = block["return"].flatMap { reader.bool($0, join(field, "return")) } ?? false
+            if block["symbol"] == nil, block["offset"] == nil {
+                reader.error("a uprobe needs symbol (a function's ELF symbol) or offset (a file offset)", at: node, field)
+            }
+            guard let binary, reader.diagnostics.count == before else { return nil }
+            return .uprobe(UprobeTarget(binary: binary, symbol: symbol, offset: offset ?? 0, pid: pid.map { Int32($0) }, isReturn: isReturn))
+        default:
+            guard let block = reader.object(node, field, known: ["function", "offset", "return"], required: ["function"]) else { return nil }
+            let before = reader.diagnostics.count
+            let function = block["function"].flatMap { symbolName($0, join(field, "function")) }
+            let offset = block["offset"].flatMap { reader.unsigned($0, join(field, "offset"), max: UInt64(UInt32.max)) }
+            let isReturn = block["return"].flatMap { reader.bool($0, join(field, "return")) } ?? false
+            if let offsetNode = block["offset"], isReturn, offset != 0 {
+                reader.error("a kretprobe is on the function's return, without an offset", at: offsetNode, join(field, "offset"))
+            }
+            guard let function, reader.diagnostics.count == before else { return nil }
+            return .kprobe(KprobeTarget(function: function, offset: offset ?? 0, isReturn: isReturn))
+        }
+    }
+
+    /// A tracepoint's category or name as tracefs shows them: letters, digits and `_`, 1 to 255 bytes.
+    private static func isEventName(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count < 256
+            && text.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }
+    }
+
+    /// A function's symbol: 1 to 255 bytes without white space, NUL or `/`.
+    private func symbolName(_ node: YAMLNode, _ field: String) -> String? {
+        guard let text = reader.string(node, field) else { return nil }
+        guard !text.isEmpty, text.utf8.count < 256, !text.utf8.contains(where: { $0 <= 32 || $0 == 127 || $0 == UInt8(ascii: "/") }) else {
+            reader.error("'\(text)' is not a function's symbol name", at: node, field)
+            return nil
+        }
+        return text
     }
 
     /// Where a tcx link goes: `position: first|last`, or `before`/`after` a declared program or tcx link;
@@ -230,6 +328,8 @@ private enum LinkHost: Equatable {
     case cgroup, interface, netns
     /// An iterator over a target that takes no parameters: attached to nothing.
     case none(iterating: String)
+    /// A tracepoint or probe, named by its own field (or, for tracing programs, by the program).
+    case probe(String)
 
     static let withFields: [LinkHost] = [.cgroup, .interface, .netns]
 
@@ -238,7 +338,7 @@ private enum LinkHost: Equatable {
         case .cgroup: "cgroup"
         case .interface: "interface"
         case .netns: "netns"
-        case .none: nil
+        case .none, .probe: nil
         }
     }
 
@@ -248,7 +348,7 @@ private enum LinkHost: Equatable {
         case .cgroup: "cgroup links and iterators"
         case .interface: "XDP and tcx links (attachType: xdp, tcx_ingress, tcx_egress)"
         case .netns: "network namespace links (attachType: sk_lookup, flow_dissector)"
-        case .none: "no link"
+        case .none, .probe: "no link"
         }
     }
 
@@ -258,6 +358,7 @@ private enum LinkHost: Equatable {
         case .interface: "on an interface"
         case .netns: "on a network namespace"
         case .none(let target): "an iterator over \(target)"
+        case .probe(let kind): "a \(kind) link"
         }
     }
 }

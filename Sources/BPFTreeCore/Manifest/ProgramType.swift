@@ -30,6 +30,11 @@ public struct ProgramType: Hashable, Sendable, Comparable, CustomStringConvertib
     public static let tracing = ProgramType(raw: 26)
     public static let xdp = ProgramType(raw: 6)
     public static let schedCLS = ProgramType(raw: 3)
+    public static let kprobe = ProgramType(raw: 2)
+    public static let tracepoint = ProgramType(raw: 5)
+    public static let rawTracepoint = ProgramType(raw: 17)
+    public static let rawTracepointWritable = ProgramType(raw: 24)
+    public static let lsm = ProgramType(raw: 29)
 
     /// Every known type name (for error messages).
     public static var allNames: [String] { Array(names.dropFirst()) }
@@ -80,5 +85,9 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let flowDissector = AttachType(raw: 17)
     public static let tcxIngress = AttachType(raw: 46)
     public static let tcxEgress = AttachType(raw: 47)
+    public static let traceRawTP = AttachType(raw: 23)
+    public static let perfEvent = AttachType(raw: 41)
+    /// The attach types of tracing and LSM programs, whose target is fixed when they load.
+    public static let tracing = [23, 24, 25, 26, 27].map { AttachType(raw: $0) }
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }
 }

@@ -56,7 +56,10 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp, .netns, .tcx: iterator = nil
+            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: iterator = nil
+            }
+            if let problem = Self.probeProgramProblem(spec.target, image) {
+                diagnostics.append(Diagnostic("'\(spec.program)' is \(problem)", at: location, field: "\(origin.field).link.program"))
             }
             if let iterator, image.iteratorTarget != iterator {
                 let found = image.iteratorTarget.map { "an iterator over \($0)" } ?? "not an iterator (section '\(image.section)')"
@@ -81,6 +84,31 @@ extension DesiredTree {
             }
         }
         return diagnostics
+    }
+
+    /// What is wrong with a probe or tracing link's program, as "a TYPE program; …".
+    static func probeProgramProblem(_ target: LinkSpec.Target, _ image: ProgramImage) -> String? {
+        let type = ProgramType(kernelValue: image.type)
+        let named = "a \(type?.name ?? "type \(image.type)") program (section '\(image.section)')"
+        switch target {
+        case .tracepoint:
+            return type == .tracepoint ? nil : "\(named); a tracepoint link needs a tracepoint program (section tp/CATEGORY/NAME)"
+        case .rawTracepoint:
+            return type == .rawTracepoint || type == .rawTracepointWritable ? nil
+                : "\(named); a rawTracepoint link needs a raw_tracepoint program (section raw_tp/NAME); a tp_btf program takes attachType: trace_raw_tp"
+        case .uprobe, .kprobe:
+            return type == .kprobe ? nil : "\(named); a probe link needs a kprobe program (section uprobe, kprobe, uretprobe or kretprobe)"
+        case .tracing(let attach):
+            guard type == .tracing || type == .lsm else {
+                return "\(named); a \(attach.name) link needs a tracing or LSM program (section fentry/, fexit/, fmod_ret/, tp_btf/ or lsm/)"
+            }
+            guard image.expectedAttachType == attach.kernelValue else {
+                return "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); this link is \(attach.name)"
+            }
+            return nil
+        case .cgroup, .cgroupIterator, .iterator, .xdp, .netns, .tcx:
+            return nil
+        }
     }
 
     /// Why a tcx link at `path` cannot go next to `relative`: it must be a declared program, or a declared

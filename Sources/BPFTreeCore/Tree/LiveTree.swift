@@ -61,6 +61,11 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var interfaceIndex: UInt32
     /// Network namespace links: the namespace's inode (0 once it is gone).
     public var netnsInode: UInt32
+    /// Perf event links: `enum bpf_perf_event_type` (`PerfEventKind`), and the probe's offset.
+    public var perfEventType: UInt32 = 0
+    public var probeOffset: UInt64 = 0
+    /// Raw tracepoint and perf event links: the tracepoint, the kernel function or (uprobes) the file.
+    public var probeName: String = ""
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
                 iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0, netnsInode: UInt32 = 0) {

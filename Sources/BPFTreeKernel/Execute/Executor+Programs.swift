@@ -154,6 +154,15 @@ extension Executor {
             }
             return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: attach.kernelValue, flags: flags,
                           relativeID: relativeID, info: [])
+        case .tracepoint, .uprobe, .kprobe:
+            let event = try kernel.openPerfEvent(spec, for: path)
+            return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
+        case .rawTracepoint(let name):
+            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceRawTP.kernelValue, info: [])
+            op.rawTracepoint = name
+            return op
+        case .tracing(let attach):
+            return LinkOp(program: program, target: nil, attachType: attach.kernelValue, info: [])
         }
     }
 

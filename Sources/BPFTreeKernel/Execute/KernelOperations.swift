@@ -29,6 +29,8 @@ public protocol KernelOperations: AnyObject {
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
     /// Opens the network namespace file `path`, checked to be the namespace of inode `inode` planned.
     func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
+    /// Opens the perf event a tracepoint, uprobe or kprobe link attaches through (`perf_event_open`).
+    func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
     func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
     /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays.
@@ -92,8 +94,11 @@ public enum BatchResult {
 /// One `BPF_LINK_CREATE` of a batch run.
 public struct LinkOp {
     public var program: Descriptor
-    /// The cgroup of a cgroup link; nil for an iterator or an XDP link.
+    /// The cgroup of a cgroup link, the namespace of a netns link, the perf event of a tracepoint or probe
+    /// link; nil for the rest.
     public var target: Descriptor?
+    /// A raw tracepoint link's tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, not LINK_CREATE); nil otherwise.
+    public var rawTracepoint: String?
     /// The interface index of an XDP or tcx link; 0 otherwise.
     public var interfaceIndex: UInt32
     public var attachType: UInt32

@@ -142,6 +142,10 @@ public final class LiveKernel: KernelOperations {
         return descriptor
     }
 
+    public func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
+        try ProbeTargets.openPerfEvent(spec, for: link)
+    }
+
     public func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool) {
         switch bt_fd_object_kind(object.rawValue) {
         case Int32(BT_OBJECT_PROG.rawValue):
@@ -218,7 +222,16 @@ public final class LiveKernel: KernelOperations {
     public func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         let program = try batchProgram()
         var offset = 0
+        // Raw tracepoint names, read by the kernel from this memory during the run.
+        var names: [UnsafeMutablePointer<CChar>] = []
+        defer { names.forEach { free($0) } }
         for (index, link) in links.enumerated() {
+            if let name = link.rawTracepoint {
+                guard let copy = strdup(name) else { throw KernelError("strdup", path: name, negativeErrno: -ENOMEM) }
+                names.append(copy)
+                program.putRawTracepoint(index, programFD: link.program.rawValue, name: copy)
+                continue
+            }
             let target = link.target.map { UInt32(bitPattern: $0.rawValue) } ?? link.interfaceIndex
             program.putLink(index, programFD: link.program.rawValue, target: target, attachType: link.attachType,
                             flags: link.flags, relativeID: link.relativeID, info: link.info, infoOffset: offset)

@@ -20,6 +20,21 @@ public enum Machine {
         return lines.count == 1 && lines[0].split(separator: " ") == ["0", "0", "4294967295"]
     }()
 
+    /// The effective capabilities of this process (`CapEff` of /proc/self/status), bit n = capability n.
+    public static var effectiveCapabilities: UInt64 {
+        guard case .success(let bytes) = FileBytes.read("/proc/self/status") else { return 0 }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("CapEff:") {
+            return UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16) ?? 0
+        }
+        return 0
+    }
+
+    /// CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF, all effective: the kernel's privilege checks for BPF pass.
+    public static var hasBPFPrivileges: Bool {
+        let needed: UInt64 = 1 << 21 | 1 << 38 | 1 << 39
+        return effectiveCapabilities & needed == needed && inInitialUserNamespace
+    }
+
     /// This build of bpftree: device, inode, size and mtime of the running executable ("unknown" when
     /// it cannot be read). Whatever bpftree keeps between runs is tied to it.
     public static let executableIdentity: String = {

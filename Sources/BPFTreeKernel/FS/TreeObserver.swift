@@ -182,10 +182,14 @@ public struct TreeObserver {
             var info = bt_link_info()
             let result = bt_link_info_by_fd(object.rawValue, &info)
             guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
-            return .link(LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, attachType: info.attach_type,
-                                      cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
-                                      iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
-                                      netnsInode: info.netns_ino))
+            var link = LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, attachType: info.attach_type,
+                                    cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
+                                    iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
+                                    netnsInode: info.netns_ino)
+            link.perfEventType = info.perf_event_type
+            link.probeOffset = info.probe_offset
+            link.probeName = cString(info.probe_name)
+            return .link(link)
         default: return .pin
         }
     }

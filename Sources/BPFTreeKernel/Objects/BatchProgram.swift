@@ -70,10 +70,18 @@ final class BatchProgram: @unchecked Sendable {
     /// `target`: a cgroup fd, an XDP link's interface index, or 0 for an iterator.
     func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, relativeID: UInt32,
                  info: [UInt8], infoOffset: Int = 0) {
+        // link_create's union after flags: a tcx link's relative_id; zeros (no cookie) for the rest.
+        var args = relativeID.littleEndian
         info.withUnsafeBytes { raw in
-            bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, relativeID, UInt32(infoOffset),
-                              raw.baseAddress, UInt32(raw.count))
+            bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, &args, UInt32(MemoryLayout<UInt32>.size),
+                              UInt32(infoOffset), raw.baseAddress, UInt32(raw.count))
         }
+    }
+
+    /// Op `index`: a raw tracepoint link of `programFD` at `name`, which the kernel reads from this
+    /// process's memory when the batch runs: it must stay allocated until then.
+    func putRawTracepoint(_ index: Int, programFD: Int32, name: UnsafePointer<CChar>) {
+        bt_batch_put_raw_tracepoint(handle, UInt32(index), programFD, name)
     }
 
     /// Copies bytes into the program's data area at `offset`.

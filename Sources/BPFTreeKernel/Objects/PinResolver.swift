@@ -4,7 +4,8 @@ import Glibc
 
 /// Fills in what only the kernel can tell about the declared programs and links before planning: each
 /// program's image (it is loaded once, so an object that does not load is refused before anything
-/// changes) and each link's cgroup id.
+/// changes) and each link's target: its cgroup id, interface index, namespace inode, tracepoint id or
+/// uprobe file offset, or that its raw tracepoint or kernel function exists (`ProbeTargets`).
 public enum PinResolver {
     /// Resolves every program and link of `desired` not resolved yet; returns the problems as diagnostics of the entries.
     /// `delegation`: what the run's BPF token allows, to name the delegation a refused load lacked.
@@ -55,6 +56,20 @@ public enum PinResolver {
                 }
                 if let netns = spec.netns, spec.netnsInode == nil {
                     spec.netnsInode = resolved("netns", netns, namespaceInode(netns))
+                }
+                switch spec.target {
+                case .tracepoint(let category, let name) where spec.tracepointID == nil:
+                    spec.tracepointID = resolved("tracepoint", "\(category)/\(name)", ProbeTargets.tracepointID(category, name))
+                case .rawTracepoint(let name):
+                    _ = resolved("rawTracepoint", name, ProbeTargets.rawTracepoint(name))
+                case .uprobe(let probe) where spec.uprobeOffset == nil:
+                    if let (file, offset) = resolved("uprobe", probe.location, ProbeTargets.uprobe(probe)) {
+                        (spec.uprobeFile, spec.uprobeOffset) = (file, offset)
+                    }
+                case .kprobe(let probe):
+                    _ = resolved("kprobe", probe.function, ProbeTargets.kprobe(probe))
+                default:
+                    break
                 }
                 kind = .link(spec)
             case .directory, .map:

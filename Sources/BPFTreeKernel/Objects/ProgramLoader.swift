@@ -108,8 +108,24 @@ public enum ProgramLoader {
             var failure = Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
             if opened {
                 failure.refused = (-status, ProgramType(kernelValue: result.type), AttachType(kernelValue: result.expected_attach_type))
+                if status == -EPERM, Self.usesTrampoline(type: result.type, attach: result.expected_attach_type), Machine.hasBPFPrivileges {
+                    // libbpf's own hint (ulimit -l) does not apply: the privileges are there.
+                    failure.message = "\(what): \(reason): this kernel refuses programs that attach through a BPF trampoline "
+                        + "(fentry, fexit, fmod_ret, lsm, freplace) although bpftree has CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, "
+                        + "as it refuses `bpftool prog load` of them; their links cannot be made here" + (tail.isEmpty ? "" : "\n    \(tail)")
+                }
             }
             return failure
+        }
+    }
+
+    /// Tracing programs other than BTF tracepoints and iterators, LSM and extension programs: the kernel
+    /// attaches them through a trampoline.
+    private static func usesTrampoline(type: UInt32, attach: UInt32) -> Bool {
+        switch type {
+        case ProgramType.tracing.kernelValue: [24, 25, 26].contains(attach)
+        case ProgramType.lsm.kernelValue, 28: true
+        default: false
         }
     }
 

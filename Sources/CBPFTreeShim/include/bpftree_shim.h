@@ -127,12 +127,18 @@ void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
 /** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
 void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
-/** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup or namespace fd, an interface index
- *  for XDP and tcx, 0 for an iterator) with `attach_type` and `flags` (XDP: the mode; tcx: the position,
- *  next to `relative_id`); `info`/`info_len`: the iterator's bpf_iter_link_info, copied into the data
- *  area at `info_off` (len 0: none). */
+/** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup, namespace or perf event fd, an
+ *  interface index for XDP and tcx, 0 for an iterator) with `attach_type` and `flags` (XDP: the mode; tcx:
+ *  the position); `args`: link_create's bytes after flags (at most 48: a tcx link's relative_id, a
+ *  uprobe_multi's pointers into this process's memory, which must stay valid until the run);
+ *  `info`/`info_len`: the iterator's bpf_iter_link_info, copied into the data area at `info_off` (len 0:
+ *  none; then args apply). */
 void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
-		       uint32_t flags, uint32_t relative_id, uint32_t info_off, const void *info, uint32_t info_len);
+		       uint32_t flags, const void *args, uint32_t args_len, uint32_t info_off, const void *info,
+		       uint32_t info_len);
+/** Op `index`: BPF_RAW_TRACEPOINT_OPEN of program `prog_fd` at tracepoint `name`, read from this
+ *  process's memory when the batch runs (it must stay valid until then). */
+void bt_batch_put_raw_tracepoint(struct bt_batch *batch, uint32_t index, int prog_fd, const char *name);
 /** Runs ops [0, nops) in one BPF_PROG_TEST_RUN; returns the number of failed ops or -errno. */
 int bt_batch_run(struct bt_batch *batch, uint32_t nops);
 /** Result of op `index` after a run: an fd for a create, 0 for update/freeze, or -errno. */
@@ -227,6 +233,12 @@ struct bt_link_info {
 	/** Iterators: the target's name and, for cgroup iterators, the order. */
 	uint32_t iter_order;
 	char iter_target[32];
+	/** Perf event links: `enum bpf_perf_event_type` (1 uprobe, 2 uretprobe, 3 kprobe, 4 kretprobe,
+	 *  5 tracepoint) and the probe's offset (a uprobe's in its file, a kprobe's in its function). */
+	uint32_t perf_event_type;
+	uint64_t probe_offset;
+	/** Raw tracepoint and perf event links: the tracepoint's, function's or (uprobes) file's name. */
+	char probe_name[256];
 };
 
 /** BPF_LINK_DETACH of link `link_fd`. Returns 0 or -errno. */
@@ -247,6 +259,29 @@ int bt_cgroup_open(const char *path, uint64_t *id);
  *  nsfs) and returns its fd and inode (the namespace's id), or -errno (-ENOTTY: not a namespace file,
  *  -EINVAL: a namespace of another kind). */
 int bt_netns_open(const char *path, uint64_t *inode);
+
+/* ---- probe targets (probes.c) ---- */
+
+/** Where tracefs is mounted (/sys/kernel/tracing, or below debugfs), or -ENOENT. */
+int bt_tracefs_path(char *out, size_t size);
+/** The perf event id of tracepoint `category`/`name` (tracefs `events/CATEGORY/NAME/id`), or -errno. */
+int bt_tracepoint_id(const char *tracefs, const char *category, const char *name, uint64_t *id);
+/** 1 when the kernel's BTF has raw tracepoint `name` (its `btf_trace_NAME` typedef), 0 when not, or -errno. */
+int bt_raw_tracepoint_exists(const char *name);
+/** The file offset of function `symbol` of ELF file `path` (.symtab, then .dynsym), as a uprobe takes it
+ *  (`symbol` NULL: only checks that it is an ELF file): -ENOEXEC not an ELF file, -ESRCH no such function,
+ *  or another -errno. */
+int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset);
+/** 1 when /proc/kallsyms lists kernel function `name`, 0 when not, or -errno. */
+int bt_kernel_function_exists(const char *name);
+/** The perf event type of PMU `pmu` (`uprobe`, `kprobe`) and the config bit of its retprobe, or -errno. */
+int bt_pmu_type(const char *pmu, uint32_t *type, uint32_t *retprobe_bit);
+/** perf_event_open of tracepoint `id`, for every process. Returns the fd or -errno. */
+int bt_perf_tracepoint_open(uint64_t id);
+/** perf_event_open of a probe of PMU `pmu_type`: a uprobe on file `name` at `offset`, or a kprobe on
+ *  function `name` + `offset`; of process `pid` (0: every process). Returns the fd or -errno. */
+int bt_perf_probe_open(uint32_t pmu_type, uint32_t retprobe_bit, int is_return, const char *name, uint64_t offset,
+		       int pid);
 
 /** Makes SIGHUP, SIGTERM and SIGINT only counted, until the service installs its own handling: the
  *  service calls this first thing, so that a signal at start-up neither kills it nor is lost. */

@@ -1,0 +1,58 @@
+/// `uprobe:` of a link: a function of a user-space binary (by ELF symbol, or by file offset), entered or
+/// (`return: true`) returned from, in every process or one.
+public struct UprobeTarget: Hashable, Sendable, CustomStringConvertible {
+    /// The binary or library: an absolute path.
+    public var binary: String
+    /// The function's ELF symbol; nil: `offset` is a file offset.
+    public var symbol: String?
+    /// Bytes past the symbol, or the file offset when there is no symbol.
+    public var offset: UInt64
+    /// Only this process (nil: every process that maps the binary).
+    public var pid: Int32?
+    /// A uretprobe: runs when the function returns.
+    public var isReturn: Bool
+
+    public init(binary: String, symbol: String?, offset: UInt64 = 0, pid: Int32? = nil, isReturn: Bool = false) {
+        (self.binary, self.symbol, self.offset, self.pid, self.isReturn) = (binary, symbol, offset, pid, isReturn)
+    }
+
+    /// As libbpf's section names write it: `/bin/app:add+0x4`.
+    public var location: String {
+        let at = symbol.map { offset == 0 ? $0 : "\($0)+0x\(String(offset, radix: 16))" } ?? "0x\(String(offset, radix: 16))"
+        return "\(binary):\(at)"
+    }
+
+    public var description: String {
+        "\(isReturn ? "uretprobe" : "uprobe") \(location)\(pid.map { " of process \($0)" } ?? "")"
+    }
+}
+
+/// `kprobe:` of a link: a kernel function (plus an offset), entered or (`return: true`) returned from.
+public struct KprobeTarget: Hashable, Sendable, CustomStringConvertible {
+    public var function: String
+    public var offset: UInt64
+    public var isReturn: Bool
+
+    public init(function: String, offset: UInt64 = 0, isReturn: Bool = false) {
+        (self.function, self.offset, self.isReturn) = (function, offset, isReturn)
+    }
+
+    public var description: String {
+        "\(isReturn ? "kretprobe" : "kprobe") \(function)\(offset == 0 ? "" : "+0x\(String(offset, radix: 16))")"
+    }
+}
+
+/// `enum bpf_perf_event_type`: what a perf event link's event is.
+public enum PerfEventKind: UInt32, Sendable {
+    case uprobe = 1, uretprobe, kprobe, kretprobe, tracepoint
+
+    public var name: String {
+        switch self {
+        case .uprobe: "uprobe"
+        case .uretprobe: "uretprobe"
+        case .kprobe: "kprobe"
+        case .kretprobe: "kretprobe"
+        case .tracepoint: "tracepoint"
+        }
+    }
+}

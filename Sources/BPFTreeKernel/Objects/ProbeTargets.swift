@@ -1,0 +1,120 @@
+import BPFTreeCore
+import CBPFTreeShim
+import Glibc
+import Synchronization
+
+/// Where tracepoint, raw tracepoint and probe links attach, checked before planning (the tracepoint, the
+/// binary and its symbol, the kernel function must exist), and the perf events they attach through.
+public enum ProbeTargets {
+    /// The perf event id of tracepoint `category`/`name`, from tracefs.
+    public static func tracepointID(_ category: String, _ name: String) -> Result<UInt64, KernelError> {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard bt_tracefs_path(&buffer, buffer.count) == 0 else {
+            return .failure(KernelError("find tracefs", path: "/sys/kernel/tracing", negativeErrno: -ENOENT,
+                                        detail: "tracefs is not mounted (tracepoint links need it to find the tracepoint): mount -t tracefs tracefs /sys/kernel/tracing"))
+        }
+        let tracefs = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var id: UInt64 = 0
+        let found = bt_tracepoint_id(tracefs, category, name, &id)
+        guard found == 0 else {
+            return .failure(KernelError("find tracepoint", path: "\(tracefs)/events/\(category)/\(name)", negativeErrno: found,
+                                        detail: found == -ENOENT ? "this kernel has no tracepoint \(category)/\(name) (see \(tracefs)/available_events)" : nil))
+        }
+        return .success(id)
+    }
+
+    /// Whether the kernel has raw tracepoint `name` (its BTF names every tracepoint of the kernel proper).
+    public static func rawTracepoint(_ name: String) -> Result<Void, KernelError> {
+        // The kernel's BTF does not change while it runs, and reading it takes milliseconds.
+        if knownRawTracepoints.withLock({ $0.contains(name) }) { return .success(()) }
+        let found = bt_raw_tracepoint_exists(name)
+        if found == 1 {
+            knownRawTracepoints.withLock { _ = $0.insert(name) }
+            return .success(())
+        }
+        return .failure(KernelError("find raw tracepoint", path: name, negativeErrno: found < 0 ? found : -ENOENT,
+                                    detail: found < 0 ? "the kernel's BTF (/sys/kernel/btf/vmlinux) could not be read"
+                                                      : "this kernel has no tracepoint \(name) (no btf_trace_\(name) in /sys/kernel/btf/vmlinux)"))
+    }
+
+    /// A uprobe's file as the kernel reports it (symbolic links resolved) and its file offset.
+    public static func uprobe(_ probe: UprobeTarget) -> Result<(file: String, offset: UInt64), KernelError> {
+        Result { () throws(KernelError) in
+            var type: UInt32 = 0, bit: UInt32 = 0
+            guard bt_pmu_type("uprobe", &type, &bit) == 0 else {
+                throw KernelError("find uprobe PMU", path: "/sys/bus/event_source/devices/uprobe", negativeErrno: -ENOENT,
+                                  detail: "this kernel has no uprobe PMU (built without CONFIG_UPROBE_EVENTS): uprobes cannot be attached")
+            }
+            guard let resolved = realpath(probe.binary, nil) else {
+                let error = errno
+                throw KernelError("open", path: probe.binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
+            }
+            let file = String(cString: resolved)
+            free(resolved)
+            var found: UInt64 = 0
+            let result = bt_elf_symbol_offset(file, probe.symbol, &found)
+            guard result == 0 else {
+                let detail: String? = switch result {
+                case -ENOEXEC: "not an ELF executable or library"
+                case -ESRCH: "no function '\(probe.symbol ?? "")' among its symbols (.symtab, .dynsym)"
+                default: nil
+                }
+                throw KernelError("find symbol", path: probe.binary, negativeErrno: result, detail: detail)
+            }
+            let offset = probe.offset + found
+            if let pid = probe.pid, kill(pid, 0) != 0, errno == ESRCH {
+                throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
+            }
+            return (file, offset)
+        }
+    }
+
+    /// Whether kprobes can be attached, and the kernel has function `probe.function`.
+    public static func kprobe(_ probe: KprobeTarget) -> Result<Void, KernelError> {
+        var type: UInt32 = 0, bit: UInt32 = 0
+        guard bt_pmu_type("kprobe", &type, &bit) == 0 else {
+            return .failure(KernelError("find kprobe PMU", path: "/sys/bus/event_source/devices/kprobe", negativeErrno: -ENOENT,
+                                        detail: "this kernel has no kprobe PMU (built without CONFIG_KPROBES): kprobes cannot be attached"))
+        }
+        let found = bt_kernel_function_exists(probe.function)
+        guard found != 0 else {
+            return .failure(KernelError("find kernel function", path: probe.function, negativeErrno: -ENOENT,
+                                        detail: "no function \(probe.function) in /proc/kallsyms"))
+        }
+        return .success(())
+    }
+
+    /// `perf_event_open` of the event a tracepoint, uprobe or kprobe link attaches through.
+    static func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
+        func unresolved(_ what: String) -> KernelError {
+            KernelError("create link", path: link.description, detail: "the \(what) was not resolved")
+        }
+        let fd: Int32
+        switch spec.target {
+        case .tracepoint:
+            guard let id = spec.tracepointID else { throw unresolved("tracepoint") }
+            fd = bt_perf_tracepoint_open(id)
+        case .uprobe(let probe):
+            guard let file = spec.uprobeFile, let offset = spec.uprobeOffset else { throw unresolved("uprobe") }
+            fd = try probeEvent("uprobe", probe.isReturn, file, offset, pid: probe.pid ?? 0)
+        case .kprobe(let probe):
+            fd = try probeEvent("kprobe", probe.isReturn, probe.function, probe.offset, pid: 0)
+        default:
+            throw KernelError("create link", path: link.description, detail: "not a perf event link")
+        }
+        guard fd >= 0 else {
+            throw KernelError("perf_event_open", path: link.description, negativeErrno: fd,
+                              detail: fd == -ENOENT || fd == -EINVAL ? "the kernel refused the event of \(spec.summary)" : nil)
+        }
+        return Descriptor(owning: fd)
+    }
+
+    private static func probeEvent(_ pmu: String, _ isReturn: Bool, _ name: String, _ offset: UInt64, pid: Int32) throws(KernelError) -> Int32 {
+        var type: UInt32 = 0, bit: UInt32 = 0
+        let found = bt_pmu_type(pmu, &type, &bit)
+        guard found == 0 else { throw KernelError("find \(pmu) PMU", path: "/sys/bus/event_source/devices/\(pmu)", negativeErrno: found) }
+        return bt_perf_probe_open(type, bit, isReturn ? 1 : 0, name, offset, pid)
+    }
+
+    private static let knownRawTracepoints = Mutex<Set<String>>([])
+}
