@@ -6,6 +6,7 @@
 
 #include <bpf/btf.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <linux/magic.h>
@@ -227,4 +228,63 @@ int bt_kernel_function_exists(const char *name)
 		found = sscanf(line, "%*s %*s %255s", symbol) == 1 && strcmp(symbol, name) == 0;
 	fclose(file);
 	return found;
+}
+
+int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offsets, uint32_t max)
+{
+	int fd, count = 0;
+	Elf *elf;
+	Elf_Scn *section = NULL;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOSYS;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		return -ENOEXEC;
+	}
+	/* Every function whose name matches, from .symtab and .dynsym, each file offset once. */
+	while ((section = elf_nextscn(elf, section)) && count >= 0) {
+		GElf_Shdr header;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(section, &header) || (header.sh_type != SHT_SYMTAB && header.sh_type != SHT_DYNSYM) ||
+		    !header.sh_entsize)
+			continue;
+		data = elf_getdata(section, NULL);
+		for (size_t i = 0; data && i < header.sh_size / header.sh_entsize && count >= 0; i++) {
+			GElf_Sym sym;
+			const char *name;
+			char plain[256];
+			uint64_t offset;
+			int type, seen = 0;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			type = GELF_ST_TYPE(sym.st_info);
+			name = elf_strptr(elf, header.sh_link, sym.st_name);
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !name)
+				continue;
+			/* A versioned dynamic name matches by its name alone. */
+			snprintf(plain, sizeof(plain), "%.*s", (int)strcspn(name, "@"), name);
+			if (fnmatch(pattern, plain, 0) != 0 || symbol_file_offset(elf, sym.st_value, &offset) != 0)
+				continue;
+			for (int j = 0; j < count && !seen; j++)
+				seen = offsets[j] == offset;
+			if (seen)
+				continue;
+			if ((uint32_t)count >= max)
+				count = -E2BIG;
+			else
+				offsets[count++] = offset;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return count;
 }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -233,6 +234,51 @@ int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
 	return err;
 }
 
+/* uprobe_multi (6.8 link info, unknown to 6.1 headers): {path, offsets, ref_ctr_offsets, cookies,
+ * path_size, count, flags, pid} where the union starts; `info` holds a first answer (count known). */
+static int bt_uprobe_multi_link_info(int fd, unsigned char *info, struct bt_link_info *out)
+{
+	__u32 count, len, path_size = sizeof(out->probe_name);
+	__u64 path = (__u64)(uintptr_t)out->probe_name, offsets = 0, *buffer = NULL;
+	uint64_t hash = 0xcbf29ce484222325ull;
+
+	memcpy(&count, info + 52, sizeof(count));
+	if (count && count <= BT_PROBE_MAX_OFFSETS) {
+		buffer = calloc(count, sizeof(*buffer));
+		if (!buffer)
+			return -ENOMEM;
+		offsets = (__u64)(uintptr_t)buffer;
+	}
+	memset(info, 0, 256);
+	memcpy(info + 16, &path, sizeof(path));
+	memcpy(info + 48, &path_size, sizeof(path_size));
+	if (offsets) {
+		memcpy(info + 24, &offsets, sizeof(offsets));
+		memcpy(info + 52, &count, sizeof(count));
+	}
+	len = 256;
+	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0) {
+		int error = -errno;
+
+		free(buffer);
+		return error;
+	}
+	memcpy(&out->type, info, sizeof(out->type));
+	memcpy(&out->id, info + 4, sizeof(out->id));
+	memcpy(&out->prog_id, info + 8, sizeof(out->prog_id));
+	memcpy(&out->probe_count, info + 52, sizeof(out->probe_count));
+	memcpy(&out->probe_flags, info + 56, sizeof(out->probe_flags));
+	memcpy(&out->probe_pid, info + 60, sizeof(out->probe_pid));
+	for (__u32 i = 0; buffer && i < count; i++)
+		for (int byte = 0; byte < 8; byte++) {
+			hash ^= (buffer[i] >> (8 * byte)) & 0xff;
+			hash *= 0x100000001b3ull;
+		}
+	out->probe_offsets_digest = buffer ? hash : 0;
+	free(buffer);
+	return 0;
+}
+
 /* Probe links name their target through a pointer at a place of bpf_link_info that depends on the link's
  * type: ask once for the type alone, then again with the buffer where that type takes it. */
 static int bt_probe_link_info(int fd, struct bt_link_info *out)
@@ -250,6 +296,8 @@ static int bt_probe_link_info(int fd, struct bt_link_info *out)
 		name_at = 16, len_at = 24;
 	} else if (type == BPF_LINK_TYPE_PERF_EVENT) {
 		name_at = 24, len_at = 32;
+	} else if (type == BT_LINK_TYPE_UPROBE_MULTI) {
+		return bt_uprobe_multi_link_info(fd, info, out);
 	} else {
 		return 1;
 	}
@@ -320,6 +368,7 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 		break;
 	case BPF_LINK_TYPE_RAW_TRACEPOINT:
 	case BPF_LINK_TYPE_PERF_EVENT:
+	case BT_LINK_TYPE_UPROBE_MULTI:
 		probe = bt_probe_link_info(fd, out);
 		return probe < 0 ? probe : 0;
 	case BT_LINK_TYPE_TCX: {

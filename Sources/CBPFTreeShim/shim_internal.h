@@ -15,6 +15,8 @@
 #endif
 /* BPF_LINK_TYPE_TCX (Linux 6.6; Debian 12's headers are 6.1). */
 #define BT_LINK_TYPE_TCX 11
+/* BPF_LINK_TYPE_UPROBE_MULTI (Linux 6.6). */
+#define BT_LINK_TYPE_UPROBE_MULTI 12
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

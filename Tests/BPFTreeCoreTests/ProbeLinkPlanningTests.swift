@@ -31,6 +31,8 @@ import Testing
         ("uprobe: {binary: /bin/bash, symbol: readline}", .uprobe(UprobeTarget(binary: "/bin/bash", symbol: "readline")), 7, .perfEvent),
         ("uprobe: {binary: /lib/libc.so.6, offset: 0x1234, pid: 42, return: true}",
          .uprobe(UprobeTarget(binary: "/lib/libc.so.6", symbol: nil, offset: 0x1234, pid: 42, isReturn: true)), 7, .perfEvent),
+        ("uprobe: {binary: /bin/app, symbols: [\"handle_*\", main], pid: 7}",
+         .uprobeMulti(UprobeMultiTarget(binary: "/bin/app", symbols: ["handle_*", "main"], pid: 7)), 12, .traceUprobeMulti),
         ("kprobe: {function: tcp_connect, offset: 4}", .kprobe(KprobeTarget(function: "tcp_connect", offset: 4)), 7, .perfEvent),
         ("attachType: trace_fentry", .tracing(AttachType(name: "trace_fentry")!), 2, AttachType(name: "trace_fentry")!),
         ("attachType: trace_raw_tp", .tracing(.traceRawTP), 1, .traceRawTP),
@@ -52,6 +54,10 @@ import Testing
         ("uprobe: {binary: /bin/bash, symbol: readline, pid: 0}", "spec.entries.hook.link.uprobe.pid", "pid 0 is no process"),
         ("uprobe: {binary: /bin/bash, symbol: 'read line'}", "spec.entries.hook.link.uprobe.symbol", "not a function's symbol name"),
         ("uprobe: {binary: /bin/bash, symbol: readline, retprobe: true}", "spec.entries.hook.link.uprobe.retprobe", "unknown field 'retprobe'"),
+        ("uprobe: {binary: /bin/bash, symbols: [readline], offset: 4}", "spec.entries.hook.link.uprobe.offset", "symbols makes a uprobe_multi link"),
+        ("uprobe: {binary: /bin/bash, symbols: []}", "spec.entries.hook.link.uprobe.symbols", "symbols needs at least one pattern"),
+        ("uprobe: {binary: /bin/bash, symbols: [readline]}, attachType: perf_event", "spec.entries.hook.link.attachType",
+         "a uprobe link's attach type is trace_uprobe_multi"),
         ("kprobe: {function: tcp_connect, offset: 8, return: true}", "spec.entries.hook.link.kprobe.offset", "a kretprobe is on the function's return"),
         ("tracepoint: sched/sched_switch, attachType: xdp", "spec.entries.hook.link.attachType", "a tracepoint link's attach type is perf_event"),
         ("tracepoint: sched/sched_switch, rawTracepoint: sched_switch", "spec.entries.hook.link.rawTracepoint", "not tracepoint and rawTracepoint"),
@@ -100,7 +106,11 @@ import Testing
         #expect(spec.differences(from: live, programID: 5).map(\.field) == ["uprobe.symbol"])
         live.perfEventType = PerfEventKind.uprobe.rawValue
         #expect(spec.differences(from: live, programID: 5).map { "\($0.field) \($0.declared) \($0.live)" } == ["event uretprobe uprobe"])
-        #expect(spec.unobserved?.field == "pid" && spec.unobserved?.value == "every process")
+        spec.uprobeFileIdentity = "8:42"
+        #expect(spec.unobserved?.field == "uprobe" && spec.unobserved?.value == "/bin/bash as it is now (device:inode 8:42), in every process")
+        var replaced = spec
+        replaced.uprobeFileIdentity = "8:43"
+        #expect(replaced.fingerprint != spec.fingerprint, "a replaced binary makes the link again")
     }
 
     @Test func aTracepointLinkIsComparedByName() throws {

@@ -118,6 +118,15 @@ struct ProbeLinkTests {
         #expect(try slots(fs.at("tracing/readline/calls")) == [7, 7])
         #expect(try bpftree(["diff"] + args).status == 0)
 
+        // Installed again unchanged (a new file by rename): the links hold the old file, which
+        // bpf_link_info does not show; the ledger's digest of the file's identity does.
+        _ = try buildAdder(into: files.path)
+        let reinstalled = try bpftree(["diff"] + args)
+        #expect(reinstalled.status == 2 && reinstalled.output.contains("as it is now (device:inode"), "\(reinstalled.output)")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try run([adder, "3"]).status == 0)
+        #expect(try slots(fs.at("tracing/readline/calls")) == [10, 10])
+
         // Rebuilt, the function moved: diff names the moved symbol, apply makes the links again on it.
         _ = try buildAdder(into: files.path, padding: true)
         let drift = try bpftree(["diff"] + args)
@@ -125,8 +134,54 @@ struct ProbeLinkTests {
         let repaired = try bpftree(["apply"] + args)
         #expect(repaired.status == 0, "\(repaired.output)")
         #expect(try run([adder, "5"]).status == 0)
-        #expect(try slots(fs.at("tracing/readline/calls")) == [12, 12])
+        #expect(try slots(fs.at("tracing/readline/calls")) == [15, 15])
         #expect(try bpftree(["diff"] + args).status == 0)
+    }
+
+    /// One uprobe_multi link (Linux 6.6) on every function that matches the patterns; a rebuilt binary
+    /// moves them, which the offsets' digest in bpf_link_info shows.
+    @Test func aUprobeMultiLinkCountsEveryMatchingFunctionAndFollowsARebuild() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["policy.yaml": try policy])
+        let adder = try buildAdder(into: files.path)
+        try buildBPF([repositoryRoot + "/bpf/uprobe_count.bpf.c"], into: files.path)
+        let manifest = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: multi}
+            spec:
+              root: tracing/multi
+              entries:
+                calls:
+                  map: {type: array, keySize: 4, valueSize: 8, maxEntries: 2}
+                count_calls:
+                  program: {object: uprobe_count.bpf.o, name: count_calls, attachType: trace_uprobe_multi, maps: {calls: tracing/multi/calls}}
+                  onIncompatible: replace
+                entered:
+                  link:
+                    program: tracing/multi/count_calls
+                    uprobe: {binary: \(adder), symbols: ["bt_*", main]}
+                  onIncompatible: replace
+
+            """
+        try manifest.write(toFile: files.path + "/multi.yaml", atomically: true, encoding: .utf8)
+        let args = ["-f", files.path + "/multi.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0 && applied.output.contains("(2 functions)"), "\(applied.output)")
+        #expect(try pinned("link", fs.at("tracing/multi/entered"))["type"] as? Int == 12, "bpftool 7.1 shows uprobe_multi by number")
+
+        // main once and bt_traced_add four times.
+        #expect(try run([adder, "4"]).status == 0)
+        #expect(try slots(fs.at("tracing/multi/calls")) == [5, 0])
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Rebuilt with bt_pad and installed by rename: the link still holds the old, deleted file.
+        _ = try buildAdder(into: files.path, padding: true)
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2 && drift.output.contains("uprobe.binary") && drift.output.contains("(deleted)"), "\(drift.output)")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try run([adder, "2"]).status == 0)
+        #expect(try slots(fs.at("tracing/multi/calls")) == [8, 0])
     }
 
     /// Targets that do not exist, and kinds this kernel cannot attach, are refused with the link's
@@ -147,6 +202,10 @@ struct ProbeLinkTests {
             ("uprobe_count.bpf.o, name: count_calls", "uprobe: {binary: \(files.path)/policy.yaml, offset: 16}", "link.uprobe", "not an ELF executable or library"),
             ("exec_count.bpf.o, name: exec_raw", "tracepoint: sched/sched_process_exec", "link.program",
              "a tracepoint link needs a tracepoint program"),
+            ("uprobe_count.bpf.o, name: count_calls, attachType: trace_uprobe_multi", "uprobe: {binary: /bin/true, symbols: [bt_none_*]}",
+             "link.uprobe", "no function matches 'bt_none_*'"),
+            ("uprobe_count.bpf.o, name: count_calls", "uprobe: {binary: /bin/true, symbols: [main]}", "link.program",
+             "needs a kprobe program loaded for trace_uprobe_multi"),
         ]
         var kprobeMessage = "this kernel has no kprobe PMU"
         if FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe") { kprobeMessage = "no function bt_no_such_function" }

@@ -26,6 +26,9 @@ public struct LinkSpec: Hashable, Sendable {
         case rawTracepoint(String)
         /// A `kprobe` program on a user-space function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
         case uprobe(UprobeTarget)
+        /// A `kprobe` program loaded for `trace_uprobe_multi` on every function of a binary that matches
+        /// (`BPF_LINK_TYPE_UPROBE_MULTI`).
+        case uprobeMulti(UprobeMultiTarget)
         /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
         case kprobe(KprobeTarget)
         /// A tracing or LSM program (fentry, fexit, fmod_ret, tp_btf, lsm) at the function, tracepoint or hook
@@ -55,6 +58,11 @@ public struct LinkSpec: Hashable, Sendable {
     /// symbol's, plus `offset`), filled before planning.
     public var uprobeFile: String?
     public var uprobeOffset: UInt64?
+    /// The uprobe's file as it is now (`DEVICE:INODE`): a binary replaced by another file (a package
+    /// upgrade) leaves the link on the old one, which `bpf_link_info` of a perf event does not show.
+    public var uprobeFileIdentity: String?
+    /// A uprobe_multi link's file offsets (sorted), filled before planning.
+    public var uprobeOffsets: [UInt64]?
     /// Where its fields were written (`cgroup`, `interface`, `netns`, `program`).
     public var locations: [String: SourceLocation] = [:]
 
@@ -78,6 +86,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .netns: 5
         case .tcx: 11
         case .tracepoint, .uprobe, .kprobe: 7
+        case .uprobeMulti: 12
         case .rawTracepoint: 1
         // A tp_btf program's link is a raw tracepoint link too (the kernel names its tracepoint).
         case .tracing(let attach): attach == .traceRawTP ? 1 : 2
@@ -93,6 +102,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .netns(let attach), .tcx(let attach, _), .tracing(let attach): attach
         case .tracepoint, .uprobe, .kprobe: .perfEvent
         case .rawTracepoint: .traceRawTP
+        case .uprobeMulti: .traceUprobeMulti
         }
     }
 
@@ -116,6 +126,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .uprobe(let probe):
             return "\(program) as \(probe)\(uprobeOffset.map { " (file offset 0x\(String($0, radix: 16)))" } ?? "")"
         case .kprobe(let probe): return "\(program) as \(probe)"
+        case .uprobeMulti(let probe):
+            return "\(program) as \(probe)\(uprobeOffsets.map { " (\($0.count) functions)" } ?? "")"
         case .tracing(let attach): return "\(program) at its \(attach.name) target"
         }
     }
@@ -125,7 +137,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var exclusive: Bool {
         switch target {
         case .xdp, .tcx: true
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: false
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: false
         }
     }
 
@@ -133,7 +145,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var updatable: Bool {
         switch target {
         case .cgroup, .xdp, .netns, .tcx: true
-        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: false
+        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: false
         }
     }
 
@@ -148,8 +160,9 @@ public struct LinkSpec: Hashable, Sendable {
             case .after?: ("after", position?.description ?? "")
             case .first?, .last?, nil: ("position", position?.description ?? "none (appended)")
             }
-        case .uprobe(let probe): ("pid", probe.pid.map(String.init) ?? "every process")
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .kprobe, .tracing: nil
+        case .uprobe(let probe):
+            ("uprobe", "\(probe.binary) as it is now (device:inode \(uprobeFileIdentity ?? "?")), in \(probe.pid.map { "process \($0)" } ?? "every process")")
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing: nil
         }
     }
 
@@ -173,8 +186,9 @@ public struct LinkSpec: Hashable, Sendable {
         case .tcx(let attach, let position): mix("tcx \(attach.kernelValue) \(interfaceIndex ?? 0) \(position.map(String.init(describing:)) ?? "")".utf8)
         case .tracepoint(let category, let name): mix("tracepoint \(category)/\(name)".utf8)
         case .rawTracepoint(let name): mix("raw_tp \(name)".utf8)
-        case .uprobe(let probe): mix("\(probe)".utf8)
+        case .uprobe(let probe): mix("\(probe) \(uprobeFileIdentity ?? "")".utf8)
         case .kprobe(let probe): mix("\(probe)".utf8)
+        case .uprobeMulti(let probe): mix("\(probe)".utf8)
         case .tracing(let attach): mix("tracing \(attach.kernelValue)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
@@ -244,6 +258,19 @@ public struct LinkSpec: Hashable, Sendable {
             if let uprobeOffset, live.probeOffset != uprobeOffset, differences.isEmpty {
                 differences.append(FieldDifference(field: "uprobe.symbol", declared: "\(probe.location) (file offset 0x\(String(uprobeOffset, radix: 16)))",
                                                    live: "file offset 0x\(String(live.probeOffset, radix: 16))"))
+            }
+        case .uprobeMulti(let probe):
+            if let uprobeFile, live.probeName != uprobeFile {
+                differences.append(FieldDifference(field: "uprobe.binary", declared: probe.binary, live: live.probeName))
+            } else if live.probeFlags != probe.flags {
+                differences.append(FieldDifference(field: "uprobe.return", declared: "\(probe.isReturn)", live: "\(live.probeFlags & 1 == 1)"))
+            } else if live.probePID != UInt32(probe.pid ?? 0) {
+                differences.append(FieldDifference(field: "uprobe.pid", declared: probe.pid.map(String.init) ?? "every process",
+                                                   live: live.probePID == 0 ? "every process" : "\(live.probePID)"))
+            } else if let offsets = uprobeOffsets, live.probeCount != offsets.count
+                        || (live.probeOffsetsDigest != 0 && live.probeOffsetsDigest != offsetsDigest(offsets)) {
+                differences.append(FieldDifference(field: "uprobe.symbols", declared: "\(offsets.count) functions at their file offsets now",
+                                                   live: "\(live.probeCount) functions at other offsets"))
             }
         case .kprobe(let probe):
             probeDifferences(live, kind: probe.isReturn ? .kretprobe : .kprobe, field: "kprobe.function",

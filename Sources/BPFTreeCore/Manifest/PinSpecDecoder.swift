@@ -56,7 +56,11 @@ struct PinSpecDecoder {
         if let probe = probes.first, let probeNode = block[probe] {
             on = .probe(probe)
             target = probeTarget(probe, probeNode, join(field, probe))
-            let implied = probe == "rawTracepoint" ? AttachType.traceRawTP : .perfEvent
+            let implied: AttachType = switch target {
+            case .rawTracepoint?: .traceRawTP
+            case .uprobeMulti?: .traceUprobeMulti
+            default: .perfEvent
+            }
             if let attachNode = block["attachType"], let attach = attachType(attachNode, join(field, "attachType")), attach != implied {
                 reader.error("a \(probe) link's attach type is \(implied.name) (attachType may be left out)", at: attachNode, join(field, "attachType"))
             }
@@ -163,7 +167,7 @@ struct PinSpecDecoder {
             }
             return .rawTracepoint(text)
         case "uprobe":
-            guard let block = reader.object(node, field, known: ["binary", "symbol", "offset", "pid", "return"], required: ["binary"])
+            guard let block = reader.object(node, field, known: ["binary", "symbol", "symbols", "offset", "pid", "return"], required: ["binary"])
             else { return nil }
             let before = reader.diagnostics.count
             let binary = block["binary"].flatMap { reader.string($0, join(field, "binary")) }
@@ -177,10 +181,28 @@ struct PinSpecDecoder {
                 reader.error("pid 0 is no process; leave pid out to probe every process", at: pidNode, join(field, "pid"))
             }
             let isReturn = block["return"].flatMap { reader.bool($0, join(field, "return")) } ?? false
-            if block["symbol"] == nil, block["offset"] == nil {
-                reader.error("a uprobe needs symbol (a function's ELF symbol) or offset (a file offset)", at: node, field)
+            var symbols: [String]?
+            if let symbolsNode = block["symbols"] {
+                symbols = []
+                let items = reader.sequence(symbolsNode, join(field, "symbols"))
+                for index in items?.indices ?? 0..<0 {
+                    guard let item = items?[index] else { continue }
+                    if let pattern = symbolName(item, "\(join(field, "symbols"))[\(index)]") { symbols?.append(pattern) }
+                }
+                if items?.isEmpty == true { reader.error("symbols needs at least one pattern", at: symbolsNode, join(field, "symbols")) }
+                for other in ["symbol", "offset"] {
+                    if let misplaced = block[other] {
+                        reader.error("\(other) is for a single uprobe; symbols makes a uprobe_multi link of every matching function",
+                                     at: misplaced, join(field, other))
+                    }
+                }
+            } else if block["symbol"] == nil, block["offset"] == nil {
+                reader.error("a uprobe needs symbol (a function's ELF symbol), symbols (shell patterns) or offset (a file offset)", at: node, field)
             }
             guard let binary, reader.diagnostics.count == before else { return nil }
+            if let symbols {
+                return .uprobeMulti(UprobeMultiTarget(binary: binary, symbols: symbols, pid: pid.map { Int32($0) }, isReturn: isReturn))
+            }
             return .uprobe(UprobeTarget(binary: binary, symbol: symbol, offset: offset ?? 0, pid: pid.map { Int32($0) }, isReturn: isReturn))
         default:
             guard let block = reader.object(node, field, known: ["function", "offset", "return"], required: ["function"]) else { return nil }

@@ -27,6 +27,39 @@ public struct UprobeTarget: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// `uprobe:` of a link with `symbols`: every function of a binary whose name matches one of the shell
+/// patterns, in one uprobe_multi link (`BPF_LINK_TYPE_UPROBE_MULTI`, Linux 6.6).
+public struct UprobeMultiTarget: Hashable, Sendable, CustomStringConvertible {
+    public var binary: String
+    /// Shell patterns (`fnmatch`), e.g. `bt_*`.
+    public var symbols: [String]
+    public var pid: Int32?
+    public var isReturn: Bool
+
+    public init(binary: String, symbols: [String], pid: Int32? = nil, isReturn: Bool = false) {
+        (self.binary, self.symbols, self.pid, self.isReturn) = (binary, symbols, pid, isReturn)
+    }
+
+    /// `BPF_F_UPROBE_MULTI_RETURN`, or 0.
+    public var flags: UInt32 { isReturn ? 1 : 0 }
+
+    public var description: String {
+        "\(isReturn ? "uretprobe" : "uprobe") multi \(binary):\(symbols.joined(separator: ","))\(pid.map { " of process \($0)" } ?? "")"
+    }
+}
+
+/// FNV-1a over the little-endian bytes of `offsets`, as the shim digests a uprobe_multi link's.
+public func offsetsDigest(_ offsets: [UInt64]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for offset in offsets {
+        for byte in 0..<8 {
+            hash ^= (offset >> (8 * UInt64(byte))) & 0xff
+            hash = hash &* 0x100_0000_01b3
+        }
+    }
+    return hash
+}
+
 /// `kprobe:` of a link: a kernel function (plus an offset), entered or (`return: true`) returned from.
 public struct KprobeTarget: Hashable, Sendable, CustomStringConvertible {
     public var function: String

@@ -87,6 +87,7 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let tcxEgress = AttachType(raw: 47)
     public static let traceRawTP = AttachType(raw: 23)
     public static let perfEvent = AttachType(raw: 41)
+    public static let traceUprobeMulti = AttachType(raw: 48)
     /// The attach types of tracing and LSM programs, whose target is fixed when they load.
     public static let tracing = [23, 24, 25, 26, 27].map { AttachType(raw: $0) }
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }

@@ -56,7 +56,7 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .kprobe, .tracing: iterator = nil
+            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: iterator = nil
             }
             if let problem = Self.probeProgramProblem(spec.target, image) {
                 diagnostics.append(Diagnostic("'\(spec.program)' is \(problem)", at: location, field: "\(origin.field).link.program"))
@@ -98,6 +98,9 @@ extension DesiredTree {
                 : "\(named); a rawTracepoint link needs a raw_tracepoint program (section raw_tp/NAME); a tp_btf program takes attachType: trace_raw_tp"
         case .uprobe, .kprobe:
             return type == .kprobe ? nil : "\(named); a probe link needs a kprobe program (section uprobe, kprobe, uretprobe or kretprobe)"
+        case .uprobeMulti:
+            return type == .kprobe && image.expectedAttachType == AttachType.traceUprobeMulti.kernelValue ? nil
+                : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a uprobe link with symbols needs a kprobe program loaded for trace_uprobe_multi (program: {type: kprobe, attachType: trace_uprobe_multi}: Debian 12's libbpf 1.1 knows no uprobe.multi sections)"
         case .tracing(let attach):
             guard type == .tracing || type == .lsm else {
                 return "\(named); a \(attach.name) link needs a tracing or LSM program (section fentry/, fexit/, fmod_ret/, tp_btf/ or lsm/)"

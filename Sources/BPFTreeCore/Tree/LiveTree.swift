@@ -66,6 +66,12 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var probeOffset: UInt64 = 0
     /// Raw tracepoint and perf event links: the tracepoint, the kernel function or (uprobes) the file.
     public var probeName: String = ""
+    /// uprobe_multi links: how many offsets and their digest (`offsetsDigest`, 0 when not read), the
+    /// return flag and the process (0: every one).
+    public var probeCount: Int = 0
+    public var probeOffsetsDigest: UInt64 = 0
+    public var probeFlags: UInt32 = 0
+    public var probePID: UInt32 = 0
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
                 iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0, netnsInode: UInt32 = 0) {

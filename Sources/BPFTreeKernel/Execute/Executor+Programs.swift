@@ -163,6 +163,11 @@ extension Executor {
             return op
         case .tracing(let attach):
             return LinkOp(program: program, target: nil, attachType: attach.kernelValue, info: [])
+        case .uprobeMulti(let probe):
+            guard let file = spec.uprobeFile, let offsets = spec.uprobeOffsets else { throw unresolved("uprobe") }
+            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceUprobeMulti.kernelValue, info: [])
+            op.uprobeMulti = (file, offsets, probe.flags, UInt32(probe.pid ?? 0))
+            return op
         }
     }
 

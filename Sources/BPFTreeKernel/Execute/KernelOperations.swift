@@ -99,6 +99,8 @@ public struct LinkOp {
     public var target: Descriptor?
     /// A raw tracepoint link's tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, not LINK_CREATE); nil otherwise.
     public var rawTracepoint: String?
+    /// A uprobe_multi link's file, offsets, flags and process (0: every one); nil otherwise.
+    public var uprobeMulti: (file: String, offsets: [UInt64], flags: UInt32, pid: UInt32)?
     /// The interface index of an XDP or tcx link; 0 otherwise.
     public var interfaceIndex: UInt32
     public var attachType: UInt32

@@ -222,10 +222,33 @@ public final class LiveKernel: KernelOperations {
     public func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         let program = try batchProgram()
         var offset = 0
-        // Raw tracepoint names, read by the kernel from this memory during the run.
+        // Raw tracepoint names and uprobe_multi paths and offsets, read by the kernel from this memory
+        // during the run.
         var names: [UnsafeMutablePointer<CChar>] = []
-        defer { names.forEach { free($0) } }
+        var arrays: [UnsafeMutableBufferPointer<UInt64>] = []
+        defer {
+            names.forEach { free($0) }
+            arrays.forEach { $0.deallocate() }
+        }
         for (index, link) in links.enumerated() {
+            if let probe = link.uprobeMulti {
+                guard let path = strdup(probe.file) else { throw KernelError("strdup", path: probe.file, negativeErrno: -ENOMEM) }
+                names.append(path)
+                let offsets = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, probe.offsets.count))
+                _ = offsets.initialize(from: probe.offsets)
+                arrays.append(offsets)
+                // link_create.uprobe_multi: path, offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
+                var args: [UInt8] = []
+                for word in [UInt64(UInt(bitPattern: path)), UInt64(UInt(bitPattern: offsets.baseAddress)), 0, 0] {
+                    withUnsafeBytes(of: word.littleEndian) { args += $0 }
+                }
+                for word in [UInt32(probe.offsets.count), probe.flags, probe.pid] {
+                    withUnsafeBytes(of: word.littleEndian) { args += $0 }
+                }
+                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: 0,
+                                args: args, info: [])
+                continue
+            }
             if let name = link.rawTracepoint {
                 guard let copy = strdup(name) else { throw KernelError("strdup", path: name, negativeErrno: -ENOMEM) }
                 names.append(copy)

@@ -189,6 +189,8 @@ public struct TreeObserver {
             link.perfEventType = info.perf_event_type
             link.probeOffset = info.probe_offset
             link.probeName = cString(info.probe_name)
+            (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
+            (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
             return .link(link)
         default: return .pin
         }

@@ -71,10 +71,21 @@ final class BatchProgram: @unchecked Sendable {
     func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, relativeID: UInt32,
                  info: [UInt8], infoOffset: Int = 0) {
         // link_create's union after flags: a tcx link's relative_id; zeros (no cookie) for the rest.
-        var args = relativeID.littleEndian
+        var args: [UInt8] = []
+        withUnsafeBytes(of: relativeID.littleEndian) { args += $0 }
+        putLink(index, programFD: programFD, target: target, attachType: attachType, flags: flags, args: args, info: info,
+                infoOffset: infoOffset)
+    }
+
+    /// Op `index` with `args`, link_create's bytes after flags (at most 48): pointers among them are
+    /// read by the kernel from this process's memory when the batch runs.
+    func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, args: [UInt8],
+                 info: [UInt8], infoOffset: Int = 0) {
         info.withUnsafeBytes { raw in
-            bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, &args, UInt32(MemoryLayout<UInt32>.size),
-                              UInt32(infoOffset), raw.baseAddress, UInt32(raw.count))
+            args.withUnsafeBytes { argBytes in
+                bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, argBytes.baseAddress,
+                                  UInt32(argBytes.count), UInt32(infoOffset), raw.baseAddress, UInt32(raw.count))
+            }
         }
     }
 

@@ -63,8 +63,12 @@ public enum PinResolver {
                 case .rawTracepoint(let name):
                     _ = resolved("rawTracepoint", name, ProbeTargets.rawTracepoint(name))
                 case .uprobe(let probe) where spec.uprobeOffset == nil:
-                    if let (file, offset) = resolved("uprobe", probe.location, ProbeTargets.uprobe(probe)) {
-                        (spec.uprobeFile, spec.uprobeOffset) = (file, offset)
+                    if let (file, offset, identity) = resolved("uprobe", probe.location, ProbeTargets.uprobe(probe)) {
+                        (spec.uprobeFile, spec.uprobeOffset, spec.uprobeFileIdentity) = (file, offset, identity)
+                    }
+                case .uprobeMulti(let probe) where spec.uprobeOffsets == nil:
+                    if let (file, offsets) = resolved("uprobe", probe.description, ProbeTargets.uprobeMulti(probe)) {
+                        (spec.uprobeFile, spec.uprobeOffsets) = (file, offsets)
                     }
                 case .kprobe(let probe):
                     _ = resolved("kprobe", probe.function, ProbeTargets.kprobe(probe))

@@ -37,8 +37,9 @@ public enum ProbeTargets {
                                                       : "this kernel has no tracepoint \(name) (no btf_trace_\(name) in /sys/kernel/btf/vmlinux)"))
     }
 
-    /// A uprobe's file as the kernel reports it (symbolic links resolved) and its file offset.
-    public static func uprobe(_ probe: UprobeTarget) -> Result<(file: String, offset: UInt64), KernelError> {
+    /// A uprobe's file as the kernel reports it (symbolic links resolved), its file offset and the file's
+    /// identity (`DEVICE:INODE`).
+    public static func uprobe(_ probe: UprobeTarget) -> Result<(file: String, offset: UInt64, identity: String), KernelError> {
         Result { () throws(KernelError) in
             var type: UInt32 = 0, bit: UInt32 = 0
             guard bt_pmu_type("uprobe", &type, &bit) == 0 else {
@@ -65,7 +66,41 @@ public enum ProbeTargets {
             if let pid = probe.pid, kill(pid, 0) != 0, errno == ESRCH {
                 throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
             }
-            return (file, offset)
+            var status = stat()
+            guard stat(file, &status) == 0 else { throw KernelError("stat", path: file, negativeErrno: -errno) }
+            return (file, offset, "\(status.st_dev):\(status.st_ino)")
+        }
+    }
+
+    /// A uprobe_multi link's file (symbolic links resolved) and the sorted file offsets of every function
+    /// that matches one of its patterns; a pattern that matches none is refused.
+    public static func uprobeMulti(_ probe: UprobeMultiTarget) -> Result<(file: String, offsets: [UInt64]), KernelError> {
+        Result { () throws(KernelError) in
+            guard let resolved = realpath(probe.binary, nil) else {
+                let error = errno
+                throw KernelError("open", path: probe.binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
+            }
+            let file = String(cString: resolved)
+            free(resolved)
+            var offsets: Set<UInt64> = []
+            var buffer = [UInt64](repeating: 0, count: Int(BT_PROBE_MAX_OFFSETS))
+            for pattern in probe.symbols {
+                let found = bt_elf_symbol_offsets(file, pattern, &buffer, UInt32(buffer.count))
+                guard found > 0 else {
+                    let detail: String? = switch found {
+                    case 0: "no function matches '\(pattern)' among its symbols (.symtab, .dynsym)"
+                    case -ENOEXEC: "not an ELF executable or library"
+                    case -E2BIG: "'\(pattern)' matches more than \(BT_PROBE_MAX_OFFSETS) functions"
+                    default: nil
+                    }
+                    throw KernelError("find symbols", path: probe.binary, negativeErrno: found == 0 ? -ESRCH : found, detail: detail)
+                }
+                offsets.formUnion(buffer.prefix(Int(found)))
+            }
+            if let pid = probe.pid, kill(pid, 0) != 0, errno == ESRCH {
+                throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
+            }
+            return (file, offsets.sorted())
         }
     }
 

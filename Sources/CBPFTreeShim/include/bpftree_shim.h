@@ -237,9 +237,18 @@ struct bt_link_info {
 	 *  5 tracepoint) and the probe's offset (a uprobe's in its file, a kprobe's in its function). */
 	uint32_t perf_event_type;
 	uint64_t probe_offset;
-	/** Raw tracepoint and perf event links: the tracepoint's, function's or (uprobes) file's name. */
+	/** Raw tracepoint, perf event and uprobe_multi links: the tracepoint's, function's or (uprobes)
+	 *  file's name. */
 	char probe_name[256];
+	/** uprobe_multi links: how many offsets, their FNV-1a digest (little-endian u64s, in order; 0 when
+	 *  more than BT_PROBE_MAX_OFFSETS), flags (1: return probes) and process (0: every one). */
+	uint32_t probe_count;
+	uint64_t probe_offsets_digest;
+	uint32_t probe_flags;
+	uint32_t probe_pid;
 };
+
+#define BT_PROBE_MAX_OFFSETS 4096
 
 /** BPF_LINK_DETACH of link `link_fd`. Returns 0 or -errno. */
 int bt_link_detach(int link_fd);
@@ -272,6 +281,10 @@ int bt_raw_tracepoint_exists(const char *name);
  *  (`symbol` NULL: only checks that it is an ELF file): -ENOEXEC not an ELF file, -ESRCH no such function,
  *  or another -errno. */
 int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset);
+/** The file offsets of the functions of ELF file `path` whose names match shell pattern `pattern`
+ *  (fnmatch; .symtab and .dynsym, each offset once), at most `max` (more: -E2BIG). Returns how many, or
+ *  -ENOEXEC (not an ELF file) or another -errno. */
+int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offsets, uint32_t max);
 /** 1 when /proc/kallsyms lists kernel function `name`, 0 when not, or -errno. */
 int bt_kernel_function_exists(const char *name);
 /** The perf event type of PMU `pmu` (`uprobe`, `kprobe`) and the config bit of its retprobe, or -errno. */
