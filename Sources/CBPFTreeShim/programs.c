@@ -366,6 +366,17 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_TRACING:
 		out->attach_type = info.tracing.attach_type;
 		break;
+	case BT_LINK_TYPE_NETFILTER: {
+		/* netfilter (6.4, unknown to 6.1 headers): pf, hooknum, priority, flags where the union starts. */
+		__u32 words[4];
+
+		memcpy(words, (const char *)&info + offsetof(struct bpf_link_info, xdp), sizeof(words));
+		out->nf_family = words[0];
+		out->nf_hook = words[1];
+		memcpy(&out->nf_priority, &words[2], sizeof(out->nf_priority));
+		out->nf_flags = words[3];
+		break;
+	}
 	case BPF_LINK_TYPE_RAW_TRACEPOINT:
 	case BPF_LINK_TYPE_PERF_EVENT:
 	case BT_LINK_TYPE_UPROBE_MULTI:

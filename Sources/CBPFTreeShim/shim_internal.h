@@ -17,6 +17,8 @@
 #define BT_LINK_TYPE_TCX 11
 /* BPF_LINK_TYPE_UPROBE_MULTI (Linux 6.6). */
 #define BT_LINK_TYPE_UPROBE_MULTI 12
+/* BPF_LINK_TYPE_NETFILTER (Linux 6.4). */
+#define BT_LINK_TYPE_NETFILTER 10
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

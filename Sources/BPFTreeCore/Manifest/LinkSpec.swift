@@ -31,6 +31,9 @@ public struct LinkSpec: Hashable, Sendable {
         case uprobeMulti(UprobeMultiTarget)
         /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
         case kprobe(KprobeTarget)
+        /// A `netfilter` program on a netfilter hook of bpftree's network namespace
+        /// (`BPF_LINK_TYPE_NETFILTER`).
+        case netfilter(NetfilterHook)
         /// A tracing or LSM program (fentry, fexit, fmod_ret, tp_btf, lsm) at the function, tracepoint or hook
         /// its section named when it was loaded (`BPF_LINK_TYPE_TRACING`).
         case tracing(AttachType)
@@ -87,6 +90,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .tcx: 11
         case .tracepoint, .uprobe, .kprobe: 7
         case .uprobeMulti: 12
+        case .netfilter: 10
         case .rawTracepoint: 1
         // A tp_btf program's link is a raw tracepoint link too (the kernel names its tracepoint).
         case .tracing(let attach): attach == .traceRawTP ? 1 : 2
@@ -103,6 +107,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .tracepoint, .uprobe, .kprobe: .perfEvent
         case .rawTracepoint: .traceRawTP
         case .uprobeMulti: .traceUprobeMulti
+        case .netfilter: .netfilter
         }
     }
 
@@ -129,6 +134,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .uprobeMulti(let probe):
             return "\(program) as \(probe)\(uprobeOffsets.map { " (\($0.count) functions)" } ?? "")"
         case .tracing(let attach): return "\(program) at its \(attach.name) target"
+        case .netfilter(let hook): return "\(program) on \(hook)"
         }
     }
 
@@ -137,7 +143,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var exclusive: Bool {
         switch target {
         case .xdp, .tcx: true
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: false
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: false
         }
     }
 
@@ -145,7 +151,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var updatable: Bool {
         switch target {
         case .cgroup, .xdp, .netns, .tcx: true
-        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: false
+        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: false
         }
     }
 
@@ -162,7 +168,7 @@ public struct LinkSpec: Hashable, Sendable {
             }
         case .uprobe(let probe):
             ("uprobe", "\(probe.binary) as it is now (device:inode \(uprobeFileIdentity ?? "?")), in \(probe.pid.map { "process \($0)" } ?? "every process")")
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing: nil
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing, .netfilter: nil
         }
     }
 
@@ -189,6 +195,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .uprobe(let probe): mix("\(probe) \(uprobeFileIdentity ?? "")".utf8)
         case .kprobe(let probe): mix("\(probe)".utf8)
         case .uprobeMulti(let probe): mix("\(probe)".utf8)
+        case .netfilter(let hook): mix("\(hook)".utf8)
         case .tracing(let attach): mix("tracing \(attach.kernelValue)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
@@ -271,6 +278,13 @@ public struct LinkSpec: Hashable, Sendable {
                         || (live.probeOffsetsDigest != 0 && live.probeOffsetsDigest != offsetsDigest(offsets)) {
                 differences.append(FieldDifference(field: "uprobe.symbols", declared: "\(offsets.count) functions at their file offsets now",
                                                    live: "\(live.probeCount) functions at other offsets"))
+            }
+        case .netfilter(let hook):
+            let live = NetfilterHook(family: live.netfilterFamily == 10 ? .ipv6 : .ipv4,
+                                     hook: NetfilterHook.Hook.allCases.first { $0.kernelValue == live.netfilterHook } ?? .prerouting,
+                                     priority: live.netfilterPriority, defrag: live.netfilterFlags & 1 == 1)
+            if live != hook {
+                differences.append(FieldDifference(field: "netfilter", declared: hook.description, live: live.description))
             }
         case .kprobe(let probe):
             probeDifferences(live, kind: probe.isReturn ? .kretprobe : .kprobe, field: "kprobe.function",

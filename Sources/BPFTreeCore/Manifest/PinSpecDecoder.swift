@@ -11,7 +11,7 @@ struct PinSpecDecoder {
     static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "position", "before", "after",
                              "iter", "order"] + probeFields
     /// The fields that name a probe link's target, each implying its attach type.
-    static let probeFields = ["tracepoint", "rawTracepoint", "uprobe", "kprobe"]
+    static let probeFields = ["tracepoint", "rawTracepoint", "uprobe", "kprobe", "netfilter"]
 
     func program(_ block: Fields, node: YAMLNode, _ field: String) -> ProgramSpec? {
         let before = reader.diagnostics.count
@@ -23,7 +23,9 @@ struct PinSpecDecoder {
         }
         let name = block["name"].flatMap { reader.string($0, join(field, "name")) }
         let type = block["type"].flatMap { programType($0, join(field, "type")) }
-        let attach = block["attachType"].flatMap { attachType($0, join(field, "attachType")) }
+        var attach = block["attachType"].flatMap { attachType($0, join(field, "attachType")) }
+        // The kernel loads a netfilter program only for its one attach type; libbpf 1.1 cannot say it.
+        if type == .netfilter, block["attachType"] == nil { attach = .netfilter }
         var maps: [MapBinding] = []
         if let mapsNode = block["maps"], let pairs = reader.mapping(mapsNode, join(field, "maps")) {
             for (mapName, keyNode, value) in pairs {
@@ -59,6 +61,7 @@ struct PinSpecDecoder {
             let implied: AttachType = switch target {
             case .rawTracepoint?: .traceRawTP
             case .uprobeMulti?: .traceUprobeMulti
+            case .netfilter?: .netfilter
             default: .perfEvent
             }
             if let attachNode = block["attachType"], let attach = attachType(attachNode, join(field, "attachType")), attach != implied {
@@ -204,6 +207,24 @@ struct PinSpecDecoder {
                 return .uprobeMulti(UprobeMultiTarget(binary: binary, symbols: symbols, pid: pid.map { Int32($0) }, isReturn: isReturn))
             }
             return .uprobe(UprobeTarget(binary: binary, symbol: symbol, offset: offset ?? 0, pid: pid.map { Int32($0) }, isReturn: isReturn))
+        case "netfilter":
+            guard let block = reader.object(node, field, known: ["family", "hook", "priority", "defrag"], required: ["family", "hook", "priority"])
+            else { return nil }
+            let family = block["family"].flatMap { reader.choice($0, join(field, "family"), NetfilterHook.Family.self) }
+            let hook = block["hook"].flatMap { reader.choice($0, join(field, "hook"), NetfilterHook.Hook.self) }
+            var priority: Int32?
+            if let node = block["priority"], let value = reader.integer(node, join(field, "priority")) {
+                // The kernel keeps the ends for itself (NF_IP_PRI_FIRST, NF_IP_PRI_LAST).
+                let limit = UInt64(Int32.max) - 1
+                if value.magnitude > limit {
+                    reader.error("\(value) is out of range -\(limit)...\(limit)", at: node, join(field, "priority"))
+                } else {
+                    priority = value.isNegative ? -Int32(value.magnitude) : Int32(value.magnitude)
+                }
+            }
+            let defrag = block["defrag"].flatMap { reader.bool($0, join(field, "defrag")) } ?? false
+            guard let family, let hook, let priority else { return nil }
+            return .netfilter(NetfilterHook(family: family, hook: hook, priority: priority, defrag: defrag))
         default:
             guard let block = reader.object(node, field, known: ["function", "offset", "return"], required: ["function"]) else { return nil }
             let before = reader.diagnostics.count

@@ -89,3 +89,38 @@ public enum PerfEventKind: UInt32, Sendable {
         }
     }
 }
+
+/// `netfilter:` of a link: a netfilter hook of bpftree's network namespace (`BPF_LINK_TYPE_NETFILTER`,
+/// Linux 6.4), as nftables names it.
+public struct NetfilterHook: Hashable, Sendable, CustomStringConvertible {
+    public enum Family: String, Sendable, CaseIterable {
+        case ipv4, ipv6
+
+        /// `NFPROTO_*`.
+        public var kernelValue: UInt32 { self == .ipv4 ? 2 : 10 }
+    }
+
+    public enum Hook: String, Sendable, CaseIterable {
+        case prerouting, input, forward, output, postrouting
+
+        /// `NF_INET_*`.
+        public var kernelValue: UInt32 { UInt32(Self.allCases.firstIndex(of: self) ?? 0) }
+    }
+
+    public var family: Family
+    public var hook: Hook
+    /// Lower runs first; the kernel refuses the reserved ends (`NF_IP_PRI_FIRST`, `NF_IP_PRI_LAST`).
+    public var priority: Int32
+    /// `BPF_F_NETFILTER_IP_DEFRAG` (6.6): packets reach the program defragmented.
+    public var defrag: Bool
+
+    public init(family: Family, hook: Hook, priority: Int32, defrag: Bool = false) {
+        (self.family, self.hook, self.priority, self.defrag) = (family, hook, priority, defrag)
+    }
+
+    public var flags: UInt32 { defrag ? 1 : 0 }
+
+    public var description: String {
+        "netfilter \(family.rawValue) \(hook.rawValue) priority \(priority)\(defrag ? ", defragmented" : "")"
+    }
+}

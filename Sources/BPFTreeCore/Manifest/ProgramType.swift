@@ -35,6 +35,7 @@ public struct ProgramType: Hashable, Sendable, Comparable, CustomStringConvertib
     public static let rawTracepoint = ProgramType(raw: 17)
     public static let rawTracepointWritable = ProgramType(raw: 24)
     public static let lsm = ProgramType(raw: 29)
+    public static let netfilter = ProgramType(raw: 32)
 
     /// Every known type name (for error messages).
     public static var allNames: [String] { Array(names.dropFirst()) }
@@ -88,6 +89,7 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let traceRawTP = AttachType(raw: 23)
     public static let perfEvent = AttachType(raw: 41)
     public static let traceUprobeMulti = AttachType(raw: 48)
+    public static let netfilter = AttachType(raw: 45)
     /// The attach types of tracing and LSM programs, whose target is fixed when they load.
     public static let tracing = [23, 24, 25, 26, 27].map { AttachType(raw: $0) }
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }

@@ -56,7 +56,7 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing: iterator = nil
+            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: iterator = nil
             }
             if let problem = Self.probeProgramProblem(spec.target, image) {
                 diagnostics.append(Diagnostic("'\(spec.program)' is \(problem)", at: location, field: "\(origin.field).link.program"))
@@ -101,6 +101,9 @@ extension DesiredTree {
         case .uprobeMulti:
             return type == .kprobe && image.expectedAttachType == AttachType.traceUprobeMulti.kernelValue ? nil
                 : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a uprobe link with symbols needs a kprobe program loaded for trace_uprobe_multi (program: {type: kprobe, attachType: trace_uprobe_multi}: Debian 12's libbpf 1.1 knows no uprobe.multi sections)"
+        case .netfilter:
+            return type == .netfilter ? nil
+                : "\(named); a netfilter link needs a netfilter program (program: {type: netfilter}: Debian 12's libbpf 1.1 knows no netfilter section)"
         case .tracing(let attach):
             guard type == .tracing || type == .lsm else {
                 return "\(named); a \(attach.name) link needs a tracing or LSM program (section fentry/, fexit/, fmod_ret/, tp_btf/ or lsm/)"

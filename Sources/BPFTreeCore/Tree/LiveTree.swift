@@ -72,6 +72,11 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var probeOffsetsDigest: UInt64 = 0
     public var probeFlags: UInt32 = 0
     public var probePID: UInt32 = 0
+    /// Netfilter links: `NFPROTO_*`, `NF_INET_*`, the priority and the flags.
+    public var netfilterFamily: UInt32 = 0
+    public var netfilterHook: UInt32 = 0
+    public var netfilterPriority: Int32 = 0
+    public var netfilterFlags: UInt32 = 0
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
                 iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0, netnsInode: UInt32 = 0) {

@@ -163,6 +163,13 @@ extension Executor {
             return op
         case .tracing(let attach):
             return LinkOp(program: program, target: nil, attachType: attach.kernelValue, info: [])
+        case .netfilter(let hook):
+            var op = LinkOp(program: program, target: nil, attachType: AttachType.netfilter.kernelValue, info: [])
+            // link_create.netfilter: pf, hooknum, priority, flags.
+            for word in [hook.family.kernelValue, hook.hook.kernelValue, UInt32(bitPattern: hook.priority), hook.flags] {
+                withUnsafeBytes(of: word.littleEndian) { op.args += $0 }
+            }
+            return op
         case .uprobeMulti(let probe):
             guard let file = spec.uprobeFile, let offsets = spec.uprobeOffsets else { throw unresolved("uprobe") }
             var op = LinkOp(program: program, target: nil, attachType: AttachType.traceUprobeMulti.kernelValue, info: [])

@@ -99,6 +99,9 @@ public struct LinkOp {
     public var target: Descriptor?
     /// A raw tracepoint link's tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, not LINK_CREATE); nil otherwise.
     public var rawTracepoint: String?
+    /// link_create's bytes after flags when they are not a tcx neighbour (a netfilter link's hook); empty
+    /// otherwise.
+    public var args: [UInt8] = []
     /// A uprobe_multi link's file, offsets, flags and process (0: every one); nil otherwise.
     public var uprobeMulti: (file: String, offsets: [UInt64], flags: UInt32, pid: UInt32)?
     /// The interface index of an XDP or tcx link; 0 otherwise.

@@ -255,6 +255,11 @@ public final class LiveKernel: KernelOperations {
                 program.putRawTracepoint(index, programFD: link.program.rawValue, name: copy)
                 continue
             }
+            if !link.args.isEmpty {
+                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: link.flags,
+                                args: link.args, info: [])
+                continue
+            }
             let target = link.target.map { UInt32(bitPattern: $0.rawValue) } ?? link.interfaceIndex
             program.putLink(index, programFD: link.program.rawValue, target: target, attachType: link.attachType,
                             flags: link.flags, relativeID: link.relativeID, info: link.info, infoOffset: offset)

@@ -246,6 +246,11 @@ struct bt_link_info {
 	uint64_t probe_offsets_digest;
 	uint32_t probe_flags;
 	uint32_t probe_pid;
+	/** Netfilter links: NFPROTO_*, NF_INET_*, the priority and the flags. */
+	uint32_t nf_family;
+	uint32_t nf_hook;
+	int32_t nf_priority;
+	uint32_t nf_flags;
 };
 
 #define BT_PROBE_MAX_OFFSETS 4096
