@@ -354,6 +354,9 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 		if (strcmp(out->iter_target, "cgroup") == 0) {
 			out->cgroup_id = info.iter.cgroup.cgroup_id;
 			out->iter_order = info.iter.cgroup.order;
+		} else if (strcmp(out->iter_target, "bpf_map_elem") == 0 || strcmp(out->iter_target, "bpf_sk_storage_map") == 0 ||
+			   strcmp(out->iter_target, "sockmap") == 0) {
+			out->map_id = info.iter.map.map_id;
 		}
 		break;
 	case BPF_LINK_TYPE_NETNS:
@@ -366,6 +369,15 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_TRACING:
 		out->attach_type = info.tracing.attach_type;
 		break;
+	case BT_LINK_TYPE_SOCKMAP: {
+		/* sockmap (6.10, unknown to 6.1 headers): map_id, attach_type where the union starts. */
+		__u32 words[2];
+
+		memcpy(words, (const char *)&info + offsetof(struct bpf_link_info, xdp), sizeof(words));
+		out->map_id = words[0];
+		out->attach_type = words[1];
+		break;
+	}
 	case BT_LINK_TYPE_NETFILTER: {
 		/* netfilter (6.4, unknown to 6.1 headers): pf, hooknum, priority, flags where the union starts. */
 		__u32 words[4];

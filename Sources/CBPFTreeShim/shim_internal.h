@@ -19,6 +19,8 @@
 #define BT_LINK_TYPE_UPROBE_MULTI 12
 /* BPF_LINK_TYPE_NETFILTER (Linux 6.4). */
 #define BT_LINK_TYPE_NETFILTER 10
+/* BPF_LINK_TYPE_SOCKMAP (Linux 6.10). */
+#define BT_LINK_TYPE_SOCKMAP 14
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

@@ -280,4 +280,28 @@ struct ProbeLinkTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty)
         }
     }
+
+    /// An iterator over a declared map's elements (examples/map-dump): this kernel refuses to load
+    /// bpf_map_elem iterators (EPERM, as `bpftool prog load` is refused), which the refusal says; where
+    /// it loads them, reading the pin prints the map's contents.
+    @Test func aMapElementIteratorPrintsTheMapOrIsRefusedByThisKernel() throws {
+        let fs = try ScratchBPFFS()
+        let example = try String(contentsOfFile: repositoryRoot + "/examples/map-dump/map-dump.yaml", encoding: .utf8)
+        let files = try ManifestDirectory(["dump.yaml": example, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/map_dump.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/dump.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let bpftoolLoad = try run([KernelSupport.bpftool, "prog", "load", files.path + "/map_dump.bpf.o", fs.at("probe_dump")])
+        let result = try bpftree(["apply"] + args)
+        guard bpftoolLoad.status != 0 else {
+            #expect(unlink(fs.at("probe_dump")) == 0)
+            #expect(result.status == 0, "\(result.output)")
+            let dumped = try String(contentsOfFile: fs.at("tracing/counts/dump"), encoding: .utf8)
+            #expect(dumped.split(separator: "\n").sorted() == ["1 10", "2 20", "3 30"], "\(dumped)")
+            #expect(try bpftree(["diff"] + args).status == 0)
+            return
+        }
+        #expect(result.status == 1 && result.output.contains("dump.yaml:21:") && result.output.contains("this kernel refuses this program"),
+                "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty)
+    }
 }

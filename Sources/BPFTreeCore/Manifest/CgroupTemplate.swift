@@ -216,12 +216,14 @@ public struct CompiledTemplate: Sendable {
     }
 }
 
-/// The placeholders of an entry's references (a program's maps, a link's program and cgroup), compiled
-/// once per template.
+/// The placeholders of an entry's references (a program's maps, a link's program, cgroup, map and tcx
+/// neighbour), compiled once per template.
 struct KindTemplate: Sendable {
     var maps: [TemplateText] = []
     var program: TemplateText?
     var cgroup: TemplateText?
+    var map: TemplateText?
+    var relative: TemplateText?
 
     init(_ kind: DesiredEntry.Kind) {
         switch kind {
@@ -230,6 +232,8 @@ struct KindTemplate: Sendable {
         case .link(let spec):
             program = TemplateText(spec.program.text)
             cgroup = spec.cgroup.map(TemplateText.init)
+            map = spec.map.map { TemplateText($0.text) }
+            if case .tcx(_, let position?) = spec.target { relative = position.relative.map { TemplateText($0.text) } }
         }
     }
 
@@ -247,6 +251,11 @@ struct KindTemplate: Sendable {
         case .link(var spec):
             if let program, !program.isLiteral { spec.program = TreePath(joined: program.filled(cgroup, source: source)) }
             if let text = self.cgroup, !text.isLiteral { spec.cgroup = text.filled(cgroup, source: source) }
+            if let text = map, !text.isLiteral { spec.map = TreePath(joined: text.filled(cgroup, source: source)) }
+            if let text = relative, !text.isLiteral, case .tcx(let attach, let position?) = spec.target {
+                let path = TreePath(joined: text.filled(cgroup, source: source))
+                spec.target = .tcx(attach, position.flags & TCXFlags.before != 0 ? .before(path) : .after(path))
+            }
             return .link(spec)
         }
     }

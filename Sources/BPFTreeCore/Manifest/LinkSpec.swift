@@ -31,6 +31,11 @@ public struct LinkSpec: Hashable, Sendable {
         case uprobeMulti(UprobeMultiTarget)
         /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
         case kprobe(KprobeTarget)
+        /// An iterator over the elements of a declared map (`bpf_map_elem`; `sockmap` over a sockmap's):
+        /// reading the pin runs the program over each.
+        case mapIterator(String)
+        /// An `sk_msg` or `sk_skb` program on a declared sockmap or sockhash (`BPF_LINK_TYPE_SOCKMAP`, 6.10).
+        case sockmap(AttachType)
         /// A `netfilter` program on a netfilter hook of bpftree's network namespace
         /// (`BPF_LINK_TYPE_NETFILTER`).
         case netfilter(NetfilterHook)
@@ -45,6 +50,8 @@ public struct LinkSpec: Hashable, Sendable {
     public var cgroup: String?
     /// The network interface of an XDP link, by name, in bpftree's network namespace.
     public var interface: String?
+    /// The declared map of a map iterator or a sockmap link (anchor-relative).
+    public var map: TreePath?
     /// The network namespace of a netns link: a namespace file such as `/proc/PID/ns/net` or
     /// `/run/netns/NAME`.
     public var netns: String?
@@ -91,6 +98,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .tracepoint, .uprobe, .kprobe: 7
         case .uprobeMulti: 12
         case .netfilter: 10
+        case .mapIterator: 4
+        case .sockmap: 14
         case .rawTracepoint: 1
         // A tp_btf program's link is a raw tracepoint link too (the kernel names its tracepoint).
         case .tracing(let attach): attach == .traceRawTP ? 1 : 2
@@ -108,6 +117,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .rawTracepoint: .traceRawTP
         case .uprobeMulti: .traceUprobeMulti
         case .netfilter: .netfilter
+        case .mapIterator: .traceIter
+        case .sockmap(let attach): attach
         }
     }
 
@@ -135,23 +146,25 @@ public struct LinkSpec: Hashable, Sendable {
             return "\(program) as \(probe)\(uprobeOffsets.map { " (\($0.count) functions)" } ?? "")"
         case .tracing(let attach): return "\(program) at its \(attach.name) target"
         case .netfilter(let hook): return "\(program) on \(hook)"
+        case .mapIterator(let target): return "iterator \(program) over \(target) of \(map?.description ?? "")"
+        case .sockmap(let attach): return "\(program) on \(map?.description ?? "") at \(attach.name)"
         }
     }
 
-    /// The hook takes one such link per program (tcx) or one in all (XDP): a replaced link is detached
-    /// before its successor is made.
+    /// The hook takes one such link per program (tcx) or one in all (XDP, a sockmap's attach type): a
+    /// replaced link is detached before its successor is made.
     public var exclusive: Bool {
         switch target {
-        case .xdp, .tcx: true
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: false
+        case .xdp, .tcx, .sockmap: true
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
         }
     }
 
     /// The kernel moves such a link to another program in place (`BPF_LINK_UPDATE`).
     public var updatable: Bool {
         switch target {
-        case .cgroup, .xdp, .netns, .tcx: true
-        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: false
+        case .cgroup, .xdp, .netns, .tcx, .sockmap: true
+        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
         }
     }
 
@@ -168,7 +181,8 @@ public struct LinkSpec: Hashable, Sendable {
             }
         case .uprobe(let probe):
             ("uprobe", "\(probe.binary) as it is now (device:inode \(uprobeFileIdentity ?? "?")), in \(probe.pid.map { "process \($0)" } ?? "every process")")
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing, .netfilter: nil
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing, .netfilter,
+             .mapIterator, .sockmap: nil
         }
     }
 
@@ -196,6 +210,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .kprobe(let probe): mix("\(probe)".utf8)
         case .uprobeMulti(let probe): mix("\(probe)".utf8)
         case .netfilter(let hook): mix("\(hook)".utf8)
+        case .mapIterator(let target): mix("map iterator \(target) \(map?.text ?? "")".utf8)
+        case .sockmap(let attach): mix("sockmap \(attach.kernelValue) \(map?.text ?? "")".utf8)
         case .tracing(let attach): mix("tracing \(attach.kernelValue)".utf8)
         }
         mix(withUnsafeBytes(of: (cgroupID ?? 0).littleEndian, Array.init))
@@ -278,6 +294,15 @@ public struct LinkSpec: Hashable, Sendable {
                         || (live.probeOffsetsDigest != 0 && live.probeOffsetsDigest != offsetsDigest(offsets)) {
                 differences.append(FieldDifference(field: "uprobe.symbols", declared: "\(offsets.count) functions at their file offsets now",
                                                    live: "\(live.probeCount) functions at other offsets"))
+            }
+        case .mapIterator(let target):
+            if live.iteratorTarget != target {
+                differences.append(FieldDifference(field: "iter", declared: target, live: live.iteratorTarget))
+            }
+        case .sockmap(let attach):
+            if live.attachType != attach.kernelValue {
+                differences.append(FieldDifference(field: "attachType", declared: attach.name,
+                                                   live: AttachType(kernelValue: live.attachType)?.name ?? "\(live.attachType)"))
             }
         case .netfilter(let hook):
             let live = NetfilterHook(family: live.netfilterFamily == 10 ? .ipv6 : .ipv4,
@@ -409,6 +434,8 @@ public enum TCXFlags {
 /// Iterator targets (`iter:`) a link takes without parameters, as the kernel names them
 /// (`bpf_iter_reg.target`); `cgroup` takes a cgroup and is a `LinkSpec.Target.cgroupIterator`.
 public enum IteratorTargets {
+    /// Targets over the elements of a map, given as `map`.
+    public static let overMaps = ["bpf_map_elem", "sockmap"]
     public static let plain = ["bpf_link", "bpf_map", "bpf_prog", "dmabuf", "ipv6_route", "kmem_cache", "ksym", "netlink",
                                "task", "task_file", "task_vma", "tcp", "udp", "unix"]
 }

@@ -8,7 +8,7 @@ struct PinSpecDecoder {
     var template: Bool
 
     static let programFields = ["object", "name", "type", "attachType", "maps"]
-    static let linkFields = ["program", "cgroup", "interface", "netns", "attachType", "xdpMode", "position", "before", "after",
+    static let linkFields = ["program", "cgroup", "interface", "netns", "map", "attachType", "xdpMode", "position", "before", "after",
                              "iter", "order"] + probeFields
     /// The fields that name a probe link's target, each implying its attach type.
     static let probeFields = ["tracepoint", "rawTracepoint", "uprobe", "kprobe", "netfilter"]
@@ -44,7 +44,7 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup", "interface", "netns", "position", "before", "after"] + Self.probeFields {
+        for name in ["program", "cgroup", "interface", "netns", "map", "position", "before", "after"] + Self.probeFields {
             if let node = block[name] { locations[name] = node.location }
         }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
@@ -91,6 +91,9 @@ struct PinSpecDecoder {
                 } else if attach == .skLookup || attach == .flowDissector {
                     on = .netns
                     target = .netns(attach)
+                } else if AttachType.sockmap.contains(attach) {
+                    on = .map
+                    target = .sockmap(attach)
                 } else if AttachType.tracing.contains(attach) {
                     on = .probe(attach.name)
                     target = .tracing(attach)
@@ -106,6 +109,12 @@ struct PinSpecDecoder {
                 if text == "cgroup" {
                     let order = block["order"].flatMap { reader.choice($0, join(field, "order"), CgroupIteratorOrder.self) }
                     target = .cgroupIterator(order ?? .selfOnly)
+                } else if IteratorTargets.overMaps.contains(text) {
+                    on = .map
+                    target = .mapIterator(text)
+                    if let order = block["order"] {
+                        reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
+                    }
                 } else if IteratorTargets.plain.contains(text) {
                     on = .none(iterating: text)
                     target = .iterator(text)
@@ -113,8 +122,9 @@ struct PinSpecDecoder {
                         reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
                     }
                 } else {
-                    var message = "iterator '\(text)' is not supported; supported: cgroup, \(IteratorTargets.plain.joined(separator: ", "))"
-                    if let suggestion = closest(to: text, in: ["cgroup"] + IteratorTargets.plain) { message += "; did you mean '\(suggestion)'?" }
+                    let known = ["cgroup"] + IteratorTargets.overMaps + IteratorTargets.plain
+                    var message = "iterator '\(text)' is not supported; supported: \(known.joined(separator: ", "))"
+                    if let suggestion = closest(to: text, in: known) { message += "; did you mean '\(suggestion)'?" }
                     reader.error(message, at: iterNode, join(field, "iter"))
                 }
             }
@@ -144,9 +154,11 @@ struct PinSpecDecoder {
         let cgroup = on == .cgroup ? block["cgroup"].flatMap { cgroupPath($0, join(field, "cgroup")) } : nil
         let interface = on == .interface ? block["interface"].flatMap { interfaceName($0, join(field, "interface")) } : nil
         let netns = on == .netns ? block["netns"].flatMap { namespacePath($0, join(field, "netns")) } : nil
-        guard let program, let target, on.field == nil || cgroup != nil || interface != nil || netns != nil,
+        let map = on == .map ? block["map"].flatMap { reference($0, join(field, "map"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) } : nil
+        guard let program, let target, on.field == nil || cgroup != nil || interface != nil || netns != nil || map != nil,
               reader.diagnostics.count == before else { return nil }
         var spec = LinkSpec(program: program, cgroup: cgroup, interface: interface, netns: netns, target: target)
+        spec.map = map
         spec.locations = locations
         return spec
     }
@@ -368,19 +380,20 @@ private enum TCXEnd: String, CaseIterable {
 
 /// What a link is attached to, and the `link:` field that names it.
 private enum LinkHost: Equatable {
-    case cgroup, interface, netns
+    case cgroup, interface, netns, map
     /// An iterator over a target that takes no parameters: attached to nothing.
     case none(iterating: String)
     /// A tracepoint or probe, named by its own field (or, for tracing programs, by the program).
     case probe(String)
 
-    static let withFields: [LinkHost] = [.cgroup, .interface, .netns]
+    static let withFields: [LinkHost] = [.cgroup, .interface, .netns, .map]
 
     var field: String? {
         switch self {
         case .cgroup: "cgroup"
         case .interface: "interface"
         case .netns: "netns"
+        case .map: "map"
         case .none, .probe: nil
         }
     }
@@ -391,6 +404,7 @@ private enum LinkHost: Equatable {
         case .cgroup: "cgroup links and iterators"
         case .interface: "XDP and tcx links (attachType: xdp, tcx_ingress, tcx_egress)"
         case .netns: "network namespace links (attachType: sk_lookup, flow_dissector)"
+        case .map: "map iterators (iter: bpf_map_elem, sockmap) and sockmap links (attachType: sk_msg_verdict, sk_skb_stream_parser, sk_skb_stream_verdict, sk_skb_verdict)"
         case .none, .probe: "no link"
         }
     }
@@ -400,6 +414,7 @@ private enum LinkHost: Equatable {
         case .cgroup: "on a cgroup"
         case .interface: "on an interface"
         case .netns: "on a network namespace"
+        case .map: "on a map"
         case .none(let target): "an iterator over \(target)"
         case .probe(let kind): "a \(kind) link"
         }

@@ -90,6 +90,8 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let perfEvent = AttachType(raw: 41)
     public static let traceUprobeMulti = AttachType(raw: 48)
     public static let netfilter = AttachType(raw: 45)
+    /// sk_skb_stream_parser, sk_skb_stream_verdict, sk_msg_verdict, sk_skb_verdict: on a sockmap or sockhash.
+    public static let sockmap = [4, 5, 7, 38].map { AttachType(raw: $0) }
     /// The attach types of tracing and LSM programs, whose target is fixed when they load.
     public static let tracing = [23, 24, 25, 26, 27].map { AttachType(raw: $0) }
     public static var cgroupNames: [String] { names.filter { AttachType(name: $0)?.isCgroup ?? false } }

@@ -260,6 +260,13 @@ private struct Planning {
             differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
                                                live: "program id \(info.programID)"))
         }
+        if let map = spec.map, differences.isEmpty {
+            if changed.contains(map) {
+                differences.append(FieldDifference(field: "map", declared: "\(map), which is created or replaced now", live: "the map it was made on"))
+            } else if case .map(let mapInfo)? = live[map]?.kind, mapInfo.id != info.mapID {
+                differences.append(FieldDifference(field: "map", declared: "\(map) (map id \(mapInfo.id))", live: "map id \(info.mapID)"))
+            }
+        }
         // What bpf_link_info does not tell (a tcx position, an XDP mode) is known from the ledger's record.
         if differences.isEmpty, let unobserved = spec.unobserved, let record, record.fingerprint != 0,
            record.fingerprint != spec.fingerprint {

@@ -56,7 +56,12 @@ extension DesiredTree {
             switch spec.target {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
-            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter: iterator = nil
+            case .mapIterator(let name): iterator = name
+            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .sockmap:
+                iterator = nil
+            }
+            if let map = spec.map, let problem = mapProblem(spec, map) {
+                diagnostics.append(Diagnostic(problem, at: spec.locations["map"] ?? origin.location, field: "\(origin.field).link.map"))
             }
             if let problem = Self.probeProgramProblem(spec.target, image) {
                 diagnostics.append(Diagnostic("'\(spec.program)' is \(problem)", at: location, field: "\(origin.field).link.program"))
@@ -101,6 +106,9 @@ extension DesiredTree {
         case .uprobeMulti:
             return type == .kprobe && image.expectedAttachType == AttachType.traceUprobeMulti.kernelValue ? nil
                 : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a uprobe link with symbols needs a kprobe program loaded for trace_uprobe_multi (program: {type: kprobe, attachType: trace_uprobe_multi}: Debian 12's libbpf 1.1 knows no uprobe.multi sections)"
+        case .sockmap(let attach):
+            let wanted: ProgramType? = attach.name == "sk_msg_verdict" ? ProgramType(name: "sk_msg") : ProgramType(name: "sk_skb")
+            return type == wanted ? nil : "\(named); a \(attach.name) link needs a\(wanted.map { " \($0.name)" } ?? "n sk_skb") program"
         case .netfilter:
             return type == .netfilter ? nil
                 : "\(named); a netfilter link needs a netfilter program (program: {type: netfilter}: Debian 12's libbpf 1.1 knows no netfilter section)"
@@ -112,7 +120,19 @@ extension DesiredTree {
                 return "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); this link is \(attach.name)"
             }
             return nil
-        case .cgroup, .cgroupIterator, .iterator, .xdp, .netns, .tcx:
+        case .cgroup, .cgroupIterator, .iterator, .xdp, .netns, .tcx, .mapIterator:
+            return nil
+        }
+    }
+
+    /// Why a link cannot be on map `path`: it must be a declared map, a sockmap or sockhash for a sockmap
+    /// link or iterator.
+    private func mapProblem(_ spec: LinkSpec, _ path: TreePath) -> String? {
+        guard case .map(let map)? = self[path]?.kind else { return "'\(path)' is not declared as a map" }
+        switch spec.target {
+        case .sockmap, .mapIterator("sockmap"):
+            return map.type == .sockmap || map.type == .sockhash ? nil : "'\(path)' is a \(map.type.rawValue) map; this link needs a sockmap or sockhash"
+        default:
             return nil
         }
     }

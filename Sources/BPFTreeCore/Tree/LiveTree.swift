@@ -72,6 +72,8 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var probeOffsetsDigest: UInt64 = 0
     public var probeFlags: UInt32 = 0
     public var probePID: UInt32 = 0
+    /// Map iterators and sockmap links: the map's id.
+    public var mapID: UInt32 = 0
     /// Netfilter links: `NFPROTO_*`, `NF_INET_*`, the priority and the flags.
     public var netfilterFamily: UInt32 = 0
     public var netfilterHook: UInt32 = 0

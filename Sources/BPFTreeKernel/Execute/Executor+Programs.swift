@@ -163,6 +163,19 @@ extension Executor {
             return op
         case .tracing(let attach):
             return LinkOp(program: program, target: nil, attachType: attach.kernelValue, info: [])
+        case .mapIterator:
+            guard let path = spec.map else { throw unresolved("map") }
+            let map = try kernel.openPin(staging.location(of: path))
+            // union bpf_iter_link_info, map: map_fd (u32), then the rest of the union.
+            var info: [UInt8] = []
+            withUnsafeBytes(of: UInt32(bitPattern: map.rawValue).littleEndian) { info += $0 }
+            info += [UInt8](repeating: 0, count: 12)
+            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
+            op.keepAlive = [map]
+            return op
+        case .sockmap(let attach):
+            guard let path = spec.map else { throw unresolved("map") }
+            return LinkOp(program: program, target: try kernel.openPin(staging.location(of: path)), attachType: attach.kernelValue, info: [])
         case .netfilter(let hook):
             var op = LinkOp(program: program, target: nil, attachType: AttachType.netfilter.kernelValue, info: [])
             // link_create.netfilter: pf, hooknum, priority, flags.

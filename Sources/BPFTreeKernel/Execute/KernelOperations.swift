@@ -99,6 +99,8 @@ public struct LinkOp {
     public var target: Descriptor?
     /// A raw tracepoint link's tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, not LINK_CREATE); nil otherwise.
     public var rawTracepoint: String?
+    /// Descriptors `info` names (a map iterator's map), open until the run.
+    public var keepAlive: [Descriptor] = []
     /// link_create's bytes after flags when they are not a tcx neighbour (a netfilter link's hook); empty
     /// otherwise.
     public var args: [UInt8] = []

@@ -191,6 +191,7 @@ public struct TreeObserver {
             link.probeName = cString(info.probe_name)
             (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
             (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
+            link.mapID = info.map_id
             (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
             (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
             return .link(link)

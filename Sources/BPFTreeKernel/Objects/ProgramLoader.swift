@@ -108,11 +108,14 @@ public enum ProgramLoader {
             var failure = Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
             if opened {
                 failure.refused = (-status, ProgramType(kernelValue: result.type), AttachType(kernelValue: result.expected_attach_type))
-                if status == -EPERM, Self.usesTrampoline(type: result.type, attach: result.expected_attach_type), Machine.hasBPFPrivileges {
+                if status == -EPERM, Machine.hasBPFPrivileges {
                     // libbpf's own hint (ulimit -l) does not apply: the privileges are there.
-                    failure.message = "\(what): \(reason): this kernel refuses programs that attach through a BPF trampoline "
-                        + "(fentry, fexit, fmod_ret, lsm, freplace) although bpftree has CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, "
-                        + "as it refuses `bpftool prog load` of them; their links cannot be made here" + (tail.isEmpty ? "" : "\n    \(tail)")
+                    let refusal = Self.usesTrampoline(type: result.type, attach: result.expected_attach_type)
+                        ? "this kernel refuses programs that attach through a BPF trampoline (fentry, fexit, fmod_ret, lsm, freplace)"
+                        : "this kernel refuses this program"
+                    failure.message = "\(what): \(reason): \(refusal) although bpftree has CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: "
+                        + "a limit of the kernel, not of memory (libbpf's ulimit -l guess below does not apply)"
+                        + (tail.isEmpty ? "" : "\n    \(tail)")
                 }
             }
             return failure

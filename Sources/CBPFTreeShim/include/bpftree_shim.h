@@ -246,6 +246,8 @@ struct bt_link_info {
 	uint64_t probe_offsets_digest;
 	uint32_t probe_flags;
 	uint32_t probe_pid;
+	/** Map iterators and sockmap links: the map's id. */
+	uint32_t map_id;
 	/** Netfilter links: NFPROTO_*, NF_INET_*, the priority and the flags. */
 	uint32_t nf_family;
 	uint32_t nf_hook;
