@@ -342,4 +342,36 @@ import Testing
         #expect(order.first?.hasPrefix("load") == true && order.dropFirst().first == "detach ingress", "\(order)")
         #expect(order.last == "update egress count from 20", "after the program is in place: \(order)")
     }
+
+    /// A tracepoint or probe link is made on a perf event bpftree opens for it; a raw tracepoint link by
+    /// name, a uprobe_multi with its file and offsets. A refused perf_event_open stops the run and undoes
+    /// the program made for it.
+    @Test func probeLinksGoToTheBatchOnTheirEventsAndARefusedEventUndoesTheRun() {
+        let program = ProgramSpec(object: "p.o", objectPath: "/nonexistent/p.o", program: "probe")
+        var uprobe = LinkSpec(program: TreePath(joined: "probe"), target: .uprobe(UprobeTarget(binary: "/bin/app", symbol: "add")))
+        (uprobe.uprobeFile, uprobe.uprobeOffset) = ("/usr/bin/app", 0x1139)
+        let raw = LinkSpec(program: TreePath(joined: "probe"), target: .rawTracepoint("sched_switch"))
+        var multi = LinkSpec(program: TreePath(joined: "probe"), target: .uprobeMulti(UprobeMultiTarget(binary: "/bin/app", symbols: ["h_*"], isReturn: true)))
+        (multi.uprobeFile, multi.uprobeOffsets) = ("/usr/bin/app", [0x1000, 0x1100])
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "probe"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "entered"), change: .createLink(uprobe, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "raw"), change: .createLink(raw, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "multi"), change: .createLink(multi, mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        let kernel = RecordingKernel()
+        let report = Executor(kernel: kernel).execute(plan)
+        #expect(Self.outcomes(report) == ["done probe", "done entered", "done raw", "done multi"], "\(kernel.calls)")
+        let links = kernel.calls.filter { $0.hasPrefix("link attach") || $0.hasPrefix("raw ") || $0.hasPrefix("perf_event_open") }
+        #expect(links == ["perf_event_open entered probe as uprobe /bin/app:add (file offset 0x1139)",
+                          "link attach 41 cgroup true interface 0 flags 0 info 0",
+                          "raw tracepoint sched_switch",
+                          "link attach 48 cgroup false interface 0 flags 0 info 0 uprobe_multi /usr/bin/app 2 flags 1 pid 0"], "\(links)")
+
+        let refusing = RecordingKernel()
+        refusing.refuse = { $0.hasPrefix("perf_event_open") ? .noSuchFileOrDirectory : nil }
+        let refused = Executor(kernel: refusing).execute(plan)
+        #expect(Self.outcomes(refused).contains("failed entered \(Errno.noSuchFileOrDirectory.rawValue)"), "\(Self.outcomes(refused))")
+        #expect(refusing.tree.isEmpty && refusing.ledger.isEmpty, "\(refusing.state)")
+    }
 }

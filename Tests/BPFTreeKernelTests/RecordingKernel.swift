@@ -205,8 +205,13 @@ final class RecordingKernel: KernelOperations {
     func run(_ links: [LinkOp]) throws(KernelError) -> [BatchResult] {
         try call("batch", .anchor, "links \(links.count)")
         for link in links {
+            if let name = link.rawTracepoint {
+                calls.append("raw tracepoint \(name)")
+                continue
+            }
             calls.append("link attach \(link.attachType) cgroup \(link.target != nil) interface \(link.interfaceIndex) flags \(link.flags) info \(link.info.count)"
-                         + (link.relativeID == 0 ? "" : " relative \(link.relativeID)"))
+                         + (link.relativeID == 0 ? "" : " relative \(link.relativeID)") + (link.args.isEmpty ? "" : " args \(link.args.count)")
+                         + (link.uprobeMulti.map { " uprobe_multi \($0.file) \($0.offsets.count) flags \($0.flags) pid \($0.pid)" } ?? ""))
         }
         return links.map { link in
             guard objects[link.program.rawValue] != nil else { return .refused(-EBADF) }

@@ -100,7 +100,7 @@ struct PinSpecDecoder {
                 } else if attach == .perfEvent {
                     reader.error("a perf_event link needs one of tracepoint, uprobe or kprobe", at: attachNode, join(field, "attachType"))
                 } else {
-                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector, \(AttachType.tracing.map(\.name).joined(separator: ", ")), perf_event and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector, \(AttachType.sockmap.map(\.name).joined(separator: ", ")), netfilter, \(AttachType.tracing.map(\.name).joined(separator: ", ")), perf_event, trace_uprobe_multi and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
