@@ -78,6 +78,24 @@ int bt_raw_tracepoint_exists(const char *name)
 	return found;
 }
 
+/* Opens ELF file `path` for reading its sections: 0, -ENOEXEC (not ELF) or another -errno. */
+static int elf_open(const char *path, int *fd, Elf **elf)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOSYS;
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	*elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
+	if (!*elf || elf_kind(*elf) != ELF_K_ELF) {
+		if (*elf)
+			elf_end(*elf);
+		close(*fd);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
 /* A file offset, as a uprobe takes it: the symbol's address less its executable segment's load bias. */
 static int symbol_file_offset(Elf *elf, GElf_Addr address, uint64_t *offset)
 {
@@ -111,19 +129,10 @@ int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset)
 	int fd, result = -ESRCH;
 	Elf *elf;
 	Elf_Scn *section = NULL;
+	int opened = elf_open(path, &fd, &elf);
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		if (elf)
-			elf_end(elf);
-		close(fd);
-		return -ENOEXEC;
-	}
+	if (opened < 0)
+		return opened;
 	if (!symbol)
 		result = 0;
 	/* .symtab first (every function of an unstripped binary), then .dynsym (what a library exports). */
@@ -235,19 +244,10 @@ int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offse
 	int fd, count = 0;
 	Elf *elf;
 	Elf_Scn *section = NULL;
+	int opened = elf_open(path, &fd, &elf);
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		if (elf)
-			elf_end(elf);
-		close(fd);
-		return -ENOEXEC;
-	}
+	if (opened < 0)
+		return opened;
 	/* Every function whose name matches, from .symtab and .dynsym, each file offset once. */
 	while ((section = elf_nextscn(elf, section)) && count >= 0) {
 		GElf_Shdr header;
@@ -286,5 +286,34 @@ int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offse
 	}
 	elf_end(elf);
 	close(fd);
+	return count;
+}
+
+int bt_kernel_functions_matching(const char *pattern, char *names, size_t size, uint32_t max)
+{
+	char line[512], symbol[256], type[8];
+	FILE *file = fopen("/proc/kallsyms", "re");
+	size_t used = 0;
+	int count = 0;
+
+	if (!file)
+		return -errno;
+	/* Functions of the kernel proper (text symbols without a module), each written NUL-terminated. */
+	while (count >= 0 && fgets(line, sizeof(line), file)) {
+		size_t len;
+
+		if (sscanf(line, "%*s %7s %255s", type, symbol) != 2 || (type[0] != 't' && type[0] != 'T') || strchr(line, '[') ||
+		    fnmatch(pattern, symbol, 0) != 0)
+			continue;
+		len = strlen(symbol) + 1;
+		if ((uint32_t)count >= max || used + len > size) {
+			count = -E2BIG;
+			break;
+		}
+		memcpy(names + used, symbol, len);
+		used += len;
+		count++;
+	}
+	fclose(file);
 	return count;
 }

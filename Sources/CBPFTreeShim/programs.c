@@ -235,37 +235,33 @@ int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
 }
 
 /* uprobe_multi (6.8 link info, unknown to 6.1 headers): {path, offsets, ref_ctr_offsets, cookies,
- * path_size, count, flags, pid} where the union starts; `info` holds a first answer (count known). */
-static int bt_uprobe_multi_link_info(int fd, unsigned char *info, struct bt_link_info *out)
+ * path_size, count, flags, pid} where the union starts; `count`: from a first answer. */
+static int bt_uprobe_multi_link_info(int fd, __u32 count, struct bt_link_info *out)
 {
-	__u32 count, len, path_size = sizeof(out->probe_name);
+	_Alignas(8) unsigned char info[256];
+	__u32 len = sizeof(info), path_size = sizeof(out->probe_name);
 	__u64 path = (__u64)(uintptr_t)out->probe_name, offsets = 0, *buffer = NULL;
 	uint64_t hash = 0xcbf29ce484222325ull;
 
-	memcpy(&count, info + 52, sizeof(count));
 	if (count && count <= BT_PROBE_MAX_OFFSETS) {
 		buffer = calloc(count, sizeof(*buffer));
 		if (!buffer)
 			return -ENOMEM;
 		offsets = (__u64)(uintptr_t)buffer;
 	}
-	memset(info, 0, 256);
+	memset(info, 0, sizeof(info));
 	memcpy(info + 16, &path, sizeof(path));
 	memcpy(info + 48, &path_size, sizeof(path_size));
 	if (offsets) {
 		memcpy(info + 24, &offsets, sizeof(offsets));
 		memcpy(info + 52, &count, sizeof(count));
 	}
-	len = 256;
 	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0) {
 		int error = -errno;
 
 		free(buffer);
 		return error;
 	}
-	memcpy(&out->type, info, sizeof(out->type));
-	memcpy(&out->id, info + 4, sizeof(out->id));
-	memcpy(&out->prog_id, info + 8, sizeof(out->prog_id));
 	memcpy(&out->probe_count, info + 52, sizeof(out->probe_count));
 	memcpy(&out->probe_flags, info + 56, sizeof(out->probe_flags));
 	memcpy(&out->probe_pid, info + 60, sizeof(out->probe_pid));
@@ -279,38 +275,20 @@ static int bt_uprobe_multi_link_info(int fd, unsigned char *info, struct bt_link
 	return 0;
 }
 
-/* Probe links name their target through a pointer at a place of bpf_link_info that depends on the link's
- * type: ask once for the type alone, then again with the buffer where that type takes it. */
-static int bt_probe_link_info(int fd, struct bt_link_info *out)
+/* A raw tracepoint's or perf event's name, through a buffer placed where that type takes it: the union
+ * (at 16) for a raw tracepoint, perf_event's own union (at 24) for a perf event (6.6 layout). */
+static int bt_named_link_info(int fd, __u32 type, struct bt_link_info *out)
 {
-	/* bpf_link_info: the union at 16; perf_event's own union at 24 (6.6 layout, unknown to 6.1 headers). */
 	_Alignas(8) unsigned char info[256];
-	__u32 len = sizeof(info), type, name_at, len_at;
+	__u32 len = sizeof(info), name_len = sizeof(out->probe_name);
+	__u32 name_at = type == BPF_LINK_TYPE_RAW_TRACEPOINT ? 16 : 24;
 	__u64 address = (__u64)(uintptr_t)out->probe_name;
 
 	memset(info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0)
-		return -errno;
-	memcpy(&type, info, sizeof(type));
-	if (type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
-		name_at = 16, len_at = 24;
-	} else if (type == BPF_LINK_TYPE_PERF_EVENT) {
-		name_at = 24, len_at = 32;
-	} else if (type == BT_LINK_TYPE_UPROBE_MULTI) {
-		return bt_uprobe_multi_link_info(fd, info, out);
-	} else {
-		return 1;
-	}
-	memset(info, 0, sizeof(info));
 	memcpy(info + name_at, &address, sizeof(address));
-	len = sizeof(out->probe_name);
-	memcpy(info + len_at, &len, sizeof(len));
-	len = sizeof(info);
+	memcpy(info + name_at + 8, &name_len, sizeof(name_len));
 	if (bpf_obj_get_info_by_fd(fd, info, &len) < 0)
 		return -errno;
-	memcpy(&out->id, info + 4, sizeof(out->id));
-	memcpy(&out->type, info, sizeof(out->type));
-	memcpy(&out->prog_id, info + 8, sizeof(out->prog_id));
 	if (type == BPF_LINK_TYPE_PERF_EVENT) {
 		__u32 offset;
 
@@ -324,38 +302,36 @@ static int bt_probe_link_info(int fd, struct bt_link_info *out)
 int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 {
 	struct bpf_link_info info;
-	__u32 len = sizeof(info);
-	int probe;
+	/* Room for what kernels newer than the 6.1 headers report (a uprobe_multi's count at 52). */
+	_Alignas(8) unsigned char raw[256];
+	__u32 len = sizeof(raw);
 
-	memset(&info, 0, sizeof(info));
 	memset(out, 0, sizeof(*out));
-	info.iter.target_name = (__u64)(uintptr_t)out->iter_target;
-	info.iter.target_name_len = sizeof(out->iter_target);
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
-		/* A perf event link reads the iterator's length as its name pointer; a long raw tracepoint
-		 * name does not fit the iterator's buffer. */
-		if (errno != EINVAL && errno != ENOSPC)
-			return -errno;
-		probe = bt_probe_link_info(fd, out);
-		return probe < 0 ? probe : probe == 0 ? 0 : -EINVAL;
-	}
+	/* First without any buffer: link kinds read pointers at different places of the union (a
+	 * kprobe_multi link would write its addresses through an iterator's name pointer). */
+	memset(raw, 0, sizeof(raw));
+	if (bpf_obj_get_info_by_fd(fd, raw, &len) < 0)
+		return -errno;
+	memcpy(&info, raw, sizeof(info));
 	out->id = info.id;
 	out->type = info.type;
 	out->prog_id = info.prog_id;
-	/* The target name buffer is only an iterator's to fill. */
-	if (info.type != BPF_LINK_TYPE_ITER)
-		memset(out->iter_target, 0, sizeof(out->iter_target));
 	switch (info.type) {
 	case BPF_LINK_TYPE_CGROUP:
 		out->cgroup_id = info.cgroup.cgroup_id;
 		out->attach_type = info.cgroup.attach_type;
 		break;
 	case BPF_LINK_TYPE_ITER:
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		info.iter.target_name = (__u64)(uintptr_t)out->iter_target;
+		info.iter.target_name_len = sizeof(out->iter_target);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
 		if (strcmp(out->iter_target, "cgroup") == 0) {
 			out->cgroup_id = info.iter.cgroup.cgroup_id;
 			out->iter_order = info.iter.cgroup.order;
-		} else if (strcmp(out->iter_target, "bpf_map_elem") == 0 || strcmp(out->iter_target, "bpf_sk_storage_map") == 0 ||
-			   strcmp(out->iter_target, "sockmap") == 0) {
+		} else if (strcmp(out->iter_target, "bpf_map_elem") == 0 || strcmp(out->iter_target, "sockmap") == 0) {
 			out->map_id = info.iter.map.map_id;
 		}
 		break;
@@ -369,6 +345,24 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	case BPF_LINK_TYPE_TRACING:
 		out->attach_type = info.tracing.attach_type;
 		break;
+	case BPF_LINK_TYPE_RAW_TRACEPOINT:
+	case BPF_LINK_TYPE_PERF_EVENT:
+		return bt_named_link_info(fd, info.type, out);
+	case BT_LINK_TYPE_UPROBE_MULTI: {
+		__u32 count;
+
+		memcpy(&count, raw + 52, sizeof(count));
+		return bt_uprobe_multi_link_info(fd, count, out);
+	}
+	case BT_LINK_TYPE_KPROBE_MULTI: {
+		/* kprobe_multi (6.6 info): {addrs, count, flags, ...} where the union starts. */
+		__u32 words[2];
+
+		memcpy(words, raw + 24, sizeof(words));
+		out->probe_count = words[0];
+		out->probe_flags = words[1];
+		break;
+	}
 	case BT_LINK_TYPE_SOCKMAP: {
 		/* sockmap (6.10, unknown to 6.1 headers): map_id, attach_type where the union starts. */
 		__u32 words[2];
@@ -389,11 +383,6 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 		out->nf_flags = words[3];
 		break;
 	}
-	case BPF_LINK_TYPE_RAW_TRACEPOINT:
-	case BPF_LINK_TYPE_PERF_EVENT:
-	case BT_LINK_TYPE_UPROBE_MULTI:
-		probe = bt_probe_link_info(fd, out);
-		return probe < 0 ? probe : 0;
 	case BT_LINK_TYPE_TCX: {
 		/* tcx (6.6, unknown to 6.1 headers): ifindex and attach_type, where xdp.ifindex starts. */
 		__u32 words[2];

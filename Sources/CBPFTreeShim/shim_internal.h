@@ -21,6 +21,8 @@
 #define BT_LINK_TYPE_NETFILTER 10
 /* BPF_LINK_TYPE_SOCKMAP (Linux 6.10). */
 #define BT_LINK_TYPE_SOCKMAP 14
+/* BPF_LINK_TYPE_KPROBE_MULTI (Linux 5.18). */
+#define BT_LINK_TYPE_KPROBE_MULTI 8
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

@@ -209,8 +209,13 @@ struct ProbeLinkTests {
         ]
         var kprobeMessage = "this kernel has no kprobe PMU"
         if FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe") { kprobeMessage = "no function bt_no_such_function" }
+        let symbols = try String(contentsOfFile: "/proc/kallsyms", encoding: .utf8)
+        let multiMessage = symbols.contains(" register_fprobe_ips\n") ? "no kernel function matches 'bt_no_such_*'"
+            : "this kernel cannot attach kprobe_multi links (built without CONFIG_FPROBE"
         for (program, link, field, message) in cases + [("uprobe_count.bpf.o, name: count_calls", "kprobe: {function: bt_no_such_function}",
-                                                          "link.kprobe", kprobeMessage)] {
+                                                          "link.kprobe", kprobeMessage),
+                                                         ("uprobe_count.bpf.o, name: count_calls, attachType: trace_kprobe_multi",
+                                                          "kprobe: {functions: [bt_no_such_*]}", "link.kprobe", multiMessage)] {
             let manifest = """
                 apiVersion: bpftree/v1
                 kind: Tree

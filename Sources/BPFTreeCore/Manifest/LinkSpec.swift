@@ -29,6 +29,9 @@ public struct LinkSpec: Hashable, Sendable {
         /// A `kprobe` program loaded for `trace_uprobe_multi` on every function of a binary that matches
         /// (`BPF_LINK_TYPE_UPROBE_MULTI`).
         case uprobeMulti(UprobeMultiTarget)
+        /// A `kprobe` program loaded for `trace_kprobe_multi` on every kernel function that matches
+        /// (`BPF_LINK_TYPE_KPROBE_MULTI`).
+        case kprobeMulti(KprobeMultiTarget)
         /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
         case kprobe(KprobeTarget)
         /// An iterator over the elements of a declared map (`bpf_map_elem`; `sockmap` over a sockmap's):
@@ -71,6 +74,8 @@ public struct LinkSpec: Hashable, Sendable {
     /// The uprobe's file as it is now (`DEVICE:INODE`): a binary replaced by another file (a package
     /// upgrade) leaves the link on the old one, which `bpf_link_info` of a perf event does not show.
     public var uprobeFileIdentity: String?
+    /// A kprobe_multi link's functions (sorted), filled before planning.
+    public var kprobeFunctions: [String]?
     /// A uprobe_multi link's file offsets (sorted), filled before planning.
     public var uprobeOffsets: [UInt64]?
     /// Where its fields were written (`cgroup`, `interface`, `netns`, `program`).
@@ -97,6 +102,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .tcx: 11
         case .tracepoint, .uprobe, .kprobe: 7
         case .uprobeMulti: 12
+        case .kprobeMulti: 8
         case .netfilter: 10
         case .mapIterator: 4
         case .sockmap: 14
@@ -116,6 +122,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .tracepoint, .uprobe, .kprobe: .perfEvent
         case .rawTracepoint: .traceRawTP
         case .uprobeMulti: .traceUprobeMulti
+        case .kprobeMulti: .traceKprobeMulti
         case .netfilter: .netfilter
         case .mapIterator: .traceIter
         case .sockmap(let attach): attach
@@ -144,6 +151,8 @@ public struct LinkSpec: Hashable, Sendable {
         case .kprobe(let probe): return "\(program) as \(probe)"
         case .uprobeMulti(let probe):
             return "\(program) as \(probe)\(uprobeOffsets.map { " (\($0.count) functions)" } ?? "")"
+        case .kprobeMulti(let probe):
+            return "\(program) as \(probe)\(kprobeFunctions.map { " (\($0.count) functions)" } ?? "")"
         case .tracing(let attach): return "\(program) at its \(attach.name) target"
         case .netfilter(let hook): return "\(program) on \(hook)"
         case .mapIterator(let target): return "iterator \(program) over \(target) of \(map?.description ?? "")"
@@ -156,7 +165,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var exclusive: Bool {
         switch target {
         case .xdp, .tcx, .sockmap: true
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
         }
     }
 
@@ -164,7 +173,7 @@ public struct LinkSpec: Hashable, Sendable {
     public var updatable: Bool {
         switch target {
         case .cgroup, .xdp, .netns, .tcx, .sockmap: true
-        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
+        case .cgroupIterator, .iterator, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobeMulti, .kprobe, .tracing, .netfilter, .mapIterator: false
         }
     }
 
@@ -181,7 +190,7 @@ public struct LinkSpec: Hashable, Sendable {
             }
         case .uprobe(let probe):
             ("uprobe", "\(probe.binary) as it is now (device:inode \(uprobeFileIdentity ?? "?")), in \(probe.pid.map { "process \($0)" } ?? "every process")")
-        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobe, .tracing, .netfilter,
+        case .cgroup, .cgroupIterator, .iterator, .netns, .tracepoint, .rawTracepoint, .uprobeMulti, .kprobeMulti, .kprobe, .tracing, .netfilter,
              .mapIterator, .sockmap: nil
         }
     }
@@ -209,6 +218,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .uprobe(let probe): mix("\(probe) \(uprobeFileIdentity ?? "")".utf8)
         case .kprobe(let probe): mix("\(probe)".utf8)
         case .uprobeMulti(let probe): mix("\(probe)".utf8)
+        case .kprobeMulti(let probe): mix("\(probe)".utf8)
         case .netfilter(let hook): mix("\(hook)".utf8)
         case .mapIterator(let target): mix("map iterator \(target) \(map?.text ?? "")".utf8)
         case .sockmap(let attach): mix("sockmap \(attach.kernelValue) \(map?.text ?? "")".utf8)
@@ -310,6 +320,12 @@ public struct LinkSpec: Hashable, Sendable {
                                      priority: live.netfilterPriority, defrag: live.netfilterFlags & 1 == 1)
             if live != hook {
                 differences.append(FieldDifference(field: "netfilter", declared: hook.description, live: live.description))
+            }
+        case .kprobeMulti(let probe):
+            if live.probeFlags != probe.flags {
+                differences.append(FieldDifference(field: "kprobe.return", declared: "\(probe.isReturn)", live: "\(live.probeFlags & 1 == 1)"))
+            } else if let functions = kprobeFunctions, live.probeCount != functions.count {
+                differences.append(FieldDifference(field: "kprobe.functions", declared: "\(functions.count) functions", live: "\(live.probeCount) functions"))
             }
         case .kprobe(let probe):
             probeDifferences(live, kind: probe.isReturn ? .kretprobe : .kprobe, field: "kprobe.function",

@@ -61,6 +61,7 @@ struct PinSpecDecoder {
             let implied: AttachType = switch target {
             case .rawTracepoint?: .traceRawTP
             case .uprobeMulti?: .traceUprobeMulti
+            case .kprobeMulti?: .traceKprobeMulti
             case .netfilter?: .netfilter
             default: .perfEvent
             }
@@ -238,8 +239,30 @@ struct PinSpecDecoder {
             guard let family, let hook, let priority else { return nil }
             return .netfilter(NetfilterHook(family: family, hook: hook, priority: priority, defrag: defrag))
         default:
-            guard let block = reader.object(node, field, known: ["function", "offset", "return"], required: ["function"]) else { return nil }
+            guard let block = reader.object(node, field, known: ["function", "functions", "offset", "return"]) else { return nil }
             let before = reader.diagnostics.count
+            if let functionsNode = block["functions"] {
+                var functions: [String] = []
+                let items = reader.sequence(functionsNode, join(field, "functions"))
+                for index in items?.indices ?? 0..<0 {
+                    guard let item = items?[index] else { continue }
+                    if let pattern = symbolName(item, "\(join(field, "functions"))[\(index)]") { functions.append(pattern) }
+                }
+                if items?.isEmpty == true { reader.error("functions needs at least one pattern", at: functionsNode, join(field, "functions")) }
+                for other in ["function", "offset"] {
+                    if let misplaced = block[other] {
+                        reader.error("\(other) is for a single kprobe; functions makes a kprobe_multi link of every matching function",
+                                     at: misplaced, join(field, other))
+                    }
+                }
+                let isReturn = block["return"].flatMap { reader.bool($0, join(field, "return")) } ?? false
+                guard reader.diagnostics.count == before else { return nil }
+                return .kprobeMulti(KprobeMultiTarget(functions: functions, isReturn: isReturn))
+            }
+            if block["function"] == nil {
+                reader.error("a kprobe needs function (a kernel function) or functions (shell patterns)", at: node, field)
+                return nil
+            }
             let function = block["function"].flatMap { symbolName($0, join(field, "function")) }
             let offset = block["offset"].flatMap { reader.unsigned($0, join(field, "offset"), max: UInt64(UInt32.max)) }
             let isReturn = block["return"].flatMap { reader.bool($0, join(field, "return")) } ?? false

@@ -75,6 +75,22 @@ public struct KprobeTarget: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// `kprobe:` of a link with `functions`: every kernel function whose name matches one of the shell
+/// patterns, in one kprobe_multi link (`BPF_LINK_TYPE_KPROBE_MULTI`, Linux 5.18, needs `CONFIG_FPROBE`).
+public struct KprobeMultiTarget: Hashable, Sendable, CustomStringConvertible {
+    public var functions: [String]
+    public var isReturn: Bool
+
+    public init(functions: [String], isReturn: Bool = false) {
+        (self.functions, self.isReturn) = (functions, isReturn)
+    }
+
+    /// `BPF_F_KPROBE_MULTI_RETURN`, or 0.
+    public var flags: UInt32 { isReturn ? 1 : 0 }
+
+    public var description: String { "\(isReturn ? "kretprobe" : "kprobe") multi \(functions.joined(separator: ","))" }
+}
+
 /// `enum bpf_perf_event_type`: what a perf event link's event is.
 public enum PerfEventKind: UInt32, Sendable {
     case uprobe = 1, uretprobe, kprobe, kretprobe, tracepoint

@@ -89,6 +89,7 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let traceRawTP = AttachType(raw: 23)
     public static let perfEvent = AttachType(raw: 41)
     public static let traceUprobeMulti = AttachType(raw: 48)
+    public static let traceKprobeMulti = AttachType(raw: 42)
     public static let netfilter = AttachType(raw: 45)
     /// sk_skb_stream_parser, sk_skb_stream_verdict, sk_msg_verdict, sk_skb_verdict: on a sockmap or sockhash.
     public static let sockmap = [4, 5, 7, 38].map { AttachType(raw: $0) }

@@ -57,7 +57,7 @@ extension DesiredTree {
             case .iterator(let name): iterator = name
             case .cgroupIterator: iterator = "cgroup"
             case .mapIterator(let name): iterator = name
-            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobe, .tracing, .netfilter, .sockmap:
+            case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobeMulti, .kprobe, .tracing, .netfilter, .sockmap:
                 iterator = nil
             }
             if let map = spec.map, let problem = mapProblem(spec, map) {
@@ -106,6 +106,9 @@ extension DesiredTree {
         case .uprobeMulti:
             return type == .kprobe && image.expectedAttachType == AttachType.traceUprobeMulti.kernelValue ? nil
                 : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a uprobe link with symbols needs a kprobe program loaded for trace_uprobe_multi (program: {type: kprobe, attachType: trace_uprobe_multi}: Debian 12's libbpf 1.1 knows no uprobe.multi sections)"
+        case .kprobeMulti:
+            return type == .kprobe && image.expectedAttachType == AttachType.traceKprobeMulti.kernelValue ? nil
+                : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a kprobe link with functions needs a kprobe program loaded for trace_kprobe_multi (program: {type: kprobe, attachType: trace_kprobe_multi})"
         case .sockmap(let attach):
             let wanted: ProgramType? = attach.name == "sk_msg_verdict" ? ProgramType(name: "sk_msg") : ProgramType(name: "sk_skb")
             return type == wanted ? nil : "\(named); a \(attach.name) link needs a\(wanted.map { " \($0.name)" } ?? "n sk_skb") program"

@@ -183,6 +183,11 @@ extension Executor {
                 withUnsafeBytes(of: word.littleEndian) { op.args += $0 }
             }
             return op
+        case .kprobeMulti(let probe):
+            guard let functions = spec.kprobeFunctions else { throw unresolved("kprobe") }
+            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceKprobeMulti.kernelValue, info: [])
+            op.kprobeMulti = (functions, probe.flags)
+            return op
         case .uprobeMulti(let probe):
             guard let file = spec.uprobeFile, let offsets = spec.uprobeOffsets else { throw unresolved("uprobe") }
             var op = LinkOp(program: program, target: nil, attachType: AttachType.traceUprobeMulti.kernelValue, info: [])

@@ -104,6 +104,8 @@ public struct LinkOp {
     /// link_create's bytes after flags when they are not a tcx neighbour (a netfilter link's hook); empty
     /// otherwise.
     public var args: [UInt8] = []
+    /// A kprobe_multi link's functions and flags; nil otherwise.
+    public var kprobeMulti: (functions: [String], flags: UInt32)?
     /// A uprobe_multi link's file, offsets, flags and process (0: every one); nil otherwise.
     public var uprobeMulti: (file: String, offsets: [UInt64], flags: UInt32, pid: UInt32)?
     /// The interface index of an XDP or tcx link; 0 otherwise.

@@ -231,6 +231,22 @@ public final class LiveKernel: KernelOperations {
             arrays.forEach { $0.deallocate() }
         }
         for (index, link) in links.enumerated() {
+            if let probe = link.kprobeMulti {
+                // link_create.kprobe_multi: flags, cnt, syms (an array of name pointers), addrs, cookies.
+                let symbols = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, probe.functions.count))
+                arrays.append(symbols)
+                for (position, function) in probe.functions.enumerated() {
+                    guard let name = strdup(function) else { throw KernelError("strdup", path: function, negativeErrno: -ENOMEM) }
+                    names.append(name)
+                    symbols[position] = UInt64(UInt(bitPattern: name))
+                }
+                var args: [UInt8] = []
+                for word in [probe.flags, UInt32(probe.functions.count)] { withUnsafeBytes(of: word.littleEndian) { args += $0 } }
+                for word in [UInt64(UInt(bitPattern: symbols.baseAddress)), 0, 0] { withUnsafeBytes(of: word.littleEndian) { args += $0 } }
+                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: 0,
+                                args: args, info: [])
+                continue
+            }
             if let probe = link.uprobeMulti {
                 guard let path = strdup(probe.file) else { throw KernelError("strdup", path: probe.file, negativeErrno: -ENOMEM) }
                 names.append(path)

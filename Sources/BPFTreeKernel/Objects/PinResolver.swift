@@ -70,6 +70,8 @@ public enum PinResolver {
                     if let (file, offsets) = resolved("uprobe", probe.description, ProbeTargets.uprobeMulti(probe)) {
                         (spec.uprobeFile, spec.uprobeOffsets) = (file, offsets)
                     }
+                case .kprobeMulti(let probe) where spec.kprobeFunctions == nil:
+                    spec.kprobeFunctions = resolved("kprobe", probe.description, ProbeTargets.kprobeMulti(probe))
                 case .kprobe(let probe):
                     _ = resolved("kprobe", probe.function, ProbeTargets.kprobe(probe))
                 default:

@@ -119,6 +119,34 @@ public enum ProbeTargets {
         return .success(())
     }
 
+    /// A kprobe_multi link's functions (sorted): every kernel function that matches one of its patterns;
+    /// refused where the kernel cannot attach such links (built without `CONFIG_FPROBE`).
+    public static func kprobeMulti(_ probe: KprobeMultiTarget) -> Result<[String], KernelError> {
+        Result { () throws(KernelError) in
+            guard bt_kernel_function_exists("register_fprobe_ips") == 1 else {
+                throw KernelError("find fprobe", path: "/proc/kallsyms", negativeErrno: -EOPNOTSUPP,
+                                  detail: "this kernel cannot attach kprobe_multi links (built without CONFIG_FPROBE: no register_fprobe_ips in /proc/kallsyms)")
+            }
+            var functions: Set<String> = []
+            var names = [CChar](repeating: 0, count: 1 << 20)
+            for pattern in probe.functions {
+                let found = bt_kernel_functions_matching(pattern, &names, names.count, UInt32(BT_PROBE_MAX_OFFSETS))
+                guard found > 0 else {
+                    throw KernelError("find kernel functions", path: pattern, negativeErrno: found == 0 ? -ESRCH : found,
+                                      detail: found == 0 ? "no kernel function matches '\(pattern)' in /proc/kallsyms"
+                                          : found == -E2BIG ? "'\(pattern)' matches more than \(BT_PROBE_MAX_OFFSETS) functions" : nil)
+                }
+                var start = 0
+                for _ in 0..<Int(found) {
+                    let end = names[start...].firstIndex(of: 0) ?? names.count
+                    functions.insert(String(decoding: names[start..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                    start = end + 1
+                }
+            }
+            return functions.sorted()
+        }
+    }
+
     /// `perf_event_open` of the event a tracepoint, uprobe or kprobe link attaches through.
     static func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
         func unresolved(_ what: String) -> KernelError {

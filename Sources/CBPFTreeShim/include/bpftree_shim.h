@@ -292,6 +292,10 @@ int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset)
  *  (fnmatch; .symtab and .dynsym, each offset once), at most `max` (more: -E2BIG). Returns how many, or
  *  -ENOEXEC (not an ELF file) or another -errno. */
 int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offsets, uint32_t max);
+/** The kernel functions (text symbols of /proc/kallsyms outside modules) whose names match shell pattern
+ *  `pattern`, written NUL-terminated one after another into `names` (`size` bytes), at most `max` (more:
+ *  -E2BIG). Returns how many, or -errno. */
+int bt_kernel_functions_matching(const char *pattern, char *names, size_t size, uint32_t max);
 /** 1 when /proc/kallsyms lists kernel function `name`, 0 when not, or -errno. */
 int bt_kernel_function_exists(const char *name);
 /** The perf event type of PMU `pmu` (`uprobe`, `kprobe`) and the config bit of its retprobe, or -errno. */
