@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -395,6 +396,26 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	default:
 		break;
 	}
+	return 0;
+}
+
+int bt_tcx_query(uint32_t ifindex, uint32_t attach_type, uint32_t *prog_ids, uint32_t *link_ids, uint32_t max,
+		 uint32_t *count)
+{
+	/* attr.query (6.6 layout, unknown to 6.1 headers): target_ifindex, attach_type, query_flags,
+	 * attach_flags, prog_ids, count, pad, prog_attach_flags, link_ids, link_attach_flags, revision. */
+	_Alignas(8) unsigned char attr[128];
+	__u64 progs = (__u64)(uintptr_t)prog_ids, links = (__u64)(uintptr_t)link_ids;
+
+	memset(attr, 0, sizeof(attr));
+	memcpy(attr + 0, &ifindex, sizeof(ifindex));
+	memcpy(attr + 4, &attach_type, sizeof(attach_type));
+	memcpy(attr + 16, &progs, sizeof(progs));
+	memcpy(attr + 24, &max, sizeof(max));
+	memcpy(attr + 40, &links, sizeof(links));
+	if (syscall(__NR_bpf, BPF_PROG_QUERY, attr, 64) < 0)
+		return -errno;
+	memcpy(count, attr + 24, sizeof(*count));
 	return 0;
 }
 

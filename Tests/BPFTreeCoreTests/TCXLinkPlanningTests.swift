@@ -156,4 +156,31 @@ import Testing
         let plan = try Self.plan(tree, live, ledger)
         #expect(plan.actions.map(\.kind) == ["replaceLink"], "\(plan.actions.map(\.reason))")
     }
+
+    /// The hook's order as BPF_PROG_QUERY gives it: a link placed before another must be right before it,
+    /// a link placed first must be first.
+    @Test func aPositionIsCheckedAgainstTheHooksOrder() throws {
+        let tree = try Self.resolved(Self.text())
+        var (live, ledger) = try Self.converged(tree)
+        func order(_ links: [UInt32], programs: [UInt32]) {
+            for name in ["filter", "counter"] {
+                guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind else { continue }
+                (info.tcxLinks, info.tcxPrograms) = (links, programs)
+                live.entries[path("net/tc/\(name)")]?.kind = .link(info)
+            }
+        }
+        order([31, 30], programs: [21, 20])
+        #expect(!(try Self.plan(tree, live, ledger)).hasChanges)
+        // Another program slipped in between the counter (31) and the filter (30).
+        order([31, 0, 30], programs: [21, 77, 20])
+        let plan = try Self.plan(tree, live, ledger)
+        #expect(plan.actions.map(\.kind) == ["replaceLink"] && plan.actions.first?.path == path("net/tc/counter"))
+        #expect(plan.actions.first?.reason == "before: declared net/tc/filter, live 1 of 3 on the hook, before program id 77", "\(plan.actions.map(\.reason))")
+
+        let first = try Self.resolved(Self.text(counter: "position: first"))
+        (live, ledger) = try Self.converged(first)
+        order([40, 31, 30], programs: [50, 21, 20])
+        let moved = try Self.plan(first, live, ledger)
+        #expect(moved.actions.first?.reason == "position: declared first, live 2 of 3 on the hook", "\(moved.actions.map(\.reason))")
+    }
 }

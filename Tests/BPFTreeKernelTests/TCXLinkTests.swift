@@ -114,6 +114,40 @@ struct TCXLinkTests {
         #expect(try veth.udpReceived(count: 10, port: 9) == 10)
     }
 
+    /// A declared position is checked against the hook's order (`BPF_PROG_QUERY`): another tree's link
+    /// put first in front of a counter declared first is found, and the counter is made first again,
+    /// where it sees what that link drops.
+    @Test func aPositionLostToAnotherLinkIsFoundAndRestored() throws {
+        let fs = try ScratchBPFFS(), other = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let first = try manifest(veth.host, counter: "position: first")
+        let foreign = try manifest(veth.host).components(separatedBy: "    count_all:")[0]
+            + "    filter:\n      link: {program: net/tc/drop_udp9, attachType: tcx_ingress, interface: \(veth.host), position: first}\n"
+        let files = try ManifestDirectory(["tcx.yaml": first, "foreign.yaml": foreign, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Another tree puts its own UDP 9 filter first: the counter is second and no longer sees those.
+        let foreignArgs = ["-f", files.path + "/foreign.yaml", "--policy", files.path + "/policy.yaml", "--anchor", other.path]
+        #expect(try bpftree(["apply"] + foreignArgs).status == 0)
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2 && drift.output.contains("position: declared first, live 2 of 3 on the hook"), "\(drift.output)")
+        var counted = try count(fs, "counted")
+        try veth.sendFromPeer(count: 20)
+        usleep(300_000)
+        #expect(try count(fs, "counted") < counted + 20, "behind the other filter, the counter misses what it drops")
+
+        // Repaired: first again, it counts every datagram, the ones the other filter drops too.
+        let repaired = try bpftree(["apply"] + args)
+        #expect(repaired.status == 0 && repaired.output.contains("net/tc/counter"), "\(repaired.output)")
+        #expect(try bpftree(["diff"] + args).status == 0)
+        counted = try count(fs, "counted")
+        try veth.sendFromPeer(count: 20)
+        #expect(try eventually(within: 5) { try count(fs, "counted") >= counted + 20 })
+    }
+
     /// Placed before a program that is not attached there, the kernel refuses the link (ENOENT): the
     /// error names it, and nothing is left of the run.
     @Test func aPositionNextToAProgramNotOnTheHookIsRefusedAndNothingChanges() throws {

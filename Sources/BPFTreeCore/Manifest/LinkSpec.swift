@@ -350,6 +350,36 @@ public struct LinkSpec: Hashable, Sendable {
         return differences
     }
 
+    /// How a tcx link's place on its hook (`live.tcxLinks`, first to last) differs from its declared
+    /// position; `relative`: the live id of the program or link it is declared next to.
+    public func positionDifference(from live: LiveLinkInfo, relative: (id: UInt32, isLink: Bool)?) -> FieldDifference? {
+        guard case .tcx(_, let position?) = target, let index = live.tcxLinks.firstIndex(of: live.id) else { return nil }
+        let count = live.tcxLinks.count
+        let place = "\(index + 1) of \(count) on the hook"
+        func neighbour(_ at: Int) -> String {
+            guard live.tcxLinks.indices.contains(at) else { return "nothing" }
+            return live.tcxLinks[at] != 0 ? "link id \(live.tcxLinks[at])" : "program id \(live.tcxPrograms[at])"
+        }
+        func holds(_ at: Int, _ wanted: (id: UInt32, isLink: Bool)) -> Bool {
+            guard live.tcxLinks.indices.contains(at) else { return false }
+            return wanted.isLink ? live.tcxLinks[at] == wanted.id : live.tcxPrograms[at] == wanted.id
+        }
+        switch position {
+        case .first where index != 0:
+            return FieldDifference(field: "position", declared: "first", live: place)
+        case .last where index != count - 1:
+            return FieldDifference(field: "position", declared: "last", live: place)
+        case .before(let path):
+            guard let relative, !holds(index + 1, relative) else { return nil }
+            return FieldDifference(field: "before", declared: "\(path)", live: "\(place), before \(neighbour(index + 1))")
+        case .after(let path):
+            guard let relative, !holds(index - 1, relative) else { return nil }
+            return FieldDifference(field: "after", declared: "\(path)", live: "\(place), after \(neighbour(index - 1))")
+        default:
+            return nil
+        }
+    }
+
     /// A perf event link's event kind and name against the declared ones.
     private func probeDifferences(_ live: LiveLinkInfo, kind: PerfEventKind, field: String, declared: String, shown: String,
                                   into differences: inout [FieldDifference]) {

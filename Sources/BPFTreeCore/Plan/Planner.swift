@@ -260,6 +260,15 @@ private struct Planning {
             differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
                                                live: "program id \(info.programID)"))
         }
+        if case .tcx(_, let position?) = spec.target, differences.isEmpty {
+            // Placed next to a declared program or link: the neighbour it must have, by its live id.
+            let relative: (id: UInt32, isLink: Bool)? = switch position.relative.flatMap({ live[$0]?.kind }) {
+            case .program(let program)?: (program.id, false)
+            case .link(let link)?: (link.id, true)
+            default: nil
+            }
+            if let difference = spec.positionDifference(from: info, relative: relative) { differences.append(difference) }
+        }
         if let map = spec.map, differences.isEmpty {
             if changed.contains(map) {
                 differences.append(FieldDifference(field: "map", declared: "\(map), which is created or replaced now", live: "the map it was made on"))

@@ -72,6 +72,10 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var probeOffsetsDigest: UInt64 = 0
     public var probeFlags: UInt32 = 0
     public var probePID: UInt32 = 0
+    /// tcx links: the programs on the link's hook and their links' ids (0: a program attached without
+    /// one), first to last (`BPF_PROG_QUERY`); empty when not asked.
+    public var tcxPrograms: [UInt32] = []
+    public var tcxLinks: [UInt32] = []
     /// Map iterators and sockmap links: the map's id.
     public var mapID: UInt32 = 0
     /// Netfilter links: `NFPROTO_*`, `NF_INET_*`, the priority and the flags.

@@ -192,6 +192,14 @@ public struct TreeObserver {
             (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
             (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
             link.mapID = info.map_id
+            if link.type == 11, link.interfaceIndex != 0 {
+                // Where it stands among the hook's programs: what its position declares is checked against it.
+                var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
+                var count: UInt32 = 0
+                if bt_tcx_query(link.interfaceIndex, link.attachType, &programs, &links, 64, &count) == 0 {
+                    (link.tcxPrograms, link.tcxLinks) = (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
+                }
+            }
             (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
             (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
             return .link(link)

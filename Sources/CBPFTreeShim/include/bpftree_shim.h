@@ -267,6 +267,12 @@ int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id);
 /** BPF_OBJ_GET_INFO_BY_FD of a link. */
 int bt_link_info_by_fd(int fd, struct bt_link_info *out);
 
+/** BPF_PROG_QUERY of tcx hook `attach_type` of interface `ifindex`: the programs and their links (0: a
+ *  program attached without one), first to last, at most `max`; `count` gets how many there are.
+ *  Returns 0 or -errno (-ENOSPC: more than `max`). */
+int bt_tcx_query(uint32_t ifindex, uint32_t attach_type, uint32_t *prog_ids, uint32_t *link_ids, uint32_t max,
+		 uint32_t *count);
+
 /** Opens a cgroup v2 directory (O_RDONLY | O_DIRECTORY, not following a final symlink) and returns its fd
  *  and inode (= cgroup id), or -errno. */
 int bt_cgroup_open(const char *path, uint64_t *id);
