@@ -10,7 +10,7 @@ public struct LinkSpec: Hashable, Sendable {
         case cgroupIterator(CgroupIteratorOrder)
         /// An iterator (`BPF_LINK_TYPE_ITER`) of a target that takes no parameters, e.g. `task`: reading
         /// the pin runs the program over every object of the target.
-        case iterator(String)
+        indirect case iterator(String)
         /// An XDP program on a network interface (`BPF_LINK_TYPE_XDP`), in `mode` (nil: the kernel's
         /// choice, native where the driver has it).
         case xdp(XDPMode?)
@@ -21,22 +21,22 @@ public struct LinkSpec: Hashable, Sendable {
         case tcx(AttachType, TCXPosition?)
         /// A `tracepoint` program on a kernel tracepoint through a perf event (`BPF_LINK_TYPE_PERF_EVENT`),
         /// named as tracefs names it: `sched/sched_process_exec`.
-        case tracepoint(category: String, name: String)
+        indirect case tracepoint(category: String, name: String)
         /// A `raw_tracepoint` program on a kernel tracepoint by name (`BPF_LINK_TYPE_RAW_TRACEPOINT`).
-        case rawTracepoint(String)
+        indirect case rawTracepoint(String)
         /// A `kprobe` program on a user-space function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
-        case uprobe(UprobeTarget)
+        indirect case uprobe(UprobeTarget)
         /// A `kprobe` program loaded for `trace_uprobe_multi` on every function of a binary that matches
         /// (`BPF_LINK_TYPE_UPROBE_MULTI`).
-        case uprobeMulti(UprobeMultiTarget)
+        indirect case uprobeMulti(UprobeMultiTarget)
         /// A `kprobe` program loaded for `trace_kprobe_multi` on every kernel function that matches
         /// (`BPF_LINK_TYPE_KPROBE_MULTI`).
-        case kprobeMulti(KprobeMultiTarget)
+        indirect case kprobeMulti(KprobeMultiTarget)
         /// A `kprobe` program on a kernel function through a perf event (`BPF_LINK_TYPE_PERF_EVENT`).
-        case kprobe(KprobeTarget)
+        indirect case kprobe(KprobeTarget)
         /// An iterator over the elements of a declared map (`bpf_map_elem`; `sockmap` over a sockmap's):
         /// reading the pin runs the program over each.
-        case mapIterator(String)
+        indirect case mapIterator(String)
         /// An `sk_msg` or `sk_skb` program on a declared sockmap or sockhash (`BPF_LINK_TYPE_SOCKMAP`, 6.10).
         case sockmap(AttachType)
         /// A `netfilter` program on a netfilter hook of bpftree's network namespace
@@ -66,18 +66,46 @@ public struct LinkSpec: Hashable, Sendable {
     /// The interface's index, filled by the kernel layer before planning.
     public var interfaceIndex: UInt32?
     /// A tracepoint link's perf event id (tracefs `events/CATEGORY/NAME/id`), filled before planning.
-    public var tracepointID: UInt64?
+    public var tracepointID: UInt64? {
+        get { resolvedProbe.first?.tracepointID }
+        set { probe { $0.tracepointID = newValue } }
+    }
     /// A uprobe's binary as the kernel reports it (symbolic links resolved) and its file offset (the
     /// symbol's, plus `offset`), filled before planning.
-    public var uprobeFile: String?
-    public var uprobeOffset: UInt64?
+    public var uprobeFile: String? {
+        get { resolvedProbe.first?.uprobeFile }
+        set { probe { $0.uprobeFile = newValue } }
+    }
+    public var uprobeOffset: UInt64? {
+        get { resolvedProbe.first?.uprobeOffset }
+        set { probe { $0.uprobeOffset = newValue } }
+    }
     /// The uprobe's file as it is now (`DEVICE:INODE`): a binary replaced by another file (a package
     /// upgrade) leaves the link on the old one, which `bpf_link_info` of a perf event does not show.
-    public var uprobeFileIdentity: String?
+    public var uprobeFileIdentity: String? {
+        get { resolvedProbe.first?.uprobeFileIdentity }
+        set { probe { $0.uprobeFileIdentity = newValue } }
+    }
     /// A kprobe_multi link's functions (sorted), filled before planning.
-    public var kprobeFunctions: [String]?
+    public var kprobeFunctions: [String]? {
+        get { resolvedProbe.first?.kprobeFunctions }
+        set { probe { $0.kprobeFunctions = newValue } }
+    }
     /// A uprobe_multi link's file offsets (sorted), filled before planning.
-    public var uprobeOffsets: [UInt64]?
+    public var uprobeOffsets: [UInt64]? {
+        get { resolvedProbe.first?.uprobeOffsets }
+        set { probe { $0.uprobeOffsets = newValue } }
+    }
+    /// What the kernel layer resolved of a probe link, out of line: most links are cgroup links, by the
+    /// thousand, and carry none (an empty array is one word).
+    private var resolvedProbe: [ProbeResolution] = []
+
+    private mutating func probe(_ change: (inout ProbeResolution) -> Void) {
+        var resolution = resolvedProbe.first ?? ProbeResolution()
+        change(&resolution)
+        resolvedProbe = [resolution]
+    }
+
     /// Where its fields were written (`cgroup`, `interface`, `netns`, `program`).
     public var locations: [String: SourceLocation] = [:]
 
@@ -390,6 +418,16 @@ public struct LinkSpec: Hashable, Sendable {
             differences.append(FieldDifference(field: field, declared: shown, live: live.probeName))
         }
     }
+}
+
+/// The kernel layer's findings about a probe link's target (`LinkSpec.tracepointID` and the rest).
+struct ProbeResolution: Hashable, Sendable {
+    var tracepointID: UInt64?
+    var uprobeFile: String?
+    var uprobeOffset: UInt64?
+    var uprobeFileIdentity: String?
+    var kprobeFunctions: [String]?
+    var uprobeOffsets: [UInt64]?
 }
 
 /// `order` of a cgroup iterator (`enum bpf_cgroup_iter_order`).

@@ -61,28 +61,76 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var interfaceIndex: UInt32
     /// Network namespace links: the namespace's inode (0 once it is gone).
     public var netnsInode: UInt32
-    /// Perf event links: `enum bpf_perf_event_type` (`PerfEventKind`), and the probe's offset.
-    public var perfEventType: UInt32 = 0
-    public var probeOffset: UInt64 = 0
-    /// Raw tracepoint and perf event links: the tracepoint, the kernel function or (uprobes) the file.
-    public var probeName: String = ""
-    /// uprobe_multi links: how many offsets and their digest (`offsetsDigest`, 0 when not read), the
-    /// return flag and the process (0: every one).
-    public var probeCount: Int = 0
-    public var probeOffsetsDigest: UInt64 = 0
-    public var probeFlags: UInt32 = 0
-    public var probePID: UInt32 = 0
-    /// tcx links: the programs on the link's hook and their links' ids (0: a program attached without
-    /// one), first to last (`BPF_PROG_QUERY`); empty when not asked.
-    public var tcxPrograms: [UInt32] = []
-    public var tcxLinks: [UInt32] = []
     /// Map iterators and sockmap links: the map's id.
     public var mapID: UInt32 = 0
+    /// Perf event links: `enum bpf_perf_event_type` (`PerfEventKind`), and the probe's offset.
+    public var perfEventType: UInt32 {
+        get { details.first?.perfEventType ?? 0 }
+        set { detail { $0.perfEventType = newValue } }
+    }
+    public var probeOffset: UInt64 {
+        get { details.first?.probeOffset ?? 0 }
+        set { detail { $0.probeOffset = newValue } }
+    }
+    /// Raw tracepoint, perf event and uprobe_multi links: the tracepoint, the kernel function or (uprobes)
+    /// the file.
+    public var probeName: String {
+        get { details.first?.probeName ?? "" }
+        set { detail { $0.probeName = newValue } }
+    }
+    /// uprobe_multi and kprobe_multi links: how many offsets or functions, the offsets' digest
+    /// (`offsetsDigest`, 0 when not read), the return flag and the process (0: every one).
+    public var probeCount: Int {
+        get { details.first?.probeCount ?? 0 }
+        set { detail { $0.probeCount = newValue } }
+    }
+    public var probeOffsetsDigest: UInt64 {
+        get { details.first?.probeOffsetsDigest ?? 0 }
+        set { detail { $0.probeOffsetsDigest = newValue } }
+    }
+    public var probeFlags: UInt32 {
+        get { details.first?.probeFlags ?? 0 }
+        set { detail { $0.probeFlags = newValue } }
+    }
+    public var probePID: UInt32 {
+        get { details.first?.probePID ?? 0 }
+        set { detail { $0.probePID = newValue } }
+    }
     /// Netfilter links: `NFPROTO_*`, `NF_INET_*`, the priority and the flags.
-    public var netfilterFamily: UInt32 = 0
-    public var netfilterHook: UInt32 = 0
-    public var netfilterPriority: Int32 = 0
-    public var netfilterFlags: UInt32 = 0
+    public var netfilterFamily: UInt32 {
+        get { details.first?.netfilterFamily ?? 0 }
+        set { detail { $0.netfilterFamily = newValue } }
+    }
+    public var netfilterHook: UInt32 {
+        get { details.first?.netfilterHook ?? 0 }
+        set { detail { $0.netfilterHook = newValue } }
+    }
+    public var netfilterPriority: Int32 {
+        get { details.first?.netfilterPriority ?? 0 }
+        set { detail { $0.netfilterPriority = newValue } }
+    }
+    public var netfilterFlags: UInt32 {
+        get { details.first?.netfilterFlags ?? 0 }
+        set { detail { $0.netfilterFlags = newValue } }
+    }
+    /// tcx links: the programs on the link's hook and their links' ids (0: a program attached without
+    /// one), first to last (`BPF_PROG_QUERY`); empty when not asked.
+    public var tcxPrograms: [UInt32] {
+        get { details.first?.tcxPrograms ?? [] }
+        set { detail { $0.tcxPrograms = newValue } }
+    }
+    public var tcxLinks: [UInt32] {
+        get { details.first?.tcxLinks ?? [] }
+        set { detail { $0.tcxLinks = newValue } }
+    }
+    /// What only some kinds of links report, out of line: most links are cgroup links, by the thousand.
+    private var details: [LinkDetails] = []
+
+    private mutating func detail(_ change: (inout LinkDetails) -> Void) {
+        var found = details.first ?? LinkDetails()
+        change(&found)
+        details = [found]
+    }
 
     public init(id: UInt32, type: UInt32, programID: UInt32, attachType: UInt32 = 0, cgroupID: UInt64 = 0,
                 iteratorTarget: String = "", iteratorOrder: UInt32 = 0, interfaceIndex: UInt32 = 0, netnsInode: UInt32 = 0) {
@@ -102,6 +150,23 @@ public struct LiveLinkInfo: Hashable, Sendable {
                      "kprobe_multi", "struct_ops", "netfilter", "tcx", "uprobe_multi", "netkit", "sockmap"]
         return names.indices.contains(Int(type)) ? names[Int(type)] : "type \(type)"
     }
+}
+
+/// `LiveLinkInfo`'s fields of probe, netfilter and tcx links.
+struct LinkDetails: Hashable, Sendable {
+    var perfEventType: UInt32 = 0
+    var probeOffset: UInt64 = 0
+    var probeName = ""
+    var probeCount = 0
+    var probeOffsetsDigest: UInt64 = 0
+    var probeFlags: UInt32 = 0
+    var probePID: UInt32 = 0
+    var netfilterFamily: UInt32 = 0
+    var netfilterHook: UInt32 = 0
+    var netfilterPriority: Int32 = 0
+    var netfilterFlags: UInt32 = 0
+    var tcxPrograms: [UInt32] = []
+    var tcxLinks: [UInt32] = []
 }
 
 /// One entry observed in the bpffs tree.

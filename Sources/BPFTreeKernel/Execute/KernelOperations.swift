@@ -91,6 +91,13 @@ public enum BatchResult {
     }
 }
 
+/// A link a batch makes from arguments in bpftree's memory.
+private enum SpecialLink {
+    case rawTracepoint(String)
+    case kprobeMulti([String], UInt32)
+    case uprobeMulti(String, [UInt64], UInt32, UInt32)
+}
+
 /// One `BPF_LINK_CREATE` of a batch run.
 public struct LinkOp {
     public var program: Descriptor
@@ -98,16 +105,27 @@ public struct LinkOp {
     /// link; nil for the rest.
     public var target: Descriptor?
     /// A raw tracepoint link's tracepoint (`BPF_RAW_TRACEPOINT_OPEN`, not LINK_CREATE); nil otherwise.
-    public var rawTracepoint: String?
+    public var rawTracepoint: String? {
+        get { if case .rawTracepoint(let name)? = special.first { name } else { nil } }
+        set { special = newValue.map { [.rawTracepoint($0)] } ?? [] }
+    }
     /// Descriptors `info` names (a map iterator's map), open until the run.
     public var keepAlive: [Descriptor] = []
     /// link_create's bytes after flags when they are not a tcx neighbour (a netfilter link's hook); empty
     /// otherwise.
     public var args: [UInt8] = []
     /// A kprobe_multi link's functions and flags; nil otherwise.
-    public var kprobeMulti: (functions: [String], flags: UInt32)?
+    public var kprobeMulti: (functions: [String], flags: UInt32)? {
+        get { if case .kprobeMulti(let functions, let flags)? = special.first { (functions, flags) } else { nil } }
+        set { special = newValue.map { [.kprobeMulti($0.functions, $0.flags)] } ?? [] }
+    }
     /// A uprobe_multi link's file, offsets, flags and process (0: every one); nil otherwise.
-    public var uprobeMulti: (file: String, offsets: [UInt64], flags: UInt32, pid: UInt32)?
+    public var uprobeMulti: (file: String, offsets: [UInt64], flags: UInt32, pid: UInt32)? {
+        get { if case .uprobeMulti(let file, let offsets, let flags, let pid)? = special.first { (file, offsets, flags, pid) } else { nil } }
+        set { special = newValue.map { [.uprobeMulti($0.file, $0.offsets, $0.flags, $0.pid)] } ?? [] }
+    }
+    /// The above, out of line: a batch holds thousands of cgroup links, which have none.
+    private var special: [SpecialLink] = []
     /// The interface index of an XDP or tcx link; 0 otherwise.
     public var interfaceIndex: UInt32
     public var attachType: UInt32

@@ -186,22 +186,26 @@ public struct TreeObserver {
                                     cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
                                     iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
                                     netnsInode: info.netns_ino)
-            link.perfEventType = info.perf_event_type
-            link.probeOffset = info.probe_offset
-            link.probeName = cString(info.probe_name)
-            (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
-            (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
             link.mapID = info.map_id
-            if link.type == 11, link.interfaceIndex != 0 {
+            switch link.type {
+            case 1, 7, 8, 12:
+                // Raw tracepoint, perf event, kprobe_multi and uprobe_multi links.
+                (link.perfEventType, link.probeOffset, link.probeName) = (info.perf_event_type, info.probe_offset, cString(info.probe_name))
+                (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
+                (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
+            case 10:
+                (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
+                (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
+            case 11 where link.interfaceIndex != 0:
                 // Where it stands among the hook's programs: what its position declares is checked against it.
                 var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
                 var count: UInt32 = 0
                 if bt_tcx_query(link.interfaceIndex, link.attachType, &programs, &links, 64, &count) == 0 {
                     (link.tcxPrograms, link.tcxLinks) = (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
                 }
+            default:
+                break
             }
-            (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
-            (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
             return .link(link)
         default: return .pin
         }
