@@ -46,12 +46,7 @@ public enum ProbeTargets {
                 throw KernelError("find uprobe PMU", path: "/sys/bus/event_source/devices/uprobe", negativeErrno: -ENOENT,
                                   detail: "this kernel has no uprobe PMU (built without CONFIG_UPROBE_EVENTS): uprobes cannot be attached")
             }
-            guard let resolved = realpath(probe.binary, nil) else {
-                let error = errno
-                throw KernelError("open", path: probe.binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
-            }
-            let file = String(cString: resolved)
-            free(resolved)
+            let file = try resolvedFile(probe.binary)
             var found: UInt64 = 0
             let result = bt_elf_symbol_offset(file, probe.symbol, &found)
             guard result == 0 else {
@@ -63,9 +58,7 @@ public enum ProbeTargets {
                 throw KernelError("find symbol", path: probe.binary, negativeErrno: result, detail: detail)
             }
             let offset = probe.offset + found
-            if let pid = probe.pid, kill(pid, 0) != 0, errno == ESRCH {
-                throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
-            }
+            try checkProcess(probe.pid)
             var status = stat()
             guard stat(file, &status) == 0 else { throw KernelError("stat", path: file, negativeErrno: -errno) }
             return (file, offset, "\(status.st_dev):\(status.st_ino)")
@@ -76,12 +69,7 @@ public enum ProbeTargets {
     /// that matches one of its patterns; a pattern that matches none is refused.
     public static func uprobeMulti(_ probe: UprobeMultiTarget) -> Result<(file: String, offsets: [UInt64]), KernelError> {
         Result { () throws(KernelError) in
-            guard let resolved = realpath(probe.binary, nil) else {
-                let error = errno
-                throw KernelError("open", path: probe.binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
-            }
-            let file = String(cString: resolved)
-            free(resolved)
+            let file = try resolvedFile(probe.binary)
             var offsets: Set<UInt64> = []
             var buffer = [UInt64](repeating: 0, count: Int(BT_PROBE_MAX_OFFSETS))
             for pattern in probe.symbols {
@@ -97,10 +85,25 @@ public enum ProbeTargets {
                 }
                 offsets.formUnion(buffer.prefix(Int(found)))
             }
-            if let pid = probe.pid, kill(pid, 0) != 0, errno == ESRCH {
-                throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
-            }
+            try checkProcess(probe.pid)
             return (file, offsets.sorted())
+        }
+    }
+
+    /// A uprobe's binary with symbolic links resolved, as the kernel names the file it probes.
+    private static func resolvedFile(_ binary: String) throws(KernelError) -> String {
+        guard let resolved = realpath(binary, nil) else {
+            let error = errno
+            throw KernelError("open", path: binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Refuses a uprobe of a process that does not exist (nil: every process).
+    private static func checkProcess(_ pid: Int32?) throws(KernelError) {
+        if let pid, kill(pid, 0) != 0, errno == ESRCH {
+            throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
         }
     }
 
