@@ -74,8 +74,8 @@ static void mark_used_maps(struct bpf_object *obj, struct bt_prog_load_result *r
 		struct bpf_map_info info;
 		__u32 len = sizeof(info);
 
-		if (bpf_map__is_internal(map) || index >= result->nr_object_maps)
-			continue;
+		if (index >= result->nr_object_maps)
+			break;
 		memset(&info, 0, sizeof(info));
 		if (bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len) == 0)
 			for (__u32 i = 0; i < count; i++)
@@ -85,20 +85,22 @@ static void mark_used_maps(struct bpf_object *obj, struct bt_prog_load_result *r
 	}
 }
 
-int bt_prog_load(const void *object, size_t size, const char *object_name, const char *program, int32_t type,
-		 int32_t attach_type, const char *const *map_names, const int *map_fds, uint32_t nr_maps, int keep,
-		 struct bt_prog_load_result *result)
+int bt_prog_load(const void *object, size_t size, const char *object_name, struct bt_load_program *programs,
+		 uint32_t nr_programs, const char *const *map_names, const int *map_fds, uint32_t nr_maps,
+		 const struct bt_load_global *globals, uint32_t nr_globals, int keep, struct bt_prog_load_result *result)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = object_name);
 	struct bpf_object *obj;
-	struct bpf_program *prog, *target = NULL;
+	struct bpf_program *prog, *targets[BT_LOAD_MAX_PROGRAMS] = { 0 };
 	struct bpf_map *map;
-	struct bpf_prog_info info;
-	__u32 info_len = sizeof(info), map_ids[BT_PROG_MAX_MAPS];
-	int err = 0, fd;
+	__u32 map_ids[BT_PROG_MAX_MAPS];
+	int err = 0;
 
 	memset(result, 0, sizeof(*result));
-	result->prog_fd = -1;
+	for (uint32_t i = 0; i < nr_programs; i++)
+		programs[i].fd = -1;
+	if (nr_programs == 0 || nr_programs > BT_LOAD_MAX_PROGRAMS)
+		return -E2BIG;
 	bt_prog_log = result->log;
 	bt_prog_log_size = sizeof(result->log);
 	libbpf_set_print(bt_prog_print);
@@ -111,10 +113,14 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 	bpf_object__for_each_program(prog, obj) {
 		const char *name = bpf_program__name(prog);
 		size_t used = strlen(result->programs);
+		int wanted = 0;
 
-		if (strcmp(name, program) == 0)
-			target = prog;
-		else
+		for (uint32_t i = 0; i < nr_programs; i++)
+			if (strcmp(name, programs[i].name) == 0) {
+				targets[i] = prog;
+				wanted = 1;
+			}
+		if (!wanted)
 			bpf_program__set_autoload(prog, false);
 		snprintf(result->programs + used, sizeof(result->programs) - used, "%s%s", used ? ", " : "", name);
 	}
@@ -127,30 +133,38 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 			err = -errno;
 			goto close;
 		}
-		if (bpf_map__is_internal(map) || result->nr_object_maps >= BT_OBJECT_MAX_MAPS)
+		if (result->nr_object_maps >= BT_OBJECT_MAX_MAPS)
 			continue;
 		out = &result->object_maps[result->nr_object_maps++];
+		out->internal = bpf_map__is_internal(map);
 		snprintf(out->name, sizeof(out->name), "%s", bpf_map__name(map));
 		out->type = bpf_map__type(map);
 		out->key_size = bpf_map__key_size(map);
 		out->value_size = bpf_map__value_size(map);
 	}
-	if (!target) {
-		err = -ENOENT;
-		goto close;
-	}
-	if (type >= 0) {
-		enum bpf_prog_type section = bpf_program__type(target);
+	for (uint32_t i = 0; i < nr_programs; i++) {
+		struct bpf_program *target = targets[i];
 
-		if (section != BPF_PROG_TYPE_UNSPEC && section != (enum bpf_prog_type)type) {
-			result->type = section;
-			err = -EMEDIUMTYPE;
+		result->failed = i;
+		if (!target) {
+			err = -ENOENT;
 			goto close;
 		}
-		bpf_program__set_type(target, type);
+		if (programs[i].type >= 0) {
+			enum bpf_prog_type section = bpf_program__type(target);
+
+			if (section != BPF_PROG_TYPE_UNSPEC && section != (enum bpf_prog_type)programs[i].type) {
+				result->type = section;
+				err = -EMEDIUMTYPE;
+				goto close;
+			}
+			bpf_program__set_type(target, programs[i].type);
+		}
+		if (programs[i].attach_type >= 0)
+			bpf_program__set_expected_attach_type(target, programs[i].attach_type);
+		snprintf(programs[i].section, sizeof(programs[i].section), "%s", bpf_program__section_name(target));
 	}
-	if (attach_type >= 0)
-		bpf_program__set_expected_attach_type(target, attach_type);
+	result->failed = 0;
 	for (uint32_t i = 0; i < nr_maps; i++) {
 		map = bpf_object__find_map_by_name(obj, map_names[i]);
 		if (!map) {
@@ -163,33 +177,60 @@ int bt_prog_load(const void *object, size_t size, const char *object_name, const
 			goto close;
 		}
 	}
+	err = bt_set_globals(obj, globals, nr_globals, result->log, sizeof(result->log));
+	if (err)
+		goto close;
 	result->loading = 1;
-	snprintf(result->section, sizeof(result->section), "%s", bpf_program__section_name(target));
-	result->type = bpf_program__type(target);
-	result->expected_attach_type = bpf_program__expected_attach_type(target);
+	result->type = bpf_program__type(targets[0]);
+	result->expected_attach_type = bpf_program__expected_attach_type(targets[0]);
 	if (bpf_object__load(obj) < 0) {
 		err = -errno;
+		/* libbpf loads in order and stops at the first refusal: the first program without an fd. */
+		for (uint32_t i = 0; i < nr_programs; i++)
+			if (bpf_program__fd(targets[i]) < 0) {
+				result->failed = i;
+				result->type = bpf_program__type(targets[i]);
+				result->expected_attach_type = bpf_program__expected_attach_type(targets[i]);
+				break;
+			}
 		goto close;
 	}
-	fd = bpf_program__fd(target);
-	memset(&info, 0, sizeof(info));
-	info.nr_map_ids = BT_PROG_MAX_MAPS;
-	info.map_ids = (__u64)(uintptr_t)map_ids;
-	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) < 0) {
-		err = -errno;
-		goto close;
-	}
-	mark_used_maps(obj, result, map_ids, info.nr_map_ids < BT_PROG_MAX_MAPS ? info.nr_map_ids : BT_PROG_MAX_MAPS);
-	result->type = info.type;
-	result->expected_attach_type = bpf_program__expected_attach_type(target);
-	result->tag = bt_tag(info.tag);
-	memcpy(result->name, info.name, sizeof(result->name));
-	if (keep) {
-		result->prog_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (result->prog_fd < 0)
+	for (uint32_t i = 0; i < nr_programs; i++) {
+		struct bpf_prog_info info;
+		__u32 info_len = sizeof(info);
+		int fd = bpf_program__fd(targets[i]);
+
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = BT_PROG_MAX_MAPS;
+		info.map_ids = (__u64)(uintptr_t)map_ids;
+		if (bpf_obj_get_info_by_fd(fd, &info, &info_len) < 0) {
 			err = -errno;
+			result->failed = i;
+			goto close;
+		}
+		if (i == 0)
+			mark_used_maps(obj, result, map_ids,
+				       info.nr_map_ids < BT_PROG_MAX_MAPS ? info.nr_map_ids : BT_PROG_MAX_MAPS);
+		programs[i].loaded_type = info.type;
+		programs[i].expected_attach_type = bpf_program__expected_attach_type(targets[i]);
+		programs[i].tag = bt_tag(info.tag);
+		memcpy(programs[i].kernel_name, info.name, sizeof(programs[i].kernel_name));
+		if (keep) {
+			programs[i].fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+			if (programs[i].fd < 0) {
+				err = -errno;
+				result->failed = i;
+				goto close;
+			}
+		}
 	}
 close:
+	if (err)
+		for (uint32_t i = 0; i < nr_programs; i++)
+			if (programs[i].fd >= 0) {
+				close(programs[i].fd);
+				programs[i].fd = -1;
+			}
 	bpf_object__close(obj);
 out:
 	bt_prog_log = NULL;

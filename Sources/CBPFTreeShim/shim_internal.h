@@ -3,6 +3,8 @@
 #define BPFTREE_SHIM_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -23,6 +25,12 @@
 #define BT_LINK_TYPE_SOCKMAP 14
 /* BPF_LINK_TYPE_KPROBE_MULTI (Linux 5.18). */
 #define BT_LINK_TYPE_KPROBE_MULTI 8
+
+struct bpf_object;
+struct bt_load_global;
+/* Writes globals into an opened object's data (globals.c). */
+int bt_set_globals(struct bpf_object *obj, const struct bt_load_global *globals, uint32_t count, char *fault,
+		   size_t fault_size);
 
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)

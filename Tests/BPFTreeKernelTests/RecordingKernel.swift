@@ -242,9 +242,9 @@ final class RecordingKernel: KernelOperations {
         return UInt64(entries.count)
     }
 
-    func load(_ spec: ProgramSpec, maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> (Descriptor, tag: UInt64) {
-        try call("load", path, spec.program)
-        return (descriptor(for: newObject()), tags[spec.program] ?? spec.image?.tag ?? 0)
+    func load(_ specs: [ProgramSpec], maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> [(Descriptor, tag: UInt64)] {
+        try call("load", path, specs.map(\.program).joined(separator: ","))
+        return specs.map { spec in (descriptor(for: newObject()), tags[spec.program] ?? spec.image?.tag ?? 0) }
     }
 
     func record(_ records: [LedgerRecord]) throws(KernelError) {

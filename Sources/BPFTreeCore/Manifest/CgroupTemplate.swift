@@ -207,6 +207,10 @@ public struct CompiledTemplate: Sendable {
                     let rest = entry.path.text.utf8.dropFirst(prefix)
                     moved.path = TreePath(joined: instanceRoot.text + String(decoding: rest, as: UTF8.self))
                     moved.kind = kind.filled(entry.kind, for: cgroup, of: template.source)
+                    if case .program(var program) = moved.kind {
+                        program.scope += "\u{0}" + instanceRoot.text
+                        moved.kind = .program(program)
+                    }
                     return moved
                 }
                 manifests.append(instance)

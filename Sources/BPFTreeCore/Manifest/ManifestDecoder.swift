@@ -54,6 +54,13 @@ public struct ManifestDecoder: Sendable {
             let pins = PinSpecDecoder(reader: reader, template: spec["forEachCgroup"] != nil)
             decodeEntries(entriesNode, under: root, "spec.entries", manifestName, reader, pins, into: &entries)
         }
+        for index in entries.indices {
+            // Programs of one object load together within their manifest (and, rendered, their instance).
+            if case .program(var program) = entries[index].kind {
+                program.scope = manifestName
+                entries[index].kind = .program(program)
+            }
+        }
         return Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
     }
 

@@ -162,6 +162,10 @@ struct IntegerLiteral: CustomStringConvertible {
     var isNegative: Bool
     var magnitude: UInt64
 
+    init(isNegative: Bool, magnitude: UInt64) {
+        (self.isNegative, self.magnitude) = (isNegative && magnitude != 0, magnitude)
+    }
+
     init?(_ text: String) {
         // Fast path: plain decimal digits, the common case.
         if let first = text.utf8.first, first != UInt8(ascii: "0") || text.utf8.count == 1,

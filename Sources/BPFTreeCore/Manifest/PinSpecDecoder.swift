@@ -7,7 +7,7 @@ struct PinSpecDecoder {
     /// The manifest is a template (`forEachCgroup`): placeholders are allowed in references.
     var template: Bool
 
-    static let programFields = ["object", "name", "type", "attachType", "maps"]
+    static let programFields = ["object", "name", "type", "attachType", "maps", "globals"]
     static let linkFields = ["program", "cgroup", "interface", "netns", "map", "attachType", "xdpMode", "position", "before", "after",
                              "iter", "order"] + probeFields
     /// The fields that name a probe link's target, each implying its attach type.
@@ -34,11 +34,49 @@ struct PinSpecDecoder {
                 maps.append(MapBinding(name: mapName, path: path, location: keyNode.location))
             }
         }
+        var globals: [GlobalAssignment] = []
+        if let globalsNode = block["globals"], let pairs = reader.mapping(globalsNode, join(field, "globals")) {
+            for (variable, keyNode, value) in pairs {
+                if let decoded = globalValue(value, join(join(field, "globals"), variable), depth: 0) {
+                    globals.append(GlobalAssignment(name: variable, value: decoded, location: keyNode.location))
+                }
+            }
+        }
         guard let object, let name, reader.diagnostics.count == before else { return nil }
         var spec = ProgramSpec(object: object, objectPath: Self.resolve(object, besides: node.location.file), program: name,
                                type: type, attachType: attach, maps: maps)
+        spec.globals = globals.sorted { Array($0.name.utf8).lexicographicallyPrecedes($1.name.utf8) }
         spec.locations = locations
         return spec
+    }
+
+    /// A global's value: an integer, `true`/`false`, a string (quoted, or plain when it is neither), or a
+    /// list of those for an array.
+    private func globalValue(_ node: YAMLNode, _ field: String, depth: Int) -> GlobalValue? {
+        switch node.value {
+        case .scalar(let scalar) where !node.isNull:
+            if scalar.isPlain {
+                if let integer = IntegerLiteral(scalar.text) { return .integer(negative: integer.isNegative, magnitude: integer.magnitude) }
+                switch scalar.text {
+                case "true", "True", "TRUE": return .bool(true)
+                case "false", "False", "FALSE": return .bool(false)
+                default: break
+                }
+            }
+            return .string(scalar.text)
+        case .sequence(let items) where depth == 0:
+            var values: [GlobalValue] = []
+            for (index, item) in items.enumerated() {
+                guard let value = globalValue(item, "\(field)[\(index)]", depth: 1) else { return nil }
+                values.append(value)
+            }
+            return .list(values)
+        default:
+            reader.error(depth == 0 ? "expected an integer, true or false, a string or a list of those, found \(reader.describe(node))"
+                                    : "expected an integer, true or false or a string, found \(reader.describe(node))",
+                         at: node, field)
+            return nil
+        }
     }
 
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {

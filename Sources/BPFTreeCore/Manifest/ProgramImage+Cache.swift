@@ -11,7 +11,7 @@ extension ProgramImage {
             withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { hash.update(bufferPointer: $0) }
             hash.update(data: Array(bytes))
         }
-        add(Array("bpftree program image 3".utf8))
+        add(Array("bpftree program image 4".utf8))
         for line in environment { add(line.utf8) }
         add(object)
         add(program.utf8)
@@ -36,7 +36,7 @@ extension ProgramImage {
             out.u32(Int(map.type))
             out.u32(Int(map.keySize))
             out.u32(Int(map.valueSize))
-            out.u32(map.used ? 1 : 0)
+            out.u32((map.used ? 1 : 0) | (map.internal ? 2 : 0))
         }
         let length = UInt32(out.data.count - 4).littleEndian
         withUnsafeBytes(of: length) { out.data.replaceSubrange(0..<4, with: $0) }
@@ -54,8 +54,9 @@ extension ProgramImage {
             var maps: [String: ObjectMap] = [:]
             for _ in 0..<count {
                 guard let mapName = reader.text(), let mapType = reader.u32(), let key = reader.u32(),
-                      let value = reader.u32(), let used = reader.u32(), used <= 1 else { return nil }
-                maps[mapName] = ObjectMap(type: UInt32(mapType), keySize: UInt32(key), valueSize: UInt32(value), used: used == 1)
+                      let value = reader.u32(), let flags = reader.u32(), flags <= 3 else { return nil }
+                maps[mapName] = ObjectMap(type: UInt32(mapType), keySize: UInt32(key), valueSize: UInt32(value), used: flags & 1 != 0,
+                                          internal: flags & 2 != 0)
             }
             guard reader.offset == length + 4 else { return nil }
             return ProgramImage(tag: tag, type: UInt32(type), expectedAttachType: UInt32(attach), name: name,

@@ -12,6 +12,11 @@ public struct ProgramSpec: Hashable, Sendable {
     public var attachType: AttachType?
     /// Maps of the object that use a declared map instead of their own, sorted by name.
     public var maps: [MapBinding]
+    /// Variables of the object's `.rodata`, `.data` and `.bss` set before it is loaded, sorted by name.
+    public var globals: [GlobalAssignment] = []
+    /// Where the program was declared (its manifest, and a template instance's root): programs of one
+    /// object are loaded together only within one declaration scope (`loadKey`).
+    public var scope: String = ""
     /// What loading it gives, filled by the kernel layer before planning (`ProgramImage`).
     public var image: ProgramImage?
     /// Where its fields were written (`object`, `name`, `type`), for errors found when it is loaded.
@@ -63,7 +68,8 @@ public struct ProgramImage: Hashable, Sendable {
     public var expectedAttachType: UInt32
     /// The name the kernel keeps (at most 15 bytes).
     public var name: String
-    /// The object's own maps by name: what a binding must match.
+    /// The object's own maps and data sections by name: what a binding must match, and which of them
+    /// the program uses.
     public var objectMaps: [String: ObjectMap]
     /// The program's ELF section name, e.g. `iter/task`.
     public var section: String
@@ -95,12 +101,15 @@ public struct ObjectMap: Hashable, Sendable {
     public var valueSize: UInt32
     /// The program refers to it (its instructions do): only then is it among the program's map ids.
     public var used: Bool
+    /// One of the object's global data sections (`.rodata`, `.data`, `.bss`): never bound.
+    public var `internal`: Bool
 
-    public init(type: UInt32, keySize: UInt32, valueSize: UInt32, used: Bool = true) {
+    public init(type: UInt32, keySize: UInt32, valueSize: UInt32, used: Bool = true, internal: Bool = false) {
         self.type = type
         self.keySize = keySize
         self.valueSize = valueSize
         self.used = used
+        self.internal = `internal`
     }
 }
 
@@ -111,6 +120,33 @@ public func formatTag(_ tag: UInt64) -> String {
 }
 
 extension ProgramSpec {
+    /// What programs loaded together (sharing the object's own maps) have in common: the object, the
+    /// globals, the bindings and the declaration scope.
+    public struct LoadKey: Hashable, Sendable {
+        public var objectPath: String
+        public var globals: [String]
+        public var maps: [String]
+        public var scope: String
+    }
+
+    public var loadKey: LoadKey {
+        LoadKey(objectPath: objectPath, globals: globals.map { "\($0.name)=\($0.value)" },
+                maps: maps.map { "\($0.name)=\($0.path)" }, scope: scope)
+    }
+
+    /// What the ledger keeps for a program bpftree made: the kernel's tag, mixed with the globals it was
+    /// loaded with (the tag leaves data out). Without globals, the tag itself.
+    public func fingerprint(tag: UInt64) -> UInt64 {
+        guard !globals.isEmpty else { return tag }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ tag
+        for byte in globals.map({ "\($0.name)=\($0.value)" }).joined(separator: "\u{0}").utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        // Never the tag of a program without globals, nor 0 (records made before fingerprints).
+        return hash == tag || hash == 0 ? hash &+ 1 : hash
+    }
+
     /// How a live program differs from what loading this one gives (type, name, tag).
     public func differences(from live: LiveProgramInfo) -> [FieldDifference] {
         guard let image else { return [] }

@@ -185,7 +185,7 @@ private struct Planning {
             }
             own(entry, current, record)
         }
-        for (entry, current, record) in programs { convergeProgram(entry, current, record) }
+        convergePrograms(programs)
         for (entry, current, record) in links { convergeLink(entry, current, record) }
     }
 
@@ -198,22 +198,114 @@ private struct Planning {
         blocked.insert(entry.path)
     }
 
-    /// A declared program: loaded when missing; loaded again when what is pinned is not what loading the
-    /// declaration gives (type, name, tag) or does not use the maps it is bound to.
-    private mutating func convergeProgram(_ entry: DesiredEntry, _ current: LiveEntry?, _ record: LedgerRecord?) {
-        guard case .program(let spec) = entry.kind else { return }
-        let path = entry.path, mode = entry.mode ?? Defaults.pinMode
+    /// What converging a declared program finds before its load group is considered.
+    private enum ProgramFinding {
+        case blocked
+        case missing
+        case differs(LiveProgramInfo, [FieldDifference])
+        case same(LiveProgramInfo)
+    }
+
+    /// The declared programs: each loaded when missing, loaded again when what is pinned is not what
+    /// loading the declaration gives (type, name, tag, globals) or does not use the maps it is bound to.
+    /// Programs of one load (`ProgramSpec.loadKey`) share the object's maps, so when one is loaded again
+    /// all are, and live ones that share none of the maps they should are loaded again together.
+    private mutating func convergePrograms(_ programs: [(DesiredEntry, LiveEntry?, LedgerRecord?)]) {
+        var findings = programs.map { findProgram($0.0, $0.1, $0.2) }
+        var groups: [ProgramSpec.LoadKey: [Int]] = [:]
+        for (index, program) in programs.enumerated() {
+            if case .program(let spec) = program.0.kind { groups[spec.loadKey, default: []].append(index) }
+        }
+        for members in groups.values where members.count > 1 {
+            let loaded = members.first { index in
+                switch findings[index] {
+                case .missing, .differs: true
+                case .blocked, .same: false
+                }
+            }
+            if let loaded {
+                for index in members {
+                    guard case .same(let info) = findings[index] else { continue }
+                    findings[index] = .differs(info, [FieldDifference(
+                        field: "object", declared: "one load with \(programs[loaded].0.path), which is loaded now",
+                        live: "program id \(info.id)")])
+                }
+            } else {
+                for (index, difference) in unsharedMaps(members.map { (programs[$0].0, findings[$0]) }) {
+                    guard case .same(let info) = findings[members[index]] else { continue }
+                    findings[members[index]] = .differs(info, [difference])
+                }
+            }
+        }
+        for ((entry, current, record), finding) in zip(programs, findings) {
+            guard case .program(let spec) = entry.kind else { continue }
+            let path = entry.path, mode = entry.mode ?? Defaults.pinMode
+            switch finding {
+            case .blocked:
+                continue
+            case .missing:
+                add(entry, .createProgram(spec, mode: mode, owner: entry.owner))
+                changed.insert(path)
+            case .differs(_, let differences):
+                if replaces(entry, "program", differences, owned: record != nil) {
+                    add(entry, .replaceProgram(spec, mode: mode, owner: entry.owner, differences: differences))
+                    changed.insert(path)
+                } else {
+                    blocked.insert(path)
+                }
+            case .same(let info):
+                programIDs[path] = info.id
+                if let current { own(entry, current, record) }
+            }
+        }
+    }
+
+    /// Members of one load group, all live and unchanged, that do not share the object's maps both use
+    /// (one was loaded apart): each with what differs, as indices into `members`.
+    private func unsharedMaps(_ members: [(entry: DesiredEntry, finding: ProgramFinding)]) -> [(Int, FieldDifference)] {
+        func unbound(_ spec: ProgramSpec, _ info: LiveProgramInfo) -> Set<UInt32> {
+            var ids = Set(info.mapIDs)
+            for binding in spec.maps {
+                if case .map(let map)? = live[binding.path]?.kind { ids.remove(map.id) }
+            }
+            return ids
+        }
+        var found: [(Int, FieldDifference)] = []
+        guard case .program(let first) = members[0].entry.kind, case .same(let firstInfo) = members[0].finding,
+              let firstImage = first.image else { return [] }
+        let firstIDs = unbound(first, firstInfo)
+        let bound = Set(first.maps.map(\.name))
+        for (index, member) in members.enumerated().dropFirst() {
+            guard case .program(let spec) = member.entry.kind, case .same(let info) = member.finding, let image = spec.image else { continue }
+            let both = firstImage.objectMaps.filter { name, map in
+                map.used && image.objectMaps[name]?.used == true && !bound.contains(name)
+            }
+            guard !both.isEmpty, firstIDs.intersection(unbound(spec, info)).count < both.count else { continue }
+            let names = both.keys.sorted().joined(separator: ", ")
+            found.append((index, FieldDifference(field: "maps", declared: "\(names) shared with \(members[0].entry.path) (one load of \(spec.object))",
+                                                 live: "maps of its own (loaded apart)")))
+            if found.first?.0 != 0 {
+                found.insert((0, FieldDifference(field: "maps", declared: "\(names) shared with \(member.entry.path) (one load of \(spec.object))",
+                                                 live: "maps of its own (loaded apart)")), at: 0)
+            }
+        }
+        return found
+    }
+
+    /// One declared program on its own: missing, blocked (reported), or live and how it differs.
+    private mutating func findProgram(_ entry: DesiredEntry, _ current: LiveEntry?, _ record: LedgerRecord?) -> ProgramFinding {
+        guard case .program(let spec) = entry.kind else { return .blocked }
+        let path = entry.path
         if let blocker = spec.maps.first(where: { blocked.contains($0.path) }) {
             problem(entry, "its map \(blocker.name) is bound to \(blocker.path), which has a conflict")
             blocked.insert(path)
-            return
+            return .blocked
         }
-        guard let current else {
-            add(entry, .createProgram(spec, mode: mode, owner: entry.owner))
-            changed.insert(path)
-            return
+        guard let current else { return .missing }
+        guard case .program(let info) = current.kind else {
+            wrongKind(entry, current)
+            return .blocked
         }
-        guard case .program(let info) = current.kind else { return wrongKind(entry, current) }
         var differences = spec.differences(from: info)
         for binding in spec.maps {
             let field = "maps.\(binding.name)"
@@ -227,17 +319,12 @@ private struct Planning {
                                                    live: "map ids \(info.mapIDs.map(String.init).joined(separator: ", "))"))
             }
         }
-        guard differences.isEmpty else {
-            if replaces(entry, "program", differences, owned: record != nil) {
-                add(entry, .replaceProgram(spec, mode: mode, owner: entry.owner, differences: differences))
-                changed.insert(path)
-            } else {
-                blocked.insert(path)
-            }
-            return
+        // The tag leaves data out: globals are known from the ledger's record of the load.
+        if differences.isEmpty, let record, record.fingerprint != 0, record.fingerprint != spec.fingerprint(tag: info.tag) {
+            let declared = spec.globals.isEmpty ? "none" : spec.globals.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")
+            differences.append(FieldDifference(field: "globals", declared: declared, live: "others, when the program was loaded"))
         }
-        programIDs[path] = info.id
-        own(entry, current, record)
+        return differences.isEmpty ? .same(info) : .differs(info, differences)
     }
 
     /// A declared link: created when missing; made again when what is pinned links something else (type,

@@ -21,8 +21,8 @@ extension DesiredTree {
             guard case .program(let spec) = entry.kind, let image = spec.image, let origin = entry.origin else { continue }
             for binding in spec.maps {
                 let field = "\(origin.field).program.maps.\(binding.name)"
-                guard let own = image.objectMaps[binding.name] else {
-                    let names = image.objectMaps.keys.sorted().joined(separator: ", ")
+                guard let own = image.objectMaps[binding.name], !own.internal else {
+                    let names = image.objectMaps.filter { !$0.value.internal }.keys.sorted().joined(separator: ", ")
                     diagnostics.append(Diagnostic("\(spec.object) has no map named '\(binding.name)'; it has: \(names.isEmpty ? "none" : names)",
                                                   at: binding.location, field: field))
                     continue

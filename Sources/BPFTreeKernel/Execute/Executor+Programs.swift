@@ -4,28 +4,42 @@ import Glibc
 /// Programs and links: programs are loaded with libbpf and pinned one by one; links are created in
 /// batches by the syscall program (`BT_OP_LINK_CREATE`) and pinned; all where they are staged.
 extension Executor {
-    /// Loads each program of `indices` (its maps bound to the declared pins, as staged) and pins it where
-    /// it is staged; refused when the object no longer gives the program that was planned.
+    /// Loads the programs of `indices` (their maps bound to the declared pins, as staged), those of one
+    /// object and declaration (`ProgramSpec.loadKey`) in one load, so they share the object's maps, and pins
+    /// each where it is staged; refused when the object no longer gives the program that was planned.
     func makePrograms(_ plan: Plan, _ indices: [Int], into staging: inout Staging) throws(Failure) {
+        var groups: [ProgramSpec.LoadKey: [(index: Int, spec: ProgramSpec, mode: UInt32, owner: Owner)]] = [:]
+        var order: [ProgramSpec.LoadKey] = []
         for index in indices {
-            let action = plan.actions[index]
-            let spec: ProgramSpec, mode: UInt32, owner: Owner
-            switch action.change {
-            case .createProgram(let s, let m, let o), .replaceProgram(let s, let m, let o, _): (spec, mode, owner) = (s, m, o)
+            switch plan.actions[index].change {
+            case .createProgram(let spec, let mode, let owner), .replaceProgram(let spec, let mode, let owner, _):
+                if groups[spec.loadKey] == nil { order.append(spec.loadKey) }
+                groups[spec.loadKey, default: []].append((index, spec, mode, owner))
             default: continue
             }
+        }
+        for key in order {
+            guard let group = groups[key], let head = group.first else { continue }
+            let loaded: [(Descriptor, tag: UInt64)]
             do throws(KernelError) {
                 var maps: [(name: String, map: Descriptor)] = []
-                for binding in spec.maps { maps.append((binding.name, try kernel.openPin(staging.location(of: binding.path)))) }
-                let (descriptor, tag) = try kernel.load(spec, maps: maps, path: action.path)
-                if let planned = spec.image, planned.tag != tag {
-                    throw KernelError("load program", path: action.path.description,
-                                      detail: "\(spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
-                }
-                try pinStaged(descriptor, index, action, kind: .program, fingerprint: tag, mode: mode, owner: owner,
-                              into: &staging)
+                for binding in head.spec.maps { maps.append((binding.name, try kernel.openPin(staging.location(of: binding.path)))) }
+                loaded = try kernel.load(group.map(\.spec), maps: maps, path: plan.actions[head.index].path)
             } catch {
-                throw Failure(action: index, error: error)
+                throw Failure(action: head.index, error: error)
+            }
+            for (member, (descriptor, tag)) in zip(group, loaded) {
+                let action = plan.actions[member.index]
+                do throws(KernelError) {
+                    if let planned = member.spec.image, planned.tag != tag {
+                        throw KernelError("load program", path: action.path.description,
+                                          detail: "\(member.spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
+                    }
+                    try pinStaged(descriptor, member.index, action, kind: .program, fingerprint: member.spec.fingerprint(tag: tag),
+                                  mode: member.mode, owner: member.owner, into: &staging)
+                } catch {
+                    throw Failure(action: member.index, error: error)
+                }
             }
         }
     }

@@ -49,8 +49,10 @@ public protocol KernelOperations: AnyObject {
     /// how many were copied.
     func copyEntries(from path: TreePath, id: UInt32, into new: Descriptor, keySize: UInt32,
                      valueLength: Int) throws(KernelError) -> UInt64
-    /// Loads the program `spec` declares from its object, its maps bound to `maps`; returns it with its tag.
-    func load(_ spec: ProgramSpec, maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> (Descriptor, tag: UInt64)
+    /// Loads the programs `specs` declare (of one object, with one `ProgramSpec.loadKey`) in one load of
+    /// their object, its maps bound to `maps`; returns them, in order, with their tags. `path`: the first
+    /// program's, for errors.
+    func load(_ specs: [ProgramSpec], maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> [(Descriptor, tag: UInt64)]
 
     /// Writes ledger records (replacing any at their paths).
     func record(_ records: [LedgerRecord]) throws(KernelError)

@@ -324,22 +324,28 @@ public final class LiveKernel: KernelOperations {
         return count
     }
 
-    public func load(_ spec: ProgramSpec, maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> (Descriptor, tag: UInt64) {
+    public func load(_ specs: [ProgramSpec], maps: [(name: String, map: Descriptor)],
+                     path: TreePath) throws(KernelError) -> [(Descriptor, tag: UInt64)] {
+        guard let first = specs.first else { return [] }
         let bytes: [UInt8]
-        switch FileBytes.read(spec.objectPath) {
+        switch FileBytes.read(first.objectPath) {
         case .success(let read): bytes = read
         case .failure(let error):
-            throw KernelError("read BPF object", path: spec.objectPath, negativeErrno: -error.errno)
+            throw KernelError("read BPF object", path: first.objectPath, negativeErrno: -error.errno)
         }
         let result = withExtendedLifetime(maps) {
-            ProgramLoader.load(spec, bytes: bytes, maps: maps.map { ($0.name, $0.map.rawValue) }, keep: true)
+            ProgramLoader.load(specs, bytes: bytes, maps: maps.map { ($0.name, $0.map.rawValue) }, keep: true)
         }
         switch result {
         case .failure(let failure):
             throw KernelError("load program", path: path.description, detail: failure.message)
-        case .success(let (image, descriptor)):
-            guard let descriptor else { throw KernelError("load program", path: path.description, detail: "libbpf gave no fd") }
-            return (descriptor, image.tag)
+        case .success(let loaded):
+            var programs: [(Descriptor, tag: UInt64)] = []
+            for (image, descriptor) in loaded {
+                guard let descriptor else { throw KernelError("load program", path: path.description, detail: "libbpf gave no fd") }
+                programs.append((descriptor, image.tag))
+            }
+            return programs
         }
     }
 

@@ -30,14 +30,15 @@ public enum ProgramLoader {
         case .failure(let error):
             return .failure(Failure(field: "object", message: "cannot read BPF object '\(spec.objectPath)': \(error)"))
         }
+        let globals = spec.globals.map { "global \($0.name)=\($0.value)" }
         let key = ProgramImage.cacheKey(object: bytes, program: spec.program, type: spec.type, attachType: spec.attachType,
-                                        environment: ImageStore.environment + environment)
+                                        environment: ImageStore.environment + environment + globals)
         if let known = cache.withLock({ $0[key] }) { return .success(known) }
         if let stored = images?.image(for: key) {
             remember(stored, key)
             return .success(stored)
         }
-        let result = load(spec, bytes: bytes, maps: [], keep: false).map(\.image)
+        let result = load([spec], bytes: bytes, maps: [], keep: false).map { $0[0].image }
         if case .success(let image) = result {
             remember(image, key)
             images?.learn(image, for: key)
@@ -53,38 +54,107 @@ public enum ProgramLoader {
         }
     }
 
-    /// Loads `spec` from `bytes` with the object's maps named in `maps` using those fds; `keep`: return
-    /// the program's fd too.
-    public static func load(_ spec: ProgramSpec, bytes: [UInt8], maps: [(name: String, fd: Int32)],
-                            keep: Bool) -> Result<(image: ProgramImage, descriptor: Descriptor?), Failure> {
+    /// The global variables of the object in `bytes`, as its BTF describes them.
+    public static func globals(of bytes: [UInt8], objectPath: String) -> Result<[GlobalVariable], Failure> {
+        var count: UInt32 = 0
+        var found = [bt_global_var](repeating: bt_global_var(), count: 256)
+        let status = bytes.withUnsafeBytes { object in
+            bt_object_globals(object.baseAddress, object.count, objectName(objectPath), &found, UInt32(found.count), &count)
+        }
+        guard status == 0 else {
+            return .failure(Failure(field: "object", message: "cannot open BPF object \(objectPath): \(Errno(rawValue: -status))"))
+        }
+        return .success(found.prefix(Int(min(count, UInt32(found.count)))).map { variable in
+            let element: GlobalVariable.Element = switch variable.kind {
+            case 1: .integer(signed: variable.is_signed != 0)
+            case 2: .bool
+            case 3: .enumeration(signed: variable.is_signed != 0)
+            default: .other
+            }
+            return GlobalVariable(name: cString(variable.name), section: cString(variable.section), size: Int(variable.size),
+                                  element: element, elementSize: Int(variable.elem_size),
+                                  count: variable.is_array != 0 ? Int(variable.count) : nil, typeName: cString(variable.type_name))
+        })
+    }
+
+    /// Loads `specs` (programs of one object, with the same maps and globals: `ProgramSpec.loadKey`) from
+    /// `bytes` in one load, so they share the object's own maps; the object's maps named in `maps` use
+    /// those fds. `keep`: return the programs' fds too. The images are in the order of `specs`.
+    public static func load(_ specs: [ProgramSpec], bytes: [UInt8], maps: [(name: String, fd: Int32)],
+                            keep: Bool) -> Result<[(image: ProgramImage, descriptor: Descriptor?)], Failure> {
+        guard let first = specs.first else { return .success([]) }
+        var encoded: [(name: String, bytes: [UInt8])] = []
+        if !first.globals.isEmpty {
+            switch globals(of: bytes, objectPath: first.objectPath) {
+            case .failure(let failure): return .failure(failure)
+            case .success(let variables):
+                switch first.encodeGlobals(variables) {
+                case .success(let values): encoded = values
+                case .failure(let error): return .failure(Failure(field: "globals.\(error.name)", message: error.message))
+                }
+            }
+        }
         var result = bt_prog_load_result()
-        let names = maps.map { strdup($0.name) }
-        defer { names.forEach { free($0) } }
+        let strings = (specs.map(\.program) + maps.map(\.name) + encoded.map(\.name)).map { strdup($0) }
+        defer { strings.forEach { free($0) } }
+        var programs = specs.enumerated().map { index, spec in
+            var program = bt_load_program()
+            program.name = UnsafePointer(strings[index])
+            program.type = spec.type.map { Int32($0.kernelValue) } ?? -1
+            program.attach_type = spec.attachType.map { Int32($0.kernelValue) } ?? -1
+            program.fd = -1
+            return program
+        }
+        let mapNames = strings[specs.count..<specs.count + maps.count].map { UnsafePointer($0) }
+        let globalNames = strings[(specs.count + maps.count)...].map { UnsafePointer($0) }
         let fds = maps.map(\.fd)
         let status = bytes.withUnsafeBytes { object in
-            names.map { UnsafePointer($0) }.withUnsafeBufferPointer { namePointers in
+            mapNames.withUnsafeBufferPointer { namePointers in
                 fds.withUnsafeBufferPointer { fdPointer in
-                    bt_prog_load(object.baseAddress, object.count, objectName(spec.objectPath), spec.program,
-                                 spec.type.map { Int32($0.kernelValue) } ?? -1,
-                                 spec.attachType.map { Int32($0.kernelValue) } ?? -1,
-                                 namePointers.baseAddress, fdPointer.baseAddress, UInt32(maps.count), keep ? 1 : 0, &result)
+                    withGlobals(encoded.map(\.bytes), names: globalNames) { globals in
+                        bt_prog_load(object.baseAddress, object.count, objectName(first.objectPath), &programs, UInt32(programs.count),
+                                     namePointers.baseAddress, fdPointer.baseAddress, UInt32(maps.count),
+                                     globals.baseAddress, UInt32(globals.count), keep ? 1 : 0, &result)
+                    }
                 }
             }
         }
         let log = cString(result.log)
         guard status == 0 else {
-            return .failure(failure(spec, status: status, log: log, result: result))
+            let failed = specs.indices.contains(Int(result.failed)) ? specs[Int(result.failed)] : first
+            return .failure(failure(failed, status: status, log: log, result: result))
         }
         var objectMaps: [String: ObjectMap] = [:]
         withUnsafeBytes(of: result.object_maps) { raw in
             let all = raw.bindMemory(to: bt_object_map.self)
             for map in all.prefix(Int(result.nr_object_maps)) {
-                objectMaps[cString(map.name)] = ObjectMap(type: map.type, keySize: map.key_size, valueSize: map.value_size, used: map.used != 0)
+                objectMaps[cString(map.name)] = ObjectMap(type: map.type, keySize: map.key_size, valueSize: map.value_size, used: map.used != 0,
+                                                          internal: map.internal != 0)
             }
         }
-        let image = ProgramImage(tag: result.tag, type: result.type, expectedAttachType: result.expected_attach_type,
-                                 name: cString(result.name), objectMaps: objectMaps, section: cString(result.section))
-        return .success((image, result.prog_fd >= 0 ? Descriptor(owning: result.prog_fd) : nil))
+        return .success(programs.enumerated().map { index, program in
+            let image = ProgramImage(tag: program.tag, type: program.loaded_type, expectedAttachType: program.expected_attach_type,
+                                     name: cString(program.kernel_name), objectMaps: index == 0 ? objectMaps : [:],
+                                     section: cString(program.section))
+            return (image, program.fd >= 0 ? Descriptor(owning: program.fd) : nil)
+        })
+    }
+
+    /// Runs `body` with a `bt_load_global` for each value, pointing at memory that lives as long as `body` runs.
+    private static func withGlobals<R>(_ values: [[UInt8]], names: [UnsafePointer<CChar>?],
+                                       _ body: (UnsafeBufferPointer<bt_load_global>) -> R) -> R {
+        let total = values.reduce(0) { $0 + $1.count }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { storage in
+            var offset = 0
+            var globals: [bt_load_global] = []
+            for (value, name) in zip(values, names) {
+                let start = storage.baseAddress.map { $0 + offset }
+                _ = UnsafeMutableBufferPointer(rebasing: storage[offset..<offset + value.count]).initialize(from: value)
+                globals.append(bt_load_global(name: name, value: UnsafeRawPointer(start), size: UInt32(value.count)))
+                offset += value.count
+            }
+            return globals.withUnsafeBufferPointer(body)
+        }
     }
 
     private static func failure(_ spec: ProgramSpec, status: Int32, log: String, result: bt_prog_load_result) -> Failure {
@@ -98,6 +168,9 @@ public enum ProgramLoader {
             return Failure(field: "type", message: "program '\(spec.program)' in \(object) is a \(section) program (by its section name), declared \(spec.type?.name ?? "?")")
         case -ENXIO:
             return Failure(field: "maps.\(log)", message: "\(object) has no map named '\(log)'")
+        case -ENOKEY, -EMSGSIZE:
+            // Validated against the object's BTF already: only an object rewritten since gets here.
+            return Failure(field: "globals.\(log)", message: "\(object) has no global variable '\(log)' of the size validated; run again")
         default:
             let reason = Errno(rawValue: -status).description
             let lines = log.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
