@@ -56,8 +56,12 @@ static void type_name(const struct btf *btf, __u32 id, char *out, size_t size)
 	case BTF_KIND_ENUM64:
 		snprintf(out + used, size - used, "enum %s", btf__name_by_offset(btf, t->name_off));
 		return;
-	default:
-		snprintf(out + used, size - used, "%s", btf__name_by_offset(btf, t->name_off));
+	default: {
+		const char *name = btf__name_by_offset(btf, t->name_off);
+
+		/* C's spelling of what <stdbool.h> and BPF programs call bool. */
+		snprintf(out + used, size - used, "%s", name && strcmp(name, "_Bool") == 0 ? "bool" : name);
+	}
 	}
 }
 

@@ -30,9 +30,13 @@ public enum PinResolver {
                         failure.message = "cannot load program '\(spec.program)' from \(spec.object): \(reason)"
                     }
                     let field = "\(origin.field).program.\(failure.field)"
-                    let location = failure.field.hasPrefix("maps.")
-                        ? spec.maps.first { "maps.\($0.name)" == failure.field }?.location
-                        : spec.locations[failure.field]
+                    let location = if failure.field.hasPrefix("maps.") {
+                        spec.maps.first { "maps.\($0.name)" == failure.field }?.location
+                    } else if failure.field.hasPrefix("globals.") {
+                        spec.globals.first { "globals.\($0.name)" == failure.field }?.location
+                    } else {
+                        spec.locations[failure.field]
+                    }
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(var spec):
