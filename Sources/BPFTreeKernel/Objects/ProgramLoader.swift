@@ -172,7 +172,13 @@ public enum ProgramLoader {
             // Validated against the object's BTF already: only an object rewritten since gets here.
             return Failure(field: "globals.\(log)", message: "\(object) has no global variable '\(log)' of the size validated; run again")
         default:
-            let reason = Errno(rawValue: -status).description
+            // ENOTSUPP is the kernel's own (524), which strerror does not know.
+            var reason = status == -524 ? "ENOTSUPP (524: not supported by this kernel here)" : Errno(rawValue: -status).description
+            switch result.type {
+            case 27: reason += "; a struct_ops program is loaded with the struct_ops map that uses it, which bpftree cannot declare yet"
+            case 28: reason += "; an freplace (extension) program is loaded against a target program, which bpftree cannot declare yet"
+            default: break
+            }
             let lines = log.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
             // libbpf's messages, ending with the verifier's last lines: where it stopped and why.
             let tail = lines.suffix(12).joined(separator: "\n    ")
