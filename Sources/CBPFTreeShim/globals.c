@@ -88,132 +88,134 @@ static void describe_element(const struct btf *btf, __u32 id, struct bt_global_v
 	}
 }
 
+/* The next non-static variable of the object's data sections after (*type_id, *index), starting from
+ * *type_id = 0: its section's name and its place there. Returns NULL after the last. */
+static const struct btf_type *next_global(const struct btf *btf, __u32 *type_id, __u16 *index, const char **section,
+					  const struct btf_var_secinfo **place)
+{
+	for (; btf && *type_id < btf__type_cnt(btf); (*type_id)++, *index = 0) {
+		const struct btf_type *sec = btf__type_by_id(btf, *type_id);
+
+		if (*type_id == 0 || !btf_is_datasec(sec))
+			continue;
+		*section = btf__name_by_offset(btf, sec->name_off);
+		if (!*section || !is_data_section(*section))
+			continue;
+		while (*index < btf_vlen(sec)) {
+			const struct btf_var_secinfo *info = &btf_var_secinfos(sec)[(*index)++];
+			const struct btf_type *var = btf__type_by_id(btf, info->type);
+
+			if (var && btf_is_var(var) && btf_var(var)->linkage != BTF_VAR_STATIC) {
+				*place = info;
+				return var;
+			}
+		}
+	}
+	return NULL;
+}
+
 int bt_object_globals(const void *object, size_t size, const char *object_name, struct bt_global_var *out,
 		      uint32_t max, uint32_t *count)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = object_name);
+	const struct btf_var_secinfo *place;
+	const struct btf_type *var;
+	const char *section;
 	struct bpf_object *obj;
 	struct btf *btf;
-	int err = 0;
+	__u32 type_id = 0;
+	__u16 index = 0;
 
 	*count = 0;
 	obj = bpf_object__open_mem(object, size, &opts);
 	if (!obj)
 		return -errno;
 	btf = bpf_object__btf(obj);
-	for (__u32 id = 1; btf && id < btf__type_cnt(btf); id++) {
-		const struct btf_type *sec = btf__type_by_id(btf, id);
-		const struct btf_var_secinfo *vars;
-		const char *section;
+	while ((var = next_global(btf, &type_id, &index, &section, &place))) {
+		const struct btf_type *resolved;
+		struct bt_global_var *entry;
 
-		if (!btf_is_datasec(sec))
+		if ((*count)++ >= max)
 			continue;
-		section = btf__name_by_offset(btf, sec->name_off);
-		if (!section || !is_data_section(section))
-			continue;
-		vars = btf_var_secinfos(sec);
-		for (__u16 i = 0; i < btf_vlen(sec); i++) {
-			const struct btf_type *var = btf__type_by_id(btf, vars[i].type);
-			const struct btf_type *resolved;
-			struct bt_global_var *entry;
-			__u32 type_id;
+		entry = &out[*count - 1];
+		memset(entry, 0, sizeof(*entry));
+		snprintf(entry->name, sizeof(entry->name), "%s", btf__name_by_offset(btf, var->name_off));
+		snprintf(entry->section, sizeof(entry->section), "%s", section);
+		type_name(btf, var->type, entry->type_name, sizeof(entry->type_name));
+		entry->size = place->size;
+		resolved = btf__type_by_id(btf, btf__resolve_type(btf, var->type));
+		if (resolved && btf_is_array(resolved)) {
+			const struct btf_array *array = btf_array(resolved);
 
-			if (!var || !btf_is_var(var) || btf_var(var)->linkage == BTF_VAR_STATIC)
-				continue;
-			if ((*count)++ >= max)
-				continue;
-			entry = &out[*count - 1];
-			memset(entry, 0, sizeof(*entry));
-			snprintf(entry->name, sizeof(entry->name), "%s", btf__name_by_offset(btf, var->name_off));
-			snprintf(entry->section, sizeof(entry->section), "%s", section);
-			type_name(btf, var->type, entry->type_name, sizeof(entry->type_name));
-			entry->size = vars[i].size;
-			type_id = btf__resolve_type(btf, var->type);
-			resolved = btf__type_by_id(btf, type_id);
-			if (resolved && btf_is_array(resolved)) {
-				const struct btf_array *array = btf_array(resolved);
-
-				entry->is_array = 1;
-				entry->count = array->nelems;
-				describe_element(btf, array->type, entry);
-				if (entry->elem_size * entry->count != entry->size)
-					entry->kind = 0;
-			} else {
-				describe_element(btf, var->type, entry);
-				if (entry->elem_size != entry->size)
-					entry->kind = 0;
-			}
+			entry->is_array = 1;
+			entry->count = array->nelems;
+			describe_element(btf, array->type, entry);
+			if (entry->elem_size * entry->count != entry->size)
+				entry->kind = 0;
+		} else {
+			describe_element(btf, var->type, entry);
+			if (entry->elem_size != entry->size)
+				entry->kind = 0;
 		}
 	}
 	bpf_object__close(obj);
-	return err;
+	return 0;
 }
 
-/* Writes each of `globals` into the initial value of the internal map holding it (libbpf names it
- * `<object prefix><section>`). Returns 0, -ENOKEY (no such variable) or -EMSGSIZE, naming it in `fault`. */
+/* Writes `value` at `place` of the initial value of the internal map libbpf made for `section` (named
+ * `<object prefix><section>`). Returns 0, -ENOKEY (no such map) or the -errno of setting it. */
+static int write_global(struct bpf_object *obj, const char *section, const struct btf_var_secinfo *place,
+			const struct bt_load_global *global)
+{
+	size_t section_len = strlen(section);
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+		size_t len = strlen(name), data_size = 0;
+		const void *data;
+		char *copy;
+		int err;
+
+		if (!bpf_map__is_internal(map) || len < section_len || strcmp(name + len - section_len, section) != 0)
+			continue;
+		data = bpf_map__initial_value(map, &data_size);
+		if (!data || place->offset + place->size > data_size)
+			continue;
+		copy = malloc(data_size);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, data, data_size);
+		memcpy(copy + place->offset, global->value, global->size);
+		err = bpf_map__set_initial_value(map, copy, data_size);
+		free(copy);
+		return err;
+	}
+	return -ENOKEY;
+}
+
 int bt_set_globals(struct bpf_object *obj, const struct bt_load_global *globals, uint32_t count, char *fault,
 		   size_t fault_size)
 {
 	struct btf *btf = bpf_object__btf(obj);
-	int err;
 
 	for (uint32_t g = 0; g < count; g++) {
-		int found = 0;
+		const struct btf_var_secinfo *place;
+		const struct btf_type *var;
+		const char *section;
+		__u32 type_id = 0;
+		__u16 index = 0;
+		int err = -ENOKEY;
 
-		for (__u32 id = 1; btf && !found && id < btf__type_cnt(btf); id++) {
-			const struct btf_type *sec = btf__type_by_id(btf, id);
-			const struct btf_var_secinfo *vars;
-			const char *section;
-			struct bpf_map *map;
-			size_t section_len;
-
-			if (!btf_is_datasec(sec))
+		while ((var = next_global(btf, &type_id, &index, &section, &place))) {
+			if (strcmp(btf__name_by_offset(btf, var->name_off), globals[g].name) != 0)
 				continue;
-			section = btf__name_by_offset(btf, sec->name_off);
-			if (!section || !is_data_section(section))
-				continue;
-			vars = btf_var_secinfos(sec);
-			for (__u16 i = 0; i < btf_vlen(sec) && !found; i++) {
-				const struct btf_type *var = btf__type_by_id(btf, vars[i].type);
-				const void *data;
-				size_t data_size = 0;
-				char *copy;
-
-				if (!var || !btf_is_var(var) || btf_var(var)->linkage == BTF_VAR_STATIC ||
-				    strcmp(btf__name_by_offset(btf, var->name_off), globals[g].name) != 0)
-					continue;
-				if (vars[i].size != globals[g].size) {
-					snprintf(fault, fault_size, "%s", globals[g].name);
-					return -EMSGSIZE;
-				}
-				section_len = strlen(section);
-				bpf_object__for_each_map(map, obj) {
-					const char *name = bpf_map__name(map);
-					size_t len = strlen(name);
-
-					if (!bpf_map__is_internal(map) || len < section_len ||
-					    strcmp(name + len - section_len, section) != 0)
-						continue;
-					data = bpf_map__initial_value(map, &data_size);
-					if (!data || vars[i].offset + vars[i].size > data_size)
-						continue;
-					copy = malloc(data_size);
-					if (!copy)
-						return -ENOMEM;
-					memcpy(copy, data, data_size);
-					memcpy(copy + vars[i].offset, globals[g].value, globals[g].size);
-					err = bpf_map__set_initial_value(map, copy, data_size);
-					free(copy);
-					if (err)
-						return err;
-					found = 1;
-					break;
-				}
-			}
+			err = place->size == globals[g].size ? write_global(obj, section, place, &globals[g]) : -EMSGSIZE;
+			break;
 		}
-		if (!found) {
+		if (err) {
 			snprintf(fault, fault_size, "%s", globals[g].name);
-			return -ENOKEY;
+			return err;
 		}
 	}
 	return 0;
