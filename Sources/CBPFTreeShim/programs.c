@@ -425,8 +425,9 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 		out->nf_flags = words[3];
 		break;
 	}
-	case BT_LINK_TYPE_TCX: {
-		/* tcx (6.6, unknown to 6.1 headers): ifindex and attach_type, where xdp.ifindex starts. */
+	case BT_LINK_TYPE_TCX:
+	case BT_LINK_TYPE_NETKIT: {
+		/* tcx (6.6) and netkit (6.7), unknown to 6.1 headers: ifindex and attach_type, where xdp.ifindex starts. */
 		__u32 words[2];
 
 		memcpy(words, (const char *)&info + offsetof(struct bpf_link_info, xdp), sizeof(words));

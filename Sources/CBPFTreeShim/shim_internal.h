@@ -17,6 +17,8 @@
 #endif
 /* BPF_LINK_TYPE_TCX (Linux 6.6; Debian 12's headers are 6.1). */
 #define BT_LINK_TYPE_TCX 11
+/* BPF_LINK_TYPE_NETKIT (Linux 6.7): its info has tcx's layout. */
+#define BT_LINK_TYPE_NETKIT 13
 /* BPF_LINK_TYPE_UPROBE_MULTI (Linux 6.6). */
 #define BT_LINK_TYPE_UPROBE_MULTI 12
 /* BPF_LINK_TYPE_NETFILTER (Linux 6.4). */

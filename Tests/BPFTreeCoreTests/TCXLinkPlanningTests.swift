@@ -45,6 +45,20 @@ import Testing
         init(_ description: String) { self.description = description }
     }
 
+    @Test(arguments: [("netkit_primary", AttachType.netkitPrimary), ("netkit_peer", .netkitPeer)])
+    func netkitLinksAreTCXLinksOfTheirOwnLinkType(name: String, attach: AttachType) throws {
+        let text = Self.text(counter: "position: first").replacingOccurrences(of: "tcx_ingress", with: name)
+        let tree = try Self.resolved(text)
+        let counter = try Self.link(tree, "counter")
+        #expect(counter.target == .tcx(attach, .first) && counter.kernelType == 13 && counter.attachType == attach)
+        #expect(counter.summary.hasPrefix("netkit net/tc/count on interface eth0 (index 4) at \(name), first"), "\(counter.summary)")
+        #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
+        // Placed next to a tcx link of another hook: refused, as between two tcx hooks.
+        let mixed = try Self.resolved(Self.text().replacingOccurrences(of: "interface: eth0, before", with: "interface: eth0, before")
+            .replacingOccurrences(of: "counter: {link: {program: net/tc/count, attachType: tcx_ingress", with: "counter: {link: {program: net/tc/count, attachType: \(name)"))
+        #expect(mixed.linkProblems().map(\.message).contains { $0.contains("is not a tcx link on interface eth0 at \(name)") }, "\(mixed.linkProblems())")
+    }
+
     @Test(arguments: [
         ("before: net/tc/filter", TCXPosition.before(path("net/tc/filter"))),
         ("after: net/tc/drop", .after(path("net/tc/drop"))),

@@ -169,6 +169,27 @@ struct TCXLinkTests {
         #expect(try tcxLinks().isEmpty, "no tcx link was left (only this suite makes them)")
     }
 
+    /// netkit (Linux 6.7) takes tcx's link layout on a netkit device; this kernel has no netkit
+    /// (`CONFIG_NETKIT` is off, `ip link add type netkit` fails), so a netkit link on a veth is what can be
+    /// tried: the kernel refuses it during apply and the tree is left as it was.
+    @Test func aNetkitLinkTheKernelRefusesLeavesTheTreeAsItWas() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let text = try manifest(veth.host).components(separatedBy: "    filter:")[0] + """
+                primary:
+                  link: {program: net/tc/drop_udp9, attachType: netkit_primary, interface: \(veth.host)}
+            """
+        let files = try ManifestDirectory(["netkit.yaml": text, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/netkit.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let planned = try bpftree(["diff"] + args)
+        #expect(planned.status == 2 && planned.output.contains("netkit net/tc/drop_udp9 on interface \(veth.host)"), "\(planned.output)")
+        let result = try bpftree(["apply"] + args)
+        #expect(result.status == 1 && result.output.contains("BPF_LINK_CREATE"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty,
+                "the staged maps and programs are gone again")
+    }
+
     @Test func aTCXLinkOnAnInterfaceThatDoesNotExistIsRefusedWithItsPlace() throws {
         let fs = try ScratchBPFFS()
         let files = try ManifestDirectory(["tcx.yaml": try manifest("btnosuch0"), "policy.yaml": try policy])

@@ -127,7 +127,7 @@ public struct LinkSpec: Hashable, Sendable {
         case .cgroupIterator, .iterator: 4
         case .xdp: 6
         case .netns: 5
-        case .tcx: 11
+        case .tcx(let attach, _): attach.isNetkit ? 13 : 11
         case .tracepoint, .uprobe, .kprobe: 7
         case .uprobeMulti: 12
         case .kprobeMulti: 8
@@ -171,7 +171,7 @@ public struct LinkSpec: Hashable, Sendable {
             return "XDP \(program) on interface \(interface ?? "")\(index)\(mode.map { ", \($0.rawValue) mode" } ?? "")"
         case .tcx(let attach, let position):
             let index = interfaceIndex.map { " (index \($0))" } ?? ""
-            return "tcx \(program) on interface \(interface ?? "")\(index) at \(attach.name)\(position.map { ", \($0)" } ?? "")"
+            return "\(attach.isNetkit ? "netkit" : "tcx") \(program) on interface \(interface ?? "")\(index) at \(attach.name)\(position.map { ", \($0)" } ?? "")"
         case .tracepoint(let category, let name): return "\(program) on tracepoint \(category)/\(name)"
         case .rawTracepoint(let name): return "\(program) on raw tracepoint \(name)"
         case .uprobe(let probe):

@@ -124,7 +124,7 @@ struct PinSpecDecoder {
                 } else if attach == .xdp {
                     on = .interface
                     target = .xdp(block["xdpMode"].flatMap { reader.choice($0, join(field, "xdpMode"), XDPMode.self) })
-                } else if attach == .tcxIngress || attach == .tcxEgress {
+                } else if AttachType.multiProgramHooks.contains(attach) {
                     on = .interface
                     target = .tcx(attach, tcxPosition(block, field))
                 } else if attach == .skLookup || attach == .flowDissector {
@@ -139,7 +139,7 @@ struct PinSpecDecoder {
                 } else if attach == .perfEvent {
                     reader.error("a perf_event link needs one of tracepoint, uprobe or kprobe", at: attachNode, join(field, "attachType"))
                 } else {
-                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, sk_lookup, flow_dissector, \(AttachType.sockmap.map(\.name).joined(separator: ", ")), netfilter, \(AttachType.tracing.map(\.name).joined(separator: ", ")), perf_event, trace_uprobe_multi and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
+                    reader.error("attach type \(attach.name) is not supported for links; supported: xdp, tcx_ingress, tcx_egress, netkit_primary, netkit_peer, sk_lookup, flow_dissector, \(AttachType.sockmap.map(\.name).joined(separator: ", ")), netfilter, \(AttachType.tracing.map(\.name).joined(separator: ", ")), perf_event, trace_uprobe_multi and the cgroup attach types (\(AttachType.cgroupNames.joined(separator: ", ")))",
                                  at: attachNode, join(field, "attachType"))
                 }
             }
@@ -180,7 +180,7 @@ struct PinSpecDecoder {
         if target.map({ if case .tcx = $0 { true } else { false } }) != true {
             for name in ["position", "before", "after"] {
                 guard let misplaced = block[name] else { continue }
-                reader.error("\(name) applies to tcx links (attachType: tcx_ingress, tcx_egress)", at: misplaced, join(field, name))
+                reader.error("\(name) applies to tcx and netkit links (attachType: tcx_ingress, tcx_egress, netkit_primary, netkit_peer)", at: misplaced, join(field, name))
             }
         }
         for other in LinkHost.withFields where other != on {
@@ -463,7 +463,7 @@ private enum LinkHost: Equatable {
     var links: String {
         switch self {
         case .cgroup: "cgroup links and iterators"
-        case .interface: "XDP and tcx links (attachType: xdp, tcx_ingress, tcx_egress)"
+        case .interface: "XDP, tcx and netkit links (attachType: xdp, tcx_ingress, tcx_egress, netkit_primary, netkit_peer)"
         case .netns: "network namespace links (attachType: sk_lookup, flow_dissector)"
         case .map: "map iterators (iter: bpf_map_elem, sockmap) and sockmap links (attachType: sk_msg_verdict, sk_skb_stream_parser, sk_skb_stream_verdict, sk_skb_verdict)"
         case .none, .probe: "no link"

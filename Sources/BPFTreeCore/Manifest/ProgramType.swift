@@ -86,6 +86,12 @@ public struct AttachType: Hashable, Sendable, CustomStringConvertible {
     public static let flowDissector = AttachType(raw: 17)
     public static let tcxIngress = AttachType(raw: 46)
     public static let tcxEgress = AttachType(raw: 47)
+    /// A netkit device's primary or peer side (Linux 6.7): tcx's link layout, on a netkit interface.
+    public static let netkitPrimary = AttachType(raw: 54)
+    public static let netkitPeer = AttachType(raw: 55)
+    /// The hooks that take an ordered list of sched_cls links on an interface.
+    public static let multiProgramHooks = [tcxIngress, tcxEgress, netkitPrimary, netkitPeer]
+    public var isNetkit: Bool { self == .netkitPrimary || self == .netkitPeer }
     public static let traceRawTP = AttachType(raw: 23)
     public static let perfEvent = AttachType(raw: 41)
     public static let traceUprobeMulti = AttachType(raw: 48)

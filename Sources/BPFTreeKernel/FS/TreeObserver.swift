@@ -196,7 +196,7 @@ public struct TreeObserver {
             case 10:
                 (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
                 (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
-            case 11 where link.interfaceIndex != 0:
+            case 11 where link.interfaceIndex != 0, 13 where link.interfaceIndex != 0:
                 // Where it stands among the hook's programs: what its position declares is checked against it.
                 var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
                 var count: UInt32 = 0
