@@ -375,6 +375,9 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 			out->iter_order = info.iter.cgroup.order;
 		} else if (strcmp(out->iter_target, "bpf_map_elem") == 0 || strcmp(out->iter_target, "sockmap") == 0) {
 			out->map_id = info.iter.map.map_id;
+		} else if (strncmp(out->iter_target, "task", 4) == 0) {
+			out->task_tid = info.iter.task.tid;
+			out->task_pid = info.iter.task.pid;
 		}
 		break;
 	case BPF_LINK_TYPE_NETNS:

@@ -75,6 +75,13 @@ import Testing
         #expect(program.maps.map(\.path) == [path("jobs/A/counters")])
         #expect(egress.program == path("jobs/A/count") && egress.target == .cgroup(.cgroupInetEgress) && egress.cgroup == "jobs/A/w1")
         #expect(stats.target == .cgroupIterator(.descendantsPre))
+        let thread = try desired(Self.text.replacingOccurrences(
+            of: "    egress:", with: "    mine: {link: {program: jobs/A/count, iter: task_vma, tid: 5}}\n    egress:"))
+        guard case .link(let walk)? = thread[path("jobs/A/mine")]?.kind else {
+            Issue.record("no task iterator")
+            return
+        }
+        #expect(walk.target == .iterator("task_vma", .thread(5)) && walk.summary == "iterator jobs/A/count over task_vma of thread 5")
         let xdp = try desired(Self.text.replacingOccurrences(
             of: "    egress:", with: "    xdp: {link: {program: jobs/A/count, attachType: xdp, interface: veth0, xdpMode: generic}}\n    egress:"))
         guard case .link(let onInterface)? = xdp[path("jobs/A/xdp")]?.kind else {
@@ -115,6 +122,10 @@ import Testing
         ("{link: {program: jobs/p, cgroup: x, iter: cgroup, position: last}}", "8:", "position applies to tcx and netkit links"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "iterator 'tsk' is not supported; supported: cgroup, bpf_map_elem, sockmap, bpf_link"),
         ("{link: {program: jobs/p, iter: tsk}}", "8:", "did you mean 'task'?"),
+        ("{link: {program: jobs/p, iter: bpf_map, pid: 1}}", "8:", "spec.entries.x.link.pid: pid applies to task iterators (iter: task, task_file, task_vma)"),
+        ("{link: {program: jobs/p, interface: eth0, attachType: xdp, tid: 3}}", "8:", "spec.entries.x.link.tid: tid applies to task iterators"),
+        ("{link: {program: jobs/p, iter: task, pid: 1, tid: 2}}", "8:", "a task iterator walks one process (pid) or one thread (tid), not both"),
+        ("{link: {program: jobs/p, iter: task_file, pid: 0}}", "8:", "pid must be a process or thread id above 0"),
         ("{link: {program: jobs/p, attachType: sk_lookup}}", "8:", "spec.entries.x.link.netns: missing required field 'netns'"),
         ("{link: {program: jobs/p, attachType: sk_lookup, netns: run/netns/a}}", "8:", "must be the absolute path of a network namespace file"),
         ("{link: {program: jobs/p, attachType: xdp, interface: eth0, netns: /run/netns/a}}", "8:", "netns applies to network namespace links"),

@@ -55,4 +55,42 @@ struct IteratorLinkTests {
         #expect(result.output.contains("is an iterator over task; this link is an iterator over bpf_map"), "\(result.output)")
         #expect(!FileManager.default.fileExists(atPath: fs.at("tracing")))
     }
+
+    /// `pid: N` makes a task iterator walk that one process (`bpf_iter_link_info.task`); the kernel reports
+    /// it in `bpf_link_info`, so another pid is found as drift; a process that does not exist is refused.
+    @Test func aTaskIteratorOfOneProcessListsOnlyItsThreads() throws {
+        let fs = try ScratchBPFFS()
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer { sleeper.terminate() }
+        let pid = sleeper.processIdentifier
+        let files = try files(iter: "task, pid: \(pid)")
+        let args = ["-f", files.path + "/task-iter.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0 && applied.output.contains("over task of process \(pid)"), "\(applied.output)")
+        let lines = try String(contentsOfFile: fs.at("tracing/tasks/all"), encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("\(pid) ") }, "\(lines.prefix(5))")
+        #expect(try bpftree(["diff"] + args).status == 0)
+
+        // Declared for another process: the live link walks this one, so it differs and is made again.
+        let other = getpid()
+        let moved = try files.path + "/task-iter.yaml"
+        try String(contentsOfFile: moved, encoding: .utf8).replacingOccurrences(of: "pid: \(pid)", with: "pid: \(other)")
+            .write(toFile: moved, atomically: true, encoding: .utf8)
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2 && drift.output.contains("pid: declared process \(other), live process \(pid)"), "\(drift.output)")
+        #expect(try bpftree(["apply"] + args).status == 0)
+        let listed = try String(contentsOfFile: fs.at("tracing/tasks/all"), encoding: .utf8).split(separator: "\n")
+        #expect(listed.allSatisfy { $0.hasPrefix("\(other) ") }, "\(listed.prefix(5))")
+
+        // A process that is not there is refused with its place, before anything changes.
+        let gone = try ScratchBPFFS()
+        let missing = try self.files(iter: "task, pid: 2147483646")
+        let result = try bpftree(["apply", "-f", missing.path + "/task-iter.yaml", "--policy", missing.path + "/policy.yaml", "--anchor", gone.path])
+        #expect(result.status == 1 && result.output.contains("task-iter.yaml:17:") && result.output.contains("spec.entries.all.link.pid"), "\(result.output)")
+        #expect(result.output.contains("no process 2147483646"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: gone.at("tracing")))
+    }
 }

@@ -9,8 +9,9 @@ public struct LinkSpec: Hashable, Sendable {
         /// pin runs the program.
         case cgroupIterator(CgroupIteratorOrder)
         /// An iterator (`BPF_LINK_TYPE_ITER`) of a target that takes no parameters, e.g. `task`: reading
-        /// the pin runs the program over every object of the target.
-        indirect case iterator(String)
+        /// the pin runs the program over every object of the target; a task iterator over one thread or
+        /// process only when it has a scope.
+        indirect case iterator(String, TaskScope?)
         /// An XDP program on a network interface (`BPF_LINK_TYPE_XDP`), in `mode` (nil: the kernel's
         /// choice, native where the driver has it).
         case xdp(XDPMode?)
@@ -163,7 +164,7 @@ public struct LinkSpec: Hashable, Sendable {
         switch target {
         case .cgroup(let attach): return "\(program) on cgroup \(cgroup)\(id) at \(attach.name)"
         case .cgroupIterator(let order): return "iterator \(program) on cgroup \(cgroup)\(id), \(order.rawValue)"
-        case .iterator(let target): return "iterator \(program) over \(target)"
+        case .iterator(let target, let scope): return "iterator \(program) over \(target)\(scope.map { " of \($0)" } ?? "")"
         case .netns(let attach):
             return "\(program) on network namespace \(netns ?? "")\(netnsInode.map { " (inode \($0))" } ?? "") at \(attach.name)"
         case .xdp(let mode):
@@ -237,7 +238,7 @@ public struct LinkSpec: Hashable, Sendable {
         switch target {
         case .cgroup(let attach): mix("cgroup \(attach.kernelValue)".utf8)
         case .cgroupIterator(let order): mix("iter \(order.kernelValue)".utf8)
-        case .iterator(let target): mix("iterator \(target)".utf8)
+        case .iterator(let target, let scope): mix("iterator \(target)\(scope.map { " \($0)" } ?? "")".utf8)
         case .netns(let attach): mix("netns \(attach.kernelValue) \(netnsInode ?? 0)".utf8)
         case .xdp(let mode): mix("xdp \(mode?.flags ?? 0) \(interfaceIndex ?? 0)".utf8)
         case .tcx(let attach, let position): mix("tcx \(attach.kernelValue) \(interfaceIndex ?? 0) \(position.map(String.init(describing:)) ?? "")".utf8)
@@ -288,9 +289,12 @@ public struct LinkSpec: Hashable, Sendable {
                 differences.append(FieldDifference(field: "netns", declared: "\(netns ?? "") (inode \(netnsInode))",
                                                    live: live.netnsInode == 0 ? "detached, or its namespace gone" : "namespace inode \(live.netnsInode)"))
             }
-        case .iterator(let target):
+        case .iterator(let target, let scope):
             if live.iteratorTarget != target {
                 differences.append(FieldDifference(field: "iter", declared: target, live: live.iteratorTarget))
+            } else if (scope?.tid ?? 0, scope?.pid ?? 0) != (live.taskTID, live.taskPID) {
+                let liveScope = live.taskTID != 0 ? "thread \(live.taskTID)" : live.taskPID != 0 ? "process \(live.taskPID)" : "every task"
+                differences.append(FieldDifference(field: scope?.field ?? "pid", declared: scope?.description ?? "every task", live: liveScope))
             }
         case .xdp:
             // The mode is not in bpf_link_info; the interface is.
@@ -522,4 +526,23 @@ public enum IteratorTargets {
     public static let overMaps = ["bpf_map_elem", "sockmap"]
     public static let plain = ["bpf_link", "bpf_map", "bpf_prog", "dmabuf", "ipv6_route", "kmem_cache", "ksym", "netlink",
                                "task", "task_file", "task_vma", "tcp", "udp", "unix"]
+}
+
+/// The one thread or process a task iterator walks (`bpf_iter_link_info.task`, Linux 6.1).
+public enum TaskScope: Hashable, Sendable, CustomStringConvertible {
+    case thread(UInt32)
+    case process(UInt32)
+
+    public var tid: UInt32 { if case .thread(let id) = self { id } else { 0 } }
+    public var pid: UInt32 { if case .process(let id) = self { id } else { 0 } }
+    /// The link field that declares it.
+    public var field: String { if case .thread = self { "tid" } else { "pid" } }
+    public var description: String {
+        switch self {
+        case .thread(let id): "thread \(id)"
+        case .process(let id): "process \(id)"
+        }
+    }
+    /// The targets that take one: what `pid`/`tid` apply to.
+    public static let targets = ["task", "task_file", "task_vma"]
 }

@@ -9,7 +9,7 @@ struct PinSpecDecoder {
 
     static let programFields = ["object", "name", "type", "attachType", "maps", "globals"]
     static let linkFields = ["program", "cgroup", "interface", "netns", "map", "attachType", "xdpMode", "position", "before", "after",
-                             "iter", "order"] + probeFields
+                             "iter", "order", "pid", "tid"] + probeFields
     /// The fields that name a probe link's target, each implying its attach type.
     static let probeFields = ["tracepoint", "rawTracepoint", "uprobe", "kprobe", "netfilter"]
 
@@ -82,7 +82,7 @@ struct PinSpecDecoder {
     func link(_ block: Fields, node: YAMLNode, _ field: String) -> LinkSpec? {
         let before = reader.diagnostics.count
         var locations: [String: SourceLocation] = [:]
-        for name in ["program", "cgroup", "interface", "netns", "map", "position", "before", "after"] + Self.probeFields {
+        for name in ["program", "cgroup", "interface", "netns", "map", "position", "before", "after", "pid", "tid"] + Self.probeFields {
             if let node = block[name] { locations[name] = node.location }
         }
         let program = block["program"].flatMap { reference($0, join(field, "program"), placeholders: ["{cgroup.id}", "{cgroup.name}"]) }
@@ -156,7 +156,7 @@ struct PinSpecDecoder {
                     }
                 } else if IteratorTargets.plain.contains(text) {
                     on = .none(iterating: text)
-                    target = .iterator(text)
+                    target = .iterator(text, taskScope(block, field, target: text))
                     if let order = block["order"] {
                         reader.error("order applies to cgroup iterators (iter: cgroup)", at: order, join(field, "order"))
                     }
@@ -176,6 +176,12 @@ struct PinSpecDecoder {
         }
         if let xdpMode = block["xdpMode"], target.map({ if case .xdp = $0 { true } else { false } }) != true {
             reader.error("xdpMode applies to XDP links (attachType: xdp)", at: xdpMode, join(field, "xdpMode"))
+        }
+        if target.map({ if case .iterator = $0 { true } else { false } }) != true {
+            for name in ["pid", "tid"] {
+                guard let misplaced = block[name] else { continue }
+                reader.error("\(name) applies to task iterators (iter: \(TaskScope.targets.joined(separator: ", ")))", at: misplaced, join(field, name))
+            }
         }
         if target.map({ if case .tcx = $0 { true } else { false } }) != true {
             for name in ["position", "before", "after"] {
@@ -326,6 +332,26 @@ struct PinSpecDecoder {
             return nil
         }
         return text
+    }
+
+    /// `pid: N` or `tid: N` of a task, task_file or task_vma iterator: the one process or thread it walks.
+    private func taskScope(_ block: Fields, _ field: String, target: String) -> TaskScope? {
+        let given = ["pid", "tid"].compactMap { name in block[name].map { (name, $0) } }
+        guard let (name, node) = given.first else { return nil }
+        guard TaskScope.targets.contains(target) else {
+            reader.error("\(name) applies to task iterators (iter: \(TaskScope.targets.joined(separator: ", ")))", at: node, join(field, name))
+            return nil
+        }
+        if given.count > 1 {
+            reader.error("a task iterator walks one process (pid) or one thread (tid), not both", at: given[1].1, join(field, given[1].0))
+            return nil
+        }
+        guard let id = reader.unsigned(node, join(field, name), max: UInt64(Int32.max)) else { return nil }
+        guard id > 0 else {
+            reader.error("\(name) must be a process or thread id above 0 (leave it out for every task)", at: node, join(field, name))
+            return nil
+        }
+        return name == "pid" ? .process(UInt32(id)) : .thread(UInt32(id))
     }
 
     /// Where a tcx link goes: `position: first|last`, or `before`/`after` a declared program or tcx link;

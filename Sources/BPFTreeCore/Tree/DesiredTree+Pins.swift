@@ -54,7 +54,7 @@ extension DesiredTree {
             let location = spec.locations["program"] ?? origin.location
             let iterator: String?
             switch spec.target {
-            case .iterator(let name): iterator = name
+            case .iterator(let name, _): iterator = name
             case .cgroupIterator: iterator = "cgroup"
             case .mapIterator(let name): iterator = name
             case .cgroup, .xdp, .netns, .tcx, .tracepoint, .rawTracepoint, .uprobe, .uprobeMulti, .kprobeMulti, .kprobe, .tracing, .netfilter, .sockmap:

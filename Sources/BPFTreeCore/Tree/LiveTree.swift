@@ -123,6 +123,16 @@ public struct LiveLinkInfo: Hashable, Sendable {
         get { details.first?.tcxLinks ?? [] }
         set { detail { $0.tcxLinks = newValue } }
     }
+    /// task, task_file and task_vma iterators: the one thread (`tid`) or process (`pid`) they walk, 0 for
+    /// every one.
+    public var taskTID: UInt32 {
+        get { details.first?.taskTID ?? 0 }
+        set { detail { $0.taskTID = newValue } }
+    }
+    public var taskPID: UInt32 {
+        get { details.first?.taskPID ?? 0 }
+        set { detail { $0.taskPID = newValue } }
+    }
     /// What only some kinds of links report, out of line: most links are cgroup links, by the thousand.
     private var details: [LinkDetails] = []
 
@@ -167,6 +177,8 @@ struct LinkDetails: Hashable, Sendable {
     var netfilterFlags: UInt32 = 0
     var tcxPrograms: [UInt32] = []
     var tcxLinks: [UInt32] = []
+    var taskTID: UInt32 = 0
+    var taskPID: UInt32 = 0
 }
 
 /// One entry observed in the bpffs tree.

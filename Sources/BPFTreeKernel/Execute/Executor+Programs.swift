@@ -146,8 +146,13 @@ extension Executor {
             withUnsafeBytes(of: UInt32(0)) { info += $0 }
             withUnsafeBytes(of: id.littleEndian) { info += $0 }
             return LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
-        case .iterator:
-            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
+        case .iterator(_, let scope):
+            // union bpf_iter_link_info, task: tid, pid, pid_fd (u32 each, padded to the union's 16 bytes); empty for every task.
+            var info: [UInt8] = []
+            if let scope {
+                for word in [scope.tid, scope.pid, 0, 0] { withUnsafeBytes(of: word.littleEndian) { info += $0 } }
+            }
+            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: info)
         case .xdp(let mode):
             guard let index = spec.interfaceIndex else { throw unresolved("interface") }
             return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,

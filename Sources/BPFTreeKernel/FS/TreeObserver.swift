@@ -187,6 +187,7 @@ public struct TreeObserver {
                                     iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
                                     netnsInode: info.netns_ino)
             link.mapID = info.map_id
+            if info.task_tid != 0 || info.task_pid != 0 { (link.taskTID, link.taskPID) = (info.task_tid, info.task_pid) }
             switch link.type {
             case 1, 7, 8, 12:
                 // Raw tracepoint, perf event, kprobe_multi and uprobe_multi links.

@@ -78,6 +78,8 @@ public enum PinResolver {
                     spec.kprobeFunctions = resolved("kprobe", probe.description, ProbeTargets.kprobeMulti(probe))
                 case .kprobe(let probe):
                     _ = resolved("kprobe", probe.function, ProbeTargets.kprobe(probe))
+                case .iterator(_, let scope?):
+                    _ = resolved(scope.field, "\(scope.tid != 0 ? scope.tid : scope.pid)", ProbeTargets.task(scope))
                 default:
                     break
                 }

@@ -107,6 +107,25 @@ public enum ProbeTargets {
         }
     }
 
+    /// Refuses a task iterator's process that does not exist or is a thread of another process, and a
+    /// thread that does not exist (the kernel would refuse them with ENOENT or EINVAL during apply).
+    public static func task(_ scope: TaskScope) -> Result<Void, KernelError> {
+        Result { () throws(KernelError) in
+            let id = scope.tid != 0 ? scope.tid : scope.pid
+            // /proc/ID is there for every thread id too, though only process ids are listed.
+            guard case .success(let bytes) = FileBytes.read("/proc/\(id)/status") else {
+                throw KernelError("find \(scope.field == "tid" ? "thread" : "process")", path: "/proc/\(id)", negativeErrno: -ESRCH,
+                                  detail: "no \(scope.field == "tid" ? "thread" : "process") \(id)")
+            }
+            let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Tgid:") }
+            let group = line.map { String($0.dropFirst(5).filter { $0 != "\t" && $0 != " " }) } ?? ""
+            if case .process = scope, group != "\(id)" {
+                throw KernelError("find process", path: "/proc/\(id)", negativeErrno: -EINVAL,
+                                  detail: "\(id) is a thread of process \(group), not a process: declare tid: \(id)")
+            }
+        }
+    }
+
     /// Whether kprobes can be attached, and the kernel has function `probe.function`.
     public static func kprobe(_ probe: KprobeTarget) -> Result<Void, KernelError> {
         var type: UInt32 = 0, bit: UInt32 = 0

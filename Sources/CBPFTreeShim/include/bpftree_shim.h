@@ -297,6 +297,9 @@ struct bt_link_info {
 	uint32_t probe_pid;
 	/** Map iterators and sockmap links: the map's id. */
 	uint32_t map_id;
+	/** task, task_file and task_vma iterators: the one thread or process they walk (0: every one). */
+	uint32_t task_tid;
+	uint32_t task_pid;
 	/** Netfilter links: NFPROTO_*, NF_INET_*, the priority and the flags. */
 	uint32_t nf_family;
 	uint32_t nf_hook;
