@@ -40,11 +40,7 @@ struct GlobalsTests {
     }
 
     /// The u64 in entry 0 of the array map `id`.
-    private func counter(_ id: Int) throws -> UInt64 {
-        let dump = try #require(try bpftool(["map", "dump", "id", "\(id)"]) as? [[String: Any]])
-        let bytes = (dump.first?["value"] as? [String] ?? []).compactMap { UInt8($0.dropFirst(2), radix: 16) }
-        return bytes.prefix(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    private func counter(_ id: Int) throws -> UInt64 { try slots(of: ["id", "\(id)"]).first ?? 0 }
 
     @Test func globalsConfigureTwoProgramsOfOneLoadThatShareTheObjectsMapsAndFilterBothDirections() throws {
         let fs = try ScratchBPFFS()

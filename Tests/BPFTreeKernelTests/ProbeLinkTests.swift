@@ -12,8 +12,11 @@ func mountTracefs() throws {
 }
 
 /// The u64 slots of an array map, read with bpftool.
-func slots(_ path: String) throws -> [UInt64] {
-    let dump = try #require(try bpftool(["map", "dump", "pinned", path]) as? [[String: Any]])
+func slots(_ path: String) throws -> [UInt64] { try slots(of: ["pinned", path]) }
+
+/// The u64 slots of the array map bpftool names with `map` (`["id", "12"]`, `["pinned", PATH]`).
+func slots(of map: [String]) throws -> [UInt64] {
+    let dump = try #require(try bpftool(["map", "dump"] + map) as? [[String: Any]])
     return dump.map { entry in
         let bytes = (entry["value"] as? [String] ?? []).compactMap { UInt8($0.dropFirst(2), radix: 16) }
         return bytes.prefix(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
