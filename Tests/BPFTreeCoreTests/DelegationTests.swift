@@ -48,11 +48,16 @@ struct DelegationTests {
                 flows: {map: {type: lru_hash, keySize: 8, valueSize: 8, maxEntries: 64}}
                 count:
                   program: {object: o.bpf.o, name: count, type: cgroup_skb, attachType: cgroup_inet_egress}
+                ingress:
+                  link: {program: app/count, cgroup: /sys/fs/cgroup/a, attachType: cgroup_inet_ingress}
+                egress:
+                  link: {program: app/count, cgroup: /sys/fs/cgroup/a, attachType: cgroup_inet_egress}
             """)
         let delegation = BPFDelegation(commands: .any, maps: .only(["array", "hash"]), programs: .only(["syscall"]),
                                        attachTypes: .only(["cgroup_inet_ingress"]))
         let found = DelegationCheck.violations(tree, delegation).map(\.description).sorted()
         #expect(found == [
+            "m0.yaml:13:5: spec.entries.egress.link.attachType: app/egress: attach type cgroup_inet_egress not delegated on this bpffs (delegate_attachs=cgroup_inet_ingress)",
             "m0.yaml:8:5: spec.entries.flows.map.type: app/flows: map type lru_hash not delegated on this bpffs (delegate_maps=array:hash)",
             "m0.yaml:9:5: spec.entries.count.program.attachType: app/count: attach type cgroup_inet_egress not delegated on this bpffs (delegate_attachs=cgroup_inet_ingress)",
             "m0.yaml:9:5: spec.entries.count.program.type: app/count: program type cgroup_skb not delegated on this bpffs (delegate_progs=syscall)",

@@ -38,8 +38,8 @@ public enum DelegationCheck {
             .map { "\(message($0.option, $0.name, delegation)), needed for \($0.purpose)" }
     }
 
-    /// One diagnostic per declared map whose type, and per program whose declared type or attach type, the
-    /// delegation lacks. (A type only the object tells is checked when the program is loaded: `PinResolver`.)
+    /// One diagnostic per declared map whose type, per program whose declared type or attach type, and
+    /// per link whose attach type the delegation lacks. (A type only the object tells is checked when the program is loaded: `PinResolver`.)
     public static func violations(_ desired: DesiredTree, _ delegation: BPFDelegation) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in desired.entries {
@@ -58,7 +58,12 @@ public enum DelegationCheck {
                 if let attach = spec.attachType, !delegation.allows(.attachTypes, attach.name) {
                     refuse(.attachTypes, attach.name, field: "program.attachType")
                 }
-            case .directory, .link:
+            case .link(let spec):
+                // BPF_LINK_CREATE takes no token: the delegation is applied here.
+                if !delegation.allows(.attachTypes, spec.attachType.name) {
+                    refuse(.attachTypes, spec.attachType.name, field: "link.attachType")
+                }
+            case .directory:
                 continue
             }
         }
