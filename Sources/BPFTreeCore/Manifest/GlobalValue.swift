@@ -21,7 +21,7 @@ public indirect enum GlobalValue: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// `name: value` of a program's `globals`.
-public struct GlobalAssignment: Hashable, Sendable {
+public struct GlobalAssignment: Hashable, Sendable, CustomStringConvertible {
     public var name: String
     public var value: GlobalValue
     public var location: SourceLocation
@@ -29,6 +29,9 @@ public struct GlobalAssignment: Hashable, Sendable {
     public init(name: String, value: GlobalValue, location: SourceLocation) {
         (self.name, self.value, self.location) = (name, value, location)
     }
+
+    /// `name=value`: what load groups, fingerprints and cache keys compare.
+    public var description: String { "\(name)=\(value)" }
 }
 
 /// A variable of an object's `.rodata`, `.data` or `.bss` section, as its BTF describes it.

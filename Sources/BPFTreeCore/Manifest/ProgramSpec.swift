@@ -130,7 +130,7 @@ extension ProgramSpec {
     }
 
     public var loadKey: LoadKey {
-        LoadKey(objectPath: objectPath, globals: globals.map { "\($0.name)=\($0.value)" },
+        LoadKey(objectPath: objectPath, globals: globals.map(\.description),
                 maps: maps.map { "\($0.name)=\($0.path)" }, scope: scope)
     }
 
@@ -139,7 +139,7 @@ extension ProgramSpec {
     public func fingerprint(tag: UInt64) -> UInt64 {
         guard !globals.isEmpty else { return tag }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ tag
-        for byte in globals.map({ "\($0.name)=\($0.value)" }).joined(separator: "\u{0}").utf8 {
+        for byte in globals.map(\.description).joined(separator: "\u{0}").utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }

@@ -281,13 +281,13 @@ private struct Planning {
                 map.used && image.objectMaps[name]?.used == true && !bound.contains(name)
             }
             guard !both.isEmpty, firstIDs.intersection(unbound(spec, info)).count < both.count else { continue }
-            let names = both.keys.sorted().joined(separator: ", ")
-            found.append((index, FieldDifference(field: "maps", declared: "\(names) shared with \(members[0].entry.path) (one load of \(spec.object))",
-                                                 live: "maps of its own (loaded apart)")))
-            if found.first?.0 != 0 {
-                found.insert((0, FieldDifference(field: "maps", declared: "\(names) shared with \(member.entry.path) (one load of \(spec.object))",
-                                                 live: "maps of its own (loaded apart)")), at: 0)
+            func apart(from other: TreePath) -> FieldDifference {
+                FieldDifference(field: "maps", declared: "\(both.keys.sorted().joined(separator: ", ")) shared with \(other) (one load of \(spec.object))",
+                                live: "maps of its own (loaded apart)")
             }
+            found.append((index, apart(from: members[0].entry.path)))
+            // The first member is loaded again with them: say with which one, once.
+            if found.count == 1 { found.append((0, apart(from: member.entry.path))) }
         }
         return found
     }
@@ -321,7 +321,7 @@ private struct Planning {
         }
         // The tag leaves data out: globals are known from the ledger's record of the load.
         if differences.isEmpty, let record, record.fingerprint != 0, record.fingerprint != spec.fingerprint(tag: info.tag) {
-            let declared = spec.globals.isEmpty ? "none" : spec.globals.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")
+            let declared = spec.globals.isEmpty ? "none" : spec.globals.map(\.description).joined(separator: ", ")
             differences.append(FieldDifference(field: "globals", declared: declared, live: "others, when the program was loaded"))
         }
         return differences.isEmpty ? .same(info) : .differs(info, differences)

@@ -13,8 +13,9 @@ extension Executor {
         for index in indices {
             switch plan.actions[index].change {
             case .createProgram(let spec, let mode, let owner), .replaceProgram(let spec, let mode, let owner, _):
-                if groups[spec.loadKey] == nil { order.append(spec.loadKey) }
-                groups[spec.loadKey, default: []].append((index, spec, mode, owner))
+                let key = spec.loadKey
+                if groups[key] == nil { order.append(key) }
+                groups[key, default: []].append((index, spec, mode, owner))
             default: continue
             }
         }

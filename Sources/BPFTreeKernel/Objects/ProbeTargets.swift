@@ -112,10 +112,10 @@ public enum ProbeTargets {
     public static func task(_ scope: TaskScope) -> Result<Void, KernelError> {
         Result { () throws(KernelError) in
             let id = scope.tid != 0 ? scope.tid : scope.pid
+            let noun = scope.tid != 0 ? "thread" : "process"
             // /proc/ID is there for every thread id too, though only process ids are listed.
             guard case .success(let bytes) = FileBytes.read("/proc/\(id)/status") else {
-                throw KernelError("find \(scope.field == "tid" ? "thread" : "process")", path: "/proc/\(id)", negativeErrno: -ESRCH,
-                                  detail: "no \(scope.field == "tid" ? "thread" : "process") \(id)")
+                throw KernelError("find \(noun)", path: "/proc/\(id)", negativeErrno: -ESRCH, detail: "no \(noun) \(id)")
             }
             let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Tgid:") }
             let group = line.map { String($0.dropFirst(5).filter { $0 != "\t" && $0 != " " }) } ?? ""

@@ -30,7 +30,7 @@ public enum ProgramLoader {
         case .failure(let error):
             return .failure(Failure(field: "object", message: "cannot read BPF object '\(spec.objectPath)': \(error)"))
         }
-        let globals = spec.globals.map { "global \($0.name)=\($0.value)" }
+        let globals = spec.globals.map { "global \($0)" }
         let key = ProgramImage.cacheKey(object: bytes, program: spec.program, type: spec.type, attachType: spec.attachType,
                                         environment: ImageStore.environment + environment + globals)
         if let known = cache.withLock({ $0[key] }) { return .success(known) }
@@ -57,9 +57,16 @@ public enum ProgramLoader {
     /// The global variables of the object in `bytes`, as its BTF describes them.
     public static func globals(of bytes: [UInt8], objectPath: String) -> Result<[GlobalVariable], Failure> {
         var count: UInt32 = 0
-        var found = [bt_global_var](repeating: bt_global_var(), count: 256)
-        let status = bytes.withUnsafeBytes { object in
+        var found = [bt_global_var](repeating: bt_global_var(), count: 64)
+        var status = bytes.withUnsafeBytes { object in
             bt_object_globals(object.baseAddress, object.count, objectName(objectPath), &found, UInt32(found.count), &count)
+        }
+        if status == 0, Int(count) > found.count {
+            // More variables than room: ask again with room for all, so none is missed.
+            found = [bt_global_var](repeating: bt_global_var(), count: Int(count))
+            status = bytes.withUnsafeBytes { object in
+                bt_object_globals(object.baseAddress, object.count, objectName(objectPath), &found, UInt32(found.count), &count)
+            }
         }
         guard status == 0 else {
             return .failure(Failure(field: "object", message: "cannot open BPF object \(objectPath): \(Errno(rawValue: -status))"))
