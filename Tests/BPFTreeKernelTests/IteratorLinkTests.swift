@@ -92,5 +92,14 @@ struct IteratorLinkTests {
         #expect(result.status == 1 && result.output.contains("task-iter.yaml:17:") && result.output.contains("spec.entries.all.link.pid"), "\(result.output)")
         #expect(result.output.contains("no process 2147483646"), "\(result.output)")
         #expect(!FileManager.default.fileExists(atPath: gone.at("tracing")))
+
+        // A thread of this test process given as a pid: refused, naming its process, and nothing made.
+        let own = getpid()
+        let thread = try #require(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap(Int32.init).first { $0 != own })
+        let threaded = try self.files(iter: "task, pid: \(thread)")
+        let refused = try bpftree(["apply", "-f", threaded.path + "/task-iter.yaml", "--policy", threaded.path + "/policy.yaml", "--anchor", gone.path])
+        #expect(refused.status == 1 && refused.output.contains("task-iter.yaml:17:"), "\(refused.output)")
+        #expect(refused.output.contains("\(thread) is a thread of process \(own), not a process: declare tid: \(thread)"), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: gone.at("tracing")))
     }
 }
