@@ -23,34 +23,35 @@ func slots(of map: [String]) throws -> [UInt64] {
     }
 }
 
+/// A small binary of the tests: `adder N` calls `bt_traced_add` N times. `padding` puts a function
+/// before it, so that a rebuild moves it.
+func buildAdder(into directory: String, padding: Bool = false) throws -> String {
+    let pad = padding ? "__attribute__((noinline)) int bt_pad(int a) { __asm__ volatile(\"nop;nop;nop;nop;nop;nop;nop;nop\"); return a * 3; }\n" : ""
+    let source = pad + """
+        #include <stdlib.h>
+        __attribute__((noinline)) int bt_traced_add(int a, int b) { __asm__ volatile(""); return a + b; }
+        int main(int argc, char **argv) {
+            int n = argc > 1 ? atoi(argv[1]) : 1, s = 0;
+            for (int i = 0; i < n; i++) s = bt_traced_add(s, i);
+            return s == -1;
+        }
+
+        """
+    try source.write(toFile: directory + "/adder.c", atomically: true, encoding: .utf8)
+    // Built beside it and renamed over it, as a package upgrade installs a binary.
+    let built = try run(["gcc", "-O1", "-o", directory + "/adder.new", directory + "/adder.c"])
+    guard built.status == 0 else { throw HarnessError(description: "gcc: \(built.output)") }
+    guard rename(directory + "/adder.new", directory + "/adder") == 0 else { throw HarnessError(description: "rename adder") }
+    return directory + "/adder"
+}
+
+
 /// Tracepoint, raw tracepoint, BTF tracepoint and uprobe links against the real kernel, doing their job
 /// (exec()s and a test binary's calls counted), checked with bpftool.
 @Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
 struct ProbeLinkTests {
     private var policy: String {
         get throws { try String(contentsOfFile: repositoryRoot + "/policies/tracing.yaml", encoding: .utf8) }
-    }
-
-    /// A small binary of the tests: `adder N` calls `bt_traced_add` N times. `padding` puts a function
-    /// before it, so that a rebuild moves it.
-    private func buildAdder(into directory: String, padding: Bool = false) throws -> String {
-        let pad = padding ? "__attribute__((noinline)) int bt_pad(int a) { __asm__ volatile(\"nop;nop;nop;nop;nop;nop;nop;nop\"); return a * 3; }\n" : ""
-        let source = pad + """
-            #include <stdlib.h>
-            __attribute__((noinline)) int bt_traced_add(int a, int b) { __asm__ volatile(""); return a + b; }
-            int main(int argc, char **argv) {
-                int n = argc > 1 ? atoi(argv[1]) : 1, s = 0;
-                for (int i = 0; i < n; i++) s = bt_traced_add(s, i);
-                return s == -1;
-            }
-
-            """
-        try source.write(toFile: directory + "/adder.c", atomically: true, encoding: .utf8)
-        // Built beside it and renamed over it, as a package upgrade installs a binary.
-        let built = try run(["gcc", "-O1", "-o", directory + "/adder.new", directory + "/adder.c"])
-        guard built.status == 0 else { throw HarnessError(description: "gcc: \(built.output)") }
-        guard rename(directory + "/adder.new", directory + "/adder") == 0 else { throw HarnessError(description: "rename adder") }
-        return directory + "/adder"
     }
 
     @Test func tracepointRawAndBTFTracepointLinksCountExecsAreRepairedAndPruned() throws {

@@ -87,7 +87,13 @@ extension Executor {
                         throw KernelError("BPF_LINK_CREATE (batch program)", path: path.description, negativeErrno: -ENOENT,
                                           detail: "'\(relative)' is not attached at \(attach.name) of interface \(link.spec.interface ?? "")")
                     }
-                    let descriptor = try result.object("BPF_LINK_CREATE (batch program)", path: path)
+                    let descriptor: Descriptor
+                    do throws(KernelError) {
+                        descriptor = try result.object("BPF_LINK_CREATE (batch program)", path: path)
+                    } catch {
+                        guard case .cgroup = link.spec.target, case .refused(let errno) = result else { throw error }
+                        throw error.adding(KernelError.capabilityHint(errno, needs: [.netAdmin], for: "attaching a program to a cgroup"))
+                    }
                     try pinStaged(descriptor, link.index, plan.actions[link.index], kind: .link, fingerprint: link.spec.fingerprint,
                                   mode: link.mode, owner: link.owner, into: &staging)
                 } catch {

@@ -48,14 +48,20 @@ public final class LiveKernel: KernelOperations {
             : (try directories.descriptor(for: path.parent), path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
         if let mode {
             let result = bt_fchmodat2(directory, name, mode, flags)
-            guard result == 0 else { throw KernelError("fchmodat2", path: path.description, negativeErrno: result) }
+            guard result == 0 else {
+                throw KernelError("fchmodat2", path: path.description, negativeErrno: result)
+                    .adding(KernelError.capabilityHint(result, needs: [.fowner], for: "changing the mode of an entry of another owner"))
+            }
         }
         if owner.isManaged {
             // (uid_t)-1 leaves that half unchanged.
             let result = retryingEINTR {
                 fchownat(directory, name, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max, flags)
             }
-            guard result == 0 else { throw KernelError("fchownat", path: path.description, negativeErrno: result) }
+            guard result == 0 else {
+                throw KernelError("fchownat", path: path.description, negativeErrno: result)
+                    .adding(KernelError.capabilityHint(result, needs: [.chown], for: "giving an entry another owner"))
+            }
         }
     }
 
@@ -118,7 +124,10 @@ public final class LiveKernel: KernelOperations {
     public func openPin(_ path: TreePath) throws(KernelError) -> Descriptor {
         let parent = try directories.descriptor(for: path.parent)
         let fd = bt_obj_get_at(parent, path.name)
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
+        guard fd >= 0 else {
+            throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd)
+                .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))
+        }
         return Descriptor(owning: fd)
     }
 

@@ -36,6 +36,7 @@ public final class Anchor: Sendable {
         guard root >= 0 else {
             throw KernelError("open anchor", path: rootPath, negativeErrno: root,
                               detail: -root == ENOENT ? "no process \(pid)" : nil)
+                .adding(KernelError.capabilityHint(root, needs: [.sysPtrace], for: "opening another process's root"))
         }
         let rootDescriptor = Descriptor(owning: root)
         let relative = path.drop { $0 == "/" }
@@ -99,6 +100,7 @@ public final class Anchor: Sendable {
             default: nil
             }
             throw KernelError("openat2", path: displayPath.description, negativeErrno: fd, detail: detail)
+                .adding(KernelError.capabilityHint(fd, needs: [.dacReadSearch], for: "reading a directory bpftree's user may not search"))
         }
         return Descriptor(owning: fd)
     }

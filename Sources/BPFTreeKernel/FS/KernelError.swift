@@ -1,3 +1,4 @@
+import BPFTreeCore
 import CBPFTreeShim
 import Glibc
 import SystemPackage
@@ -29,6 +30,31 @@ public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
         guard negativeErrno == -EPERM, bt_token_active() < 0, !Machine.inInitialUserNamespace else { return nil }
         return "this process is in a user namespace, without CAP_BPF in the initial one, and holds no BPF token: "
             + "run it on a bpffs delegated to its namespace (delegate_* mount options) with --token auto or require"
+    }
+
+    /// Names the capabilities among `needed` this process lacks, for an `EPERM` or `EACCES` (or one of
+    /// `alsoFor`) from a call that takes them: "bpftree runs without CAP_X, which WHAT needs". Nil when it holds
+    /// them all, or in a user namespace, where the initial namespace's capabilities cannot be read.
+    static func capabilityHint(_ negativeErrno: Int32, needs needed: [Capability], for what: String,
+                               alsoFor: [Int32] = []) -> String? {
+        guard negativeErrno == -EPERM || negativeErrno == -EACCES || alsoFor.contains(negativeErrno),
+              Machine.inInitialUserNamespace else { return nil }
+        let effective = Machine.effectiveCapabilities
+        let missing = needed.filter { !$0.isHeld(in: effective) }
+        guard !missing.isEmpty else { return nil }
+        let names = missing.map(\.description).joined(separator: " and ")
+        return "bpftree runs without \(names), which \(what) needs (see Capabilities in bpftree's README)"
+    }
+
+    /// What BPF_OBJ_GET of a pin takes: a link is only ever opened read-write.
+    static let pinAccess = "opening a pin bpftree's user may not write (a link pin such as an iterator's mode 0444, or another owner's)"
+
+    /// This error with `hint` added to its detail, when there is one.
+    func adding(_ hint: String?) -> KernelError {
+        guard let hint else { return self }
+        var error = self
+        error.detail = detail.map { "\($0); \(hint)" } ?? hint
+        return error
     }
 
     public var description: String {

@@ -1,3 +1,4 @@
+import BPFTreeCore
 import CBPFTreeShim
 import Glibc
 
@@ -27,6 +28,21 @@ public enum Machine {
             return UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16) ?? 0
         }
         return 0
+    }
+
+    /// The user this process creates and owns files as (effective ids; bpffs takes no fsuid of its own).
+    public static var user: ProcessUser {
+        var groups = [gid_t](repeating: 0, count: 256)
+        let count = getgroups(Int32(groups.count), &groups)
+        return ProcessUser(uid: geteuid(), gid: getegid(), groups: Set(groups.prefix(max(0, Int(count)))))
+    }
+
+    /// The capabilities among `needs` this process lacks, when the kernel checks them against its
+    /// effective set: in the initial user namespace and holding no BPF token (which stands in for them).
+    public static func missing(_ needs: [CapabilityNeed]) -> [CapabilityNeed] {
+        guard inInitialUserNamespace, bt_token_active() < 0 else { return [] }
+        let effective = effectiveCapabilities
+        return needs.filter { !$0.capability.isHeld(in: effective) }
     }
 
     /// CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF, all effective: the kernel's privilege checks for BPF pass.

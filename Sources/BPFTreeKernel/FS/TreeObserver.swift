@@ -161,7 +161,10 @@ public struct TreeObserver {
     private func pinKind(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
         let fd = withKernelName(name) { bt_obj_get_at(directory, $0) }
         if fd == -ENOENT { return .pin }
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
+        guard fd >= 0 else {
+            throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd)
+                .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))
+        }
         let object = Descriptor(owning: fd)
         switch bt_fd_object_kind(object.rawValue) {
         case Int32(BT_OBJECT_MAP.rawValue):

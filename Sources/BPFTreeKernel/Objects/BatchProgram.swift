@@ -11,6 +11,8 @@ final class BatchProgram: @unchecked Sendable {
     private let handle: OpaquePointer
 
     static let maxOps = Int(bt_batch_max_ops())
+    /// Why it needs CAP_BPF and CAP_PERFMON: the kernel offers syscall programs `bpf_sys_bpf` only with CAP_PERFMON.
+    static let needs = "the batch program (a syscall program calling bpf_sys_bpf) that creates maps and links"
     static let dataSize = Int(bt_batch_data_size())
 
     init() throws(KernelError) {
@@ -26,6 +28,7 @@ final class BatchProgram: @unchecked Sendable {
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw KernelError("load batch program", path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
                               detail: KernelError.privilegeHint(result)
+                                ?? KernelError.capabilityHint(result, needs: [.bpf, .perfmon], for: Self.needs, alsoFor: [-EINVAL])
                                 ?? (text.isEmpty ? nil : String(text.reversed().drop(while: \.isWhitespace).reversed())))
         }
         self.handle = handle

@@ -175,12 +175,14 @@ public enum ProbeTargets {
             KernelError("create link", path: link.description, detail: "the \(what) was not resolved")
         }
         let fd: Int32
+        var isUprobe = false
         switch spec.target {
         case .tracepoint:
             guard let id = spec.tracepointID else { throw unresolved("tracepoint") }
             fd = bt_perf_tracepoint_open(id)
         case .uprobe(let probe):
             guard let file = spec.uprobeFile, let offset = spec.uprobeOffset else { throw unresolved("uprobe") }
+            isUprobe = true
             fd = try probeEvent("uprobe", probe.isReturn, file, offset, pid: probe.pid ?? 0)
         case .kprobe(let probe):
             fd = try probeEvent("kprobe", probe.isReturn, probe.function, probe.offset, pid: 0)
@@ -190,6 +192,8 @@ public enum ProbeTargets {
         guard fd >= 0 else {
             throw KernelError("perf_event_open", path: link.description, negativeErrno: fd,
                               detail: fd == -ENOENT || fd == -EINVAL ? "the kernel refused the event of \(spec.summary)" : nil)
+                .adding(KernelError.capabilityHint(fd, needs: isUprobe ? [.sysAdmin] : [.perfmon],
+                                                   for: isUprobe ? "a uprobe perf event" : "a perf event"))
         }
         return Descriptor(owning: fd)
     }

@@ -192,6 +192,9 @@ public enum ProgramLoader {
             let opened = result.loading == 1
             let what = opened ? "cannot load program '\(spec.program)' from \(object)" : "cannot open BPF object \(object)"
             var failure = Failure(field: opened ? "name" : "object", message: "\(what): \(reason)" + (tail.isEmpty ? "" : "\n    \(tail)"))
+            if opened, let hint = Self.capabilityHint(status, type: ProgramType(kernelValue: result.type)) {
+                failure.message = "\(what): \(reason); \(hint)" + (tail.isEmpty ? "" : "\n    \(tail)")
+            }
             if opened {
                 failure.refused = (-status, ProgramType(kernelValue: result.type), AttachType(kernelValue: result.expected_attach_type))
                 if status == -EPERM, Machine.hasBPFPrivileges {
@@ -206,6 +209,16 @@ public enum ProgramLoader {
             }
             return failure
         }
+    }
+
+    /// The capabilities loading a program of `type` may take that this process lacks: CAP_BPF always,
+    /// CAP_NET_ADMIN or CAP_PERFMON by type, and CAP_PERFMON for any program whose code the verifier accepts
+    /// only from a trusted loader (pointer arithmetic on packets and maps, among others).
+    private static func capabilityHint(_ status: Int32, type: ProgramType?) -> String? {
+        var needed: [Capability] = [.bpf, .perfmon]
+        if type?.needsNetAdmin == true { needed.append(.netAdmin) }
+        return KernelError.capabilityHint(status, needs: needed, for: "loading a program\(type.map { " of type \($0.name)" } ?? "")",
+                                          alsoFor: [-EINVAL])
     }
 
     /// Tracing programs other than BTF tracepoints and iterators, LSM and extension programs: the kernel

@@ -45,7 +45,8 @@ enum ReservedMap {
         let made = bt_map_create(shape.type.kernelValue, name.prefix(15).description, shape.keySize,
                                  shape.valueSize, shape.maxEntries, shape.flags)
         guard made >= 0 else {
-            throw KernelError("create \(what) map", path: name, negativeErrno: made, detail: KernelError.privilegeHint(made))
+            throw KernelError("create \(what) map", path: name, negativeErrno: made, detail: KernelError.privilegeHint(made)
+                                ?? KernelError.capabilityHint(made, needs: [.bpf], for: "creating a map"))
         }
         let map = Descriptor(owning: made)
         let pinned = bt_obj_pin_at(anchor.fd, name, made)
