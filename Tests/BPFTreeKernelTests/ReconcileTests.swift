@@ -237,4 +237,59 @@ struct ReconcileTests {
         service.signal(SIGTERM)
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }
+
+    /// `GET URL`: the status and the body (an error status too).
+    private func fetch(_ url: String) throws -> (status: Int, body: String) {
+        let script = """
+            import sys, urllib.request, urllib.error
+            try:
+                r = urllib.request.urlopen(sys.argv[1]); print(r.status); print(r.read().decode(), end="")
+            except urllib.error.HTTPError as e:
+                print(e.code); print(e.read().decode(), end="")
+            """
+        let fetched = try run(["python3", "-c", script, url])
+        let lines = fetched.stdout.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        return (Int(lines.first ?? "") ?? -1, lines.count > 1 ? String(lines[1]) : fetched.output)
+    }
+
+    private func metricsPort(_ service: ReconcileService) throws -> Int {
+        try #require(service.log.split(separator: "\n").first { $0.contains("serving metrics") }?
+            .split(separator: ":").compactMap { Int($0.prefix { $0.isNumber }) }.last, "\(service.log)")
+    }
+
+    @Test func theHealthEndpointIsOKOnlyWhileTheLastPassSucceeded() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["j.yaml": jobManifest])
+        let service = try ReconcileService(["-f", files.path + "/j.yaml", "--anchor", fs.path, "--interval", "60m",
+                                            "--metrics-address", "127.0.0.1:0"])
+        try #require(eventually(within: 10) { service.passes.count >= 1 }, "\(service.log)")
+        let port = try metricsPort(service)
+        let healthy = try fetch("http://127.0.0.1:\(port)/healthz")
+        #expect(healthy.status == 200 && healthy.body.hasPrefix("ok: the last pass succeeded"), "\(healthy)")
+
+        // A pass that fails (a foreign map where a new entry is declared) makes it unhealthy at once.
+        try pinMapWithBpftool(fs.at("jobs/A/extra"), type: "hash", key: 4, value: 4, entries: 4, name: "foreign")
+        try (jobManifest + "\n    extra: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 4}}\n")
+            .write(toFile: files.path + "/j.yaml", atomically: true, encoding: .utf8)
+        service.signal(SIGHUP)
+        try #require(eventually(within: 10) { service.passes.count >= 2 }, "\(service.log)")
+        let failed = try fetch("http://127.0.0.1:\(port)/healthz")
+        #expect(failed.status == 503 && failed.body.hasPrefix("the last pass failed"), "\(failed) \(service.log)")
+        #expect(try fetch("http://127.0.0.1:\(port)/nothing").status == 404)
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
+
+    @Test func anAnchorThatIsNoBPFFSIsNeverHealthy() throws {
+        let directory = try ManifestDirectory([:])
+        let files = try ManifestDirectory(["j.yaml": jobManifest])
+        let service = try ReconcileService(["-f", files.path + "/j.yaml", "--anchor", directory.path, "--interval", "60m",
+                                            "--metrics-address", "127.0.0.1:0"])
+        try #require(eventually(within: 10) { service.passes.count >= 1 }, "\(service.log)")
+        let answer = try fetch("http://127.0.0.1:\(try metricsPort(service))/healthz")
+        #expect(answer.status == 503 && answer.body.hasPrefix("the last pass failed"), "\(answer)")
+        #expect(service.log.contains("not on a bpffs"), "\(service.log)")
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
 }

@@ -26,7 +26,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     var once = false
 
     @Option(name: .customLong("metrics-address"),
-            help: "Serve Prometheus metrics at http://ADDRESS/metrics: PORT (on 127.0.0.1), HOST:PORT or [V6]:PORT.")
+            help: "Serve Prometheus metrics at http://ADDRESS/metrics and health at /healthz: PORT (on 127.0.0.1), HOST:PORT or [V6]:PORT.")
     var metricsAddress: String?
 
     @Option(name: .customLong("lock-timeout"),
@@ -62,12 +62,14 @@ struct ReconcileCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "bpftree.reconcile")
         var services: [any Service] = []
-        let metrics = ReconcileMetrics()
+        // Healthy while passes succeed: three intervals (at least a minute) without one is not.
+        let health = PassHealth(maxAge: max(.seconds(interval.value * 3), .seconds(60)))
+        let metrics = ReconcileMetrics(health: health)
         if let metricsAddress, let (host, port) = MetricsServer.parse(metricsAddress) {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             metrics.declare()
-            services.append(MetricsServer(host: host, port: port, registry: registry, logger: logger))
+            services.append(MetricsServer(host: host, port: port, registry: registry, health: health, logger: logger))
         }
         services.append(Reconciler(options: options, interval: .seconds(interval.value), maxBackoff: .seconds(maxBackoff.value),
                                    lockTimeout: lockTimeout.value, logger: logger, metrics: metrics))

@@ -5,8 +5,12 @@ import Metrics
 /// The reconcile service's series (swift-metrics; exported by `MetricsServer` when `--metrics-address`
 /// is given). Names and labels are documented in README.md.
 struct ReconcileMetrics: Sendable {
+    /// What `/healthz` answers from.
+    var health: PassHealth?
+
     /// Records one pass: its result, the changes it found and did, its duration.
     func record(succeeded: Bool, report: RunReport, duration: Duration) {
+        health?.record(succeeded: succeeded)
         Counter(label: "bpftree_reconcile_passes_total", dimensions: [("result", succeeded ? "succeeded" : "failed")]).increment()
         Counter(label: "bpftree_reconcile_drift_total").increment(by: report.counts.planned)
         Gauge(label: "bpftree_reconcile_drift").record(report.counts.planned)
