@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 swift build --build-tests
+# What scripts/install.sh installs, staged for the deployment tests (a release build, before the tests
+# run rather than while they do). A filtered run leaves it to the tests that need it.
+if [[ $# -eq 0 ]]; then
+    export BPFTREE_INSTALLED="${TMPDIR:-/tmp}/bpftree-installed-$$"
+    trap 'rm -rf "$BPFTREE_INSTALLED"' EXIT
+    DESTDIR="$BPFTREE_INSTALLED" ./scripts/install.sh /usr/local
+fi
 swift test --skip-build "$@"
 if [[ $# -gt 0 ]]; then exit 0; fi  # a filtered run: tests only
 if [[ $(id -u) -eq 0 || "${CI:-}" == "true" ]]; then

@@ -35,13 +35,22 @@ public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Names the capabilities among `needed` this process lacks, for an `EPERM` or `EACCES` (or one of
     /// `alsoFor`) from a call that takes them: "bpftree runs without CAP_X, which WHAT needs". Nil when it holds
     /// them all, or in a user namespace, where the initial namespace's capabilities cannot be read.
+    /// With every capability held, an `EPERM` or `ENOSYS` under a seccomp filter is the filter's: `syscall`
+    /// names the call it refused.
     static func capabilityHint(_ negativeErrno: Int32, needs needed: [Capability], for what: String,
-                               alsoFor: [Int32] = []) -> String? {
-        guard negativeErrno == -EPERM || negativeErrno == -EACCES || alsoFor.contains(negativeErrno),
+                               alsoFor: [Int32] = [], syscall: String = "bpf") -> String? {
+        guard negativeErrno == -EPERM || negativeErrno == -EACCES || negativeErrno == -ENOSYS || alsoFor.contains(negativeErrno),
               Machine.inInitialUserNamespace else { return nil }
         let effective = Machine.effectiveCapabilities
         let missing = needed.filter { !$0.isHeld(in: effective) }
-        guard !missing.isEmpty else { return nil }
+        guard !missing.isEmpty else {
+            guard negativeErrno == -EPERM || negativeErrno == -ENOSYS, Machine.underSeccompFilter else { return nil }
+            let held = needed.isEmpty ? "" : " although bpftree has \(needed.map(\.description).joined(separator: " and "))"
+            return "a seccomp filter refuses \(syscall)(2)\(held): "
+                + "container runtimes' default profiles allow bpf and perf_event_open only with CAP_SYS_ADMIN up to "
+                + "containers-common 0.50 (Debian 12's podman); run with a profile that allows them for CAP_BPF and CAP_PERFMON "
+                + "(scripts/seccomp-profile.py writes one) or add CAP_SYS_ADMIN"
+        }
         let names = missing.map(\.description).joined(separator: " and ")
         return "bpftree runs without \(names), which \(what) needs (see Capabilities in bpftree's README)"
     }

@@ -30,6 +30,12 @@ public enum Machine {
         return 0
     }
 
+    /// Whether a seccomp filter confines this process (`Seccomp: 2` in /proc/self/status).
+    public static var underSeccompFilter: Bool {
+        guard case .success(let bytes) = FileBytes.read("/proc/self/status") else { return false }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").contains { $0.hasPrefix("Seccomp:") && $0.hasSuffix("2") }
+    }
+
     /// The user this process creates and owns files as (effective ids; bpffs takes no fsuid of its own).
     public static var user: ProcessUser {
         var groups = [gid_t](repeating: 0, count: 256)

@@ -26,7 +26,10 @@ enum ReservedMap {
             // Another bpftree pinned it first: use theirs.
             fd = bt_obj_get_at(anchor.fd, name)
         }
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd) }
+        guard fd >= 0 else {
+            throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd)
+                .adding(KernelError.capabilityHint(fd, needs: [], for: "opening bpftree's own \(what) map"))
+        }
         let map = Descriptor(owning: fd)
         var info = bt_map_info()
         let result = bt_map_info_by_fd(map.rawValue, &info)
