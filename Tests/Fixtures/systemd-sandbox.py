@@ -68,60 +68,33 @@ def main():
         sys.exit("PR_SET_NO_NEW_PRIVS failed")
     error = getattr(errno, settings.get("SystemCallErrorNumber", ""), None)
     filtered = settings.get("SystemCallFilter", "").split()
-    calls = expand(filtered) if filtered else None
+    if not filtered:
+        sys.exit(f"{unit}: no SystemCallFilter= (this sandbox applies an allow list only)")
+    calls = expand(filtered)
     restricted_mdwe = settings.get("MemoryDenyWriteExecute") == "yes"
     families = settings.get("RestrictAddressFamilies", "").split()
     restrict_namespaces = settings.get("RestrictNamespaces") == "yes"
     # An allow list: anything else gets the unit's errno (or kills, as systemd's default does).
-    f = seccomp.SyscallFilter(seccomp.ERRNO(error) if error else seccomp.KILL_PROCESS) if calls else seccomp.SyscallFilter(seccomp.ALLOW)
-    denied = seccomp.ERRNO(errno.EPERM)
-    special = {"mmap", "mprotect", "pkey_mprotect", "socket", "unshare", "setns", "clone"}
-    for call in sorted(calls or []):
-        if call in special:
-            continue
+    f = seccomp.SyscallFilter(seccomp.ERRNO(error) if error else seccomp.KILL_PROCESS)
+    conditional = {"mmap", "mprotect", "pkey_mprotect", "socket", "unshare", "setns", "clone"}
+    for call in sorted(calls - conditional):
         try:
             f.add_rule(seccomp.ALLOW, call)
         except (RuntimeError, ValueError, OSError):
             pass  # unknown to this libseccomp
-    allowed = (lambda call: calls is None or call in calls)
-    def rule(action, call, *args):
-        if calls is None and action == seccomp.ALLOW:
-            return
-        f.add_rule(action, call, *args)
-    for call in ("mmap", "mprotect", "pkey_mprotect"):
-        if not allowed(call):
-            continue
-        if not restricted_mdwe:
-            rule(seccomp.ALLOW, call)
-        elif call == "mmap":
-            for prot in (0, PROT_WRITE, PROT_EXEC):
-                rule(seccomp.ALLOW, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_WRITE | PROT_EXEC, prot))
-            if calls is None:
-                f.add_rule(denied, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC))
+    for call in sorted(calls & conditional):
+        if call == "mmap" and restricted_mdwe:
+            for prot in (0, PROT_WRITE, PROT_EXEC):  # never both
+                f.add_rule(seccomp.ALLOW, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_WRITE | PROT_EXEC, prot))
+        elif call in ("mprotect", "pkey_mprotect") and restricted_mdwe:
+            f.add_rule(seccomp.ALLOW, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_EXEC, 0))
+        elif call == "socket" and families:
+            for name in families:
+                f.add_rule(seccomp.ALLOW, call, seccomp.Arg(0, seccomp.EQ, getattr(socket, name)))
+        elif call in ("unshare", "setns", "clone") and restrict_namespaces:
+            f.add_rule(seccomp.ALLOW, call, seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0))
         else:
-            rule(seccomp.ALLOW, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_EXEC, 0))
-            if calls is None:
-                f.add_rule(denied, call, seccomp.Arg(2, seccomp.MASKED_EQ, PROT_EXEC, PROT_EXEC))
-    if allowed("socket"):
-        if families:
-            numbers = [getattr(socket, name) for name in families]
-            for number in numbers:
-                rule(seccomp.ALLOW, "socket", seccomp.Arg(0, seccomp.EQ, number))
-            if calls is None:
-                for number in range(46):
-                    if number not in numbers:
-                        f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.EQ, number))
-        else:
-            rule(seccomp.ALLOW, "socket")
-    for call in ("unshare", "setns", "clone"):
-        if not allowed(call):
-            continue
-        if restrict_namespaces:
-            rule(seccomp.ALLOW, call, seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0))
-            if calls is None:
-                f.add_rule(denied, call, seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, NAMESPACE_FLAGS))
-        else:
-            rule(seccomp.ALLOW, call)
+            f.add_rule(seccomp.ALLOW, call)
     f.load()
     os.execvp(command[0], command)
 

@@ -50,15 +50,15 @@ struct ApplyPass {
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
         }
-        // The executor's lines are printed on their own thread while the tree is stamped; all is out on return.
         // What the kernel would refuse for want of a capability is refused here, before anything changes.
-        let missing = Machine.missing(planned.plan.capabilityNeeds(of: Machine.user))
+        let missing = Machine.missing { planned.plan.capabilityNeeds(of: Machine.user) }
         guard missing.isEmpty else {
             let error = "apply needs \(missing.map(\.capability.description).joined(separator: ", ")), which this process does not have"
             report.errors.append(error)
             console.fail(error, missing.map { "  \($0)" } + ["Nothing was changed (see Capabilities in bpftree's README)."])
             return Outcome(succeeded: false, scan: planned.scan)
         }
+        // The executor's lines are printed on their own thread while the tree is stamped; all is out on return.
         let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
         guard var execution = execute(planned.plan, anchor: planned.anchor, &report, lines: lines) else {

@@ -22,19 +22,20 @@ public enum Machine {
     }()
 
     /// The effective capabilities of this process (`CapEff` of /proc/self/status), bit n = capability n.
-    public static var effectiveCapabilities: UInt64 {
-        guard case .success(let bytes) = FileBytes.read("/proc/self/status") else { return 0 }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("CapEff:") {
-            return UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16) ?? 0
+    public static var effectiveCapabilities: UInt64 { status("CapEff").flatMap { UInt64($0, radix: 16) } ?? 0 }
+
+    /// Field `name` of /proc/self/status, its value without the leading blanks.
+    private static func status(_ name: String) -> Substring? {
+        guard case .success(let bytes) = FileBytes.read("/proc/self/status") else { return nil }
+        let prefix = name + ":"
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+            return line.dropFirst(prefix.count).trimmingPrefix(while: \.isWhitespace)
         }
-        return 0
+        return nil
     }
 
     /// Whether a seccomp filter confines this process (`Seccomp: 2` in /proc/self/status).
-    public static var underSeccompFilter: Bool {
-        guard case .success(let bytes) = FileBytes.read("/proc/self/status") else { return false }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").contains { $0.hasPrefix("Seccomp:") && $0.hasSuffix("2") }
-    }
+    public static var underSeccompFilter: Bool { status("Seccomp") == "2" }
 
     /// The user this process creates and owns files as (effective ids; bpffs takes no fsuid of its own).
     public static var user: ProcessUser {
@@ -45,10 +46,12 @@ public enum Machine {
 
     /// The capabilities among `needs` this process lacks, when the kernel checks them against its
     /// effective set: in the initial user namespace and holding no BPF token (which stands in for them).
-    public static func missing(_ needs: [CapabilityNeed]) -> [CapabilityNeed] {
+    /// `needs` is not worked out when every capability is held (root, the usual case).
+    public static func missing(_ needs: () -> [CapabilityNeed]) -> [CapabilityNeed] {
         guard inInitialUserNamespace, bt_token_active() < 0 else { return [] }
         let effective = effectiveCapabilities
-        return needs.filter { !$0.capability.isHeld(in: effective) }
+        if Capability.allCases.allSatisfy({ $0.isHeld(in: effective) }) { return [] }
+        return needs().filter { !$0.capability.isHeld(in: effective) }
     }
 
     /// CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF, all effective: the kernel's privilege checks for BPF pass.
