@@ -44,11 +44,12 @@ struct DeploymentTests {
     }
 
     /// `podman run` as the README gives it, with runc, on a bpffs bind-mounted from the host.
-    private func podmanRun(_ image: String, _ fs: ScratchBPFFS, _ files: ManifestDirectory, security: [String]) throws -> RunResult {
+    private func podmanRun(_ image: String, _ fs: ScratchBPFFS, _ files: ManifestDirectory, security: [String],
+                           capabilities: String = "BPF,PERFMON") throws -> RunResult {
         // Root here lacks CAP_SYS_RESOURCE, and podman raises both limits to the maximum unless told.
         try run(["podman", "--runtime", "runc", "run", "--rm", "--pull=never", "--ulimit", "nofile=4096:4096",
                  "--ulimit", "nproc=4096:4096"] + security + [
-                    "--cap-drop", "all", "--cap-add", "BPF,PERFMON",
+                    "--cap-drop", "all", "--cap-add", capabilities,
                     "-v", "\(fs.path):/sys/fs/bpf", "-v", "\(files.path):/etc/bpftree/manifests:ro",
                     image, "apply", "-f", "/etc/bpftree/manifests"])
     }
@@ -62,10 +63,14 @@ struct DeploymentTests {
         let files = try ManifestDirectory(["job.yaml": containerManifest])
 
         // Debian 12's podman profile lets bpf(2) through only with CAP_SYS_ADMIN: a clear refusal, nothing made.
-        let refusedFS = try ScratchBPFFS()
-        let refused = try podmanRun(tag, refusedFS, files, security: [])
+        let defaultFS = try ScratchBPFFS()
+        let refused = try podmanRun(tag, defaultFS, files, security: [])
         #expect(refused.status == 1 && refused.stderr.contains("a seccomp filter refuses bpf(2)"), "\(refused.output)")
-        #expect(try refusedFS.shape().isEmpty)
+        #expect(try defaultFS.shape().isEmpty)
+        // The same profile with CAP_SYS_ADMIN added, as the README offers.
+        let admitted = try podmanRun(tag, defaultFS, files, security: [], capabilities: "BPF,PERFMON,SYS_ADMIN")
+        #expect(admitted.status == 0 && admitted.stdout.contains("Apply complete under /sys/fs/bpf"), "\(admitted.output)")
+        #expect(try mapInfo(defaultFS.at("jobs/A/config"))["max_entries"] as? Int == 16)
 
         // The default profile with bpf and perf_event_open allowed for CAP_BPF and CAP_PERFMON.
         let profile = NSTemporaryDirectory() + "bpftree-seccomp-\(UUID().uuidString).json"
