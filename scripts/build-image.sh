@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the OCI image `bpftree:VERSION` (and `bpftree:latest`) with podman (or buildah) without pulling
+# Builds the OCI image `bpftree:VERSION` (and `bpftree:latest`, unless TAG is given) with podman (or buildah) without pulling
 # anything: the image is assembled `FROM scratch` out of this machine's files, the bpftree that
 # scripts/install.sh installs (Swift runtime linked in) and the shared libraries it needs as ldd lists
 # them (libbpf, libyaml, libelf, zlib, the C and C++ runtimes and the dynamic loader).
@@ -17,6 +17,8 @@ fi
 binary="$INSTALLED/usr/local/bin/bpftree"
 version="$("$binary" --version)"
 tag="${1:-bpftree:$version}"
+tags=(-t "$tag")
+[ $# -gt 0 ] || tags+=(-t bpftree:latest)
 rootfs="$context/rootfs"
 install -d "$rootfs/usr/local/bin" "$rootfs/etc/bpftree/manifests" "$rootfs/etc/bpftree/policies" "$rootfs/sys/fs/bpf" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
@@ -30,8 +32,9 @@ printf 'root:x:0:0:root:/:/usr/local/bin/bpftree\n' > "$rootfs/etc/passwd"
 printf 'root:x:0:\n' > "$rootfs/etc/group"
 cp Containerfile "$context/Containerfile"
 case "$builder" in
-    podman) podman build --pull=never --no-cache -f "$context/Containerfile" -t "$tag" -t bpftree:latest "$context" >&2 ;;
-    buildah) buildah build --pull=never --no-cache -f "$context/Containerfile" -t "$tag" -t bpftree:latest "$context" >&2 ;;
+    # One image, no intermediate layers left behind (--layers=false).
+    podman) podman build --pull=never --no-cache --layers=false -f "$context/Containerfile" "${tags[@]}" "$context" >&2 ;;
+    buildah) buildah build --pull=never --no-cache --layers=false -f "$context/Containerfile" "${tags[@]}" "$context" >&2 ;;
     *) echo "BUILDER must be podman or buildah" >&2; exit 64 ;;
 esac
 echo "$tag"

@@ -2,11 +2,11 @@
 # Installs the system packages bpftree builds and tests with (Debian 12): libbpf-dev and libyaml-dev
 # (found through pkg-config), bpftool (tests check results with it), xdp-tools (BPF objects nobody here wrote),
 # strace (tests count the verifier runs a pass makes), iproute2 (tests make veth pairs and network
-# namespaces), podman with runc (the image is built and run by the tests), python3-seccomp and systemd
+# namespaces), podman with runc and buildah (the image is built and run by the tests), python3-seccomp and systemd
 # (the systemd units are checked with systemd-analyze and their system-call filter applied), man-db (the
 # man pages are rendered). Swift 6.3 must already be on PATH.
 set -euo pipefail
-packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools strace iproute2 podman runc python3-seccomp systemd man-db)
+packages=(libbpf-dev libyaml-dev pkg-config bpftool findutils xdp-tools strace iproute2 podman buildah runc python3-seccomp systemd man-db)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

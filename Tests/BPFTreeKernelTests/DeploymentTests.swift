@@ -60,6 +60,9 @@ struct DeploymentTests {
         let built = try run([repositoryRoot + "/scripts/build-image.sh", tag], environment: ["INSTALLED": stage])
         try #require(built.status == 0, "\(built.output)")
         defer { _ = try? run(["podman", "rmi", "-f", tag]) }
+        // One image and nothing else: no intermediate layers left on the machine.
+        let images = try run(["podman", "images", "-a", "--filter", "since=\(tag)", "-q"])
+        #expect(images.status == 0 && images.stdout.isEmpty, "\(images.output)")
         let files = try ManifestDirectory(["job.yaml": containerManifest])
 
         // Debian 12's podman profile lets bpf(2) through only with CAP_SYS_ADMIN: a clear refusal, nothing made.
@@ -84,6 +87,18 @@ struct DeploymentTests {
         #expect(config["type"] as? String == "array" && config["max_entries"] as? Int == 16, "\(config)")
         let again = try podmanRun(tag, fs, files, security: ["--security-opt", "seccomp=\(profile)"])
         #expect(again.status == 0 && again.stdout.contains("No changes."), "\(again.output)")
+    }
+
+    @Test func buildahBuildsTheSameImage() throws {
+        let stage = try installation.get()
+        let tag = "localhost/bpftree-test:\(UUID().uuidString.prefix(8).lowercased())"
+        let built = try run([repositoryRoot + "/scripts/build-image.sh", tag], environment: ["INSTALLED": stage, "BUILDER": "buildah"])
+        try #require(built.status == 0, "\(built.output)")
+        defer { _ = try? run(["podman", "rmi", "-f", tag]) }
+        let version = try run(["podman", "--runtime", "runc", "run", "--rm", "--pull=never", "--ulimit", "nofile=4096:4096",
+                               "--ulimit", "nproc=4096:4096", "--cap-drop", "all", tag, "--version"])
+        let host = try run([stage + "/usr/local/bin/bpftree", "--version"])
+        #expect(version.status == 0 && version.stdout == host.stdout, "\(version.output)")
     }
 
     private let units = ["bpftree-reconcile.service", "bpftree-reconcile-once.service", "bpftree-reconcile-once.timer"]
