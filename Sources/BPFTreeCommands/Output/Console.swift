@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Where a run's output goes: text as it happens (errors on stderr), one JSON document at the end, or
@@ -47,7 +47,16 @@ struct Console: Sendable {
         if let sink { return sink(lines, severity) }
         fflush(nil)
         let first = prefix + lines[0]
-        FileHandle.standardError.write(Data(([first] + lines.dropFirst()).joined(separator: "\n").utf8 + [UInt8(ascii: "\n")]))
+        let bytes = Array(([first] + lines.dropFirst()).joined(separator: "\n").utf8) + [UInt8(ascii: "\n")]
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(STDERR_FILENO, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
     }
 
     /// Prints the JSON document (JSON mode only).

@@ -1,7 +1,7 @@
 import BPFTreeCore
 import BPFTreeKernel
 import BPFTreeYAML
-import Foundation
+import FoundationEssentials
 
 /// Reads manifest and policy files (files, or every `*.yaml`/`*.yml` of a directory, sorted).
 /// These paths are outside the bpffs, so symlinks there (e.g. a ConfigMap's `..data`) are followed.
@@ -105,12 +105,12 @@ struct ManifestLoader {
         var files: [String] = []
         for path in paths {
             let here = SourceLocation(file: path, line: 1, column: 1)
-            var isDirectory: ObjCBool = false
+            var isDirectory = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 diagnostics.append(Diagnostic("no such file or directory", at: here, field: ""))
                 continue
             }
-            guard isDirectory.boolValue else {
+            guard isDirectory else {
                 files.append(path)
                 continue
             }
@@ -119,7 +119,7 @@ struct ManifestLoader {
             if found.isEmpty {
                 diagnostics.append(Diagnostic("directory holds no *.yaml or *.yml file", at: here, field: ""))
             }
-            files += found.map { (path as NSString).appendingPathComponent($0) }
+            files += found.map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
         }
         return files
     }

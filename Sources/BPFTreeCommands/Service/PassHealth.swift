@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Whether the service is healthy, as `/healthz` answers: the last pass succeeded and ended less than
@@ -22,7 +22,8 @@ final class PassHealth: Sendable {
     func check(now: ContinuousClock.Instant = .now) -> (healthy: Bool, reason: String) {
         guard let last = last.withLock({ $0 }) else { return (false, "no pass has ended yet") }
         let age = now - last.at
-        let seconds = String(format: "%.1f", Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18)
+        let tenths = Int((Double(age.components.seconds) * 10 + Double(age.components.attoseconds) / 1e17).rounded())
+        let seconds = "\(tenths / 10).\(tenths % 10)"
         if !last.succeeded { return (false, "the last pass failed \(seconds)s ago") }
         if age > maxAge { return (false, "the last pass succeeded \(seconds)s ago, longer than \(maxAge.components.seconds)s") }
         return (true, "ok: the last pass succeeded \(seconds)s ago")

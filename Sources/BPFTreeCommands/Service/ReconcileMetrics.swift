@@ -1,5 +1,5 @@
 import BPFTreeCore
-import Foundation
+import FoundationEssentials
 import Metrics
 
 /// The reconcile service's series (swift-metrics; exported by `MetricsServer` when `--metrics-address`
