@@ -103,6 +103,13 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     private static let dot = UInt8(ascii: ".")
 
+    /// `name(raw:)` of bytes in memory, as getdents64 gives them: ASCII, nearly every name, is taken as
+    /// it is without the generic validation (a walk decodes every name in the tree).
+    public static func name(raw bytes: UnsafeRawBufferPointer) -> String {
+        if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return name(raw: Array(bytes))
+    }
+
     /// The name for the bytes of a directory entry: the same text when they are UTF-8, otherwise each
     /// byte outside valid UTF-8 written `.xHH`.
     public static func name(raw bytes: some Collection<UInt8>) -> String {

@@ -106,7 +106,8 @@ public struct TreeObserver {
     /// Directory entries by getdents64, without `.`, `..` and the kernel's debug files, sorted.
     static func names(in directory: Descriptor, path: TreePath) throws(KernelError) -> [String] {
         var names: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 32 * 1024)
+        // Never read before getdents64 writes it, so not zeroed.
+        var buffer = [UInt8](unsafeUninitializedCapacity: 32 * 1024) { _, count in count = 32 * 1024 }
         while true {
             let count = buffer.withUnsafeMutableBytes { bt_getdents(directory.rawValue, $0.baseAddress, $0.count) }
             guard count >= 0 else { throw KernelError("getdents64", path: path.description, negativeErrno: count) }
@@ -119,8 +120,9 @@ public struct TreeObserver {
                     let length = Int(raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt16.self))
                     let nameStart = offset + 19
                     let nameBytes = raw[nameStart..<(offset + length)]
+                    let nameEnd = nameBytes.firstIndex(of: 0) ?? nameBytes.endIndex
                     // Names are bytes: one that is not UTF-8 is kept, escaped (`TreePath.name(raw:)`).
-                    let name = TreePath.name(raw: nameBytes.prefix { $0 != 0 })
+                    let name = TreePath.name(raw: UnsafeRawBufferPointer(rebasing: raw[nameStart..<nameEnd]))
                     if name != "." && name != ".." && !Self.skippedNames.contains(name) { names.append(name) }
                     offset += length
                 }
