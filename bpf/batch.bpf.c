@@ -10,12 +10,16 @@
 #define EOPNOTSUPP 95
 #define ECANCELED 125
 
-/* Generic kfuncs (kernel/bpf/helpers.c). struct cgroup stays opaque: only its address is used. */
+#ifdef BT_CGROUP_KFUNCS
+/* Generic kfuncs (kernel/bpf/helpers.c). struct cgroup stays opaque: only its address is used. Built
+ * only into the variant that checks cgroups: a kfunc makes libbpf read and parse the kernel's whole BTF
+ * at load, which costs more than the verifier's run of this program. */
 struct cgroup {
 	int __unused;
 };
 extern struct cgroup *bpf_cgroup_from_id(__u64 cgid) __ksym __weak;
 extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym __weak;
+#endif
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -120,6 +124,7 @@ static long freeze_map(__u32 i, struct bt_op *op)
 /* Whether cgroup `id` exists: one kfunc call instead of one syscall per id from user space. */
 static long cgroup_exists(struct bt_op *op)
 {
+#ifdef BT_CGROUP_KFUNCS
 	struct cgroup *cgrp;
 
 	if (!bpf_cgroup_from_id || !bpf_cgroup_release)
@@ -129,6 +134,9 @@ static long cgroup_exists(struct bt_op *op)
 		return 0;
 	bpf_cgroup_release(cgrp);
 	return 1;
+#else
+	return -EOPNOTSUPP;
+#endif
 }
 
 /* A link of a program (fd) to a cgroup or namespace (target fd), an interface (target ifindex, with a tcx

@@ -1,12 +1,17 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles the programs bpftree embeds (`bpf/batch.bpf.c`) with the toolchain's clang (`-target bpf`)
-/// and emits a Swift source that embeds each object as base64 (a string literal type-checks fast; a large
-/// array literal does not). The example programs in `bpf/` are built by `scripts/build-bpf.sh`.
+/// Compiles the programs bpftree embeds (`bpf/batch.bpf.c`, twice: with and without its cgroup kfuncs)
+/// with the toolchain's clang (`-target bpf`) and emits a Swift source that embeds each object as base64
+/// (a string literal type-checks fast; a large array literal does not). The example programs in `bpf/`
+/// are built by `scripts/build-bpf.sh`.
 @main
 struct BPFObjectPlugin: BuildToolPlugin {
-    static let embedded: Set<String> = ["batch.bpf.c"]
+    /// Each embedded object: its source, the name of its variant and the defines it is built with.
+    static let embedded: [(source: String, variant: String, defines: String)] = [
+        ("batch.bpf.c", "batch", ""),
+        ("batch.bpf.c", "batch_cgroups", "-DBT_CGROUP_KFUNCS"),
+    ]
 
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let clang = try context.tool(named: "clang").url
@@ -15,12 +20,11 @@ struct BPFObjectPlugin: BuildToolPlugin {
             at: bpfDirectory, includingPropertiesForKeys: nil
         ).sorted { $0.lastPathComponent < $1.lastPathComponent }
         let headers = files.filter { $0.pathExtension == "h" }
-        let sources = files.filter { Self.embedded.contains($0.lastPathComponent) }
 
-        // $1 clang, $2 source, $3 object, $4 generated swift, $5 symbol name.
+        // $1 clang, $2 source, $3 object, $4 generated swift, $5 symbol name, $6 defines.
         let script = """
             set -e
-            "$1" -g -O2 -target bpf -Wall -Werror \
+            "$1" -g -O2 -target bpf -Wall -Werror $6 \
               -idirafter /usr/include/x86_64-linux-gnu -idirafter /usr/include/aarch64-linux-gnu \
               -c "$2" -o "$3"
             {
@@ -31,15 +35,16 @@ struct BPFObjectPlugin: BuildToolPlugin {
             } > "$4.tmp"
             mv "$4.tmp" "$4"
             """
-        return sources.map { source in
-            let stem = String(source.lastPathComponent.dropLast(".bpf.c".count))
+        return Self.embedded.compactMap { embedded in
+            guard let source = files.first(where: { $0.lastPathComponent == embedded.source }) else { return nil }
+            let stem = embedded.variant
             let symbol = "embeddedBPFObject_" + stem.map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
             let object = context.pluginWorkDirectoryURL.appending(path: "\(stem).bpf.o")
             let swift = context.pluginWorkDirectoryURL.appending(path: "\(stem).bpf.swift")
             return .buildCommand(
-                displayName: "Compiling BPF program bpf/\(source.lastPathComponent)",
+                displayName: "Compiling BPF program bpf/\(source.lastPathComponent) (\(stem))",
                 executable: URL(fileURLWithPath: "/bin/sh"),
-                arguments: ["-c", script, "sh", clang.path, source.path, object.path, swift.path, symbol],
+                arguments: ["-c", script, "sh", clang.path, source.path, object.path, swift.path, symbol, embedded.defines],
                 inputFiles: [source] + headers,
                 outputFiles: [swift]
             )

@@ -152,7 +152,7 @@ public enum CgroupScanner {
     private static func dropVanished(_ scan: inout CgroupScan) throws(KernelError) {
         let ids = scan.cgroups.values.flatMap { $0.map(\.id) }
         guard !ids.isEmpty else { return }
-        let program = try BatchProgram.take()
+        let program = try BatchProgram.take(checkingCgroups: true)
         defer { BatchProgram.giveBack(program) }
         var gone: Set<UInt64> = []
         var start = 0
