@@ -43,6 +43,10 @@ struct TreePathTests {
         #expect(TreePath.rawName(name) == raw)
         #expect(TreePath.rawName("plain") == Array("plain".utf8) && TreePath.name(raw: Array("plain".utf8)) == "plain")
         #expect(path("a").appending(name).description == "a/s\\xff\u{e9}\\xe2\\x82x")
+        // Bytes in memory, as a walk decodes them (ASCII taken as it is), give the same names.
+        for bytes in [raw, Array("plain".utf8), Array("caf\u{e9}".utf8), [0x61, 0x0a, 0x7f], []] {
+            #expect(bytes.withUnsafeBytes { TreePath.name(raw: $0) } == TreePath.name(raw: bytes[...]), "\(bytes)")
+        }
     }
 
     @Test func controlCharactersAndBackslashesAreShownEscaped() {

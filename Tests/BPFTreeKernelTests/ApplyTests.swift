@@ -159,6 +159,39 @@ struct ApplyTests {
         #expect(try fs.shape().filter { $0.hasPrefix("jobs") }.isEmpty, "nothing may land outside the anchor")
     }
 
+    /// Files `bpftree ARGS` opens, as strace sees them.
+    private func filesOpened(_ arguments: [String]) throws -> (result: RunResult, files: [String]) {
+        let trace = NSTemporaryDirectory() + "bpftree-open-\(UUID().uuidString)"
+        defer { unlink(trace) }
+        let result = try run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace, bpftreeExecutable] + arguments)
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        return (result, lines.compactMap { $0.split(separator: "\"").dropFirst().first.map(String.init) })
+    }
+
+    @Test func creatingMapsLeavesTheKernelsBTFUnreadAndOnlyCheckingCgroupsReadsIt() throws {
+        // The batch program's cgroup kfuncs make libbpf parse all of /sys/kernel/btf/vmlinux at load.
+        let fs = try ScratchBPFFS()
+        let maps = try ManifestDirectory(["m.yaml": """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: plain}
+            spec:
+              entries:
+                config: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 4}}
+            """])
+        let plain = try filesOpened(["apply", "-f", maps.path, "--anchor", fs.path])
+        #expect(plain.result.status == 0 && plain.result.stdout.contains("1 batch-program run"), "\(plain.result.output)")
+        #expect(!plain.files.contains("/sys/kernel/btf/vmlinux"), "\(plain.files)")
+
+        let cgroups = try ScratchCgroup()
+        let id = try cgroups.make("w1")
+        let template = try ManifestDirectory(["t.yaml": cgroupTemplate(source: cgroups.relative)])
+        let templated = try filesOpened(["apply", "-f", template.path, "--anchor", fs.path])
+        #expect(templated.result.status == 0, "\(templated.result.output)")
+        #expect(templated.files.contains("/sys/kernel/btf/vmlinux"), "\(templated.files)")
+        #expect(try mapInfo(fs.at("jobs/A/\(id)/stats"))["max_entries"] as? Int == 4)
+    }
+
     @Test func theBatchProgramRunsOncePerBatch() throws {
         let fs = try ScratchBPFFS()
         let entries = (0..<10).map { "    m\($0): {map: {type: hash, keySize: 4, valueSize: 4, maxEntries: 4, contents: [{key: \($0), value: \($0)}]}}" }
