@@ -165,6 +165,30 @@ struct StampTests {
         #expect(try Report(["diff", "--verify"] + common).stamp == nil)
     }
 
+    /// A stamp of more than one 64 KiB chunk (3,000 maps) is read back whole: the no-op is the stamp's, and
+    /// a drift in its last chunk is repaired from it.
+    @Test func aStampOfSeveralChunksIsReadWhole() throws {
+        let fs = try ScratchBPFFS()
+        let directories = (0..<150).map { d in
+            "    d\(d):\n      directory:\n        entries:\n" + (0..<20).map { "          m\($0): {map: {type: array, keySize: 4, valueSize: 4, maxEntries: 1}}" }
+                .joined(separator: "\n")
+        }
+        let manifests = try ManifestDirectory(["big.yaml": "apiVersion: bpftree/v1\nkind: Tree\nmetadata: {name: big}\nspec:\n  entries:\n"
+            + directories.joined(separator: "\n") + "\n"])
+        let common = ["-f", manifests.path, "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let stamp = try #require(try StampStore.open(try Anchor.open(path: fs.path), create: false)?.read())
+        #expect(stamp.encoded.count > 64 * 1024 && stamp.records.count == 3_151, "\(stamp.encoded.count) bytes, \(stamp.records.count) records")
+        #expect(try Report(["apply"] + common).stamp == "matched")
+        unlink(fs.at("d149/m19"))
+        let diff = try Report(["diff"] + common)
+        #expect(diff.stamp == "drift" && diff.status == 2, "\(diff.plan)")
+        let repair = try Report(["apply"] + common)
+        #expect(repair.stamp == "written" && repair.status == 0, "\(repair.plan)")
+        #expect(FileManager.default.fileExists(atPath: fs.at("d149/m19")))
+        #expect(try Report(["diff"] + common).stamp == "matched")
+    }
+
     /// Every kind of change the plan depends on is seen. Simple drift (a declared pin gone, the mode or
     /// owner of an owned entry changed) is repaired from the stamp ("drift"); anything else plans in full.
     /// Either way the plan is the one --verify makes, and apply converges and stamps again.

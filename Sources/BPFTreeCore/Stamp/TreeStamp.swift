@@ -117,12 +117,17 @@ public struct TreeStamp: Equatable, Sendable {
 
         public init(_ path: TreePath, _ entry: LiveEntry) {
             self.path = path
+            type = Self.type(of: entry)
+            (mode, uid, gid, inode) = (entry.mode, entry.uid, entry.gid, entry.inode)
+        }
+
+        static func type(of entry: LiveEntry) -> UInt8 {
             switch entry.kind {
-            case .directory: type = 1
-            case .map, .recordedMap, .program, .link, .recordedPin, .pin: type = 2
-            case .symlink: type = 3
+            case .directory: 1
+            case .map, .recordedMap, .program, .link, .recordedPin, .pin: 2
+            case .symlink: 3
             case .other(let name):
-                type = switch name {
+                switch name {
                 case "character device": 5
                 case "block device": 6
                 case "fifo": 7
@@ -130,17 +135,15 @@ public struct TreeStamp: Equatable, Sendable {
                 default: 4
                 }
             }
-            (mode, uid, gid, inode) = (entry.mode, entry.uid, entry.gid, entry.inode)
+        }
+
+        /// Same stat as `entry`, found at this record's path.
+        func sameStat(as entry: LiveEntry) -> Bool {
+            inode == entry.inode && mode == entry.mode && uid == entry.uid && gid == entry.gid && type == Self.type(of: entry)
         }
 
         fileprivate init(path: TreePath, type: UInt8, mode: UInt32, uid: UInt32, gid: UInt32, inode: UInt64) {
             (self.path, self.type, self.mode, self.uid, self.gid, self.inode) = (path, type, mode, uid, gid, inode)
-        }
-
-        /// Same path and same stat.
-        public func sameStat(as other: Record) -> Bool {
-            path == other.path && type == other.type && mode == other.mode && uid == other.uid && gid == other.gid
-                && inode == other.inode
         }
     }
 
@@ -164,7 +167,7 @@ public struct TreeStamp: Equatable, Sendable {
                 continue
             }
             found += 1
-            if !record.sameStat(as: Record(record.path, entry)) { drift.append(record.path) }
+            if !record.sameStat(as: entry) { drift.append(record.path) }
         }
         if found < live.entries.count {
             for path in live.entries.keys where position(of: path) == nil { drift.append(path) }

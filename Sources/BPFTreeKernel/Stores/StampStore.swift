@@ -36,13 +36,24 @@ public final class StampStore {
 
     /// The stamp, or nil when it was voided or never written.
     public func read() throws(KernelError) -> TreeStamp? {
-        var bytes = try chunk(0)
-        guard let length = TreeStamp.encodedLength(bytes), length <= chunks * Self.chunkSize else { return nil }
-        var index = 1
-        while bytes.count < length {
-            bytes += try chunk(index)
-            index += 1
+        let first = try chunk(0)
+        guard let length = TreeStamp.encodedLength(first), length <= chunks * Self.chunkSize else { return nil }
+        guard length > Self.chunkSize else { return TreeStamp(decoding: first) }
+        // The other chunks are looked up straight into one buffer of the whole length.
+        let count = (length + Self.chunkSize - 1) / Self.chunkSize
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count * Self.chunkSize) { buffer, initialized in
+            guard let base = buffer.baseAddress else { return }
+            _ = first.withUnsafeBufferPointer { buffer.initialize(fromContentsOf: $0) }
+            initialized = Self.chunkSize
+            for index in 1..<count {
+                var key = UInt32(index)
+                failure = bt_map_lookup(descriptor.rawValue, &key, base + index * Self.chunkSize)
+                guard failure == 0 else { return }
+                initialized += Self.chunkSize
+            }
         }
+        guard failure == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.stampName, negativeErrno: failure) }
         return TreeStamp(decoding: bytes)
     }
 
