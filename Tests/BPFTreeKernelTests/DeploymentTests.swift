@@ -29,6 +29,9 @@ struct DeploymentTests {
         #expect(version.status == 0 && !version.stdout.isEmpty, "\(version.output)")
         let libraries = try run(["ldd", binary]).stdout
         #expect(!libraries.contains("libswift") && !libraries.contains("libFoundation") && libraries.contains("libbpf.so.1"), "\(libraries)")
+        // FoundationEssentials only: CoreFoundation (whose start-up every command would pay) is not linked in.
+        let image = try #require(FileManager.default.contents(atPath: binary))
+        #expect(image.range(of: Data("CFRunLoop".utf8)) == nil, "CoreFoundation is linked into bpftree")
         let manual = try run(["man", "-l", stage + "/usr/local/share/man/man1/bpftree.apply.1"], environment: ["MANPAGER": "cat", "MANWIDTH": "100"])
         #expect(manual.status == 0 && manual.stdout.contains("--lock-timeout"), "\(manual.output)")
         for page in ["bpftree", "bpftree.diff", "bpftree.apply", "bpftree.reconcile"] {
