@@ -49,6 +49,21 @@ struct TreePathTests {
         }
     }
 
+    @Test func pathsAreEqualExactlyWhenTheirBytesAre() {
+        // Equality compares eight bytes at a time: a difference at any position, in any length, is seen.
+        for length in 1...40 {
+            let text = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            let same = TreePath(joined: String(text.utf8.map { Character(UnicodeScalar($0)) }))
+            #expect(TreePath(joined: text) == same && TreePath(joined: text).hashValue == same.hashValue)
+            for position in 0..<length {
+                var bytes = Array(text.utf8)
+                bytes[position] = UInt8(ascii: "Z")
+                #expect(TreePath(joined: text) != TreePath(joined: String(decoding: bytes, as: UTF8.self)), "\(length) \(position)")
+            }
+            #expect(TreePath(joined: text) != TreePath(joined: text + "a") && TreePath(joined: text + "/x").isDescendant(of: same))
+        }
+    }
+
     @Test func controlCharactersAndBackslashesAreShownEscaped() {
         #expect(path("a/x\ny\u{1b}[2J\\z\u{85}").description == "a/x\\ny\\x1b[2J\\\\z\\u{85}")
         #expect(TreePath.escaped(Array("ok".utf8)) == "ok" && TreePath.anchor.description == ".")

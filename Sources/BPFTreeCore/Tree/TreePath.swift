@@ -71,11 +71,31 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     }
 
     public static func == (a: TreePath, b: TreePath) -> Bool {
+        guard a.text.utf8.count == b.text.utf8.count else { return false }
         let fast = a.text.utf8.withContiguousStorageIfAvailable { x in
-            b.text.utf8.withContiguousStorageIfAvailable { y in x.elementsEqual(y) }
+            b.text.utf8.withContiguousStorageIfAvailable { y in sameBytes(x, y) }
         }
         if let fast, let result = fast { return result }
         return a.text.utf8.elementsEqual(b.text.utf8)
+    }
+
+    /// Byte equality of two buffers of the same length, eight bytes at a time: every table lookup by path
+    /// ends in one, and a byte-wise loop was a sixth of the planner's instructions.
+    static func sameBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let p = x.baseAddress.map(UnsafeRawPointer.init), let q = y.baseAddress.map(UnsafeRawPointer.init) else {
+            return x.count == y.count
+        }
+        var index = 0
+        while index + 8 <= x.count {
+            guard p.loadUnaligned(fromByteOffset: index, as: UInt64.self) == q.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            else { return false }
+            index += 8
+        }
+        while index < x.count {
+            guard x[index] == y[index] else { return false }
+            index += 1
+        }
+        return true
     }
 
     public func hash(into hasher: inout Hasher) {
