@@ -52,21 +52,7 @@ public struct PathPattern: Hashable, Sendable, CustomStringConvertible {
     /// Depth of the shortest prefix of `path` (path itself included) that the pattern matches; only `**`
     /// matches the empty prefix, so only it covers the anchor itself.
     public func coveringDepth(_ path: TreePath) -> Int? {
-        if let literal {
-            let text = path.text.utf8, prefix = literal.utf8
-            guard text.count >= prefix.count else { return nil }
-            // Checked for every declared path: bytes compared in place rather than through the generic views.
-            let fast = text.withContiguousStorageIfAvailable { x in
-                prefix.withContiguousStorageIfAvailable { y in
-                    (x.count == y.count || x[y.count] == UInt8(ascii: "/"))
-                        && TreePath.sameBytes(UnsafeBufferPointer(rebasing: x[..<y.count]), y)
-                }
-            }
-            if let fast, let covered = fast { return covered ? parts.count : nil }
-            guard text.starts(with: prefix) else { return nil }
-            return text.count == prefix.count || text[text.index(text.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")
-                ? parts.count : nil
-        }
+        if let literal { return TreePath.isPrefix(literal, of: path.text) ? parts.count : nil }
         if !hasDoubleStar {
             // Without `**` only the prefix with as many names as the pattern can match.
             guard path.depth >= parts.count else { return nil }

@@ -65,9 +65,22 @@ public struct TreePath: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public func isDescendant(of other: TreePath) -> Bool {
         if other.text.isEmpty { return !text.isEmpty }
-        let mine = text.utf8, theirs = other.text.utf8
-        guard mine.count > theirs.count, mine.starts(with: theirs) else { return false }
-        return mine[mine.index(mine.startIndex, offsetBy: theirs.count)] == Self.slash
+        return text.utf8.count > other.text.utf8.count && Self.isPrefix(other.text, of: text)
+    }
+
+    /// Whether `text` is `prefix` or continues it with `/`, bytes compared in place (policy patterns check
+    /// this for every declared path).
+    @inline(__always) static func isPrefix(_ prefix: String, of text: String) -> Bool {
+        let whole = text.utf8, start = prefix.utf8
+        guard whole.count >= start.count else { return false }
+        let fast = whole.withContiguousStorageIfAvailable { x in
+            start.withContiguousStorageIfAvailable { y in
+                (x.count == y.count || x[y.count] == slash) && sameBytes(UnsafeBufferPointer(rebasing: x[..<y.count]), y)
+            }
+        }
+        if let fast, let result = fast { return result }
+        guard whole.starts(with: start) else { return false }
+        return whole.count == start.count || whole[whole.index(whole.startIndex, offsetBy: start.count)] == slash
     }
 
     public static func == (a: TreePath, b: TreePath) -> Bool {
