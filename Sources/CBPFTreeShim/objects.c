@@ -40,14 +40,51 @@ int bt_obj_pin_at(int dirfd, const char *name, int fd)
 	return neg_errno(syscall(SYS_bpf, BPF_OBJ_PIN, &attr, sizeof(attr)));
 }
 
+/* BPF_OBJ_GET of the very inode `name` is in `dirfd`: the name is opened O_PATH without following a
+ * symlink (which runs nothing, not even an iterator), checked to be a pin, and the object is got through
+ * the descriptor's /proc/self/fd magic link. So neither a symlink nor a pin swapped in between the check
+ * and the get can redirect it, and no BPF_F_PATH_FD is needed (Linux 6.1 refuses it in BPF_OBJ_GET). */
+int bt_pin_open(int dirfd, const char *name, struct bt_pin_stat *out)
+{
+	char proc[64];
+	struct stat st;
+	int fd, ret;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (out) {
+		out->inode = st.st_ino;
+		out->mode = st.st_mode;
+		out->uid = st.st_uid;
+		out->gid = st.st_gid;
+	}
+	if (S_ISLNK(st.st_mode))
+		ret = -ELOOP;
+	else if (S_ISDIR(st.st_mode))
+		ret = -EISDIR;
+	else if (!S_ISREG(st.st_mode))
+		ret = -EINVAL;
+	else {
+		union bpf_attr attr;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		memset(&attr, 0, sizeof(attr));
+		attr.pathname = (uint64_t)(uintptr_t)proc;
+		ret = neg_errno(syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr)));
+	}
+	close(fd);
+	return ret;
+}
+
 int bt_obj_get_at(int dirfd, const char *name)
 {
-	struct bt_obj_attr attr = {
-		.pathname = (uint64_t)(uintptr_t)name,
-		.file_flags = BPF_F_PATH_FD,
-		.path_fd = dirfd,
-	};
-	return neg_errno(syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr)));
+	return bt_pin_open(dirfd, name, NULL);
 }
 
 int bt_fd_object_kind(int fd)

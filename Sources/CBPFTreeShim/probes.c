@@ -78,14 +78,31 @@ int bt_raw_tracepoint_exists(const char *name)
 	return found;
 }
 
-/* Opens ELF file `path` for reading its sections: 0, -ENOEXEC (not ELF) or another -errno. */
-static int elf_open(const char *path, int *fd, Elf **elf)
+/* Opens ELF file `path` for reading its sections, and gives its stat in `out` (may be NULL): 0, -ENOEXEC
+ * (not ELF), -EINVAL (not a regular file) or another -errno. */
+static int elf_open(const char *path, int *fd, Elf **elf, struct stat *out)
 {
+	struct stat st;
+
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	/* O_NONBLOCK: a FIFO given as a binary must be refused, not wait for a writer. */
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (*fd < 0)
 		return -errno;
+	if (fstat(*fd, &st) < 0) {
+		int error = errno;
+
+		close(*fd);
+		return -error;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(*fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (out)
+		*out = st;
 	*elf = elf_begin(*fd, ELF_C_READ_MMAP, NULL);
 	if (!*elf || elf_kind(*elf) != ELF_K_ELF) {
 		if (*elf)
@@ -124,15 +141,18 @@ static int symbol_matches(const char *found, const char *wanted)
 	return strncmp(found, wanted, len) == 0 && (found[len] == 0 || found[len] == '@');
 }
 
-int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset)
+int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset, uint64_t *device, uint64_t *inode)
 {
 	int fd, result = -ESRCH;
 	Elf *elf;
 	Elf_Scn *section = NULL;
-	int opened = elf_open(path, &fd, &elf);
+	struct stat st;
+	int opened = elf_open(path, &fd, &elf, &st);
 
 	if (opened < 0)
 		return opened;
+	*device = st.st_dev;
+	*inode = st.st_ino;
 	if (!symbol)
 		result = 0;
 	/* .symtab first (every function of an unstripped binary), then .dynsym (what a library exports). */
@@ -244,7 +264,7 @@ int bt_elf_symbol_offsets(const char *path, const char *pattern, uint64_t *offse
 	int fd, count = 0;
 	Elf *elf;
 	Elf_Scn *section = NULL;
-	int opened = elf_open(path, &fd, &elf);
+	int opened = elf_open(path, &fd, &elf, NULL);
 
 	if (opened < 0)
 		return opened;

@@ -485,11 +485,14 @@ int bt_netns_open(const char *path, uint64_t *inode)
 {
 	struct statfs fs;
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char proc[64];
+	/* Opened O_PATH first, which opens nothing: a FIFO or a device given as a namespace must be refused,
+	 * not block or act. Only an nsfs file is then opened for real, through its own descriptor. */
+	int fd = open(path, O_PATH | O_CLOEXEC), file;
 
 	if (fd < 0)
 		return -errno;
-	if (fstatfs(fd, &fs) < 0 || fstat(fd, &st) < 0) {
+	if (fstatfs(fd, &fs) < 0) {
 		int error = errno;
 
 		close(fd);
@@ -498,6 +501,18 @@ int bt_netns_open(const char *path, uint64_t *inode)
 	if (fs.f_type != NSFS_MAGIC) {
 		close(fd);
 		return -ENOTTY;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	file = open(proc, O_RDONLY | O_CLOEXEC);
+	close(fd);
+	if (file < 0)
+		return -errno;
+	fd = file;
+	if (fstat(fd, &st) < 0) {
+		int error = errno;
+
+		close(fd);
+		return -error;
 	}
 	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
 		close(fd);

@@ -125,7 +125,7 @@ import Testing
                     live.entries[path] = entry
                 }
             case 5 where entry.kind == .directory:
-                let temporary = path.appending(Reserved.temporaryPrefix + "\(inode)")
+                let temporary = path.appending(Reserved.temporaryPrefix + "\(inode)_1")
                 live.entries[temporary] = LiveEntry(kind: .directory, mode: 0o700, inode: inode)
                 ledger.records[temporary] = LedgerRecord(path: temporary, kind: .directory, state: .temporary, manifest: "job")
             case 6:

@@ -187,6 +187,25 @@ import Testing
         #expect(plan.problems.isEmpty)
     }
 
+    @Test func aTemporaryRecordClaimsOnlyATemporaryNameHoldingWhatItRecorded() throws {
+        var live = PlannerTests.converged()
+        var ledger = PlannerTests.owning(live)
+        // A record made temporary on a real directory (its tenant's pins inside), and one on a temporary name
+        // that now holds another kind of entry than the one recorded.
+        ledger.records[path("jobs/A/stats")]?.state = .temporary
+        live.entries[path("jobs/A/bpftree_tmp_9_2")] = LiveEntry(kind: .directory, mode: 0o700, inode: 21)
+        ledger.records[path("jobs/A/bpftree_tmp_9_2")] = LedgerRecord(path: path("jobs/A/bpftree_tmp_9_2"), kind: .map,
+                                                                        state: .temporary, manifest: "job-a")
+        let plan = Planner.plan(desired: try desired(Self.text), live: live, ledger: ledger)
+        #expect(plan.actions.map { "\($0.kind) \($0.path)" } == ["forgetRecord jobs/A/bpftree_tmp_9_2", "forgetRecord jobs/A/stats"])
+        #expect(plan.actions.map(\.change) == [
+            .forgetRecord(why: "what is there now is a directory, not the map bpftree made"),
+            .forgetRecord(why: "a temporary record, but 'stats' is not a temporary name bpftree makes"),
+        ])
+        #expect(["bpftree_tmp_9_2", "bpftree_tmp_4294967295_1"].allSatisfy(Reserved.isTemporaryName))
+        #expect(!["bpftree_tmp_", "bpftree_tmp_9", "bpftree_tmp_9_", "bpftree_tmp_x_1", "bpftree_tmp_1_2_3", "sub"].contains(where: Reserved.isTemporaryName))
+    }
+
     @Test func aRecordWhoseEntryWasReplacedBySomeoneElseIsForgotten() throws {
         var live = PlannerTests.converged()
         let ledger = PlannerTests.owning(live)

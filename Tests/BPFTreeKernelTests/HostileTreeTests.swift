@@ -66,19 +66,6 @@ struct HostileTreeTests {
         #expect(try bpftree(["diff", "-f", files.path + "/m.yaml", "--anchor", fs.path]).status == 0)
     }
 
-    /// `bpftool map update` of the ledger with a key of `keyText` (NUL-padded to 256 bytes).
-    func plantLedgerRecord(_ fs: ScratchBPFFS, keyText: [UInt8], kind: UInt8 = 2, state: UInt8 = 0, inode: UInt8 = 42) throws {
-        let key = (keyText + [UInt8](repeating: 0, count: 256 - keyText.count)).map { String($0) }
-        // struct bt_ledger_value: inode, pending_inode, fingerprint (u64), kind, state (u32), manifest[64].
-        var value = [UInt8](repeating: 0, count: 96)
-        value[0] = inode
-        value[24] = kind
-        value[28] = state
-        let planted = try run([KernelSupport.bpftool, "map", "update", "pinned", fs.at("bpftree_ledger"), "key"] + key
-                              + ["value"] + value.map { String($0) })
-        try #require(planted.status == 0, "\(planted.output)")
-    }
-
     @Test func aGarbageLedgerRecordIsReportedAndIgnored() throws {
         let fs = try ScratchBPFFS()
         let files = try ManifestDirectory(["m.yaml": Self.statsManifest, "policy.yaml": policyText("      prune: owned")])
@@ -87,9 +74,9 @@ struct HostileTreeTests {
         try FileManager.default.createDirectory(atPath: fs.at("victim"), withIntermediateDirectories: false)
         for key in [Array("jobs/../victim".utf8), [0xff, 0xfe], Array("jobs/A/x.y".utf8), Array("/victim".utf8),
                     Array("bpftree_ledger".utf8)] {
-            try plantLedgerRecord(fs, keyText: key)
+            try plantLedgerRecord(fs.at("bpftree_ledger"), key: key, kind: 2, state: 0, inode: 42)
         }
-        try plantLedgerRecord(fs, keyText: Array("victim".utf8), kind: 9)
+        try plantLedgerRecord(fs.at("bpftree_ledger"), key: Array("victim".utf8), kind: 9, state: 0, inode: 42)
         let before = try fs.snapshot()
         for command in ["diff", "apply"] {
             // --verify: the stamp the first apply left does not cover writes to the ledger by others.

@@ -110,10 +110,10 @@ struct ApplyPass {
     func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport, lines: ProgressLines?) -> ExecutionReport? {
         let ledger: LedgerStore
         do {
-            guard let opened = try LedgerStore.open(anchor, create: true) else { return nil }
-            ledger = opened
             // Whatever happens next, the stamp no longer describes the tree.
             try StampStore.open(anchor, create: false)?.void()
+            guard let opened = try LedgerStore.open(anchor, create: true) else { return nil }
+            ledger = opened
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)", ["Nothing was changed."])

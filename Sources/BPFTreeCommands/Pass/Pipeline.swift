@@ -94,6 +94,9 @@ enum Pipeline {
             let anchor = try options.openAnchor()
             token = try options.openToken(anchor)
             if let lockTimeout { lock = try WriterLock.acquire(anchor, timeout: lockTimeout) }
+            // Bookkeeping that is not bpftree's own refuses the pass before anything is read from it.
+            _ = try LedgerStore.open(anchor, create: false)
+            _ = try StampStore.open(anchor, create: false)
             return anchor
         }
         // The cgroups the stamp's sources hold, when it was read: the full plan below reuses the scan when its

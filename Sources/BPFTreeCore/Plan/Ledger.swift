@@ -59,7 +59,7 @@ public struct LedgerRecord: Hashable, Sendable {
         switch state {
         case .owned: return live.inode == inode
         case .creating: return inode != 0 && live.inode == inode
-        case .temporary: return true
+        case .temporary: return Reserved.isTemporaryName(path.name)
         case .replacing: return live.inode == inode || live.inode == pendingInode
         }
     }
@@ -105,8 +105,7 @@ public struct Ledger: Sendable {
         guard let text = String(validating: bytes, as: UTF8.self) else { return reject("not UTF-8") }
         for name in text.split(separator: "/", omittingEmptySubsequences: false) {
             let name = String(name)
-            if name.hasPrefix(Reserved.temporaryPrefix), name.utf8.count > Reserved.temporaryPrefix.utf8.count,
-               !name.contains(".") { continue }
+            if Reserved.isTemporaryName(name) { continue }
             if let problem = TreePath.problem(withComponent: name) { return reject(problem) }
         }
         return .success(TreePath(joined: text))

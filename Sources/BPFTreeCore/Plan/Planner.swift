@@ -87,11 +87,15 @@ private struct Planning {
             }
             switch record.state {
             case .temporary:
-                if current != nil {
+                if !Reserved.isTemporaryName(path.name) {
+                    // Only names of the form bpftree makes are ever temporary: no record claims a real one.
+                    ledgerAction(.forgetRecord(why: "a temporary record, but '\(path.name)' is not a temporary name bpftree makes"))
+                } else if let current, current.kind.ledgerKind == record.kind {
                     ledgerAction(.removeTemporary)
                     temporaries.insert(path)
                 } else {
-                    ledgerAction(.forgetRecord(why: "the temporary pin is already gone"))
+                    ledgerAction(.forgetRecord(why: current == nil ? "the temporary pin is already gone"
+                                               : "what is there now is a \(current?.kind.name ?? ""), not the \(record.kind.name) bpftree made"))
                 }
             case .creating, .replacing:
                 if let current, record.describes(current) {

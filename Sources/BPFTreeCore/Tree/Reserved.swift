@@ -10,6 +10,14 @@ public enum Reserved {
     public static let mapNames: Set<String> = [ledgerName, stampName, imagesName]
     /// New objects are pinned under such a name before they are exchanged with the old one.
     public static let temporaryPrefix = "bpftree_tmp_"
+    /// Whether `name` is of the form bpftree's temporary names take (`bpftree_tmp_PID_N`): the only names
+    /// a temporary record may claim, since no manifest may declare one.
+    public static func isTemporaryName(_ name: some StringProtocol) -> Bool {
+        guard name.hasPrefix(temporaryPrefix) else { return false }
+        let rest = name.utf8.dropFirst(temporaryPrefix.utf8.count)
+        let parts = rest.split(separator: UInt8(ascii: "_"), omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } }
+    }
     /// Longest anchor-relative path the ledger can record (its key is 256 bytes, NUL-padded).
     public static let maxPathBytes = 255
 }

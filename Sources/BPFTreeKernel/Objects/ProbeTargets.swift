@@ -47,11 +47,12 @@ public enum ProbeTargets {
                                   detail: "this kernel has no uprobe PMU (built without CONFIG_UPROBE_EVENTS): uprobes cannot be attached")
             }
             let file = try resolvedFile(probe.binary)
-            var found: UInt64 = 0
-            let result = bt_elf_symbol_offset(file, probe.symbol, &found)
+            var found: UInt64 = 0, device: UInt64 = 0, inode: UInt64 = 0
+            let result = bt_elf_symbol_offset(file, probe.symbol, &found, &device, &inode)
             guard result == 0 else {
                 let detail: String? = switch result {
                 case -ENOEXEC: "not an ELF executable or library"
+                case -EINVAL: "not a regular file"
                 case -ESRCH: "no function '\(probe.symbol ?? "")' among its symbols (.symtab, .dynsym)"
                 default: nil
                 }
@@ -59,9 +60,9 @@ public enum ProbeTargets {
             }
             let offset = probe.offset + found
             try checkProcess(probe.pid)
-            var status = stat()
-            guard stat(file, &status) == 0 else { throw KernelError("stat", path: file, negativeErrno: -errno) }
-            return (file, offset, "\(status.st_dev):\(status.st_ino)")
+            // The identity of the very file the offset was read from: the link is made only while the path
+            // still names it (`openPerfEvent`).
+            return (file, offset, "\(device):\(inode)")
         }
     }
 
@@ -78,6 +79,7 @@ public enum ProbeTargets {
                     let detail: String? = switch found {
                     case 0: "no function matches '\(pattern)' among its symbols (.symtab, .dynsym)"
                     case -ENOEXEC: "not an ELF executable or library"
+                    case -EINVAL: "not a regular file"
                     case -E2BIG: "'\(pattern)' matches more than \(BT_PROBE_MAX_OFFSETS) functions"
                     default: nil
                     }
@@ -181,9 +183,21 @@ public enum ProbeTargets {
             guard let id = spec.tracepointID else { throw unresolved("tracepoint") }
             fd = bt_perf_tracepoint_open(id)
         case .uprobe(let probe):
-            guard let file = spec.uprobeFile, let offset = spec.uprobeOffset else { throw unresolved("uprobe") }
+            guard let file = spec.uprobeFile, let offset = spec.uprobeOffset, let planned = spec.uprobeFileIdentity else {
+                throw unresolved("uprobe")
+            }
             isUprobe = true
+            // The kernel opens the file by its path: the offset holds only for the file it was read from, so the
+            // path must name that file before and after the event is made (a binary replaced in between, e.g. a
+            // new build moved into place, would take the probe in the middle of another instruction).
+            try checkIdentity(file, planned, for: link)
             fd = try probeEvent("uprobe", probe.isReturn, file, offset, pid: probe.pid ?? 0)
+            if fd >= 0 {
+                do throws(KernelError) { try checkIdentity(file, planned, for: link) } catch {
+                    close(fd)
+                    throw error
+                }
+            }
         case .kprobe(let probe):
             fd = try probeEvent("kprobe", probe.isReturn, probe.function, probe.offset, pid: 0)
         default:
@@ -196,6 +210,17 @@ public enum ProbeTargets {
                                                    for: isUprobe ? "a uprobe perf event" : "a perf event"))
         }
         return Descriptor(owning: fd)
+    }
+
+    /// Refuses when `file` is no longer the file (`DEVICE:INODE`) a uprobe's offset was read from.
+    private static func checkIdentity(_ file: String, _ planned: String, for link: TreePath) throws(KernelError) {
+        var status = stat()
+        guard stat(file, &status) == 0 else { throw KernelError("stat", path: file, negativeErrno: -errno) }
+        let now = "\(status.st_dev):\(status.st_ino)"
+        guard now == planned else {
+            throw KernelError("create link", path: link.description,
+                              detail: "\(file) was replaced since the uprobe's offset was read from it (device:inode \(now), read from \(planned)): the offset may fall inside another instruction; run apply again")
+        }
     }
 
     private static func probeEvent(_ pmu: String, _ isReturn: Bool, _ name: String, _ offset: UInt64, pid: Int32) throws(KernelError) -> Int32 {

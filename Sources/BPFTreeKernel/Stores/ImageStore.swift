@@ -10,8 +10,7 @@ import Glibc
 public final class ImageStore {
     private let anchor: Anchor
     /// The map, opened at the first lookup (a pass without programs never opens it).
-    private lazy var descriptor: Descriptor? = try? ReservedMap.open(anchor, name: Reserved.imagesName, shape: Self.shape,
-                                                                      create: false, what: "program image cache")
+    private lazy var descriptor: Descriptor? = try? ReservedMap.open(anchor, .images, shape: Self.shape, create: false)
     /// Images learnt this run, kept by `save`.
     private var learnt: [(key: [UInt8], image: ProgramImage)] = []
 
@@ -47,8 +46,7 @@ public final class ImageStore {
     public func save() {
         guard !learnt.isEmpty else { return }
         if descriptor == nil {
-            descriptor = try? ReservedMap.open(anchor, name: Reserved.imagesName, shape: Self.shape, create: true,
-                                               what: "program image cache")
+            descriptor = try? ReservedMap.open(anchor, .images, shape: Self.shape, create: true)
         }
         guard let descriptor else { return }
         for (key, image) in learnt {

@@ -20,7 +20,7 @@ public final class LedgerStore {
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> LedgerStore? {
         let shape = ReservedMap.Shape(type: .hash, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
                                       maxEntries: capacity, flags: MapFlag.noPrealloc.bit, minimumEntries: capacity)
-        return try ReservedMap.open(anchor, name: Reserved.ledgerName, shape: shape, create: create, what: "ledger")
+        return try ReservedMap.open(anchor, .ledger, shape: shape, create: create)
             .map(LedgerStore.init(descriptor:))
     }
 
@@ -115,6 +115,12 @@ public final class LedgerStore {
     /// The record a key and value stand for, or why it cannot be one bpftree wrote.
     private static func record(key: some Collection<UInt8>, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
         let bytes = key.prefix { $0 != 0 }
+        // bpftree pads its keys with NULs: a key with more after them is not the key of the path before them,
+        // so no write or delete of that path could ever reach it.
+        guard key.dropFirst(bytes.count).allSatisfy({ $0 == 0 }) else {
+            return .failure(Ledger.Rejected(key: TreePath.escaped(Array(key).reversed().drop { $0 == 0 }.reversed()),
+                                            reason: "bytes after the NUL that ends its path"))
+        }
         switch Ledger.path(ofKey: bytes) {
         case .success(let path): return record(path: path, value)
         case .failure(let why): return .failure(why)

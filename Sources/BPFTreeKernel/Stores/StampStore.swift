@@ -29,8 +29,7 @@ public final class StampStore {
 
     /// The stamp map beneath `anchor`, or nil when there is none and `create` is false.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> StampStore? {
-        guard let map = try ReservedMap.open(anchor, name: Reserved.stampName, shape: shape(chunks: 16), create: create,
-                                             what: "stamp") else { return nil }
+        guard let map = try ReservedMap.open(anchor, .stamp, shape: shape(chunks: 16), create: create) else { return nil }
         return try StampStore(anchor: anchor, descriptor: map)
     }
 
@@ -90,8 +89,7 @@ public final class StampStore {
         guard removed == 0 || errno == ENOENT else {
             throw KernelError("unlinkat", path: Reserved.stampName, negativeErrno: -errno)
         }
-        guard let map = try ReservedMap.pinNew(anchor, name: Reserved.stampName, shape: Self.shape(chunks: size),
-                                               what: "stamp") else {
+        guard let map = try ReservedMap.pinNew(anchor, .stamp, shape: Self.shape(chunks: size)) else {
             throw KernelError("BPF_OBJ_PIN", path: Reserved.stampName, negativeErrno: -EEXIST)
         }
         descriptor = map

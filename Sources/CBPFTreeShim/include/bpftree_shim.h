@@ -26,7 +26,17 @@ int bt_getdents(int fd, void *buffer, size_t size);
 
 /** BPF_OBJ_PIN of `fd` at `name`, relative to `dirfd` (BPF_F_PATH_FD, Linux 6.5). */
 int bt_obj_pin_at(int dirfd, const char *name, int fd);
-/** BPF_OBJ_GET of `name` relative to `dirfd`; returns a new fd. The kernel follows a final symlink. */
+/** What `bt_pin_open` found at the name, filled whenever the name exists. */
+struct bt_pin_stat {
+	uint64_t inode;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+};
+/** BPF_OBJ_GET of the pin `name` in `dirfd` without following a symlink: returns a new fd, -ELOOP for a
+ *  symlink, -EISDIR for a directory, -EINVAL for another kind of file; `out` (may be NULL) gets its stat. */
+int bt_pin_open(int dirfd, const char *name, struct bt_pin_stat *out);
+/** `bt_pin_open` without the stat. */
 int bt_obj_get_at(int dirfd, const char *name);
 
 enum bt_object_kind { BT_OBJECT_UNKNOWN = 0, BT_OBJECT_MAP = 1, BT_OBJECT_PROG = 2, BT_OBJECT_LINK = 3 };
@@ -343,9 +353,10 @@ int bt_tracepoint_id(const char *tracefs, const char *category, const char *name
 /** 1 when the kernel's BTF has raw tracepoint `name` (its `btf_trace_NAME` typedef), 0 when not, or -errno. */
 int bt_raw_tracepoint_exists(const char *name);
 /** The file offset of function `symbol` of ELF file `path` (.symtab, then .dynsym), as a uprobe takes it
- *  (`symbol` NULL: only checks that it is an ELF file): -ENOEXEC not an ELF file, -ESRCH no such function,
- *  or another -errno. */
-int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset);
+ *  (`symbol` NULL: only checks that it is an ELF file), and the device and inode of the file it was read
+ *  from: -ENOEXEC not an ELF file, -EINVAL not a regular file (a FIFO is never waited for), -ESRCH no such
+ *  function, or another -errno. */
+int bt_elf_symbol_offset(const char *path, const char *symbol, uint64_t *offset, uint64_t *device, uint64_t *inode);
 /** The file offsets of the functions of ELF file `path` whose names match shell pattern `pattern`
  *  (fnmatch; .symtab and .dynsym, each offset once), at most `max` (more: -E2BIG). Returns how many, or
  *  -ENOEXEC (not an ELF file) or another -errno. */
