@@ -146,14 +146,16 @@ struct BookkeepingTests {
 }
 
 /// `bpftool map update` of the ledger at `ledger` with a key of `key` (NUL-padded to 256 bytes) and a
-/// value of the given kind, state and inode.
-func plantLedgerRecord(_ ledger: String, key: [UInt8], kind: UInt8, state: UInt8, inode: UInt8 = 0) throws {
+/// value of the given kind, state, inode and manifest; `legacy`: in the layout from before owners.
+func plantLedgerRecord(_ ledger: String, key: [UInt8], kind: UInt8, state: UInt8, inode: UInt64 = 0, manifest: String = "",
+                       legacy: Bool = false) throws {
     let padded = (key + [UInt8](repeating: 0, count: 256 - key.count)).map { String($0) }
-    // struct bt_ledger_value: inode, pending_inode, fingerprint (u64), kind, state (u32), manifest[64].
-    var value = [UInt8](repeating: 0, count: 96)
-    value[0] = inode
+    // struct bt_ledger_value: inode, pending_inode, fingerprint (u64), kind, state (u32), manifest[64], owner[64].
+    var value = [UInt8](repeating: 0, count: legacy ? 96 : 160)
+    withUnsafeBytes(of: inode.littleEndian) { value.replaceSubrange(0..<8, with: $0) }
     value[24] = kind
     value[28] = state
+    value.replaceSubrange(32..<(32 + manifest.utf8.count), with: Array(manifest.utf8))
     let planted = try run([KernelSupport.bpftool, "map", "update", "pinned", ledger, "key"] + padded + ["value"] + value.map { String($0) })
     guard planted.status == 0 else { throw HarnessError(description: "bpftool map update: \(planted.output)") }
 }

@@ -68,7 +68,9 @@ struct OwnershipTests {
         #expect(!FileManager.default.fileExists(atPath: fs.at("jobs/A/keep")))
     }
 
-    @Test func aWholeManifestThatIsGoneIsPrunedFromItsOwnRoot() throws {
+    /// A set with an owner prunes what a manifest it dropped made, from that manifest's own root; a run
+    /// without one owns per manifest, so it keeps them and says so.
+    @Test func aWholeManifestThatIsGoneIsPrunedFromItsOwnRootByItsOwner() throws {
         let fs = try ScratchBPFFS()
         let dir = try ManifestDirectory([
             "a.yaml": manifest("    m: {map: {type: array, valueSize: 4, maxEntries: 1}}"),
@@ -76,8 +78,16 @@ struct OwnershipTests {
             "policy.yaml": Self.prunePolicy,
         ])
         let policy = ["--policy", dir.path + "/policy.yaml", "--anchor", fs.path]
+        let both = ["shape"] + ["jobs d 755", "jobs/A d 755", "jobs/A/m f 600", "jobs/B d 755", "jobs/B/m f 600"]
         #expect(try bpftree(["apply", "-f", dir.path + "/a.yaml", "-f", dir.path + "/b.yaml"] + policy).status == 0)
-        let apply = try bpftree(["apply", "-f", dir.path + "/b.yaml"] + policy)
+        let kept = try bpftree(["apply", "-f", dir.path + "/b.yaml"] + policy)
+        #expect(kept.status == 0, "\(kept.output)")
+        #expect(kept.stdout.contains("jobs: 3 entries of manifest 'job-a', which this run does not include, kept"), "\(kept.output)")
+        #expect(["shape"] + (try fs.shape()) == both)
+
+        // The two manifests as one set named by its owner (their records take it on), then b alone.
+        #expect(try bpftree(["apply", "--owner", "jobs", "-f", dir.path + "/a.yaml", "-f", dir.path + "/b.yaml"] + policy).status == 0)
+        let apply = try bpftree(["apply", "--owner", "jobs", "-f", dir.path + "/b.yaml"] + policy)
         #expect(apply.status == 0, "\(apply.output)")
         #expect(try fs.shape() == ["jobs d 755", "jobs/B d 755", "jobs/B/m f 600"])
     }

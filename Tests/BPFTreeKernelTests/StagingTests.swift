@@ -81,7 +81,7 @@ struct StagingTests {
         let args = ["-f", files.path + "/v1.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
         try #require(try bpftree(["apply"] + args).status == 0)
         // What an older bpftree killed mid-create left: `creating`, no inode; then another tool pins there.
-        try plantLedgerRecord(fs.at("bpftree_ledger"), key: Array("jobs/A/foreign".utf8), kind: 2, state: 1, inode: 0)
+        try plantLedgerRecord(fs.at("bpftree_ledger"), key: Array("jobs/A/foreign".utf8), kind: 2, state: 1, inode: 0, manifest: "job-a")
         try pinMapWithBpftool(fs.at("jobs/A/foreign"), type: "hash", key: 4, value: 4, entries: 8, name: "foreign")
         let result = try bpftree(["apply", "--verify"] + args)
         #expect(result.status == 0, "\(result.output)")

@@ -267,29 +267,30 @@ struct StampTests {
         #expect(try Report(["diff"] + common).stamp == "matched")
     }
 
-    /// A map that is not bpftree's at the stamp's name: diff plans in full, apply refuses before changing
-    /// anything, and a no-op apply only warns.
+    /// A map that is not bpftree's at the stamp's name: every command refuses it, before reading or changing
+    /// anything, saying what to do; once it is gone, the tree converges.
     @Test func aForeignMapAtTheStampNameIsNeverTrusted() throws {
         let fs = try ScratchBPFFS()
         try pinMapWithBpftool(fs.at("bpftree_stamp"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
         let manifests = try ManifestDirectory(["job.yaml": jobManifest])
         let common = ["-f", manifests.path, "--anchor", fs.path]
         let before = try fs.snapshot()
-        let diff = try Report(["diff"] + common)
-        #expect(diff.status == 2 && diff.stamp == nil)
-        let apply = try bpftree(["apply"] + common)
-        #expect(apply.status == 1)
-        #expect(apply.stderr.contains("the map pinned there is not a bpftree stamp (type 2, key 4, value 4)"), "\(apply.output)")
+        for command in ["diff", "apply"] {
+            let result = try bpftree([command] + common)
+            #expect(result.status == 1, "\(command): \(result.output)")
+            #expect(result.stderr.contains("the map pinned there is not a bpftree stamp (type 2, key 4, value 4); the name is reserved for bpftree's stamp map: remove it (the next pass plans in full)"),
+                    "\(result.output)")
+        }
         #expect(try fs.snapshot() == before)
 
-        // Converge without the squatter, then put it back: the no-op apply after it only warns.
+        // Converge without the squatter, then put it back: a no-op apply refuses it too.
         try FileManager.default.removeItem(atPath: fs.at("bpftree_stamp"))
         #expect(try Report(["apply"] + common).stamp == "written")
         try FileManager.default.removeItem(atPath: fs.at("bpftree_stamp"))
         try pinMapWithBpftool(fs.at("bpftree_stamp"), type: "array", key: 4, value: 4, entries: 1, name: "squatter")
         let noop = try bpftree(["apply"] + common)
-        #expect(noop.status == 0, "\(noop.output)")
-        #expect(noop.stderr.contains("warning: could not write the convergence stamp"), "\(noop.output)")
+        #expect(noop.status == 1, "\(noop.output)")
+        #expect(noop.stderr.contains("not a bpftree stamp"), "\(noop.output)")
     }
 
     /// An apply that fails part way leaves the stamp void, whatever it was before.

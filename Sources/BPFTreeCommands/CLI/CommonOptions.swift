@@ -43,6 +43,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "BPF token from the anchor's delegated bpffs (Linux 6.9): auto (when it delegates and this process is in a user namespace), require, or off.")
     var token: TokenMode = .auto
 
+    @Option(help: "The manifest set this run is (also metadata.owner): it prunes and replaces only what runs of this owner made. Default: each manifest owns what it made.")
+    var owner: String?
+
     @Option(name: [.short, .long], help: "Output format: text or json.")
     var output: OutputFormat = .text
 
@@ -59,6 +62,7 @@ struct CommonOptions: ParsableArguments {
         if anchorPID != nil && anchorFD != nil { throw ValidationError("give --anchor-pid (with --anchor) or --anchor-fd, not both") }
         if let anchorPID, anchorPID <= 0 { throw ValidationError("--anchor-pid must be a process id") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let owner, let problem = OwnerScope.problem(withName: owner) { throw ValidationError("--owner: \(problem)") }
     }
 
     var anchorDisplayName: String {

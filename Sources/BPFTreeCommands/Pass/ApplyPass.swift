@@ -61,7 +61,7 @@ struct ApplyPass {
         // The executor's lines are printed on their own thread while the tree is stamped; all is out on return.
         let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
-        guard var execution = execute(planned.plan, anchor: planned.anchor, &report, lines: lines) else {
+        guard var execution = execute(planned.plan, anchor: planned.anchor, owner: planned.owner, &report, lines: lines) else {
             return Outcome(succeeded: false, scan: planned.scan)
         }
         // What loading the programs gave is kept once the pass went through (a failed one creates nothing).
@@ -107,13 +107,15 @@ struct ApplyPass {
 
     /// Voids the stamp and runs the plan; nil when anything failed. `lines`: where the per-action lines and
     /// the summary go (they may still be printing on return; without it, none are shown).
-    func execute(_ plan: Plan, anchor: Anchor, _ report: inout RunReport, lines: ProgressLines?) -> ExecutionReport? {
+    /// `owner`: what the records it writes name (`OwnerScope.owner`; empty: none).
+    func execute(_ plan: Plan, anchor: Anchor, owner: String, _ report: inout RunReport, lines: ProgressLines?) -> ExecutionReport? {
         let ledger: LedgerStore
         do {
             // Whatever happens next, the stamp no longer describes the tree.
             try StampStore.open(anchor, create: false)?.void()
             guard let opened = try LedgerStore.open(anchor, create: true) else { return nil }
             ledger = opened
+            ledger.owner = owner
         } catch {
             report.errors.append(error.description)
             console.fail("\(error)", ["Nothing was changed."])
@@ -143,7 +145,8 @@ struct ApplyPass {
                        _ report: inout RunReport, lines: ProgressLines? = nil) {
         do {
             if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources, inputs: planned.inputs,
-                                  filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, anchor: planned.anchor) {
+                                  filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, owner: planned.owner,
+                                  anchor: planned.anchor) {
                 report.stamp = "written"
             }
         } catch {

@@ -22,6 +22,8 @@ struct ManifestLoader {
     struct Decoded {
         var manifests: [Manifest]
         var policies: PolicySet
+        /// Which ledger records the run may prune, replace and settle.
+        var scope: OwnerScope
         /// The sources of the templates among `manifests`.
         var cgroupSources: [CgroupSource] { manifests.compactMap { $0.forEachCgroup?.source } }
     }
@@ -34,15 +36,19 @@ struct ManifestLoader {
     }
 
     /// Decodes every file; reports every problem together.
-    func decode(_ inputs: Inputs, policyPaths: [String]) -> Result<Decoded, ValidationFailure> {
+    /// `owner`: `--owner`, if given.
+    func decode(_ inputs: Inputs, policyPaths: [String], owner: String?) -> Result<Decoded, ValidationFailure> {
         var diagnostics = inputs.diagnostics
         let manifests = loadManifests(inputs.manifests)
         let policies = loadPolicies(inputs.policies, paths: policyPaths)
+        let scope = manifests.flatMap { OwnerScope.of($0, flag: owner) }
         if case .failure(let failure) = manifests { diagnostics += failure.diagnostics }
         if case .failure(let failure) = policies { diagnostics += failure.diagnostics }
-        guard diagnostics.isEmpty, case .success(let manifests) = manifests, case .success(let policies) = policies
+        if case .failure(let failure) = scope, case .success = manifests { diagnostics += failure.diagnostics }
+        guard diagnostics.isEmpty, case .success(let manifests) = manifests, case .success(let policies) = policies,
+              case .success(let scope) = scope
         else { return .failure(ValidationFailure(diagnostics)) }
-        return .success(Decoded(manifests: manifests, policies: policies))
+        return .success(Decoded(manifests: manifests, policies: policies, scope: scope))
     }
 
     /// Manifests (`kind: Tree`), templates not yet rendered.

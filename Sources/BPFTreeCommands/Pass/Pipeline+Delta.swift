@@ -29,7 +29,7 @@ extension Pipeline {
         let live: LiveTree, ledger: Ledger
         do throws(KernelError) {
             // The ledger records of the view's paths only: lookups, not a read of the whole ledger.
-            let lookups = try LedgerLookups(anchor)
+            let lookups = try LedgerLookups(anchor, scope: decoded.scope)
             var observer = TreeObserver(anchor: anchor)
             observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.scope.roots, expectedEntries: desired.entries.count)

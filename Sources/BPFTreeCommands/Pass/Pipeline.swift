@@ -22,6 +22,8 @@ enum Pipeline {
         var scan = CgroupScan()
         /// The anchor's cache of program images, with what this plan learnt (a writer saves it).
         var images: ImageStore?
+        /// The owner the records this run writes name (`OwnerScope.owner`; empty: none).
+        var owner = ""
 
         /// Takes a full plan's observation out, so that the caller can settle it in place (at 100,000
         /// entries it is tens of MiB); nil when the plan came from the stamp.
@@ -57,6 +59,8 @@ enum Pipeline {
         var cgroupSources: [CgroupSource]
         /// About cgroups that got no subtree; part of every plan made from `desired`.
         var notices: [PlanNotice]
+        /// The ledger records the run may prune, replace and settle.
+        var scope: OwnerScope
     }
 
     /// One observation of the tree and the plan made from it.
@@ -111,14 +115,15 @@ enum Pipeline {
             report.stamp = drift.isEmpty ? "matched" : "drift"
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
-                           basis: .stamp(Repair(stamp: stamp, drift: drift)), lock: lock, token: token, scan: scan)
+                           basis: .stamp(Repair(stamp: stamp, drift: drift)), lock: lock, token: token, scan: scan,
+                           owner: stamp.owner)
         }
         var diagnostics: [Diagnostic] = []
         var errors: [KernelError] = []
         if case .failure(let error) = anchor { errors.append(error) }
         // The decoded manifests (every entry as written) live only for this call: observing and planning need
         // not hold them (5 MiB of peak RSS at 100,000 entries).
-        let decoded = known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies)
+        let decoded = known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies, owner: options.owner)
         // Only cgroups came or went since the stamp: plan just their subtrees.
         if let stamp = unchangedBut, let stampScan, case .success(let anchor) = anchor, case .success(let manifests) = decoded,
            let (delta, plan) = planDelta(stamp, scan: stampScan.scan, decoded: manifests, anchor: anchor, token: token,
@@ -127,7 +132,7 @@ enum Pipeline {
             report.stamp = "delta"
             report.add(plan)
             return Planned(anchor: anchor, plan: plan, inputs: stampScan.digest, filesDigest: filesDigest, basis: .delta(delta),
-                           lock: lock, token: token, scan: stampScan.scan)
+                           lock: lock, token: token, scan: stampScan.scan, owner: manifests.scope.owner ?? "")
         }
         let images = (try? anchor.get()).map(ImageStore.init)
         let validated = validate(decoded, token: token, stampScan: stampScan, cache: cache, filesDigest: filesDigest,
@@ -148,7 +153,8 @@ enum Pipeline {
         _ = consume inputs
         var observed: Observed
         do {
-            observed = try observe(desired, policies, notices: validated.notices, anchor: anchor, options: options)
+            observed = try observe(desired, policies, scope: validated.scope, notices: validated.notices, anchor: anchor,
+                                   options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
         } catch {
             report.errors.append(error.description)
@@ -165,8 +171,9 @@ enum Pipeline {
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
                        basis: .full(Full(desired: desired, policies: policies, observed: observed,
-                                         cgroupSources: validated.cgroupSources, notices: validated.notices)),
-                       lock: lock, token: token, scan: scan, images: images)
+                                         cgroupSources: validated.cgroupSources, notices: validated.notices,
+                                         scope: validated.scope)),
+                       lock: lock, token: token, scan: scan, images: images, owner: validated.scope.owner ?? "")
     }
 
     /// What the manifests declare, rendered for the cgroups there are now and checked (delegation, programs
@@ -181,6 +188,8 @@ enum Pipeline {
         var notices: [PlanNotice]
         /// `TreeStamp.inputsDigest` of the files, settings and the cgroups found.
         var inputsDigest: [UInt8]
+        /// The ledger records the run may prune, replace and settle.
+        var scope: OwnerScope
     }
 
     /// Renders and checks `decoded`; nil when anything is wrong (added to `diagnostics` or `errors`).
@@ -226,7 +235,7 @@ enum Pipeline {
             diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
                                                      machineMemory: Machine.physicalMemory)
             let validated = Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan,
-                                      notices: notices, inputsDigest: digest)
+                                      notices: notices, inputsDigest: digest, scope: decoded.scope)
             if diagnostics.count == found, let cache, let key { cache.store(validated, for: key) }
             return validated
         } catch {
@@ -278,9 +287,9 @@ enum Pipeline {
     }
 
     /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.
-    static func observe(_ desired: DesiredTree, _ policies: PolicySet, notices: [PlanNotice], anchor: Anchor,
+    static func observe(_ desired: DesiredTree, _ policies: PolicySet, scope: OwnerScope, notices: [PlanNotice], anchor: Anchor,
                         options: CommonOptions) throws(KernelError) -> Observed {
-        let ledger = try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()
+        let ledger = (try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()).restricted(to: scope)
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
         var observer = TreeObserver(anchor: anchor)
         if !options.verify { observer.vouched = ledger.vouchedPins(for: desired) }
@@ -323,7 +332,7 @@ enum Pipeline {
     /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
     /// Returns whether a stamp was written.
     static func stamp(_ observed: Observed, desired: DesiredTree, cgroupSources: [CgroupSource], inputs: [UInt8],
-                      filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], anchor: Anchor) throws(KernelError) -> Bool {
+                      filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], owner: String, anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
         // A program's or link's state is more than its pin (the maps a program uses, a link's cgroup), which a
         // stat-only walk cannot check: such trees are planned in full every time.
@@ -331,7 +340,7 @@ enum Pipeline {
         let live = observed.live, ledger = observed.ledger
         var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { ledger.owns($0, in: live) },
                               roots: observed.roots, notices: plan.notices)
-        (stamp.cgroupSources, stamp.filesDigest) = (cgroupSources, filesDigest)
+        (stamp.cgroupSources, stamp.filesDigest, stamp.owner) = (cgroupSources, filesDigest, owner)
         stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)
@@ -359,6 +368,7 @@ enum Pipeline {
     /// rebuilt binary never trusts an older one's stamp), `--force`, the page size and the possible CPUs.
     private static func settings(_ options: CommonOptions, pageSize: Int) -> [String] {
         return ["bpftree \(BPFTreeCommand.configuration.version)", "build \(Machine.executableIdentity)", "force \(options.force)",
+                "owner \(options.owner ?? "")",
                 "page \(pageSize)", "cpus \(Machine.possibleCPUs)"]
     }
 }

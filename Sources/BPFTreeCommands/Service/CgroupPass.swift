@@ -103,7 +103,7 @@ struct CgroupPass {
             if !diagnostics.isEmpty { return .needsFullPass("a new subtree does not validate") }
             // A map pin whose inode is the one the ledger recorded is bpftree's map, not inspected: one
             // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
-            let lookups = try LedgerLookups(anchor)
+            let lookups = try LedgerLookups(anchor, scope: knowledge.decoded.scope)
             var observer = TreeObserver(anchor: anchor)
             observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
             live = try observer.observe(roots: view.observed, expectedEntries: desired.entries.count)
@@ -128,7 +128,7 @@ struct CgroupPass {
         let pass = ApplyPass(options: options, lockTimeout: lockTimeout, console: console)
         let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
-        return pass.execute(plan, anchor: anchor, &report, lines: lines) != nil ? .done(roots: view.scope.roots.count) : .failed
+        return pass.execute(plan, anchor: anchor, owner: knowledge.decoded.scope.owner ?? "", &report, lines: lines) != nil ? .done(roots: view.scope.roots.count) : .failed
     }
 
     /// `directory` below `base`, "" for `base` itself; nil when it is not beneath it.

@@ -8,6 +8,8 @@ import Logging
 struct ReconcileInputs {
     var manifests: [String]
     var policies: [String]
+    /// `--owner`, if given.
+    var owner: String?
     var loader = Pipeline.loader()
 
     /// The last set that loaded, with the digest of its files.
@@ -15,9 +17,10 @@ struct ReconcileInputs {
     /// The digest of the last set that did not, so its errors are logged once per edit.
     private var rejected: [UInt8]?
 
-    init(manifests: [String], policies: [String]) {
+    init(manifests: [String], policies: [String], owner: String?) {
         self.manifests = manifests
         self.policies = policies
+        self.owner = owner
     }
 
     /// What this pass should apply; `rejected` is true when the files on disk do not load and the last
@@ -51,7 +54,7 @@ struct ReconcileInputs {
     /// Decodes `inputs` and merges them as far as they go without cgroups (templates render nothing), so
     /// that an edit that declares a path twice or breaks a policy is refused before it is used.
     private func validate(_ inputs: ManifestLoader.Inputs) -> Result<ManifestLoader.Decoded, ValidationFailure> {
-        let decoded = loader.decode(inputs, policyPaths: policies)
+        let decoded = loader.decode(inputs, policyPaths: policies, owner: owner)
         guard case .success(let value) = decoded else { return decoded }
         switch DesiredTree.build(rendering: value.manifests, cgroups: [:]).tree {
         case .failure(let failure): return .failure(failure)

@@ -37,7 +37,7 @@ struct Reconciler: Service {
             for await _ in signals { continuation.yield(.hangup) }
         }
         defer { hangups.cancel() }
-        var inputs = ReconcileInputs(manifests: options.files, policies: options.policies)
+        var inputs = ReconcileInputs(manifests: options.files, policies: options.policies, owner: options.owner)
         var knowledge: ServiceKnowledge?
         let cache = Pipeline.ValidationCache()
         var iterator = triggers.makeAsyncIterator()

@@ -9,6 +9,9 @@ public struct Manifest: Sendable {
     /// Set for a template (`spec.forEachCgroup`): `root` is then the root as written, placeholders and
     /// all, and `instances(_:)` gives the manifests to merge.
     public var forEachCgroup: CgroupTemplate?
+    /// `metadata.owner`: the manifest set it belongs to (`OwnerScope`), with where it is written.
+    public var owner: String?
+    public var ownerLocation: SourceLocation?
 
     public init(name: String, location: SourceLocation, root: TreePath, entries: [DesiredEntry],
                 forEachCgroup: CgroupTemplate? = nil) {

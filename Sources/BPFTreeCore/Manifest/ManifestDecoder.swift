@@ -61,7 +61,9 @@ public struct ManifestDecoder: Sendable {
                 entries[index].kind = .program(program)
             }
         }
-        return Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
+        var manifest = Manifest(name: manifestName, location: node.location, root: root, entries: entries, forEachCgroup: template)
+        (manifest.owner, manifest.ownerLocation) = (header.owner?.name, header.owner?.location)
+        return manifest
     }
 
     /// `forEachCgroup: {path: jobs/A, depth: 1}`.

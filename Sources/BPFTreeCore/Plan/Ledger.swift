@@ -38,9 +38,12 @@ public struct LedgerRecord: Hashable, Sendable {
     public var fingerprint: UInt64
     /// `metadata.name` of the manifest that declared it.
     public var manifest: String
+    /// The manifest set that made it (`--owner`, `metadata.owner`); empty when the run named none, and
+    /// in records older than owners: the manifest alone then owns it (`OwnerScope`).
+    public var owner: String
 
     public init(path: TreePath, kind: Kind, state: State = .owned, inode: UInt64 = 0, pendingInode: UInt64 = 0,
-                fingerprint: UInt64 = 0, manifest: String) {
+                fingerprint: UInt64 = 0, manifest: String, owner: String = "") {
         self.path = path
         self.kind = kind
         self.state = state
@@ -48,6 +51,7 @@ public struct LedgerRecord: Hashable, Sendable {
         self.pendingInode = pendingInode
         self.fingerprint = fingerprint
         self.manifest = manifest
+        self.owner = owner
     }
 
     /// Whether bpftree owns `live` by this record: settled (state owned) and describing it.
@@ -68,6 +72,12 @@ public struct LedgerRecord: Hashable, Sendable {
 /// What bpftree owns beneath one anchor, as read from the ledger map (`Reserved.ledgerName`).
 public struct Ledger: Sendable {
     public var records: [TreePath: LedgerRecord]
+    /// Records of other owners (`restricted(to:)`): never pruned, settled or taken over by this run; a
+    /// declared path one of them holds is a conflict.
+    public var others: [TreePath: LedgerRecord] = [:]
+    /// The owner of the run it was restricted to (`OwnerScope.owner`): records of its own that name none
+    /// are rewritten naming it.
+    public var owner: String?
     /// Records that cannot be bpftree's (a key that is no path bpftree writes, an unknown kind or state):
     /// reported and otherwise ignored, so that nothing is ever removed on their word.
     public var rejected: [Rejected] = []
@@ -112,6 +122,18 @@ public struct Ledger: Sendable {
     }
 
     public subscript(path: TreePath) -> LedgerRecord? { records[path] }
+
+    /// This ledger as a run of `scope` sees it: its own records, and every other owner's in `others`.
+    public func restricted(to scope: OwnerScope) -> Ledger {
+        var own: [TreePath: LedgerRecord] = Dictionary(minimumCapacity: records.count)
+        var others = self.others
+        for (path, record) in records {
+            if scope.claims(record) { own[path] = record } else { others[path] = record }
+        }
+        var ledger = Ledger(records: own, rejected: rejected)
+        (ledger.others, ledger.owner) = (others, scope.owner)
+        return ledger
+    }
 
     /// Whether bpftree owns what `live` holds at `path` (`LedgerRecord.owns`).
     public func owns(_ path: TreePath, in live: LiveTree) -> Bool {

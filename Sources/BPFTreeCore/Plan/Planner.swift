@@ -15,6 +15,7 @@ public enum Planner {
         planning.noteProgramsOfReplacedMaps()
         planning.prune()
         planning.listUnmanaged()
+        planning.noteManifestsOutsideTheRun()
         for rejected in ledger.rejected {
             planning.plan.notices.append(PlanNotice(
                 path: TreePath([Reserved.ledgerName]),
@@ -50,6 +51,9 @@ private struct Planning {
     var ownedAfterSettle = 0
     /// Temporary pins being removed.
     var temporaries: Set<TreePath> = []
+    /// Other manifest sets' records (`Ledger.others`), and the run's owner (`Ledger.owner`).
+    var others: [TreePath: LedgerRecord] = [:]
+    var runOwner: String?
     /// Counted by `converge`, so that a converged tree skips the searches of `prune` and `listUnmanaged`:
     /// declared entries that are owned, and declared entries that exist.
     var declaredOwned = 0
@@ -73,6 +77,7 @@ private struct Planning {
 
     mutating func settle(_ ledger: Ledger) {
         owned.ledger = ledger.records
+        (others, runOwner) = (ledger.others, ledger.owner)
         defer { ownedAfterSettle = owned.count }
         for record in ledger.records.values {
             let path = record.path
@@ -149,6 +154,20 @@ private struct Planning {
             if let owner = record {
                 declaredOwned += 1
                 if !stillOwned(owner, current, declared: true) { record = nil }
+            }
+            if record == nil, !others.isEmpty, let current, let other = others[path], other.state == .owned, other.describes(current) {
+                // Another manifest set's entry: a directory is shared as that set keeps it; anything else is
+                // a conflict, never taken over (nor adopted).
+                guard case .directory = entry.kind else {
+                    problem(entry, "is \(OwnerScope.describe(other))'s \(other.kind.name): a manifest set never takes over another's entry; declare it in one set only")
+                    blocked.insert(path)
+                    continue
+                }
+                if !entry.isImplicit {
+                    plan.notices.append(PlanNotice(path: path, message: "directory of \(OwnerScope.describe(other)); shared, and left as that set keeps it",
+                                                   category: .unmanaged))
+                }
+                continue
             }
             switch entry.kind {
             case .program: programs.append((entry, current, record)); continue
@@ -421,6 +440,8 @@ private struct Planning {
             if !entry.isImplicit && record.manifest != entry.manifest {
                 add(entry, .recordOwnership(kind, inode: current.inode,
                                             why: "now declared by manifest \(entry.manifest) (recorded for \(record.manifest))"))
+            } else if let runOwner, record.owner.isEmpty {
+                add(entry, .recordOwnership(kind, inode: current.inode, why: "recorded for owner \(runOwner) (the record named none)"))
             }
         } else if entry.adopt && !path.isAnchor {
             add(entry, .recordOwnership(kind, inode: current.inode, why: "adopted (adopt: true)"))
@@ -545,12 +566,35 @@ private struct Planning {
                 plan.notices.append(PlanNotice(path: path, message: "symlink left alone, never followed", category: .symlink))
                 continue
             }
+            if !others.isEmpty, let other = others[path], other.describes(entry) {
+                plan.notices.append(PlanNotice(path: path, message: "\(entry.kind.name) of \(OwnerScope.describe(other)); left alone",
+                                               category: .unmanaged))
+                continue
+            }
             var message = "unmanaged \(entry.kind.name): not created by bpftree; left alone"
             if entry.kind == .directory {
                 let inside = descendants(of: path)
                 if inside > 0 { message += " (\(inside) \(inside == 1 ? "entry" : "entries") inside)" }
             }
             plan.notices.append(PlanNotice(path: path, message: message, category: .unmanaged))
+        }
+        plan.notices.sort { $0.path < $1.path }
+    }
+
+    /// One notice per manifest that is not part of this run but made entries no owner names: a run prunes
+    /// only what its own manifests (or its owner) made, so what such a manifest made stays until a run of
+    /// it, or of an owner that takes it over, declares it no more.
+    mutating func noteManifestsOutsideTheRun() {
+        var byManifest: [String: (top: TreePath, count: Int)] = [:]
+        for record in others.values where record.owner.isEmpty && record.state == .owned {
+            let known = byManifest[record.manifest]
+            byManifest[record.manifest] = (min(known?.top ?? record.path, record.path), (known?.count ?? 0) + 1)
+        }
+        for (manifest, found) in byManifest {
+            plan.notices.append(PlanNotice(
+                path: found.top,
+                message: "\(found.count) \(found.count == 1 ? "entry" : "entries") of manifest '\(manifest)', which this run does not include, kept: a run prunes only what its own manifests made (name the set with --owner or metadata.owner to prune the manifests it drops)",
+                category: .kept))
         }
         plan.notices.sort { $0.path < $1.path }
     }

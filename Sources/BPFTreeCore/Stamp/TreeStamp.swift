@@ -30,6 +30,8 @@ public struct TreeStamp: Equatable, Sendable {
     public var filesDigest: [UInt8] = []
     /// The cgroups of each source the templates were rendered for.
     public var cgroups: [CgroupSource: [Cgroup]] = [:]
+    /// The owner of the run that stamped (`OwnerScope.owner`; empty: none), which a repair's records name.
+    public var owner = ""
 
     /// The stamp of a converged tree: `live` as observed, `desired` what was declared, `owned` whether
     /// the ledger owns a path.
@@ -222,7 +224,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS4".utf8)
+    private static let magic: [UInt8] = Array("BTS5".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -245,6 +247,7 @@ public struct TreeStamp: Equatable, Sendable {
             out.u32(source.depth)
         }
         out.blob(filesDigest)
+        out.text(owner)
         for source in cgroupSources {
             let found = cgroups[source] ?? []
             out.u32(found.count)
@@ -350,7 +353,7 @@ fileprivate extension ByteReader {
             guard let path = text(), let depth = u32() else { return nil }
             sources.append(CgroupSource(path: path, depth: depth))
         }
-        guard let filesDigest = blob() else { return nil }
+        guard let filesDigest = blob(), let owner = text() else { return nil }
         var cgroups: [CgroupSource: [Cgroup]] = [:]
         for source in sources {
             guard let count = u32(), count <= data.count else { return nil }
@@ -385,7 +388,7 @@ fileprivate extension ByteReader {
             records.append(record)
         }
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
-        (stamp.cgroupSources, stamp.filesDigest, stamp.cgroups) = (sources, filesDigest, cgroups)
+        (stamp.cgroupSources, stamp.filesDigest, stamp.cgroups, stamp.owner) = (sources, filesDigest, cgroups, owner)
         return stamp
     }
 

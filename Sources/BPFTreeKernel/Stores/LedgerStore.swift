@@ -8,20 +8,65 @@ import Glibc
 /// Key: the anchor-relative path, NUL-padded to 256 bytes. Value: `struct bt_ledger_value`.
 public final class LedgerStore {
     private let descriptor: Descriptor
+    /// The size of the map's values: `valueSize`, or `legacyValueSize` in a ledger from before owners,
+    /// which is only read (a writer moves it to the current layout first).
+    private let storedValueSize: Int
+    /// The owner every record this store writes names (`OwnerScope.owner`; empty: none).
+    public var owner = ""
 
     static let keySize = Int(BT_LEDGER_PATH_SIZE)
     static let valueSize = MemoryLayout<bt_ledger_value>.size
+    /// The value of a ledger from before owners: the same fields without `owner`.
+    static let legacyValueSize = MemoryLayout<bt_ledger_value>.offset(of: \bt_ledger_value.owner) ?? 96
     /// The cap on records. No preallocation: memory is used per record only (the bucket array is 2 MiB).
     public static let capacity: UInt32 = 1 << 18
 
-    private init(descriptor: Descriptor) { self.descriptor = descriptor }
+    private static let shape = ReservedMap.Shape(type: .hash, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
+                                                 maxEntries: capacity, flags: MapFlag.noPrealloc.bit, minimumEntries: capacity,
+                                                 legacyValueSizes: [UInt32(legacyValueSize)])
 
-    /// The ledger beneath `anchor`, or nil when there is none yet and `create` is false.
+    private init(descriptor: Descriptor, valueSize: Int) {
+        self.descriptor = descriptor
+        self.storedValueSize = valueSize
+    }
+
+    /// The ledger beneath `anchor`, or nil when there is none yet and `create` is false. With `create` (a
+    /// writer, holding the writers' lock), a ledger from before owners is first moved to the current layout.
     public static func open(_ anchor: Anchor, create: Bool) throws(KernelError) -> LedgerStore? {
-        let shape = ReservedMap.Shape(type: .hash, keySize: UInt32(keySize), valueSize: UInt32(valueSize),
-                                      maxEntries: capacity, flags: MapFlag.noPrealloc.bit, minimumEntries: capacity)
-        return try ReservedMap.open(anchor, .ledger, shape: shape, create: create)
-            .map(LedgerStore.init(descriptor:))
+        guard let map = try ReservedMap.open(anchor, .ledger, shape: shape, create: create) else { return nil }
+        var info = bt_map_info()
+        let result = bt_map_info_by_fd(map.rawValue, &info)
+        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: Reserved.ledgerName, negativeErrno: result) }
+        let store = LedgerStore(descriptor: map, valueSize: Int(info.value_size))
+        guard store.storedValueSize != valueSize, create else { return store }
+        return try migrate(anchor, from: store)
+    }
+
+    /// Moves a ledger from before owners to the current layout: every record copied into a new map (no
+    /// owner: each stays its manifest's, `OwnerScope`), pinned under a temporary name and exchanged with the
+    /// old one, which is then unlinked. The temporary name is recorded in both first, so that a run killed
+    /// anywhere leaves a pin the next run's plan removes.
+    private static func migrate(_ anchor: Anchor, from legacy: LedgerStore) throws(KernelError) -> LedgerStore {
+        let name = "\(Reserved.temporaryPrefix)\(getpid())_0"
+        let temporary = LedgerRecord(path: TreePath([name]), kind: .map, state: .temporary, manifest: "")
+        try legacy.write([temporary])
+        let records = try legacy.read().records
+        let made = bt_map_create(shape.type.kernelValue, String(Reserved.ledgerName.prefix(15)), shape.keySize,
+                                 shape.valueSize, shape.maxEntries, shape.flags)
+        guard made >= 0 else {
+            throw KernelError("create ledger map", path: Reserved.ledgerName, negativeErrno: made,
+                              detail: KernelError.capabilityHint(made, needs: [.bpf], for: "creating a map"))
+        }
+        let store = LedgerStore(descriptor: Descriptor(owning: made), valueSize: valueSize)
+        try store.write(Array(records.values))
+        var pinned = bt_obj_pin_at(anchor.fd, name, made)
+        if pinned == -EEXIST, unlinkat(anchor.fd, name, 0) == 0 { pinned = bt_obj_pin_at(anchor.fd, name, made) }
+        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
+        let exchanged = bt_renameat2(anchor.fd, name, anchor.fd, Reserved.ledgerName, UInt32(BT_RENAME_EXCHANGE))
+        guard exchanged == 0 else { throw KernelError("renameat2", path: Reserved.ledgerName, negativeErrno: exchanged) }
+        // The temporary name now holds the old ledger; were this unlink refused, the next plan removes it.
+        if unlinkat(anchor.fd, name, 0) == 0 { try store.remove([temporary.path]) }
+        return store
     }
 
     /// Every record, read in batches.
@@ -30,7 +75,7 @@ public final class LedgerStore {
         var rejected: [Ledger.Rejected] = []
         let chunk = 4096
         var keys = [UInt8](repeating: 0, count: chunk * Self.keySize)
-        var values = [bt_ledger_value](repeating: bt_ledger_value(), count: chunk)
+        var values = [UInt8](repeating: 0, count: chunk * storedValueSize)
         var tokenIn = [UInt8](repeating: 0, count: 8), tokenOut = [UInt8](repeating: 0, count: 8)
         var first = true
         while true {
@@ -50,7 +95,8 @@ public final class LedgerStore {
             }
             for index in 0..<Int(count) {
                 let keyBytes = keys[(index * Self.keySize)..<((index + 1) * Self.keySize)]
-                switch Self.record(key: keyBytes, values[index]) {
+                let valueBytes = values[(index * storedValueSize)..<((index + 1) * storedValueSize)]
+                switch Self.record(key: keyBytes, valueBytes) {
                 case .success(let record): records[record.path] = record
                 case .failure(let why): rejected.append(why)
                 }
@@ -64,23 +110,27 @@ public final class LedgerStore {
 
     /// The record of `path`, if there is one.
     public func record(at path: TreePath) throws(KernelError) -> LedgerRecord? {
-        var value = bt_ledger_value()
-        let result = Self.key(path).withUnsafeBytes { bt_map_lookup(descriptor.rawValue, $0.baseAddress, &value) }
+        var value = [UInt8](repeating: 0, count: storedValueSize)
+        let result = Self.key(path).withUnsafeBytes { k in
+            value.withUnsafeMutableBytes { bt_map_lookup(descriptor.rawValue, k.baseAddress, $0.baseAddress) }
+        }
         if result == -ENOENT { return nil }
         guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
         // The key is a valid path's (it was made from one): only the value needs checking.
-        return try? Self.record(path: path, value).get()
+        return try? Self.record(path: path, value[...]).get()
     }
 
-    /// Writes (inserts or overwrites) records in one syscall.
+    /// Writes (inserts or overwrites) records in one syscall, each naming `owner`.
     public func write(_ records: [LedgerRecord]) throws(KernelError) {
         guard !records.isEmpty else { return }
         var keys = [UInt8](repeating: 0, count: records.count * Self.keySize)
-        var values: [bt_ledger_value] = []
-        values.reserveCapacity(records.count)
+        var values = [UInt8](repeating: 0, count: records.count * storedValueSize)
         for (index, record) in records.enumerated() {
             keys.replaceSubrange((index * Self.keySize)..<((index + 1) * Self.keySize), with: Self.key(record.path))
-            values.append(Self.value(record))
+            var owned = record
+            if !owner.isEmpty { owned.owner = owner }
+            values.replaceSubrange((index * storedValueSize)..<((index + 1) * storedValueSize),
+                                   with: Self.value(owned).prefix(storedValueSize))
         }
         let result = keys.withUnsafeBytes { k in
             values.withUnsafeBytes { v in
@@ -113,7 +163,7 @@ public final class LedgerStore {
     }
 
     /// The record a key and value stand for, or why it cannot be one bpftree wrote.
-    private static func record(key: some Collection<UInt8>, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
+    private static func record(key: some Collection<UInt8>, _ value: ArraySlice<UInt8>) -> Result<LedgerRecord, Ledger.Rejected> {
         let bytes = key.prefix { $0 != 0 }
         // bpftree pads its keys with NULs: a key with more after them is not the key of the path before them,
         // so no write or delete of that path could ever reach it.
@@ -127,29 +177,31 @@ public final class LedgerStore {
         }
     }
 
-    /// The record `value` stands for at `path`, or why it cannot be one bpftree wrote.
-    private static func record(path: TreePath, _ value: bt_ledger_value) -> Result<LedgerRecord, Ledger.Rejected> {
-        guard let kind = LedgerRecord.Kind(rawValue: value.kind) else {
-            return .failure(Ledger.Rejected(key: path.description, reason: "unknown kind \(value.kind)"))
+    /// The record `value` (a `bt_ledger_value`, or its legacy prefix) stands for at `path`, or why it cannot
+    /// be one bpftree wrote.
+    private static func record(path: TreePath, _ value: ArraySlice<UInt8>) -> Result<LedgerRecord, Ledger.Rejected> {
+        var full = bt_ledger_value()
+        withUnsafeMutableBytes(of: &full) { $0.copyBytes(from: value.prefix($0.count)) }
+        guard let kind = LedgerRecord.Kind(rawValue: full.kind) else {
+            return .failure(Ledger.Rejected(key: path.description, reason: "unknown kind \(full.kind)"))
         }
-        guard let state = LedgerRecord.State(rawValue: value.state) else {
-            return .failure(Ledger.Rejected(key: path.description, reason: "unknown state \(value.state)"))
+        guard let state = LedgerRecord.State(rawValue: full.state) else {
+            return .failure(Ledger.Rejected(key: path.description, reason: "unknown state \(full.state)"))
         }
-        return .success(LedgerRecord(path: path, kind: kind, state: state, inode: value.inode, pendingInode: value.pending_inode,
-                                     fingerprint: value.fingerprint, manifest: cString(value.manifest)))
+        return .success(LedgerRecord(path: path, kind: kind, state: state, inode: full.inode, pendingInode: full.pending_inode,
+                                     fingerprint: full.fingerprint, manifest: cString(full.manifest), owner: cString(full.owner)))
     }
 
-    private static func value(_ record: LedgerRecord) -> bt_ledger_value {
+    /// The bytes of `record` as a `bt_ledger_value`.
+    private static func value(_ record: LedgerRecord) -> [UInt8] {
         var value = bt_ledger_value()
         value.inode = record.inode
         value.pending_inode = record.pendingInode
         value.fingerprint = record.fingerprint
         value.kind = record.kind.rawValue
         value.state = record.state.rawValue
-        withUnsafeMutableBytes(of: &value.manifest) { raw in
-            let bytes = Array(record.manifest.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-        }
-        return value
+        withUnsafeMutableBytes(of: &value.manifest) { raw in raw.copyBytes(from: record.manifest.utf8.prefix(raw.count - 1)) }
+        withUnsafeMutableBytes(of: &value.owner) { raw in raw.copyBytes(from: record.owner.utf8.prefix(raw.count - 1)) }
+        return withUnsafeBytes(of: value) { Array($0) }
     }
 }

@@ -43,6 +43,8 @@ enum ReservedMap {
         var flags: UInt32 = 0
         /// The fewest entries a map found pinned under the name may have to be usable.
         var minimumEntries: UInt32 = 1
+        /// Value sizes of earlier layouts that are still read.
+        var legacyValueSizes: [UInt32] = []
     }
 
     /// The map's fd, or nil when there is none and `create` is false. Only a map bpftree could have pinned itself is used: a pin (never a symlink's
@@ -85,8 +87,8 @@ enum ReservedMap {
         var info = bt_map_info()
         let result = bt_map_info_by_fd(map.rawValue, &info)
         guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
-        guard info.type == shape.type.kernelValue, info.key_size == shape.keySize, info.value_size == shape.valueSize else {
-            throw KernelError("open \(what)", path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); \(reserved): remove it or use another anchor")
+        guard info.type == shape.type.kernelValue, info.key_size == shape.keySize, info.value_size == shape.valueSize || shape.legacyValueSizes.contains(info.value_size) else {
+            throw KernelError("open \(what)", path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); \(reserved): remove it (\(role.whenRemoved)) or use another anchor")
         }
         guard info.max_entries >= shape.minimumEntries else {
             throw KernelError("open \(what)", path: name, detail: "the map pinned there holds \(info.max_entries) entries; a bpftree \(what) holds \(shape.minimumEntries): remove it (\(role.whenRemoved)) or use another anchor")

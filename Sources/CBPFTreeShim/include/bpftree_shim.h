@@ -92,6 +92,9 @@ int bt_prog_next(uint32_t after, uint32_t *id, char name[16], uint32_t *map_ids,
 /* The ownership ledger: a hash map pinned at the anchor, key = anchor-relative path (NUL padded). */
 #define BT_LEDGER_PATH_SIZE 256
 #define BT_LEDGER_MANIFEST_SIZE 64
+#define BT_LEDGER_OWNER_SIZE 64
+/* A ledger record. Ledgers made before owners end after `manifest` (96 bytes); bpftree reads them and
+ * moves them to this layout at its first write. */
 struct bt_ledger_value {
 	uint64_t inode;
 	uint64_t pending_inode;
@@ -99,6 +102,7 @@ struct bt_ledger_value {
 	uint32_t kind;
 	uint32_t state;
 	char manifest[BT_LEDGER_MANIFEST_SIZE];
+	char owner[BT_LEDGER_OWNER_SIZE];
 };
 
 /* ---- file system ---- */
