@@ -56,6 +56,9 @@ import Testing
         (.string("ab"), 0, "a string needs an array of one-byte integers; ports is const volatile __u16[4]"),
         (.string("toolong"), 2, "7 bytes do not fit label (const volatile char[6], 6 bytes)"),
         (.integer(negative: false, magnitude: 1), 1, "enabled is const volatile bool: expected true or false, found 1"),
+        (.bool(true), 3, "delta is int: expected an integer, found true (true and false are for bool variables)"),
+        (.string("18446744073709551616"), 3, "18446744073709551616 does not fit delta (int, 32-bit)"),
+        (.string("-0x1ffffffffffffffff"), 3, "-0x1ffffffffffffffff does not fit delta (int, 32-bit)"),
     ])
     func aValueThatDoesNotFitItsVariableSaysWhy(value: GlobalValue, variable: Int, message: String) {
         guard case .failure(let error) = Self.variables[variable].encode(value) else {

@@ -115,11 +115,27 @@ public struct GlobalVariable: Hashable, Sendable {
                 return .failure(.init("\(value) does not fit \(name) (\(typeName), \(elementSize * 8)-bit)"))
             }
             return .success(bytes)
-        case (.integer, .bool(let flag)):
-            return .success([flag ? 1 : 0] + [UInt8](repeating: 0, count: elementSize - 1))
+        case (.integer, .bool), (.enumeration, .bool):
+            return .failure(.init("\(name) is \(typeName): expected an integer, found \(value) (true and false are for bool variables)"))
+        case (.integer, .string(let text)) where Self.isIntegerText(text), (.enumeration, .string(let text)) where Self.isIntegerText(text):
+            return .failure(.init("\(text) does not fit \(name) (\(typeName), \(elementSize * 8)-bit)"))
         case (.integer, _), (.enumeration, _):
             return .failure(.init("\(name) is \(typeName): expected an integer, found \(value)"))
         }
+    }
+}
+
+extension GlobalVariable {
+    /// Whether `text` is written as an integer (decimal or 0x hex, signed or not) that no 64-bit literal
+    /// holds: it reached here as a string only because it is too large.
+    static func isIntegerText(_ text: String) -> Bool {
+        var digits = Substring(text)
+        if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            let hex = digits.dropFirst(2)
+            return !hex.isEmpty && hex.allSatisfy(\.isHexDigit)
+        }
+        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 }
 
