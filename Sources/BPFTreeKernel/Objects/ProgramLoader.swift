@@ -33,17 +33,31 @@ public enum ProgramLoader {
         let globals = spec.globals.map { "global \($0)" }
         let key = ProgramImage.cacheKey(object: bytes, program: spec.program, type: spec.type, attachType: spec.attachType,
                                         environment: ImageStore.environment + environment + globals)
-        if let known = cache.withLock({ $0[key] }) { return .success(known) }
+        if let known = cache.withLock({ $0[key] }) { return declarable(known) }
         if let stored = images?.image(for: key) {
             remember(stored, key)
-            return .success(stored)
+            return declarable(stored)
         }
         let result = load([spec], bytes: bytes, maps: [], keep: false).map { $0[0].image }
         if case .success(let image) = result {
             remember(image, key)
             images?.learn(image, for: key)
         }
-        return result
+        return result.flatMap(declarable)
+    }
+
+    /// `image`, or why a program of its type cannot be declared yet: one that loads but would be pinned
+    /// without what makes it work (a struct_ops program without its struct_ops map, an extension without
+    /// the program it replaces).
+    private static func declarable(_ image: ProgramImage) -> Result<ProgramImage, Failure> {
+        switch image.type {
+        case 27:
+            .failure(Failure(field: "name", message: "a struct_ops program is loaded with the struct_ops map that uses it, which bpftree cannot declare yet; it is never pinned on its own"))
+        case 28:
+            .failure(Failure(field: "name", message: "an freplace (extension) program is loaded against a target program, which bpftree cannot declare yet; it is never pinned on its own"))
+        default:
+            .success(image)
+        }
     }
 
     private static func remember(_ image: ProgramImage, _ key: [UInt8]) {
