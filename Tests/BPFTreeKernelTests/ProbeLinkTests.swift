@@ -210,6 +210,9 @@ struct ProbeLinkTests {
              "link.uprobe", "no function matches 'bt_none_*'"),
             ("uprobe_count.bpf.o, name: count_calls", "uprobe: {binary: /bin/true, symbols: [main]}", "link.program",
              "needs a kprobe program loaded for trace_uprobe_multi"),
+            // The same function through a program loaded for uprobe_multi: the kernel's EINVAL, said before anything changes.
+            ("uprobe_count.bpf.o, name: count_calls, attachType: trace_uprobe_multi", "uprobe: {binary: /bin/true, symbol: main}", "link.program",
+             "loaded for trace_uprobe_multi; a link on one function of a binary (uprobe: {symbol}) needs a kprobe program loaded without it"),
         ]
         var kprobeMessage = "this kernel has no kprobe PMU"
         if FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/kprobe") { kprobeMessage = "no function bt_no_such_function" }

@@ -102,7 +102,12 @@ extension DesiredTree {
             return type == .rawTracepoint || type == .rawTracepointWritable ? nil
                 : "\(named); a rawTracepoint link needs a raw_tracepoint program (section raw_tp/NAME); a tp_btf program takes attachType: trace_raw_tp"
         case .uprobe, .kprobe:
-            return type == .kprobe ? nil : "\(named); a probe link needs a kprobe program (section uprobe, kprobe, uretprobe or kretprobe)"
+            guard type == .kprobe else { return "\(named); a probe link needs a kprobe program (section uprobe, kprobe, uretprobe or kretprobe)" }
+            // The kernel takes a multi-probe program only in a multi-probe link (EINVAL from the perf event's).
+            let multi = [AttachType.traceUprobeMulti, .traceKprobeMulti].first { $0.kernelValue == image.expectedAttachType }
+            let (one, many) = if case .uprobe = target { ("function of a binary (uprobe: {symbol})", "symbols: [...]") }
+                else { ("kernel function (kprobe: {function})", "functions: [...]") }
+            return multi.map { "\(named) loaded for \($0.name); a link on one \(one) needs a kprobe program loaded without it: declare a second program from the same object, or give this link \(many)" }
         case .uprobeMulti:
             return type == .kprobe && image.expectedAttachType == AttachType.traceUprobeMulti.kernelValue ? nil
                 : "\(named) loaded for \(AttachType(kernelValue: image.expectedAttachType)?.name ?? "attach type \(image.expectedAttachType)"); a uprobe link with symbols needs a kprobe program loaded for trace_uprobe_multi (program: {type: kprobe, attachType: trace_uprobe_multi}: Debian 12's libbpf 1.1 knows no uprobe.multi sections)"
