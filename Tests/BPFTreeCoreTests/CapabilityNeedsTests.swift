@@ -32,7 +32,11 @@ import Testing
         #expect(needs(other, as: ProcessUser(uid: 1000, gid: 1000)).isEmpty, "its own uid")
         let foreign = Plan(actions: [Action(path: entry, change: .setOwner(from: Owner(uid: 1000, gid: 1000), to: Owner(uid: 1000, gid: 1001)))])
         #expect(needs(foreign, as: ProcessUser(uid: 0, gid: 0, groups: [1001])) == ["CAP_CHOWN jobs/A/x"], "not its file")
-        #expect(needs(Plan(actions: [Action(path: entry, change: .setMode(from: 0o600, to: 0o640))])).isEmpty)
+        let mode = Plan(actions: [Action(path: entry, change: .setMode(from: 0o600, to: 0o640))])
+        #expect(needs(mode).isEmpty)
+        // The live entry's owner, where the pass observed it: another user's takes CAP_FOWNER.
+        #expect(mode.capabilityNeeds(of: root) { _ in 1000 }.map(\.description) == ["CAP_FOWNER: jobs/A/x: setting mode 0640 on an entry of uid 1000 (bpftree runs as 0)"])
+        #expect(mode.capabilityNeeds(of: root) { _ in 0 }.isEmpty)
     }
 
     @Test func mapAndProgramTypesNeedCAP_NET_ADMINOrCAP_PERFMONAsTheKernelChecksThem() throws {

@@ -106,18 +106,21 @@ struct CapabilityTests {
         #expect(blind.status == 1 && blind.stderr.contains("openat2 teams/a: Permission denied")
                 && blind.stderr.contains("without CAP_DAC_READ_SEARCH"), "\(blind.output)")
 
-        // A mode of an entry bpftree's user does not own takes CAP_FOWNER.
+        // A mode of an entry bpftree's user does not own takes CAP_FOWNER: refused before anything changes,
+        // also the new map the same edit declares.
         let before = try fs.snapshot()
-        try manifest.replacingOccurrences(of: "\"0640\"", with: "\"0600\"")
+        try (manifest.replacingOccurrences(of: "\"0640\"", with: "\"0600\"")
+             + "\n    b: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 4}}\n")
             .write(toFile: files.path + "/t.yaml", atomically: true, encoding: .utf8)
         let refused = try bpftreeWith(set, ["apply"] + args)
-        #expect(refused.status == 1 && refused.output.contains("fchmodat2 teams/a/stats: Operation not permitted")
-                && refused.output.contains("without CAP_FOWNER"), "\(refused.output)")
+        #expect(refused.status == 1 && refused.stderr.contains("apply needs CAP_FOWNER, which this process does not have")
+                && refused.stderr.contains("CAP_FOWNER: teams/a/stats (declared at") && refused.stderr.contains("setting mode 0600 on an entry of uid 1000"),
+                "\(refused.output)")
         #expect(try fs.snapshot() == before)
         let changed = try bpftreeWith(set + ["fowner"], ["apply"] + args)
         #expect(changed.status == 0, "\(changed.output)")
         let after = try fs.snapshot()
-        #expect(after.contains { $0.hasPrefix("teams/a/stats f 600 1000 1000") }, "\(after)")
+        #expect(after.contains { $0.hasPrefix("teams/a/stats f 600 1000 1000") } && after.contains { $0.hasPrefix("teams/b f 600") }, "\(after)")
     }
 
     @Test func xdpLinksTakeCAP_NET_ADMIN() throws {

@@ -51,7 +51,11 @@ struct ApplyPass {
             return outcome
         }
         // What the kernel would refuse for want of a capability is refused here, before anything changes.
-        let missing = Machine.missing { planned.plan.capabilityNeeds(of: Machine.user) }
+        // (The observation is only borrowed here: a copy held on would make its settling below copy it.)
+        let missing = Machine.missing {
+            guard case .full(let full) = planned.basis else { return planned.plan.capabilityNeeds(of: Machine.user) }
+            return planned.plan.capabilityNeeds(of: Machine.user) { full.observed.live[$0]?.uid }
+        }
         guard missing.isEmpty else {
             let error = "apply needs \(missing.map(\.capability.description).joined(separator: ", ")), which this process does not have"
             report.errors.append(error)

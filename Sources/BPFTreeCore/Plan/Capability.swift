@@ -75,9 +75,10 @@ public struct CapabilityNeed: Hashable, Sendable, CustomStringConvertible {
 
 extension Plan {
     /// The capabilities running the plan takes when no BPF token stands in for them, each with the first
-    /// action that needs it, in capability order. Measured on Linux 6.18 (the README's capability table);
-    /// what depends on the live tree's owners and modes (CAP_FOWNER, CAP_DAC_*) is not foreseen here.
-    public func capabilityNeeds(of user: ProcessUser) -> [CapabilityNeed] {
+    /// action that needs it, in capability order. Measured on Linux 6.18 (the README's capability table).
+    /// `liveOwner`: the uid of a path's live entry, where the pass observed it (a mode change of another
+    /// user's entry takes CAP_FOWNER); what depends on modes (CAP_DAC_*) is not foreseen here.
+    public func capabilityNeeds(of user: ProcessUser, liveOwner: (TreePath) -> UInt32? = { _ in nil }) -> [CapabilityNeed] {
         var needs: [Capability: CapabilityNeed] = [:]
         func need(_ capability: Capability, _ action: Action, _ reason: @autoclosure () -> String) {
             if needs[capability] == nil {
@@ -119,7 +120,12 @@ extension Plan {
                 owned(owner, action)
             case .setOwner(let from, let to):
                 owned(to, from: from, action)
-            case .updateLink, .setMode, .recordOwnership, .remove, .removeTemporary, .forgetRecord:
+            case .setMode(_, let mode):
+                // The mode is set before the owner (`setAttributes`), so it is the live owner's.
+                if let uid = liveOwner(action.path), uid != user.uid {
+                    need(.fowner, action, "setting mode \(formatMode(mode)) on an entry of uid \(uid) (bpftree runs as \(user.uid))")
+                }
+            case .updateLink, .recordOwnership, .remove, .removeTemporary, .forgetRecord:
                 break
             }
         }
