@@ -81,6 +81,8 @@ import Testing
     @Test(arguments: [
         ("before: net/tc/missing", "'net/tc/missing' is not declared as a program or a tcx link"),
         ("after: net/tc/counter", "tcx positions must not form a cycle"),
+        // The filter attaches drop; the counter's own program is on the hook only through this very link.
+        ("after: net/tc/count", "'net/tc/count' is a declared program that no declared tcx link attaches at tcx_ingress of interface eth0"),
     ])
     func aRelativeMustBeADeclaredProgramOrTCXLink(field: String, message: String) throws {
         let problems = try Self.resolved(Self.text(counter: field)).linkProblems().map(\.description)

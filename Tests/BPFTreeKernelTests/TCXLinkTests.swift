@@ -148,25 +148,39 @@ struct TCXLinkTests {
         #expect(try eventually(within: 5) { try count(fs, "counted") >= counted + 20 })
     }
 
-    /// Placed before a program that is not attached there, the kernel refuses the link (ENOENT): the
-    /// error names it, and nothing is left of the run.
-    @Test func aPositionNextToAProgramNotOnTheHookIsRefusedAndNothingChanges() throws {
+    /// The issue's repro: two links on one hook, then an edit that moves one before a declared program no
+    /// link attaches (the kernel's ENOENT, after the links to move were detached). Refused at its place
+    /// before anything changes: both links stay attached and the filter keeps dropping, datagram by datagram.
+    @Test func aPositionNextToAProgramNotOnTheHookIsRefusedAndTheHookKeepsFiltering() throws {
         let fs = try ScratchBPFFS()
         let veth = try ScratchVeth()
-        let text = try manifest(veth.host, counter: "before: net/tc/drop_udp9")
-            .components(separatedBy: "    filter:")[0] + """
-                counter:
-                  link: {program: net/tc/count_all, attachType: tcx_ingress, interface: \(veth.host), before: net/tc/drop_udp9}
-            """
-        let files = try ManifestDirectory(["tcx.yaml": text, "policy.yaml": try policy])
+        let spare = "    spare:\n      program: {object: tcx_filter.bpf.o, name: count_all, maps: {counted: net/tc/counted, dropped: net/tc/dropped}}\n"
+        let placed = try manifest(veth.host, counter: "position: first")
+            .replacingOccurrences(of: "interface: \(veth.host)}\n      onIncompatible: replace\n    counter:", with: "interface: \(veth.host), position: last}\n      onIncompatible: replace\n    counter:")
+        let files = try ManifestDirectory(["tcx.yaml": placed + spare, "policy.yaml": try policy])
         try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
         let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
-        let result = try bpftree(["apply"] + args)
-        #expect(result.status == 1, "\(result.output)")
-        #expect(result.output.contains("'net/tc/drop_udp9' is not attached at tcx_ingress of interface \(veth.host)"), "\(result.output)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.path).filter { !$0.hasPrefix("bpftree_") && !$0.hasSuffix(".debug") }.isEmpty,
-                "the staged maps and programs are gone again")
-        #expect(try tcxLinks().isEmpty, "no tcx link was left (only this suite makes them)")
+        let applied = try bpftree(["apply"] + args)
+        try #require(applied.status == 0, "\(applied.output)")
+        let links = try tcxLinks()
+        #expect(links.count == 2)
+
+        let moved = placed.replacingOccurrences(of: ", position: first}", with: "}")
+            .replacingOccurrences(of: ", position: last}", with: ", before: net/tc/spare}")
+        try (moved + spare).write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        let before = try fs.snapshot()
+        for command in ["diff", "apply"] {
+            let result = try bpftree([command] + args)
+            #expect(result.status == 1, "\(command): \(result.output)")
+            #expect(result.stderr.contains("spec.entries.filter.link.before: 'net/tc/spare' is a declared program that no declared tcx link attaches at tcx_ingress of interface \(veth.host)"),
+                    "\(result.output)")
+        }
+        #expect(try fs.snapshot() == before)
+        #expect(try tcxLinks() == links, "both links are still on the hook")
+        // No datagram unfiltered: every one to port 9 is dropped, none reaches a socket.
+        let dropped = try count(fs, "dropped")
+        #expect(try veth.udpReceived(count: 20, port: 9) == 0, "the filter drops UDP")
+        #expect(try eventually(within: 5) { try count(fs, "dropped") >= dropped + 20 })
     }
 
     /// netkit (Linux 6.7) takes tcx's link layout on a netkit device; this kernel has no netkit

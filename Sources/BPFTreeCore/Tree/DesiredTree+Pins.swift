@@ -153,7 +153,15 @@ extension DesiredTree {
         while let current = next {
             switch self[current]?.kind {
             case .program?:
-                return nil
+                // The kernel places a link relative to a program only while that program is on the hook
+                // (ENOENT, after the links being moved were detached): a declared tcx link must attach it there.
+                let attached = entries.contains { entry in
+                    guard entry.path != path, case .link(let other) = entry.kind, other.program == current,
+                          case .tcx(let attach, _) = other.target else { return false }
+                    return attach == spec.attachType && other.interface == spec.interface
+                }
+                return attached ? nil
+                    : "'\(current)' is a declared program that no declared tcx link attaches at \(spec.attachType.name) of interface \(spec.interface ?? ""): a position relative to it cannot be kept; declare its link, or place this one relative to a link or program on the hook"
             case .link(let other)?:
                 guard case .tcx(let attach, let position) = other.target, attach == spec.attachType, other.interface == spec.interface else {
                     return "'\(current)' is not a tcx link on interface \(spec.interface ?? "") at \(spec.attachType.name)"
