@@ -164,6 +164,16 @@ import Testing
         #expect(plan.actions.first?.detail == "link update program: program id 99 -> net/tc/drop, in place")
     }
 
+    /// A program that changed together with the link's position: made again, never only moved in place
+    /// (which would leave the position as it was, and the next diff with a change).
+    @Test func aLinkOnAnotherProgramAndAtAnotherPositionIsRemade() throws {
+        var (live, ledger) = try Self.converged(try Self.resolved(Self.text()))
+        live.entries[path("net/tc/counter")]?.kind = .link(LiveLinkInfo(id: 31, type: 11, programID: 99, attachType: 46, interfaceIndex: 4))
+        let plan = try Self.plan(try Self.resolved(Self.text(counter: "position: last")), live, ledger)
+        #expect(plan.actions.map(\.kind) == ["replaceLink"] && plan.actions.first?.path == path("net/tc/counter"), "\(plan.actions.map(\.reason))")
+        #expect(plan.actions.first?.reason.contains("position: declared last, live another, when the link was made") == true, "\(plan.actions.map(\.reason))")
+    }
+
     /// On another interface the link is made again: an update only moves a link to another program.
     @Test func aLinkOnAnotherInterfaceIsRemade() throws {
         let tree = try Self.resolved(Self.text())

@@ -69,6 +69,38 @@ struct XDPLinkTests {
         #expect(FileManager.default.fileExists(atPath: fs.at("net/edge/xdp_count")))
     }
 
+    /// A rebuilt program and another mode in one edit: one apply makes the link again in the new mode on
+    /// the new program (moving it in place would keep the old mode, and the next diff would differ).
+    @Test func aRebuiltProgramAndAnotherModeInOneEditConvergeInOneApply() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let files = try ManifestDirectory(["xdp.yaml": try manifest(veth.host), "policy.yaml": try policy])
+        let source = try String(contentsOfFile: repositoryRoot + "/bpf/xdp_count.bpf.c", encoding: .utf8)
+        try source.write(toFile: files.path + "/xdp_count.bpf.c", atomically: true, encoding: .utf8)
+        try buildBPF([files.path + "/xdp_count.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        #expect(try veth.attached().first?.mode == "driver")
+        let old = try #require(try pinned("prog", fs.at("net/edge/xdp_count"))["id"] as? Int)
+
+        // Rebuilt (it counts bytes no more: other instructions, another tag) and declared in generic mode.
+        try source.replacingOccurrences(of: "__sync_fetch_and_add(&c->bytes, ctx->data_end - ctx->data);", with: "")
+            .write(toFile: files.path + "/xdp_count.bpf.c", atomically: true, encoding: .utf8)
+        try buildBPF([files.path + "/xdp_count.bpf.c"], into: files.path)
+        try (try manifest(veth.host, link: ", xdpMode: generic")).write(toFile: files.path + "/xdp.yaml", atomically: true, encoding: .utf8)
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+        #expect(!applied.output.contains("in place"), "\(applied.output)")
+        let program = try #require(try pinned("prog", fs.at("net/edge/xdp_count"))["id"] as? Int)
+        #expect(program != old)
+        #expect(try veth.attached().map(\.id) == [program] && veth.attached().first?.mode == "generic")
+        let diff = try bpftree(["diff"] + args)
+        #expect(diff.status == 0, "\(diff.output)")
+        let before = try received(fs)
+        try veth.sendFromPeer(count: 10)
+        #expect(try eventually(within: 5) { try received(fs) >= before + 10 })
+    }
+
     /// Debian's xdp-filter object for UDP with the default policy deny (nobody here wrote it), attached in
     /// generic mode: while it is linked no UDP datagram reaches a socket behind the interface; once the
     /// link is no longer declared and pruned, all do.

@@ -370,7 +370,10 @@ private struct Planning {
             differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
                                                live: "program id \(info.programID)"))
         }
-        if case .tcx(_, let position?) = spec.target, differences.isEmpty {
+        // Only a program that differs is moved in place (`updateLink`); whatever else differs too must be seen
+        // here, or the program alone would move and the rest stay as it was.
+        var onlyProgram: Bool { differences.allSatisfy { $0.field == "program" } }
+        if case .tcx(_, let position?) = spec.target, onlyProgram {
             // Placed next to a declared program or link: the neighbour it must have, by its live id.
             let relative: (id: UInt32, isLink: Bool)? = switch position.relative.flatMap({ live[$0]?.kind }) {
             case .program(let program)?: (program.id, false)
@@ -379,7 +382,7 @@ private struct Planning {
             }
             if let difference = spec.positionDifference(from: info, relative: relative) { differences.append(difference) }
         }
-        if let map = spec.map, differences.isEmpty {
+        if let map = spec.map, onlyProgram {
             if changed.contains(map) {
                 differences.append(FieldDifference(field: "map", declared: "\(map), which is created or replaced now", live: "the map it was made on"))
             } else if case .map(let mapInfo)? = live[map]?.kind, mapInfo.id != info.mapID {
@@ -387,7 +390,7 @@ private struct Planning {
             }
         }
         // What bpf_link_info does not tell (a tcx position, an XDP mode) is known from the ledger's record.
-        if differences.isEmpty, let unobserved = spec.unobserved, let record, record.fingerprint != 0,
+        if onlyProgram, let unobserved = spec.unobserved, let record, record.fingerprint != 0,
            record.fingerprint != spec.fingerprint {
             differences.append(FieldDifference(field: unobserved.field, declared: unobserved.value, live: "another, when the link was made"))
         }
