@@ -94,6 +94,30 @@ struct CgroupTemplateTests {
         #expect(problems.diagnostics.contains { $0.message.contains("manifest name 'job-a-cgroups' is also used") })
     }
 
+    /// Cgroup names are someone else's: an instance that cannot be merged gets a notice, and the others
+    /// (and every other manifest) converge. Names that are not UTF-8 keep their bytes.
+    @Test func anOddCgroupNameCostsOnlyItsOwnSubtree() throws {
+        let template = try #require(try decode(Self.template.replacingOccurrences(of: "{cgroup.id}", with: "{cgroup.name}")).get().first)
+        let fixed = try #require(try decode(Self.templateWith("  root: jobs/A/taken\n  entries: {m: {map: {type: array, valueSize: 8, maxEntries: 4}}}"),
+                                          file: "fixed.yaml").get().first)
+        let long = String(repeating: "n", count: 255)
+        let source = CgroupSource(path: "jobs/A", depth: 1)
+        let names = ["w1", long, "taken", TreePath.name(raw: [0xff]), TreePath.name(raw: [0xfe]), TreePath.name(raw: [0x61, 0x2e, 0xff]), "w1"]
+        let cgroups = [source: names.enumerated().map { Cgroup(id: UInt64($0.offset + 1), name: $0.element, path: $0.element) }]
+        let (tree, notices) = DesiredTree.build(rendering: [template, fixed], cgroups: cgroups)
+        let desired = try tree.get()
+        for root in ["jobs/A/w1", "jobs/A/.xff", "jobs/A/.xfe"] {
+            #expect(desired[path(root)] != nil && desired[path(root + "/stats")] != nil, "\(root)")
+        }
+        #expect(desired[path("jobs/A/taken/m")] != nil, "the fixed manifest is whole")
+        #expect(notices.map(\.message).sorted() == [
+            "cgroup '\(long)' (id 2) of jobs/A gets no subtree: its path 'jobs/A/\(long)' is 262 bytes long; the ownership ledger holds paths of up to 255 bytes",
+            "cgroup 'a.\\xff' (id 6) of jobs/A gets no subtree: 'a.\\xff' contains '.', which bpffs refuses in names",
+            "cgroup 'taken' (id 3) of jobs/A gets no subtree: 'jobs/A/taken' is also declared by manifest t",
+            "cgroup 'w1' (id 7) of jobs/A gets no subtree: 'jobs/A/w1' is also declared by manifest job-a-cgroups",
+        ].sorted(), "\(notices.map(\.message))")
+    }
+
     @Test func theStampKeepsTheCgroupSources() throws {
         var stamp = TreeStamp(inputs: Array(repeating: 7, count: 32), live: LiveTree(), roots: [], notices: [])
         stamp.cgroupSources = [CgroupSource(path: "jobs/A", depth: 1), CgroupSource(path: "/sys/fs/cgroup/x", depth: 3)]

@@ -1,10 +1,42 @@
 import Foundation
+import BPFTreeTestSupport
 import Testing
 
 /// `forEachCgroup` templates against real cgroup v2 directories.
 @Suite(.enabled(if: KernelSupport.runnable, KernelSupport.skipComment), .serialized)
 struct CgroupTemplateKernelTests {
     let policy = policyText("      prune: owned")
+
+    /// The issue's odd names: a 255-byte one, one equal to another manifest's root, and `\\xff`, `\\xfe` as
+    /// siblings. Only the first two miss their subtree (each with a notice); the others get theirs, under
+    /// their own bytes, and the other manifest is applied too.
+    @Test func oddCgroupNamesCostOnlyTheirOwnSubtrees() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        let long = String(repeating: "n", count: 255)
+        for name in ["w1", long, "taken"] { try cgroups.make(name) }
+        for octal in ["\\377", "\\376"] {
+            try #require(try run(["sh", "-c", "mkdir \"$0/$(printf \"$1\")\"", cgroups.path, octal]).status == 0)
+        }
+        let template = cgroupTemplate(source: cgroups.relative, root: "jobs/A/{cgroup.name}")
+        let fixed = manifest("    m: {map: {type: array, valueSize: 8, maxEntries: 4}}", name: "fixed", root: "jobs/A/taken")
+        let files = try ManifestDirectory(["t.yaml": template, "fixed.yaml": fixed, "policy.yaml": policy])
+        let args = ["-f", files.path + "/t.yaml", "-f", files.path + "/fixed.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+        #expect(applied.stdout.contains("cgroup '\(long)' (id \(try cgroups.id(long))) of \(cgroups.relative) gets no subtree: its path"), "\(applied.output)")
+        #expect(applied.stdout.contains("cgroup 'taken' (id \(try cgroups.id("taken"))) of \(cgroups.relative) gets no subtree: 'jobs/A/taken' is also declared by manifest fixed"),
+                "\(applied.output)")
+        // Each raw name has its own subtree (checked by bytes, with sh), and the fixed manifest's map is there.
+        for octal in ["\\377", "\\376"] {
+            let found = try run(["sh", "-c", "test -f \"$0/jobs/A/$(printf \"$1\")/stats\"", fs.path, octal])
+            #expect(found.status == 0, "no subtree for \(octal)")
+        }
+        #expect(try mapInfo(fs.at("jobs/A/w1/stats"))["type"] as? String == "array")
+        #expect(try mapInfo(fs.at("jobs/A/taken/m"))["type"] as? String == "array")
+        #expect(applied.stdout.contains("jobs/A/\\xff/stats") && applied.stdout.contains("jobs/A/\\xfe/stats"), "\(applied.output)")
+        #expect(try bpftree(["diff", "--verify"] + args).status == 0)
+    }
 
     @Test func eachCgroupGetsItsSubtreeAndAGoneCgroupLosesItsOwnedEntries() throws {
         let fs = try ScratchBPFFS()

@@ -33,6 +33,9 @@ public struct Cgroup: Hashable, Sendable {
         self.name = name
         self.path = path
     }
+
+    /// `path` as output shows it: bytes that are not UTF-8 as `\xHH`, like every name bpftree prints.
+    public var displayPath: String { TreePath.escaped(TreePath.rawName(path)) }
 }
 
 /// A manifest whose root holds `{cgroup.id}` or `{cgroup.name}`: rendered once per cgroup of `source`.
@@ -182,13 +185,30 @@ public struct CompiledTemplate: Sendable {
 
     /// The root for `cgroup`, or why the cgroup cannot have one (a name bpffs cannot hold).
     public func root(for cgroup: Cgroup) -> Result<TreePath, TreePath.PathError> {
-        TreePath.parse(relative: rootText.filled(cgroup, source: template.source))
+        let filled = rootText.filled(cgroup, source: template.source)
+        // A name that is not UTF-8 comes escaped (`TreePath.name(raw:)`), its only dots those of its escapes:
+        // its bytes are checked as bpffs sees them, and the rest with a stand-in of the same length.
+        let raw = TreePath.rawName(cgroup.name)
+        guard String(validating: raw, as: UTF8.self) == nil else { return TreePath.parse(relative: filled) }
+        if raw.contains(UInt8(ascii: ".")) {
+            return .failure(TreePath.PathError(message: "'\(TreePath.escaped(raw))' contains '.', which bpffs refuses in names"))
+        }
+        var standIn = cgroup
+        standIn.name = String(repeating: "x", count: raw.count)
+        standIn.path = cgroup.path.hasSuffix(cgroup.name) ? String(cgroup.path.dropLast(cgroup.name.count)) + standIn.name : standIn.name
+        return TreePath.parse(relative: rootText.filled(standIn, source: template.source)).map { _ in TreePath(joined: filled) }
     }
 
     /// One manifest per cgroup of `cgroups` (of the template's source), and a notice for each cgroup
     /// that gets no subtree.
     public func instances(_ cgroups: [Cgroup]) -> (manifests: [Manifest], notices: [PlanNotice]) {
-        var manifests: [Manifest] = []
+        let (pairs, notices) = renderedInstances(cgroups)
+        return (pairs.map(\.manifest), notices)
+    }
+
+    /// `instances`, each with the cgroup it was rendered for.
+    func renderedInstances(_ cgroups: [Cgroup]) -> (instances: [(manifest: Manifest, cgroup: Cgroup)], notices: [PlanNotice]) {
+        var manifests: [(manifest: Manifest, cgroup: Cgroup)] = []
         var notices: [PlanNotice] = []
         let prefix = manifest.root.text.utf8.count
         for cgroup in cgroups {
@@ -196,7 +216,7 @@ public struct CompiledTemplate: Sendable {
             case .failure(let error):
                 notices.append(PlanNotice(
                     path: TreePath(joined: template.root),
-                    message: "cgroup '\(cgroup.path)' (id \(cgroup.id)) of \(template.source.path) gets no subtree: \(error.message)",
+                    message: "cgroup '\(cgroup.displayPath)' (id \(cgroup.id)) of \(template.source.path) gets no subtree: \(error.message)",
                     category: .cgroup))
             case .success(let instanceRoot):
                 var instance = manifest
@@ -213,7 +233,7 @@ public struct CompiledTemplate: Sendable {
                     }
                     return moved
                 }
-                manifests.append(instance)
+                manifests.append((instance, cgroup))
             }
         }
         return (manifests, notices)
@@ -265,18 +285,71 @@ struct KindTemplate: Sendable {
     }
 }
 
+private extension DesiredEntry {
+    var isMap: Bool { if case .map = kind { true } else { false } }
+}
+
 extension DesiredTree {
     /// Renders the templates among `manifests` for `cgroups` and merges everything; also returns the
-    /// notices about cgroups that got no subtree.
+    /// notices about cgroups that got no subtree. A cgroup is a name someone else chose: an instance that
+    /// cannot be merged (a path too long for the ledger, a path another manifest or instance declares, a
+    /// root beneath a declared map) gets a notice and no subtree, and every other instance converges.
     public static func build(rendering manifests: [Manifest], cgroups: [CgroupSource: [Cgroup]])
         -> (tree: Result<DesiredTree, ValidationFailure>, notices: [PlanNotice]) {
         var rendered: [Manifest] = []
         var notices: [PlanNotice] = []
+        // Two manifests of one name are an error of the files, whichever instances they render.
+        var names: [String: SourceLocation] = [:]
+        var clashes: [Diagnostic] = []
         for manifest in manifests {
-            let (instances, skipped) = manifest.instances(cgroups)
-            rendered += instances
+            if let other = names[manifest.name], other != manifest.location {
+                clashes.append(Diagnostic("manifest name '\(manifest.name)' is also used at \(other)", at: manifest.location, field: "metadata.name"))
+            }
+            names[manifest.name] = manifest.location
+        }
+        guard clashes.isEmpty else { return (.failure(ValidationFailure(clashes)), []) }
+        // What the fixed manifests declare (and whether it is a map), then each instance taken.
+        var declared: [TreePath: (manifest: String, isMap: Bool)] = [:]
+        for manifest in manifests where manifest.forEachCgroup == nil {
+            for entry in manifest.entries where declared[entry.path] == nil {
+                declared[entry.path] = (manifest.name, entry.isMap)
+            }
+        }
+        for manifest in manifests {
+            guard let compiled = CompiledTemplate(manifest) else {
+                rendered.append(manifest)
+                continue
+            }
+            let (instances, skipped) = compiled.renderedInstances(cgroups[compiled.template.source] ?? [])
             notices += skipped
+            for (instance, cgroup) in instances {
+                if let why = Self.unmergeable(instance, declared) {
+                    notices.append(PlanNotice(
+                        path: instance.root,
+                        message: "cgroup '\(cgroup.displayPath)' (id \(cgroup.id)) of \(compiled.template.source.path) gets no subtree: \(why)",
+                        category: .cgroup))
+                    continue
+                }
+                for entry in instance.entries { declared[entry.path] = (instance.name, entry.isMap) }
+                rendered.append(instance)
+            }
         }
         return (build(rendered), notices)
+    }
+
+    /// Why `instance` cannot join what is `declared`, if it cannot.
+    private static func unmergeable(_ instance: Manifest, _ declared: [TreePath: (manifest: String, isMap: Bool)]) -> String? {
+        for entry in instance.entries {
+            if entry.path.byteCount > Reserved.maxPathBytes {
+                return "its path '\(entry.path)' is \(entry.path.byteCount) bytes long; the ownership ledger holds paths of up to \(Reserved.maxPathBytes) bytes"
+            }
+            if let other = declared[entry.path] {
+                return "'\(entry.path)' is also declared by manifest \(other.manifest)"
+            }
+        }
+        for ancestor in instance.root.ancestors where declared[ancestor]?.isMap == true {
+            return "'\(instance.root)' would be beneath the map '\(ancestor)'"
+        }
+        return nil
     }
 }

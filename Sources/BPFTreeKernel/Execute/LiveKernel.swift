@@ -29,14 +29,14 @@ public final class LiveKernel: KernelOperations {
 
     public func makeDirectory(_ path: TreePath) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
-        let result = retryingEINTR { mkdirat(parent, path.name, 0o700) }
+        let result = withKernelName(path.name) { name in retryingEINTR { mkdirat(parent, name, 0o700) } }
         guard result == 0 else { throw KernelError("mkdirat", path: path.description, negativeErrno: result) }
     }
 
     public func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
         let parent = try directories.descriptor(for: path.parent)
         var st = Glibc.stat()
-        let result = retryingEINTR { fstatat(parent, path.name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) }
+        let result = withKernelName(path.name) { name in retryingEINTR { fstatat(parent, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
         return EntryStatus(inode: UInt64(st.st_ino), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid,
                            isDirectory: st.st_mode & S_IFMT == S_IFDIR)
@@ -47,7 +47,7 @@ public final class LiveKernel: KernelOperations {
             ? (anchor.fd, "", Int32(BT_AT_EMPTY_PATH))
             : (try directories.descriptor(for: path.parent), path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
         if let mode {
-            let result = bt_fchmodat2(directory, name, mode, flags)
+            let result = withKernelName(name) { bt_fchmodat2(directory, $0, mode, flags) }
             guard result == 0 else {
                 throw KernelError("fchmodat2", path: path.description, negativeErrno: result)
                     .adding(KernelError.capabilityHint(result, needs: [.fowner], for: "changing the mode of an entry of another owner"))
@@ -55,8 +55,8 @@ public final class LiveKernel: KernelOperations {
         }
         if owner.isManaged {
             // (uid_t)-1 leaves that half unchanged.
-            let result = retryingEINTR {
-                fchownat(directory, name, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max, flags)
+            let result = withKernelName(name) { raw in
+                retryingEINTR { fchownat(directory, raw, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max, flags) }
             }
             guard result == 0 else {
                 throw KernelError("fchownat", path: path.description, negativeErrno: result)
@@ -67,14 +67,14 @@ public final class LiveKernel: KernelOperations {
 
     public func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
-        let pinned = bt_obj_pin_at(parent, path.name, object.rawValue)
+        let pinned = withKernelName(path.name) { bt_obj_pin_at(parent, $0, object.rawValue) }
         guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
     }
 
     public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
         let flags = UInt32(exchange ? BT_RENAME_EXCHANGE : BT_RENAME_NOREPLACE)
-        let result = bt_renameat2(parent, path.name, parent, name, flags)
+        let result = withKernelName(path.name) { from in withKernelName(name) { bt_renameat2(parent, from, parent, $0, flags) } }
         guard result == 0 else {
             let target = path.parent.appending(name).description
             throw exchange
@@ -86,7 +86,7 @@ public final class LiveKernel: KernelOperations {
 
     public func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
-        let result = retryingEINTR { unlinkat(parent, path.name, directory ? AT_REMOVEDIR : 0) }
+        let result = withKernelName(path.name) { name in retryingEINTR { unlinkat(parent, name, directory ? AT_REMOVEDIR : 0) } }
         guard result == 0 || result == -ENOENT else {
             throw KernelError(directory ? "rmdir" : "unlinkat", path: path.description, negativeErrno: result,
                               detail: result == -ENOTEMPTY ? "the directory is not empty" : nil)
@@ -123,7 +123,7 @@ public final class LiveKernel: KernelOperations {
 
     public func openPin(_ path: TreePath) throws(KernelError) -> Descriptor {
         let parent = try directories.descriptor(for: path.parent)
-        let fd = bt_obj_get_at(parent, path.name)
+        let fd = withKernelName(path.name) { bt_obj_get_at(parent, $0) }
         guard fd >= 0 else {
             throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd)
                 .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))

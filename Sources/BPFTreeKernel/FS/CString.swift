@@ -15,3 +15,21 @@ func withKernelName<R>(_ name: String, _ body: (UnsafePointer<CChar>) -> R) -> R
         return body(base)
     }
 }
+
+/// Calls `body` with the bytes of a cgroup path whose names come from a scan (`TreePath.name(raw:)`): a
+/// name whose escapes stand for bytes that are not UTF-8 goes back to those bytes. A name that is UTF-8
+/// either way keeps its dots, which cgroup names may have (`user.slice`).
+func withCgroupPath<R>(_ path: String, _ body: (UnsafePointer<CChar>) -> R) -> R {
+    guard path.utf8.contains(UInt8(ascii: ".")) else { return path.withCString(body) }
+    var bytes: [UInt8] = []
+    for (index, name) in path.split(separator: "/", omittingEmptySubsequences: false).enumerated() {
+        if index > 0 { bytes.append(UInt8(ascii: "/")) }
+        let raw = TreePath.rawName(String(name))
+        bytes += String(validating: raw, as: UTF8.self) == nil ? raw : Array(name.utf8)
+    }
+    let text = bytes.map { CChar(bitPattern: $0) } + [0]
+    return text.withUnsafeBufferPointer { buffer in
+        guard let base = buffer.baseAddress else { return "".withCString(body) }
+        return body(base)
+    }
+}

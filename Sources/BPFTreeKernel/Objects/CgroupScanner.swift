@@ -39,7 +39,7 @@ public enum CgroupScanner {
     static var lastMount: String? { knownMount.withLock { $0 } }
 
     private static func isCgroup2Root(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = withCgroupPath(path) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var type: Int64 = 0
@@ -102,7 +102,7 @@ public enum CgroupScanner {
     /// Lists the cgroups `depth` levels below `directory`; false when `directory` does not exist.
     private static func list(_ directory: String, below relative: String, depth: Int, into found: inout [Cgroup],
                              watched: inout [String]) throws(KernelError) -> Bool {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = withCgroupPath(directory) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else {
             let error = errno
             if error == ENOENT && relative.isEmpty { return false }
@@ -130,8 +130,9 @@ public enum CgroupScanner {
         var children: [(name: String, id: UInt64)] = []
         while let entry = readdir(stream) {
             guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            // Byte-exact: a name that is not UTF-8 keeps its bytes as TreePath escapes them (`.xHH`).
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                TreePath.name(raw: UnsafeRawBufferPointer(rebasing: raw[..<(raw.firstIndex(of: 0) ?? raw.count)]))
             }
             if name == "." || name == ".." { continue }
             children.append((name, UInt64(entry.pointee.d_ino)))

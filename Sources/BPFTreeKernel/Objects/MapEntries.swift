@@ -6,7 +6,7 @@ public enum MapEntries {
     /// How many entries the map pinned at `path` holds (walking its keys with `BPF_MAP_GET_NEXT_KEY`).
     public static func count(anchor: Anchor, path: TreePath, keySize: UInt32) throws(KernelError) -> UInt64 {
         let parent = try anchor.openDirectory(path.parent.isAnchor ? "." : path.parent.description, displayPath: path.parent)
-        let fd = bt_obj_get_at(parent.rawValue, path.name)
+        let fd = withKernelName(path.name) { bt_obj_get_at(parent.rawValue, $0) }
         guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
         let map = Descriptor(owning: fd)
         var count: UInt64 = 0

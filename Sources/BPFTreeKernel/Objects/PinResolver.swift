@@ -151,7 +151,7 @@ public enum PinResolver {
     /// Opens a cgroup v2 directory; refuses anything else.
     static func openCgroup(_ directory: String) throws(KernelError) -> (descriptor: Int32, id: UInt64) {
         var id: UInt64 = 0
-        let fd = bt_cgroup_open(directory, &id)
+        let fd = withCgroupPath(directory) { bt_cgroup_open($0, &id) }
         guard fd >= 0 else {
             throw KernelError("open cgroup", path: directory, negativeErrno: fd,
                               detail: fd == -ENOENT ? "no such cgroup directory" : nil)

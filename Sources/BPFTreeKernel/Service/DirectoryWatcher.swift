@@ -106,7 +106,7 @@ public final class DirectoryWatcher: Sendable {
 
     private func add(_ path: String, _ state: inout State) {
         let mask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR)
-        let descriptor = inotify_add_watch(fd, path, mask)
+        let descriptor = withCgroupPath(path) { inotify_add_watch(fd, $0, mask) }
         if let old = state.watches[path], old != descriptor { state.paths[old] = nil }
         state.watches[path] = descriptor >= 0 ? descriptor : nil
         if descriptor >= 0 { state.paths[descriptor] = path }
