@@ -8,11 +8,12 @@ final class ReconcileService {
     let process = Process()
     let logPath = NSTemporaryDirectory() + "bpftree-reconcile-" + UUID().uuidString + ".log"
 
-    init(_ arguments: [String]) throws {
+    /// `prefix`: a command that execs bpftree (e.g. `prlimit --nofile=N`), so that the pid stays bpftree's.
+    init(_ arguments: [String], prefix: [String] = []) throws {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: bpftreeExecutable)
-        process.arguments = ["reconcile"] + arguments
+        process.executableURL = URL(fileURLWithPath: prefix.isEmpty ? bpftreeExecutable : "/usr/bin/env")
+        process.arguments = (prefix.isEmpty ? [] : prefix + [bpftreeExecutable]) + ["reconcile"] + arguments
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -276,6 +277,57 @@ struct ReconcileTests {
         let failed = try fetch("http://127.0.0.1:\(port)/healthz")
         #expect(failed.status == 503 && failed.body.hasPrefix("the last pass failed"), "\(failed) \(service.log)")
         #expect(try fetch("http://127.0.0.1:\(port)/nothing").status == 404)
+        service.signal(SIGTERM)
+        #expect(service.exit(within: 10) == 0, "\(service.log)")
+    }
+
+    /// The issue's clients, scaled to a test: 60 that pipeline 5,000 GETs each and never read, then 300 that
+    /// connect and idle, against a service allowed 128 descriptors. Its memory stays bounded, its passes go
+    /// on converging, and a scraper is answered afterwards.
+    @Test func theMetricsServerHoldsAgainstClientsThatNeverReadOrNeverLeave() throws {
+        let fs = try ScratchBPFFS()
+        let files = try ManifestDirectory(["j.yaml": jobManifest])
+        let service = try ReconcileService(["-f", files.path + "/j.yaml", "--anchor", fs.path, "--interval", "200ms",
+                                            "--metrics-address", "127.0.0.1:0"], prefix: ["prlimit", "--nofile=128:128"])
+        try #require(eventually(within: 10) { service.passes.count >= 1 }, "\(service.log)")
+        let port = try metricsPort(service)
+        let script = """
+            import socket, sys, time
+            port, pid, clients, requests, hold = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+            def rss():
+                for line in open("/proc/%s/status" % pid):
+                    if line.startswith("VmRSS:"): return int(line.split()[1])
+            request = b"GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * requests
+            held, peak = [], 0
+            for _ in range(clients):
+                s = socket.socket()
+                s.settimeout(2)
+                try:
+                    s.connect(("127.0.0.1", port))
+                    s.setblocking(False)
+                    if requests: s.send(request)
+                except OSError:
+                    pass
+                held.append(s)
+            end = time.time() + hold
+            while time.time() < end:
+                peak = max(peak, rss())
+                time.sleep(0.1)
+            for s in held: s.close()
+            time.sleep(0.5)
+            print(peak, rss())
+            """
+        for (clients, requests) in [(60, 5000), (300, 0)] {
+            let before = service.passes.count
+            let result = try run(["python3", "-c", script, String(port), String(service.process.processIdentifier), String(clients),
+                                  String(requests), "4"])
+            let rss = result.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            try #require(rss.count == 2, "\(result.output)")
+            #expect(rss[0] < 96 << 10 && rss[1] < 96 << 10, "RSS peak \(rss[0]) KiB, after \(rss[1]) KiB with \(clients) clients")
+            let during = service.passes.dropFirst(before)
+            #expect(during.count >= 5 && during.allSatisfy { $0.contains("result=converged") }, "\(service.log)")
+        }
+        #expect(try fetch("http://127.0.0.1:\(port)/healthz").status == 200)
         service.signal(SIGTERM)
         #expect(service.exit(within: 10) == 0, "\(service.log)")
     }

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// Serves the Prometheus text exposition of `registry` at `GET /metrics` and the service's health at
 /// `GET /healthz` (200 or 503, see `PassHealth`) (HTTP/1.1, SwiftNIO) until a graceful shutdown.
@@ -26,13 +27,27 @@ struct MetricsServer: Service {
         return (host, port)
     }
 
+    /// Connections served at once: a scraper needs one or two; more are closed as they come, so that idle
+    /// or hostile clients can neither hold the descriptors a pass needs nor grow memory without bound.
+    static let maxConnections = 16
+    /// Requests answered on one connection before it is closed, and how long one may sit idle.
+    static let maxRequestsPerConnection = 100
+    static let idleTimeout = TimeAmount.seconds(10)
+
     func run() async throws {
         let registry = self.registry, health = self.health
+        let open = ConnectionCount(limit: Self.maxConnections)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A client that does not read its answers stops being answered (see `MetricsHandler`).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                guard open.take() else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in open.give() }
+                return channel.pipeline.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout)).flatMap {
+                    channel.pipeline.configureHTTPServerPipeline()
+                }.flatMap {
                     channel.pipeline.addHandler(MetricsHandler(registry: registry, health: health))
                 }
             }
@@ -44,7 +59,28 @@ struct MetricsServer: Service {
     }
 }
 
-/// Answers `GET /metrics` with the registry's exposition, `GET /healthz` with the health, anything else with 404.
+/// How many connections are open, bounded.
+private final class ConnectionCount: Sendable {
+    private let count = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Counts one more connection; false when there are `limit` already.
+    func take() -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func give() { count.withLock { $0 -= 1 } }
+}
+
+/// Answers `GET /metrics` with the registry's exposition, `GET /healthz` with the health, anything else with
+/// 404. A connection is closed after `maxRequestsPerConnection` answers, when it idles, and when its
+/// client lets answers pile up unread (pipelined requests it never reads).
 private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -52,6 +88,7 @@ private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
     let registry: PrometheusCollectorRegistry
     let health: PassHealth
     private var head: HTTPRequestHead?
+    private var answered = 0
 
     init(registry: PrometheusCollectorRegistry, health: PassHealth) {
         self.registry = registry
@@ -73,6 +110,10 @@ private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request): head = request
@@ -80,16 +121,22 @@ private final class MetricsHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let request = head else { return }
             head = nil
+            guard context.channel.isWritable else {
+                // Answers already pile up unread: nothing more is written for this client.
+                context.close(promise: nil)
+                return
+            }
+            answered += 1
             let (status, type, body) = answer(request)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: type)
             headers.add(name: "Content-Length", value: String(body.count))
-            if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+            let keepAlive = request.isKeepAlive && answered < MetricsServer.maxRequestsPerConnection
+            if !keepAlive { headers.add(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
             if request.method != .HEAD {
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
             }
-            let keepAlive = request.isKeepAlive
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
                 if !keepAlive { context.close(promise: nil) }
             }

@@ -1,6 +1,7 @@
 import BPFTreeCore
 import CBPFTreeShim
 import Glibc
+import SystemPackage
 
 /// A BPF token (Linux 6.9) made from the anchor's delegated bpffs: in a user namespace without CAP_BPF in
 /// the initial one, it lets this process create the map types, load the program types and use the
@@ -31,7 +32,7 @@ public final class BPFToken: Sendable {
         var mountID: UInt64 = 0
         let result = bt_mount_id(anchor.fd, &mountID)
         guard result == 0 else { throw KernelError("statx anchor", path: anchor.displayName, negativeErrno: result) }
-        return MountInfo.mounts().first(where: { $0.mountID == mountID }).map { BPFDelegation(superOptions: $0.superOptions) }
+        return try MountInfo.mounts().first(where: { $0.mountID == mountID }).map { BPFDelegation(superOptions: $0.superOptions) }
     }
 
     /// `BPF_TOKEN_CREATE` on the root of the anchor's bpffs (found by walking up with `..` while on the
@@ -61,8 +62,14 @@ public final class BPFToken: Sendable {
 
 extension MountInfo {
     /// This process's mounts (/proc/self/mountinfo); empty when it cannot be read.
-    public static func mounts() -> [MountInfo] {
-        guard case .success(let bytes) = FileBytes.read("/proc/self/mountinfo") else { return [] }
-        return parse(String(decoding: bytes, as: UTF8.self))
+    /// The mounts of /proc/self/mountinfo; a file that cannot be read (e.g. `EMFILE`) is an error, never
+    /// "no such mount".
+    public static func mounts() throws(KernelError) -> [MountInfo] {
+        switch FileBytes.read("/proc/self/mountinfo") {
+        case .success(let bytes): return parse(String(decoding: bytes, as: UTF8.self))
+        case .failure(let error):
+            throw KernelError("read", path: "/proc/self/mountinfo", errno: Errno(rawValue: error.errno),
+                              detail: error.errno == EMFILE ? "this process has as many files open as it may (RLIMIT_NOFILE)" : nil)
+        }
     }
 }

@@ -23,11 +23,11 @@ public enum CgroupScanner {
 
     /// Where cgroup v2 is mounted, from /proc/self/mountinfo (e.g. `/sys/fs/cgroup` or, on a hybrid
     /// system, `/sys/fs/cgroup/unified`).
-    public static func cgroup2Mount() -> String? {
+    public static func cgroup2Mount() throws(KernelError) -> String? {
         // Parsing mountinfo costs more than a pass's other work for a link: the last answer is kept while
         // its directory still is the root of a cgroup v2 file system.
         if let known = knownMount.withLock({ $0 }), isCgroup2Root(known) { return known }
-        let found = MountInfo.mounts().first { $0.fileSystemType == "cgroup2" }?.mountPoint
+        let found = try MountInfo.mounts().first { $0.fileSystemType == "cgroup2" }?.mountPoint
         knownMount.withLock { $0 = found }
         return found
     }
@@ -52,7 +52,7 @@ public enum CgroupScanner {
     /// The directory a source names: absolute as given, or relative to the cgroup v2 mount.
     public static func directory(of source: CgroupSource) throws(KernelError) -> String {
         if source.path.hasPrefix("/") { return source.path }
-        guard let mount = cgroup2Mount() else {
+        guard let mount = try cgroup2Mount() else {
             throw KernelError("find cgroup v2 mount", path: source.path, detail: "no cgroup2 file system in /proc/self/mountinfo")
         }
         return mount + "/" + source.path
