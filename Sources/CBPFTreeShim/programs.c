@@ -467,10 +467,11 @@ int bt_tcx_query(uint32_t ifindex, uint32_t attach_type, uint32_t *prog_ids, uin
 int bt_cgroup_open(const char *path, uint64_t *id)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	/* RESOLVE_NO_SYMLINKS (0x04): no symlink anywhere on the way, not only at its end, redirects a link. */
+	int fd = bt_openat2(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0x04);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		int error = errno;
 

@@ -1,3 +1,4 @@
+import BPFTreeTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -39,6 +40,63 @@ struct HostileTargetTests {
             }
         }
         #expect(try listing(fs.path, format: "%P", hiding: []).isEmpty)
+    }
+
+    /// An interface renamed between planning and the link (the first mkdirat held back, as above): the link
+    /// is refused instead of landing on the device now under another name, and nothing is attached.
+    @Test func anInterfaceRenamedAfterPlanningIsRefusedBeforeTheLinkIsMade() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let example = try String(contentsOfFile: repositoryRoot + "/examples/xdp-count/xdp-count.yaml", encoding: .utf8)
+        let files = try ManifestDirectory(["xdp.yaml": example.replacingOccurrences(of: "interface: veth0}", with: "interface: \(veth.host)}"),
+                                           "policy.yaml": try String(contentsOfFile: repositoryRoot + "/policies/network.yaml", encoding: .utf8)])
+        try buildBPF([repositoryRoot + "/bpf/xdp_count.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let apply = Process()
+        apply.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        apply.arguments = ["strace", "-f", "-o", "/dev/null", "-e", "trace=mkdirat", "-e", "inject=mkdirat:delay_enter=3000000:when=1",
+                           bpftreeExecutable, "apply"] + args
+        let output = Pipe()
+        (apply.standardOutput, apply.standardError) = (output, output)
+        try apply.run()
+        var waited = 0
+        while waited < 200, !(try listing(fs.path, format: "%P", hiding: []).contains("bpftree_ledger")) {
+            usleep(50_000)
+            waited += 1
+        }
+        let renamed = veth.host + "r"
+        for command in [["ip", "link", "set", veth.host, "down"], ["ip", "link", "set", veth.host, "name", renamed],
+                        ["ip", "link", "set", renamed, "up"]] {
+            try #require(try run(command).status == 0, "\(command)")
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        apply.waitUntilExit()
+        #expect(apply.terminationStatus == 1, "\(text)")
+        #expect(text.contains("no such network interface") || text.contains("is index"), "\(text)")
+        #expect(try listing(fs.path, format: "%P").isEmpty, "the tree is as it was")
+        let shown = try run(["ip", "link", "show", "dev", renamed])
+        #expect(shown.status == 0 && !shown.stdout.contains("xdp"), "\(shown.output)")
+    }
+
+    /// A cgroup link's cgroup reached through a symlink (an ancestor of the cgroup directory): refused at
+    /// its place, never followed.
+    @Test func aCgroupBehindASymlinkIsRefusedAtItsPlace() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        try cgroups.make("w1")
+        let files = try ManifestDirectory(["policy.yaml": policyText("      prune: owned")])
+        try FileManager.default.createSymbolicLink(atPath: files.path + "/tree", withDestinationPath: cgroups.path)
+        let example = try String(contentsOfFile: repositoryRoot + "/examples/job-stats/job-stats.yaml", encoding: .utf8)
+        let fixed = example.components(separatedBy: "\n").filter { !$0.contains("forEachCgroup") }.joined(separator: "\n")
+            .replacingOccurrences(of: "\"{cgroup.path}\"", with: files.path + "/tree/w1")
+            .replacingOccurrences(of: "{cgroup.id}", with: "w1")
+        try fixed.write(toFile: files.path + "/stats.yaml", atomically: true, encoding: .utf8)
+        try buildBPF([repositoryRoot + "/bpf/job_stats.bpf.c"], into: files.path)
+        let result = try bpftree(["apply", "-f", files.path + "/stats.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path])
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.contains("a symlink is in the way; a cgroup is opened by its own path, never through a symlink"), "\(result.output)")
+        #expect(result.stderr.contains("stats.yaml:") && result.stderr.contains(".link.cgroup"), "\(result.output)")
+        #expect(try listing(fs.path, format: "%P").isEmpty)
     }
 
     /// The repro: the first mkdirat of the apply is held back (strace's fault injection) while a

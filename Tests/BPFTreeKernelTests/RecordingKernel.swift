@@ -154,6 +154,10 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
+    func checkInterface(_ name: String, index: UInt32, for link: TreePath) throws(KernelError) {
+        try call("interface", link, name)
+    }
+
     func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
         try call("perf_event_open", link, spec.summary)
         return descriptor(for: 0)

@@ -162,6 +162,7 @@ extension Executor {
             return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: info)
         case .xdp(let mode):
             guard let index = spec.interfaceIndex else { throw unresolved("interface") }
+            try kernel.checkInterface(spec.interface ?? "", index: index, for: path)
             return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
                           flags: mode?.flags ?? 0, info: [])
         case .netns(let attach):
@@ -170,6 +171,7 @@ extension Executor {
             return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
         case .tcx(let attach, let position):
             guard let index = spec.interfaceIndex else { throw unresolved("interface") }
+            try kernel.checkInterface(spec.interface ?? "", index: index, for: path)
             var flags = position?.flags ?? 0
             var relativeID: UInt32 = 0
             if let relative = position?.relative {

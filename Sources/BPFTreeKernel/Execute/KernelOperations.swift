@@ -29,6 +29,9 @@ public protocol KernelOperations: AnyObject {
     func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
     /// Opens the network namespace file `path`, checked to be the namespace of inode `inode` planned.
     func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor
+    /// Refuses when network interface `name` no longer has the index `index` planned (renamed, or gone and
+    /// another made under its name), right before a link is made on that index.
+    func checkInterface(_ name: String, index: UInt32, for link: TreePath) throws(KernelError)
     /// Opens the perf event a tracepoint, uprobe or kprobe link attaches through (`perf_event_open`).
     func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).

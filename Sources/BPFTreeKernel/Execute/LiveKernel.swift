@@ -151,6 +151,14 @@ public final class LiveKernel: KernelOperations {
         return descriptor
     }
 
+    public func checkInterface(_ name: String, index: UInt32, for link: TreePath) throws(KernelError) {
+        let found = try PinResolver.interfaceIndex(name).get()
+        guard found == index else {
+            throw KernelError("create link", path: link.description,
+                              detail: "interface \(name) is index \(found) now, planned \(index) (renamed or made again meanwhile); run apply again")
+        }
+    }
+
     public func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
         try ProbeTargets.openPerfEvent(spec, for: link)
     }

@@ -154,7 +154,8 @@ public enum PinResolver {
         let fd = withCgroupPath(directory) { bt_cgroup_open($0, &id) }
         guard fd >= 0 else {
             throw KernelError("open cgroup", path: directory, negativeErrno: fd,
-                              detail: fd == -ENOENT ? "no such cgroup directory" : nil)
+                              detail: fd == -ENOENT ? "no such cgroup directory"
+                                : fd == -ELOOP ? "a symlink is in the way; a cgroup is opened by its own path, never through a symlink" : nil)
         }
         var type: Int64 = 0
         guard bt_fstatfs_type(fd, &type) == 0, type == CgroupScanner.cgroup2Magic else {
