@@ -94,6 +94,8 @@ struct GlobalsTests {
         ("{enabled: 1}", "globals.enabled", "enabled is const volatile bool: expected true or false, found 1"),
         ("{name: a-label-that-is-too-long}", "globals.name", "24 bytes do not fit name (const volatile char[16], 16 bytes)"),
         ("{sent_seen: -1}", "globals.sent_seen", "sent_seen is __u64, which is unsigned: -1 does not fit"),
+        ("{sent_seen: true}", "globals.sent_seen", "sent_seen is __u64: expected an integer, found true (true and false are for bool variables)"),
+        ("{sent_seen: 18446744073709551616}", "globals.sent_seen", "18446744073709551616 does not fit sent_seen (__u64, 64-bit)"),
     ])
     func aGlobalThatDoesNotFitItsVariableIsRefusedWithItsPlaceAndNothingChanges(globals: String, field: String, message: String) throws {
         let fs = try ScratchBPFFS()
