@@ -174,13 +174,37 @@ import Testing
         #expect(plan.actions.first?.reason.contains("position: declared last, live another, when the link was made") == true, "\(plan.actions.map(\.reason))")
     }
 
-    /// On another interface the link is made again: an update only moves a link to another program.
+    /// A link placed after a neighbour that is made again (it was no longer first: another program was put
+    /// before it) is placed anew too, so one apply converges: otherwise it would stay where the
+    /// neighbour was, now behind the other program.
+    @Test func aLinkPlacedNextToANeighbourMadeAgainIsPlacedAgainToo() throws {
+        // The filter first, the counter after it; the counter is declared (and so planned) before the filter.
+        let text = Self.text(counter: "after: net/tc/filter").replacingOccurrences(of: "interface: eth0}, onIncompatible", with: "interface: eth0, position: first}, onIncompatible")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let reordered = (lines.filter { !$0.contains("    filter:") && !$0.contains("    counter:") }
+                         + lines.filter { $0.contains("    counter:") } + lines.filter { $0.contains("    filter:") }).joined(separator: "\n")
+        let tree = try Self.resolved(reordered)
+        var (live, ledger) = try Self.converged(tree)
+        // Another program was put first: the filter (30) is second, the counter (31) right after it.
+        for name in ["filter", "counter"] {
+            guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind else { continue }
+            (info.tcxLinks, info.tcxPrograms) = ([0, 30, 31], [77, 20, 21])
+            live.entries[path("net/tc/\(name)")]?.kind = .link(info)
+        }
+        let plan = try Self.plan(tree, live, ledger)
+        #expect(Set(plan.actions.map { "\($0.kind) \($0.path)" }) == ["replaceLink net/tc/filter", "replaceLink net/tc/counter"], "\(plan.actions.map(\.reason))")
+        #expect(plan.actions.first { $0.path == path("net/tc/counter") }?.reason.contains("net/tc/filter, which is made again now") == true,
+                "\(plan.actions.map(\.reason))")
+    }
+
+    /// On another interface the link is made again: an update only moves a link to another program. The
+    /// counter placed before it is placed anew too, next to it on the declared hook.
     @Test func aLinkOnAnotherInterfaceIsRemade() throws {
         let tree = try Self.resolved(Self.text())
         var (live, ledger) = try Self.converged(tree)
         live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, attachType: 46, interfaceIndex: 5))
         let plan = try Self.plan(tree, live, ledger)
-        #expect(plan.actions.map(\.kind) == ["replaceLink"], "\(plan.actions.map(\.reason))")
+        #expect(plan.actions.map { "\($0.kind) \($0.path)" } == ["replaceLink net/tc/filter", "replaceLink net/tc/counter"], "\(plan.actions.map(\.reason))")
     }
 
     /// The hook's order as BPF_PROG_QUERY gives it: a link placed before another must be right before it,

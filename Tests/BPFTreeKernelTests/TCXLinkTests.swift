@@ -183,6 +183,40 @@ struct TCXLinkTests {
         #expect(try eventually(within: 5) { try count(fs, "dropped") >= dropped + 20 })
     }
 
+    /// Another set puts its program first on the hook, before this set's filter (`position: first`), whose
+    /// counter is placed right after it: one apply places both anew, and the next diff finds nothing.
+    @Test func aProgramPutFirstByAnotherSetIsSettledInOneApply() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let placed = try manifest(veth.host, counter: "after: net/tc/filter")
+            .replacingOccurrences(of: "interface: \(veth.host)}\n      onIncompatible: replace\n    counter:", with: "interface: \(veth.host), position: first}\n      onIncompatible: replace\n    counter:")
+        let other = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: other, owner: other-team}
+            spec:
+              root: net/other
+              entries:
+                counted: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 1}}
+                dropped: {map: {type: array, keySize: 4, valueSize: 8, maxEntries: 1}}
+                count_all: {program: {object: tcx_filter.bpf.o, name: count_all, maps: {counted: net/other/counted, dropped: net/other/dropped}}}
+                first: {link: {program: net/other/count_all, attachType: tcx_ingress, interface: \(veth.host), position: first}}
+
+            """
+        let files = try ManifestDirectory(["tcx.yaml": placed, "other.yaml": other, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        let others = try bpftree(["apply", "-f", files.path + "/other.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path])
+        try #require(others.status == 0, "\(others.output)")
+        let drift = try bpftree(["diff"] + args)
+        #expect(drift.status == 2 && drift.output.contains("net/tc/filter") && drift.output.contains("net/tc/counter"), "\(drift.output)")
+        let applied = try bpftree(["apply"] + args)
+        #expect(applied.status == 0, "\(applied.output)")
+        let after = try bpftree(["diff"] + args)
+        #expect(after.status == 0, "one apply converges: \(after.output)")
+    }
+
     /// netkit (Linux 6.7) takes tcx's link layout on a netkit device; this kernel has no netkit
     /// (`CONFIG_NETKIT` is off, `ip link add type netkit` fails), so a netkit link on a veth is what can be
     /// tried: the kernel refuses it during apply and the tree is left as it was.

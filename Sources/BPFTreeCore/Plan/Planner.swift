@@ -209,7 +209,29 @@ private struct Planning {
             own(entry, current, record)
         }
         convergePrograms(programs)
-        for (entry, current, record) in links { convergeLink(entry, current, record) }
+        for (entry, current, record) in Self.neighboursFirst(links) { convergeLink(entry, current, record) }
+    }
+
+    /// `links` with each tcx link after the link it is placed next to, so that a neighbour made again is
+    /// known (`changed`) when the link placed next to it is planned.
+    private static func neighboursFirst(_ links: [(DesiredEntry, LiveEntry?, LedgerRecord?)]) -> [(DesiredEntry, LiveEntry?, LedgerRecord?)] {
+        guard links.contains(where: { if case .link(let spec) = $0.0.kind, case .tcx(_, let position?) = spec.target { position.relative != nil } else { false } })
+        else { return links }
+        var index: [TreePath: Int] = [:]
+        for (position, link) in links.enumerated() { index[link.0.path] = position }
+        var ordered: [(DesiredEntry, LiveEntry?, LedgerRecord?)] = []
+        var placed = Set<Int>()
+        func place(_ position: Int, depth: Int) {
+            // Cycles are refused before planning; the depth bound only keeps a bad tree from recursing deep.
+            guard depth < links.count, !placed.contains(position) else { return }
+            if case .link(let spec) = links[position].0.kind, case .tcx(_, let relative?) = spec.target,
+               let neighbour = relative.relative.flatMap({ index[$0] }) {
+                place(neighbour, depth: depth + 1)
+            }
+            if placed.insert(position).inserted { ordered.append(links[position]) }
+        }
+        for position in links.indices { place(position, depth: 0) }
+        return ordered
     }
 
     private mutating func wrongKind(_ entry: DesiredEntry, _ current: LiveEntry) {
@@ -362,6 +384,7 @@ private struct Planning {
         }
         guard let current else {
             add(entry, .createLink(spec, mode: mode, owner: entry.owner))
+            changed.insert(path)
             return
         }
         guard case .link(let info) = current.kind else { return wrongKind(entry, current) }
@@ -373,6 +396,11 @@ private struct Planning {
         // Only a program that differs is moved in place (`updateLink`); whatever else differs too must be seen
         // here, or the program alone would move and the rest stay as it was.
         var onlyProgram: Bool { differences.allSatisfy { $0.field == "program" } }
+        if case .tcx(_, let position?) = spec.target, let relative = position.relative, changed.contains(relative) {
+            // Its neighbour is made again (detached, then placed anew): this link must be placed anew after it.
+            differences.append(FieldDifference(field: position.flags & TCXFlags.before != 0 ? "before" : "after",
+                                               declared: "\(relative), which is made again now", live: "next to the link as it was"))
+        }
         if case .tcx(_, let position?) = spec.target, onlyProgram {
             // Placed next to a declared program or link: the neighbour it must have, by its live id.
             let relative: (id: UInt32, isLink: Bool)? = switch position.relative.flatMap({ live[$0]?.kind }) {
@@ -405,6 +433,7 @@ private struct Planning {
                 }
             } else if replaces(entry, "link", differences, owned: record != nil) {
                 add(entry, .replaceLink(spec, mode: mode, owner: entry.owner, differences: differences))
+                changed.insert(path)
             } else {
                 blocked.insert(path)
             }
