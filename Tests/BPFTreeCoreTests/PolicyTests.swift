@@ -141,6 +141,36 @@ import Testing
         ])
     }
 
+    /// A tenant's scope bounds the cgroups its links may attach to: its own subtree, not the machine's root.
+    @Test func aScopesCgroupsBoundWhatItsLinksAttachTo() throws {
+        let policy = """
+            apiVersion: bpftree/v1
+            kind: Policy
+            metadata: {name: tenant}
+            spec:
+              scopes:
+                - paths: ["jobs/**"]
+                  cgroups: ["jobs/A/**", "/sys/fs/cgroup/jobs/A/*"]
+            """
+        func links(_ cgroups: [String]) -> String {
+            manifest("    p: {program: {object: x.o, name: count}}\n" + cgroups.enumerated().map {
+                "    l\($0.offset): {link: {program: jobs/A/p, cgroup: \"\($0.element)\", attachType: cgroup_inet_egress}}"
+            }.joined(separator: "\n"))
+        }
+        let allowed = try desired(links(["jobs/A/w1", "jobs/A/w1/x", "/sys/fs/cgroup/jobs/A/w2/"]))
+        #expect(PolicyCheck.violations(allowed, try policySet(policy), possibleCPUs: 4).isEmpty)
+        let refused = try desired(links(["/", "/sys/fs/cgroup", "jobs/B/w1", "/sys/fs/cgroup/jobs/A/w2/deeper"]))
+        let found = PolicyCheck.violations(refused, try policySet(policy), possibleCPUs: 4).map(\.description)
+        #expect(found.count == 4 && found.allSatisfy { $0.contains("is not one this scope may attach to") && $0.hasSuffix("cgroups [jobs/A/**, /sys/fs/cgroup/jobs/A/*]") },
+                "\(found)")
+        #expect(found.first?.hasPrefix("m0.yaml:8:5: spec.entries.l0.link.cgroup: jobs/A/l0: cgroup '/' is not one") == true, "\(found)")
+        guard case .failure(let bad) = policyResult([policy.replacingOccurrences(of: "\"jobs/A/**\"", with: "\"jobs/../x\"")]) else {
+            Issue.record("a cgroup pattern with '..' was accepted")
+            return
+        }
+        #expect(bad.diagnostics.map(\.field) == ["spec.scopes[0].cgroups[0]"], "\(bad.diagnostics)")
+    }
+
     @Test func memoryEstimatesFollowTheDocumentedFormula() {
         #expect(MapSpec(type: .array, keySize: 4, valueSize: 5, maxEntries: 10).estimatedMemory(possibleCPUs: 4) == 80)
         #expect(MapSpec(type: .hash, keySize: 4, valueSize: 8, maxEntries: 10).estimatedMemory(possibleCPUs: 4) == 640)

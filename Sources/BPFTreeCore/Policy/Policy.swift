@@ -40,6 +40,9 @@ public struct PolicyScope: Sendable, Hashable {
     /// nil: any program type; likewise any attach type of a link (an iterator's is `trace_iter`).
     public var programTypes: Set<ProgramType>?
     public var attachTypes: Set<AttachType>?
+    /// The cgroups a link may attach to (a cgroup link's or cgroup iterator's `cgroup`), as patterns of
+    /// the path as manifests write it (relative to the cgroup v2 mount, or absolute); nil: any cgroup.
+    public var cgroups: [CgroupPattern]?
     public var maxEntries: UInt32?
     /// Estimated kernel memory (`MapSpec.estimatedMemory`) per map and for all maps of the scope.
     public var maxMapMemory: UInt64?
@@ -174,3 +177,26 @@ public struct PolicySet: Sendable {
 }
 
 private func pattern(_ text: String) -> PathPattern { PathPattern(trusted: text) }
+
+/// A pattern of cgroup paths (`PathPattern` rules: `*` within a name, `**` for any depth), relative to the
+/// cgroup v2 mount or absolute; it matches only paths written the same way.
+public struct CgroupPattern: Sendable, Hashable, CustomStringConvertible {
+    public var isAbsolute: Bool
+    public var pattern: PathPattern
+
+    public static func parse(_ text: String) -> Result<CgroupPattern, TreePath.PathError> {
+        let isAbsolute = text.hasPrefix("/")
+        let relative = isAbsolute ? String(text.drop { $0 == "/" }) : text
+        return PathPattern.parse(relative).map { CgroupPattern(isAbsolute: isAbsolute, pattern: $0) }
+    }
+
+    /// Whether the cgroup `path` (as a manifest writes it) is one the pattern allows.
+    public func matches(_ path: String) -> Bool {
+        guard path.hasPrefix("/") == isAbsolute else { return false }
+        let relative = isAbsolute ? String(path.drop { $0 == "/" }) : path
+        let trimmed = relative.hasSuffix("/") ? String(relative.dropLast()) : relative
+        return pattern.matches(TreePath(joined: trimmed))
+    }
+
+    public var description: String { (isAbsolute ? "/" : "") + pattern.text }
+}

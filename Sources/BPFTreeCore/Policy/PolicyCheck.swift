@@ -57,6 +57,10 @@ public enum PolicyCheck {
                     refuse("attach type \(attach.name) is not allowed", scope,
                            rule: "attachTypes [\(types.map(\.name).sorted().joined(separator: ", "))]", field: "link")
                 }
+                if let allowed = scope.cgroups, let cgroup = spec.cgroup, !allowed.contains(where: { $0.matches(cgroup) }) {
+                    refuse("cgroup '\(cgroup)' is not one this scope may attach to", scope,
+                           rule: "cgroups [\(allowed.map(\.description).joined(separator: ", "))]", field: "link.cgroup")
+                }
                 continue
             case .directory, .map:
                 break

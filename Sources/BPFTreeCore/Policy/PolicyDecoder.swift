@@ -4,7 +4,7 @@ import BPFTreeYAML
 public struct PolicyDecoder: Sendable {
     public init() {}
 
-    static let scopeFields = ["paths", "mapTypes", "programTypes", "attachTypes", "maxEntries", "maxMapMemory", "maxScopeMemory", "maxMode", "uids",
+    static let scopeFields = ["paths", "mapTypes", "programTypes", "attachTypes", "cgroups", "maxEntries", "maxMapMemory", "maxScopeMemory", "maxMode", "uids",
                               "gids", "onIncompatible", "allowOnIncompatible", "prune", "protect", "ignore"]
 
     /// Decodes every non-empty document; on any problem returns no policies and every diagnostic.
@@ -54,6 +54,18 @@ public struct PolicyDecoder: Sendable {
         var scope = PolicyScope(policy: policy, location: node.location, paths: paths)
         scope.mapTypes = fields["mapTypes"].flatMap {
             names($0, f("mapTypes"), "map type", known: MapType.allCases.map(\.rawValue), reader, MapType.init(rawValue:))
+        }
+        scope.cgroups = fields["cgroups"].map { node in
+            var found: [CgroupPattern] = []
+            guard let items = reader.sequence(node, f("cgroups")) else { return found }
+            for (index, item) in items.enumerated() {
+                guard let text = reader.string(item, "\(f("cgroups"))[\(index)]") else { continue }
+                switch CgroupPattern.parse(text) {
+                case .success(let pattern): found.append(pattern)
+                case .failure(let error): reader.error(error.message, at: item, "\(f("cgroups"))[\(index)]")
+                }
+            }
+            return found
         }
         scope.programTypes = fields["programTypes"].flatMap {
             names($0, f("programTypes"), "program type", known: ProgramType.allNames, reader, ProgramType.init(name:))
