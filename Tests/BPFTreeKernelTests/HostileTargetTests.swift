@@ -16,6 +16,30 @@ struct HostileTargetTests {
         try run(["timeout", String(seconds), bpftreeExecutable] + arguments, environment: ["NO_COLOR": "1"])
     }
 
+    /// `bpftree apply ARGS` with its first mkdirat held back 3 s by strace's fault injection: `meanwhile`
+    /// runs once the pass has planned and begun to change the tree (its ledger exists). Returns the exit
+    /// status and the output (stdout and stderr in one: the failed action's line and the summary).
+    private func applyHeldBack(_ args: [String], anchor fs: ScratchBPFFS, meanwhile: () throws -> Void) throws -> (Int32, String) {
+        let apply = Process()
+        apply.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        apply.arguments = ["strace", "-f", "-o", "/dev/null", "-e", "trace=mkdirat", "-e", "inject=mkdirat:delay_enter=3000000:when=1",
+                           bpftreeExecutable, "apply"] + args
+        apply.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
+        let output = Pipe()
+        (apply.standardOutput, apply.standardError) = (output, output)
+        try apply.run()
+        var waited = 0
+        while waited < 200, !(try listing(fs.path, format: "%P", hiding: []).contains("bpftree_ledger")) {
+            usleep(50_000)
+            waited += 1
+        }
+        usleep(300_000)
+        try meanwhile()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        apply.waitUntilExit()
+        return (apply.terminationStatus, text)
+    }
+
     @Test func aFIFOGivenAsANamespaceOrABinaryIsRefusedWithoutWaitingForAWriter() throws {
         let fs = try ScratchBPFFS()
         let files = try ManifestDirectory([
@@ -52,26 +76,14 @@ struct HostileTargetTests {
                                            "policy.yaml": try String(contentsOfFile: repositoryRoot + "/policies/network.yaml", encoding: .utf8)])
         try buildBPF([repositoryRoot + "/bpf/xdp_count.bpf.c"], into: files.path)
         let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
-        let apply = Process()
-        apply.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        apply.arguments = ["strace", "-f", "-o", "/dev/null", "-e", "trace=mkdirat", "-e", "inject=mkdirat:delay_enter=3000000:when=1",
-                           bpftreeExecutable, "apply"] + args
-        let output = Pipe()
-        (apply.standardOutput, apply.standardError) = (output, output)
-        try apply.run()
-        var waited = 0
-        while waited < 200, !(try listing(fs.path, format: "%P", hiding: []).contains("bpftree_ledger")) {
-            usleep(50_000)
-            waited += 1
-        }
         let renamed = veth.host + "r"
-        for command in [["ip", "link", "set", veth.host, "down"], ["ip", "link", "set", veth.host, "name", renamed],
-                        ["ip", "link", "set", renamed, "up"]] {
-            try #require(try run(command).status == 0, "\(command)")
+        let (status, text) = try applyHeldBack(args, anchor: fs) {
+            for command in [["ip", "link", "set", veth.host, "down"], ["ip", "link", "set", veth.host, "name", renamed],
+                            ["ip", "link", "set", renamed, "up"]] {
+                try #require(try run(command).status == 0, "\(command)")
+            }
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        apply.waitUntilExit()
-        #expect(apply.terminationStatus == 1, "\(text)")
+        #expect(status == 1, "\(text)")
         #expect(text.contains("no such network interface") || text.contains("is index"), "\(text)")
         #expect(try listing(fs.path, format: "%P").isEmpty, "the tree is as it was")
         let shown = try run(["ip", "link", "show", "dev", renamed])
@@ -110,28 +122,9 @@ struct HostileTargetTests {
             .write(toFile: files.path + "/uprobe.yaml", atomically: true, encoding: .utf8)
         try buildBPF([repositoryRoot + "/bpf/uprobe_count.bpf.c"], into: files.path)
         let args = ["-f", files.path + "/uprobe.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
-
-        let apply = Process()
-        apply.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        apply.arguments = ["strace", "-f", "-o", "/dev/null", "-e", "trace=mkdirat", "-e", "inject=mkdirat:delay_enter=3000000:when=1",
-                           bpftreeExecutable, "apply"] + args
-        apply.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
-        // Both to one pipe: the failed action's line goes to stdout, the summary to stderr.
-        let output = Pipe()
-        apply.standardError = output
-        apply.standardOutput = output
-        try apply.run()
         // Planned (the offset read) well before the first mkdirat; the binary is rebuilt while it waits.
-        var waited = 0
-        while waited < 200, !(try listing(fs.path, format: "%P", hiding: []).contains("bpftree_ledger")) {
-            usleep(50_000)
-            waited += 1
-        }
-        usleep(500_000)
-        _ = try buildAdder(into: files.path, padding: true)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        apply.waitUntilExit()
-        #expect(apply.terminationStatus == 1, "\(text)")
+        let (status, text) = try applyHeldBack(args, anchor: fs) { _ = try buildAdder(into: files.path, padding: true) }
+        #expect(status == 1, "\(text)")
         #expect(text.contains("was replaced since the uprobe's offset was read from it"), "\(text)")
         #expect(try listing(fs.path, format: "%P").isEmpty, "the tree is as it was")
 

@@ -308,31 +308,42 @@ extension DesiredTree {
             names[manifest.name] = manifest.location
         }
         guard clashes.isEmpty else { return (.failure(ValidationFailure(clashes)), []) }
-        // What the fixed manifests declare (and whether it is a map), then each instance taken.
-        var declared: [TreePath: (manifest: String, isMap: Bool)] = [:]
-        for manifest in manifests where manifest.forEachCgroup == nil {
-            for entry in manifest.entries where declared[entry.path] == nil {
-                declared[entry.path] = (manifest.name, entry.isMap)
-            }
-        }
+        // Every instance, with the cgroup it is for; merged whole first, which is what a tree of ordinary
+        // cgroups needs.
+        var parts: [(manifest: Manifest, cgroup: Cgroup?, source: String)] = []
         for manifest in manifests {
             guard let compiled = CompiledTemplate(manifest) else {
-                rendered.append(manifest)
+                parts.append((manifest, nil, ""))
                 continue
             }
             let (instances, skipped) = compiled.renderedInstances(cgroups[compiled.template.source] ?? [])
             notices += skipped
-            for (instance, cgroup) in instances {
-                if let why = Self.unmergeable(instance, declared) {
-                    notices.append(PlanNotice(
-                        path: instance.root,
-                        message: "cgroup '\(cgroup.displayPath)' (id \(cgroup.id)) of \(compiled.template.source.path) gets no subtree: \(why)",
-                        category: .cgroup))
-                    continue
-                }
-                for entry in instance.entries { declared[entry.path] = (instance.name, entry.isMap) }
-                rendered.append(instance)
+            parts += instances.map { ($0.manifest, $0.cgroup, compiled.template.source.path) }
+        }
+        let whole = build(parts.map(\.manifest))
+        guard case .failure = whole, parts.contains(where: { $0.cgroup != nil }) else { return (whole, notices) }
+        // Something does not merge: instance by instance, against the fixed manifests and the instances
+        // taken before it (the fixed manifests' own errors stay errors).
+        var declared: [TreePath: (manifest: String, isMap: Bool)] = [:]
+        for part in parts where part.cgroup == nil {
+            for entry in part.manifest.entries where declared[entry.path] == nil {
+                declared[entry.path] = (part.manifest.name, entry.isMap)
             }
+        }
+        for part in parts {
+            guard let cgroup = part.cgroup else {
+                rendered.append(part.manifest)
+                continue
+            }
+            if let why = Self.unmergeable(part.manifest, declared) {
+                notices.append(PlanNotice(
+                    path: part.manifest.root,
+                    message: "cgroup '\(cgroup.displayPath)' (id \(cgroup.id)) of \(part.source) gets no subtree: \(why)",
+                    category: .cgroup))
+                continue
+            }
+            for entry in part.manifest.entries { declared[entry.path] = (part.manifest.name, entry.isMap) }
+            rendered.append(part.manifest)
         }
         return (build(rendered), notices)
     }

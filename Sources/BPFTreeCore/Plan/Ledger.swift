@@ -125,6 +125,12 @@ public struct Ledger: Sendable {
 
     /// This ledger as a run of `scope` sees it: its own records, and every other owner's in `others`.
     public func restricted(to scope: OwnerScope) -> Ledger {
+        // The common case, one set per anchor, keeps the table as it is (no copy of a large ledger).
+        if others.isEmpty, records.values.allSatisfy(scope.claims) {
+            var ledger = self
+            ledger.owner = scope.owner
+            return ledger
+        }
         var own: [TreePath: LedgerRecord] = Dictionary(minimumCapacity: records.count)
         var others = self.others
         for (path, record) in records {
