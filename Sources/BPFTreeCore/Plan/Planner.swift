@@ -617,11 +617,13 @@ private struct Planning {
     /// only what its own manifests (or its owner) made, so what such a manifest made stays until a run of
     /// it, or of an owner that takes it over, declares it no more.
     mutating func noteManifestsOutsideTheRun() {
+        guard !others.isEmpty else { return }
         var byManifest: [String: (top: TreePath, count: Int)] = [:]
         for record in others.values where record.owner.isEmpty && record.state == .owned {
             let known = byManifest[record.manifest]
             byManifest[record.manifest] = (min(known?.top ?? record.path, record.path), (known?.count ?? 0) + 1)
         }
+        guard !byManifest.isEmpty else { return }
         for (manifest, found) in byManifest {
             plan.notices.append(PlanNotice(
                 path: found.top,
