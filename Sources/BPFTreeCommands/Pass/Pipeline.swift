@@ -59,8 +59,6 @@ enum Pipeline {
         var cgroupSources: [CgroupSource]
         /// About cgroups that got no subtree; part of every plan made from `desired`.
         var notices: [PlanNotice]
-        /// The ledger records the run may prune, replace and settle.
-        var scope: OwnerScope
     }
 
     /// One observation of the tree and the plan made from it.
@@ -171,8 +169,7 @@ enum Pipeline {
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
                        basis: .full(Full(desired: desired, policies: policies, observed: observed,
-                                         cgroupSources: validated.cgroupSources, notices: validated.notices,
-                                         scope: validated.scope)),
+                                         cgroupSources: validated.cgroupSources, notices: validated.notices)),
                        lock: lock, token: token, scan: scan, images: images, owner: validated.scope.owner ?? "")
     }
 

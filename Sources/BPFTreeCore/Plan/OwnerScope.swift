@@ -21,11 +21,6 @@ public struct OwnerScope: Hashable, Sendable {
         return record.owner.isEmpty ? manifests.contains(record.manifest) : record.owner == owner
     }
 
-    /// Whether `record` is this run's but does not yet name its owner (it gets it at this run's next write).
-    public func adopts(_ record: LedgerRecord) -> Bool {
-        owner != nil && record.owner.isEmpty && manifests.contains(record.manifest)
-    }
-
     /// The owner of another set's record, as messages name it.
     public static func describe(_ record: LedgerRecord) -> String {
         record.owner.isEmpty ? "manifest '\(record.manifest)' (a run that named no owner)" : "owner '\(record.owner)'"
