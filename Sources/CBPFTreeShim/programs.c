@@ -276,6 +276,33 @@ int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id)
 	return err;
 }
 
+int bt_prog_fd_by_id(uint32_t id)
+{
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int bt_map_fd_by_id(uint32_t id)
+{
+	int fd = bpf_map_get_fd_by_id(id);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int bt_xdp_mode(uint32_t ifindex, uint32_t prog_id, uint32_t *flags)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+	int err = bpf_xdp_query((int)ifindex, 0, &opts);
+
+	if (err < 0)
+		return err;
+	/* XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_HW_MODE. */
+	*flags = opts.drv_prog_id == prog_id ? 1u << 2 : opts.skb_prog_id == prog_id ? 1u << 1
+		: opts.hw_prog_id == prog_id ? 1u << 3 : 0;
+	return 0;
+}
+
 /* uprobe_multi (6.8 link info, unknown to 6.1 headers): {path, offsets, ref_ctr_offsets, cookies,
  * path_size, count, flags, pid} where the union starts; `count`: from a first answer. */
 static int bt_uprobe_multi_link_info(int fd, __u32 count, struct bt_link_info *out)

@@ -343,6 +343,84 @@ import Testing
         #expect(order.last == "update egress count from 20", "after the program is in place: \(order)")
     }
 
+    /// Two tcx links replaced on one hook, then a cgroup link, with `refusing` calls refused.
+    private static func detachingRun(refusing: @escaping (String) -> Bool, unrestorable: [String: String] = [:])
+        throws -> (RecordingKernel, ExecutionReport, before: [String: Int]) {
+        let kernel = RecordingKernel()
+        kernel.refuse = { refusing($0) ? .notPermitted : nil }
+        kernel.pinnedObject("filter")
+        var before: [String: Int] = [:]
+        for (name, fingerprint) in [("la", 11), ("lb", 12)] {
+            before[name] = kernel.pinnedLink(name)
+            let path = TreePath(joined: name)
+            let inode = try #require(kernel.tree[path]).inode
+            kernel.ledger[path] = LedgerRecord(path: path, kind: .link, inode: inode, fingerprint: UInt64(fingerprint), manifest: "m")
+            if let why = unrestorable[name] { kernel.unrestorable[path] = why }
+        }
+        let filter = TreePath(joined: "filter")
+        let plan = Plan(actions: [
+            Action(path: TreePath(joined: "la"), change: .replaceLink(LinkSpec(program: filter, interface: "veth0", target: .tcx(.tcxIngress, nil), interfaceIndex: 7),
+                                                                       mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
+            Action(path: TreePath(joined: "lb"), change: .replaceLink(LinkSpec(program: filter, interface: "veth0", target: .tcx(.tcxIngress, .last), interfaceIndex: 7),
+                                                                       mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
+            Action(path: TreePath(joined: "c"), change: .createLink(LinkSpec(program: filter, cgroup: "/job", target: .cgroup(.cgroupInetEgress), cgroupID: 5),
+                                                                     mode: 0o600, owner: .unmanaged), manifest: "m"),
+        ])
+        return (kernel, Executor(kernel: kernel).execute(plan), before)
+    }
+
+    /// The links on their hooks among those pinned, by path.
+    private static func attachedPins(_ kernel: RecordingKernel) -> [String: Int] {
+        var pins: [String: Int] = [:]
+        for (path, entry) in kernel.tree { if let object = entry.object, kernel.attached.contains(object) { pins[path.description] = object } }
+        return pins
+    }
+
+    /// A run that fails after links were detached for their successors attaches each old program again where
+    /// it was, last detached first (a neighbour attached again before names its new id), under the old
+    /// pins' names, modes and ledger records: the hooks and the tree are as they were, no temporary left.
+    @Test func aFailedRunAttachesTheDetachedLinksAgain() throws {
+        let (kernel, report, before) = try Self.detachingRun(refusing: { $0.hasPrefix("cgroup c") })
+        #expect(Self.outcomes(report) == ["notDone la", "notDone lb", "failed c \(Errno.notPermitted.rawValue)"], "\(kernel.calls)")
+        #expect(kernel.calls(starting: "detach") == ["detach la", "detach lb"])
+        let reattached = kernel.calls(starting: "reattach")
+        #expect(reattached.count == 2 && reattached.first == "reattach lb"
+                && reattached.last?.hasPrefix("reattach la \(before["lb"] ?? 0)->") == true, "\(reattached)")
+        let pins = Self.attachedPins(kernel)
+        #expect(Set(pins.keys) == ["la", "lb"] && pins["la"] != before["la"] && pins["lb"] != before["lb"], "\(pins)")
+        for (name, fingerprint) in [("la", UInt64(11)), ("lb", 12)] {
+            let path = TreePath(joined: name)
+            let record = try #require(kernel.ledger[path])
+            #expect(record.state == .owned && record.inode == kernel.tree[path]?.inode && record.fingerprint == fingerprint, "\(record)")
+        }
+        #expect(!kernel.state.contains { $0.contains(Reserved.temporaryPrefix) }, "\(kernel.state)")
+        #expect(report.failure?.1.detail?.contains("the detached links la, lb are attached again where they were") == true,
+                "\(report.failure?.1.description ?? "")")
+    }
+
+    /// A detached link whose program could not be held stays detached and the failure says so; the rest are
+    /// attached again. A successor already renamed into place when the commit fails stays.
+    @Test func aLinkThatCannotBeAttachedAgainIsNamedAndACommittedSuccessorStays() throws {
+        let (kernel, report, before) = try Self.detachingRun(refusing: { $0.hasPrefix("cgroup c") }, unrestorable: ["lb": "its program could not be held"])
+        #expect(kernel.calls(starting: "reattach") == ["reattach la"], "\(kernel.calls)")
+        #expect(Set(Self.attachedPins(kernel).keys) == ["la"], "\(Self.attachedPins(kernel))")
+        let detail = report.failure?.1.detail ?? ""
+        #expect(detail.contains("the detached link la is attached again where it was; lb stays detached: its program could not be held; run apply again"), "\(detail)")
+
+        // The successor's exchange is refused, not the one that puts the old program back.
+        var refused = false
+        let (committing, failed, old) = try Self.detachingRun(refusing: { call in
+            guard !refused, call.hasPrefix("exchange"), call.hasSuffix("-> lb") else { return false }
+            refused = true
+            return true
+        })
+        #expect(Self.outcomes(failed) == ["done la", "failed lb \(Errno.notPermitted.rawValue)", "notDone c"], "\(committing.calls)")
+        #expect(committing.calls(starting: "reattach") == ["reattach lb"], "\(committing.calls)")
+        let pins = Self.attachedPins(committing)
+        #expect(Set(pins.keys) == ["la", "lb"] && pins["la"] != old["la"] && pins["lb"] != old["lb"], "\(pins)")
+        #expect(!committing.state.contains { $0.contains(Reserved.temporaryPrefix) }, "\(committing.state)")
+    }
+
     /// A tracepoint or probe link is made on a perf event bpftree opens for it; a raw tracepoint link by
     /// name, a uprobe_multi with its file and offsets. A refused perf_event_open stops the run and undoes
     /// the program made for it.

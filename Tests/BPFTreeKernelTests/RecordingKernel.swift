@@ -29,6 +29,10 @@ final class RecordingKernel: KernelOperations {
     private(set) var calls: [String] = []
     /// The errno to refuse a call with (given as recorded in `calls`), or nil to make it.
     var refuse: (String) -> Errno? = { _ in nil }
+    /// The links on their hooks: made by a batch or `reattach`, or `pinnedLink`, and not detached since.
+    private(set) var attached: Set<Int> = []
+    /// Why a link pinned at a path cannot be attached again, as `detachLink` reports it.
+    var unrestorable: [TreePath: String] = [:]
     /// The tag `load` gives a program (by its `program` name); the planned tag when missing.
     var tags: [String: UInt64] = [:]
     let batchLimits: BatchLimits
@@ -71,6 +75,14 @@ final class RecordingKernel: KernelOperations {
     func pinnedObject(_ path: String) -> Int {
         let object = newObject()
         tree[TreePath(joined: path)] = Entry(inode: inode(), mode: 0o600, object: object)
+        return object
+    }
+
+    /// Adds a pinned link on its hook as if it were there before the run; returns its object.
+    @discardableResult
+    func pinnedLink(_ path: String) -> Int {
+        let object = pinnedObject(path)
+        attached.insert(object)
         return object
     }
 
@@ -163,8 +175,18 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
-    func detachLink(_ path: TreePath) throws(KernelError) {
+    func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink {
         try call("detach", path)
+        guard let object = tree[path]?.object else { throw KernelError("detach", path: path.description, errno: .noSuchFileOrDirectory) }
+        attached.remove(object)
+        return DetachedLink(path: path, id: UInt32(object), record: ledger[path], unrestorable: unrestorable[path])
+    }
+
+    func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32) {
+        try call("reattach", detached.path, renamed.isEmpty ? "" : renamed.sorted { $0.key < $1.key }.map { "\($0.key)->\($0.value)" }.joined(separator: ","))
+        let object = newObject()
+        attached.insert(object)
+        return (descriptor(for: object), UInt32(object))
     }
 
     func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {
@@ -219,7 +241,9 @@ final class RecordingKernel: KernelOperations {
         }
         return links.map { link in
             guard objects[link.program.rawValue] != nil else { return .refused(-EBADF) }
-            return .made(descriptor(for: newObject()))
+            let object = newObject()
+            attached.insert(object)
+            return .made(descriptor(for: object))
         }
     }
 

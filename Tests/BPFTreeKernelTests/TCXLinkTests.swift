@@ -183,6 +183,47 @@ struct TCXLinkTests {
         #expect(try eventually(within: 5) { try count(fs, "dropped") >= dropped + 20 })
     }
 
+    /// Links detached for their successors go back where they were when the kernel refuses a later link of
+    /// the same apply (a netkit link on a veth): the hook holds the counter and then the filter again, the
+    /// filter keeps dropping, the counter sees what it drops, and the old manifest finds nothing to change.
+    @Test func linksDetachedBeforeAKernelRefusalAreAttachedAgainWhereTheyWere() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let placed = try manifest(veth.host, counter: "position: first")
+            .replacingOccurrences(of: "interface: \(veth.host)}\n      onIncompatible: replace\n    counter:", with: "interface: \(veth.host), position: last}\n      onIncompatible: replace\n    counter:")
+        let files = try ManifestDirectory(["tcx.yaml": placed, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/tcx_filter.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/tcx.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        let programs = Set(try tcxLinks().values)
+        try #require(programs.count == 2)
+
+        // The counter loses its position and the filter goes first: both are detached and made again; the
+        // netkit link made in the same run is refused.
+        let moved = placed.replacingOccurrences(of: ", position: first}", with: "}")
+            .replacingOccurrences(of: ", position: last}", with: ", position: first}")
+            + "    primary:\n      link: {program: net/tc/drop_udp9, attachType: netkit_primary, interface: \(veth.host)}\n"
+        try moved.write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        let shape = try fs.shape()
+        let failed = try bpftree(["apply"] + args)
+        #expect(failed.status == 1 && failed.output.contains("net/tc/primary") && failed.output.contains("BPF_LINK_CREATE"), "\(failed.output)")
+        #expect(failed.output.contains("the detached links net/tc/counter, net/tc/filter are attached again where they were")
+                || failed.output.contains("the detached links net/tc/filter, net/tc/counter are attached again where they were"), "\(failed.output)")
+        #expect(try fs.shape() == shape)
+        #expect(Set(try tcxLinks().values) == programs, "the same two programs on the hook")
+
+        // In their old order: the counter counts every datagram the filter drops.
+        let (counted, dropped) = (try count(fs, "counted"), try count(fs, "dropped"))
+        #expect(try veth.udpReceived(count: 20, port: 9) == 0, "the filter drops UDP")
+        #expect(try eventually(within: 5) { try count(fs, "dropped") >= dropped + 20 })
+        #expect(try count(fs, "counted") >= counted + 20, "the counter is still before the filter")
+
+        // Recorded as bpftree's, with what was declared: the old manifest has nothing to change.
+        try placed.write(toFile: files.path + "/tcx.yaml", atomically: true, encoding: .utf8)
+        let settled = try bpftree(["diff", "--verify"] + args)
+        #expect(settled.status == 0, "\(settled.output)")
+    }
+
     /// Another set puts its program first on the hook, before this set's filter (`position: first`), whose
     /// counter is placed right after it: one apply places both anew, and the next diff finds nothing.
     @Test func aProgramPutFirstByAnotherSetIsSettledInOneApply() throws {

@@ -101,6 +101,35 @@ struct XDPLinkTests {
         #expect(try eventually(within: 5) { try received(fs) >= before + 10 })
     }
 
+    /// A link moved to a mode the driver refuses (veth has no offload) is detached first, then refused: its
+    /// program goes back to the interface in the mode it had, and the old manifest finds nothing to change.
+    @Test func aModeTheDriverRefusesPutsTheOldLinkBackInItsMode() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let generic = try manifest(veth.host, link: ", xdpMode: generic")
+        let files = try ManifestDirectory(["xdp.yaml": generic, "policy.yaml": try policy])
+        try buildBPF([repositoryRoot + "/bpf/xdp_count.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/xdp.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        let program = try #require(try pinned("prog", fs.at("net/edge/xdp_count"))["id"] as? Int)
+        let link = try #require(try pinned("link", fs.at("net/edge/ingress"))["id"] as? Int)
+
+        try (try manifest(veth.host, link: ", xdpMode: offload")).write(toFile: files.path + "/xdp.yaml", atomically: true, encoding: .utf8)
+        let failed = try bpftree(["apply"] + args)
+        #expect(failed.status == 1 && failed.output.contains("BPF_LINK_CREATE"), "\(failed.output)")
+        #expect(failed.output.contains("the detached link net/edge/ingress is attached again where it was"), "\(failed.output)")
+        #expect(try veth.attached().map(\.id) == [program] && veth.attached().first?.mode == "generic")
+        let restored = try pinned("link", fs.at("net/edge/ingress"))
+        #expect(restored["id"] as? Int != link && restored["prog_id"] as? Int == program, "a new link of the same program: \(restored)")
+        let before = try received(fs)
+        try veth.sendFromPeer(count: 10)
+        #expect(try eventually(within: 5) { try received(fs) >= before + 10 }, "it counts again")
+
+        try generic.write(toFile: files.path + "/xdp.yaml", atomically: true, encoding: .utf8)
+        let settled = try bpftree(["diff", "--verify"] + args)
+        #expect(settled.status == 0, "\(settled.output)")
+    }
+
     /// Debian's xdp-filter object for UDP with the default policy deny (nobody here wrote it), attached in
     /// generic mode: while it is linked no UDP datagram reaches a socket behind the interface; once the
     /// link is no longer declared and pruned, all do.

@@ -31,6 +31,14 @@ extension Action {
         }
     }
 
+    /// Whether the action makes a link its hook takes once (`LinkSpec.exclusive`).
+    public var makesExclusiveLink: Bool {
+        switch change {
+        case .createLink(let spec, _, _), .replaceLink(let spec, _, _, _): spec.exclusive
+        default: false
+        }
+    }
+
     /// The kind of object a creation or replacement makes; nil for every other action.
     public var madeKind: LedgerRecord.Kind? {
         switch change {

@@ -114,7 +114,7 @@ extension Executor {
             if batch.count >= perRun { try flush() }
             if let relative, batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
-                if case .replaceLink = action.change, spec.exclusive { try kernel.detachLink(action.path) }
+                if case .replaceLink = action.change, spec.exclusive { detached.append(try kernel.detachLink(action.path)) }
                 ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
                 batch.append(BatchedLink(index: index, spec: spec, mode: mode, owner: owner))
             } catch {

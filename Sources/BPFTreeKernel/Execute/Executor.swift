@@ -17,6 +17,8 @@ import Glibc
 public final class Executor {
     public let kernel: any KernelOperations
     private var temporaryCount = 0
+    /// The links this run's creation phase detached for their successors, in order.
+    var detached: [DetachedLink] = []
 
     public init(kernel: any KernelOperations) {
         self.kernel = kernel
@@ -96,6 +98,7 @@ public final class Executor {
         var creation = Creation()
         var committed: Set<TreePath> = []
         var failure: Failure?
+        detached = []
         do throws(Failure) {
             try stage(plan, indices, into: &staging, runs: &creation.runs)
             committed = try commit(plan, &staging)
@@ -103,7 +106,9 @@ public final class Executor {
             failure = error
             committed = error.committed
             rollBack(plan, staging, keeping: committed, recorded: error.recorded)
+            failure?.error = error.error.adding(restoreDetached(keeping: committed))
         }
+        detached = []
         // Without a failure everything made is in place; only then is each entry's staged top looked up.
         creation.made = failure == nil ? staging.made
             : staging.made.filter { committed.contains(staging.top(of: $0.path)) }
@@ -166,7 +171,7 @@ public final class Executor {
         }
     }
 
-    private func nextTemporary(beside path: TreePath) -> TreePath {
+    func nextTemporary(beside path: TreePath) -> TreePath {
         temporaryCount += 1
         return path.parent.appending("\(Reserved.temporaryPrefix)\(getpid())_\(temporaryCount)")
     }
@@ -265,6 +270,9 @@ public final class Executor {
             let path = plan.actions[made.action].path
             guard !committed.contains(staging.top(of: path)) else { continue }
             let location = staging.location(of: path)
+            // A link the hook takes once leaves it now, not when its dropped pin is freed: its predecessor
+            // goes back there.
+            if made.kind == .link, plan.actions[made.action].makesExclusiveLink { _ = try? kernel.detachLink(location) }
             do throws(KernelError) {
                 try kernel.unlink(location, directory: made.kind == .directory)
             } catch {

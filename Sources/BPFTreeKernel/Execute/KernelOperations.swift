@@ -36,8 +36,12 @@ public protocol KernelOperations: AnyObject {
     func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
     func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
-    /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays.
-    func detachLink(_ path: TreePath) throws(KernelError)
+    /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays. Returns what
+    /// attaches its program again where it was.
+    func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink
+    /// Makes a new link that attaches `detached`'s program where it was (`renamed`: the ids of links
+    /// attached again before it, old → new); returns it and its id.
+    func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32)
     /// Moves the link pinned at `path` to the program pinned at `program` (`BPF_LINK_UPDATE`), refused
     /// unless it holds program `expecting` until then.
     func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError)

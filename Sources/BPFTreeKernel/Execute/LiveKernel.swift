@@ -180,10 +180,20 @@ public final class LiveKernel: KernelOperations {
         }
     }
 
-    public func detachLink(_ path: TreePath) throws(KernelError) {
+    public func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink {
         let link = try openPin(path)
+        let detached = DetachedLink(link: link, at: path, record: try ledger.record(at: path))
         let result = bt_link_detach(link.rawValue)
         guard result == 0 else { throw KernelError("BPF_LINK_DETACH", path: path.description, negativeErrno: result) }
+        return detached
+    }
+
+    public func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32) {
+        let operation = "BPF_LINK_CREATE (attaching again)"
+        let results = try run([try detached.reattachment(renamed: renamed)])
+        guard let result = results.first else { throw KernelError(operation, path: detached.path.description, detail: "no result") }
+        let link = try result.object(operation, path: detached.path)
+        return (link, try objectID(link, path: detached.path).id)
     }
 
     public func updateLink(_ path: TreePath, to program: TreePath, expecting: UInt32) throws(KernelError) {

@@ -330,6 +330,14 @@ int bt_link_detach(int link_fd);
  *  the link holds program `old_prog_id`. Returns 0 or -errno. */
 int bt_link_update(int link_fd, int prog_fd, uint32_t old_prog_id);
 
+/** BPF_PROG_GET_FD_BY_ID and BPF_MAP_GET_FD_BY_ID (CAP_SYS_ADMIN): a new fd, or -errno. */
+int bt_prog_fd_by_id(uint32_t id);
+int bt_map_fd_by_id(uint32_t id);
+
+/** The XDP_FLAGS_*_MODE in which program `prog_id` is attached to interface `ifindex` (netlink), 0 when
+ *  it is not attached there. Returns 0 or -errno. */
+int bt_xdp_mode(uint32_t ifindex, uint32_t prog_id, uint32_t *flags);
+
 /** BPF_OBJ_GET_INFO_BY_FD of a link. */
 int bt_link_info_by_fd(int fd, struct bt_link_info *out);
 
