@@ -67,7 +67,7 @@ import Testing
         tree.resolvePins { kind, _ in
             switch kind {
             case .program(var spec): spec.image = image; kind = .program(spec)
-            case .link(var spec): spec.cgroupID = UInt64((spec.cgroup ?? "").split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0); kind = .link(spec)
+            case .link(var spec): spec.resolved = .cgroup(id: UInt64((spec.cgroup ?? "").split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0)); kind = .link(spec)
             default: break
             }
         }
@@ -91,7 +91,7 @@ import Testing
                                                 mapIDs: spec.maps.compactMap { ids[$0.path] }))
             case .link(let spec):
                 kind = .link(LiveLinkInfo(id: UInt32(inode), type: spec.kernelType, programID: ids[spec.program] ?? 0,
-                                          attachType: AttachType.cgroupInetEgress.kernelValue, cgroupID: spec.cgroupID ?? 0))
+                                          attachType: AttachType.cgroupInetEgress.kernelValue, cgroupID: spec.resolved.cgroupID ?? 0))
             }
             let mode = entry.mode ?? (entry.kind == .directory ? Defaults.directoryMode : Defaults.pinMode)
             live.record(entry.path, LiveEntry(kind: kind, mode: mode, inode: inode))

@@ -26,21 +26,21 @@ import Testing
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     @Test(arguments: [
-        ("tracepoint: sched/sched_process_exec", LinkSpec.Target.tracepoint(category: "sched", name: "sched_process_exec"), UInt32(7), AttachType.perfEvent),
-        ("rawTracepoint: sched_switch", .rawTracepoint("sched_switch"), 1, .traceRawTP),
-        ("uprobe: {binary: /bin/bash, symbol: readline}", .uprobe(UprobeTarget(binary: "/bin/bash", symbol: "readline")), 7, .perfEvent),
+        ("tracepoint: sched/sched_process_exec", LinkTarget.probe(.tracepoint(category: "sched", name: "sched_process_exec")), UInt32(7), AttachType.perfEvent),
+        ("rawTracepoint: sched_switch", .tracing(.rawTracepoint("sched_switch")), 1, .traceRawTP),
+        ("uprobe: {binary: /bin/bash, symbol: readline}", .probe(.uprobe(UprobeTarget(binary: "/bin/bash", symbol: "readline"))), 7, .perfEvent),
         ("uprobe: {binary: /lib/libc.so.6, offset: 0x1234, pid: 42, return: true}",
-         .uprobe(UprobeTarget(binary: "/lib/libc.so.6", symbol: nil, offset: 0x1234, pid: 42, isReturn: true)), 7, .perfEvent),
+         .probe(.uprobe(UprobeTarget(binary: "/lib/libc.so.6", symbol: nil, offset: 0x1234, pid: 42, isReturn: true))), 7, .perfEvent),
         ("uprobe: {binary: /bin/app, symbols: [\"handle_*\", main], pid: 7}",
-         .uprobeMulti(UprobeMultiTarget(binary: "/bin/app", symbols: ["handle_*", "main"], pid: 7)), 12, .traceUprobeMulti),
-        ("kprobe: {functions: [\"tcp_*\"], return: true}", .kprobeMulti(KprobeMultiTarget(functions: ["tcp_*"], isReturn: true)), 8, .traceKprobeMulti),
-        ("kprobe: {function: tcp_connect, offset: 4}", .kprobe(KprobeTarget(function: "tcp_connect", offset: 4)), 7, .perfEvent),
-        ("attachType: trace_fentry", .tracing(AttachType(name: "trace_fentry")!), 2, AttachType(name: "trace_fentry")!),
-        ("attachType: trace_raw_tp", .tracing(.traceRawTP), 1, .traceRawTP),
+         .multiProbe(.uprobe(UprobeMultiTarget(binary: "/bin/app", symbols: ["handle_*", "main"], pid: 7))), 12, .traceUprobeMulti),
+        ("kprobe: {functions: [\"tcp_*\"], return: true}", .multiProbe(.kprobe(KprobeMultiTarget(functions: ["tcp_*"], isReturn: true))), 8, .traceKprobeMulti),
+        ("kprobe: {function: tcp_connect, offset: 4}", .probe(.kprobe(KprobeTarget(function: "tcp_connect", offset: 4))), 7, .perfEvent),
+        ("attachType: trace_fentry", .tracing(.attach(AttachType(name: "trace_fentry")!)), 2, AttachType(name: "trace_fentry")!),
+        ("attachType: trace_raw_tp", .tracing(.attach(.traceRawTP)), 1, .traceRawTP),
         ("tracepoint: sched/sched_process_exec, attachType: perf_event",
-         .tracepoint(category: "sched", name: "sched_process_exec"), 7, .perfEvent),
+         .probe(.tracepoint(category: "sched", name: "sched_process_exec")), 7, .perfEvent),
     ])
-    func probeTargetsDecode(field: String, target: LinkSpec.Target, type: UInt32, attach: AttachType) throws {
+    func probeTargetsDecode(field: String, target: LinkTarget, type: UInt32, attach: AttachType) throws {
         let spec = try Self.link(Self.text(field))
         #expect(spec.target == target && spec.kernelType == type && spec.attachType == attach, "\(spec.target)")
         #expect(!spec.updatable && !spec.exclusive)
@@ -101,7 +101,7 @@ import Testing
     /// bpf_link_info of a uprobe link: its kind, file and file offset; the pid is not reported.
     @Test func aUprobeLinkIsComparedByKindFileAndOffset() throws {
         var spec = try Self.link(Self.text("uprobe: {binary: /bin/bash, symbol: readline, return: true}"))
-        (spec.uprobeFile, spec.uprobeOffset) = ("/usr/bin/bash", 0x1000)
+        spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "")
         var live = LiveLinkInfo(id: 1, type: 7, programID: 5)
         (live.perfEventType, live.probeName, live.probeOffset) = (PerfEventKind.uretprobe.rawValue, "/usr/bin/bash", 0x1000)
         #expect(spec.differences(from: live, programID: 5).isEmpty)
@@ -109,10 +109,10 @@ import Testing
         #expect(spec.differences(from: live, programID: 5).map(\.field) == ["uprobe.symbol"])
         live.perfEventType = PerfEventKind.uprobe.rawValue
         #expect(spec.differences(from: live, programID: 5).map { "\($0.field) \($0.declared) \($0.live)" } == ["event uretprobe uprobe"])
-        spec.uprobeFileIdentity = "8:42"
+        spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:42")
         #expect(spec.unobserved?.field == "uprobe" && spec.unobserved?.value == "/bin/bash as it is now (device:inode 8:42), in every process")
         var replaced = spec
-        replaced.uprobeFileIdentity = "8:43"
+        replaced.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:43")
         #expect(replaced.fingerprint != spec.fingerprint, "a replaced binary makes the link again")
     }
 

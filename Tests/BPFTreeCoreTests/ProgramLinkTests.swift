@@ -27,7 +27,7 @@ import Testing
         tree.resolvePins { kind, _ in
             switch kind {
             case .program(var spec): spec.image = image; kind = .program(spec)
-            case .link(var spec): spec.cgroupID = 77; kind = .link(spec)
+            case .link(var spec): spec.resolved = .cgroup(id: 77); kind = .link(spec)
             default: break
             }
         }
@@ -73,22 +73,22 @@ import Testing
         }
         #expect(program.objectPath == "obj/job.bpf.o" && program.program == "count_egress" && program.type == .cgroupSKB)
         #expect(program.maps.map(\.path) == [path("jobs/A/counters")])
-        #expect(egress.program == path("jobs/A/count") && egress.target == .cgroup(.cgroupInetEgress) && egress.cgroup == "jobs/A/w1")
-        #expect(stats.target == .cgroupIterator(.descendantsPre))
+        #expect(egress.program == path("jobs/A/count") && egress.target == .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "jobs/A/w1")))
+        #expect(stats.target == .iterator(.cgroup("/sys/fs/cgroup/x", .descendantsPre)))
         let thread = try desired(Self.text.replacingOccurrences(
             of: "    egress:", with: "    mine: {link: {program: jobs/A/count, iter: task_vma, tid: 5}}\n    egress:"))
         guard case .link(let walk)? = thread[path("jobs/A/mine")]?.kind else {
             Issue.record("no task iterator")
             return
         }
-        #expect(walk.target == .iterator("task_vma", .thread(5)) && walk.summary == "iterator jobs/A/count over task_vma of thread 5")
+        #expect(walk.target == .iterator(.plain("task_vma", .thread(5))) && walk.summary == "iterator jobs/A/count over task_vma of thread 5")
         let xdp = try desired(Self.text.replacingOccurrences(
             of: "    egress:", with: "    xdp: {link: {program: jobs/A/count, attachType: xdp, interface: veth0, xdpMode: generic}}\n    egress:"))
         guard case .link(let onInterface)? = xdp[path("jobs/A/xdp")]?.kind else {
             Issue.record("no XDP link")
             return
         }
-        #expect(onInterface.target == .xdp(.generic) && onInterface.interface == "veth0" && onInterface.cgroup == nil)
+        #expect(onInterface.target == .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic))) && onInterface.cgroup == nil)
         #expect(onInterface.attachType == .xdp && onInterface.kernelType == 6)
         #expect(tree[path("jobs/A/egress")]?.mode == 0o400 && tree[path("jobs/A/stats")]?.mode == 0o600)
         #expect(tree.boundMaps == [path("jobs/A/counters")])
@@ -191,7 +191,7 @@ import Testing
             Issue.record("not a link")
             return
         }
-        #expect(spec.program == path("jobs/A/w1-prog") && spec.cgroup == "jobs/A/w1" && spec.target == .cgroup(.cgroupInetEgress))
+        #expect(spec.program == path("jobs/A/w1-prog") && spec.target == .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "jobs/A/w1")))
     }
 
     @Test func aConvergedTreeHasNothingToDo() throws {

@@ -28,7 +28,7 @@ import Testing
                 spec.image = ProgramImage(tag: spec.program == "count_all" ? 1 : 2, type: type.kernelValue, expectedAttachType: 0,
                                           name: spec.program, section: "tc")
                 kind = .program(spec)
-            case .link(var spec): spec.interfaceIndex = 4; kind = .link(spec)
+            case .link(var spec): spec.resolved = .interface(index: 4); kind = .link(spec)
             default: break
             }
         }
@@ -50,7 +50,7 @@ import Testing
         let text = Self.text(counter: "position: first").replacingOccurrences(of: "tcx_ingress", with: name)
         let tree = try Self.resolved(text)
         let counter = try Self.link(tree, "counter")
-        #expect(counter.target == .tcx(attach, .first) && counter.kernelType == 13 && counter.attachType == attach)
+        #expect(counter.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(attach, .first))) && counter.kernelType == 13 && counter.attachType == attach)
         #expect(counter.summary.hasPrefix("netkit net/tc/count on interface eth0 (index 4) at \(name), first"), "\(counter.summary)")
         #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
         // Placed next to a tcx link of another hook: refused, as between two tcx hooks.
@@ -68,8 +68,8 @@ import Testing
     func positionsDecode(field: String, position: TCXPosition) throws {
         let tree = try Self.resolved(Self.text(counter: field))
         let counter = try Self.link(tree, "counter")
-        #expect(counter.target == .tcx(.tcxIngress, position) && counter.kernelType == 11 && counter.attachType == .tcxIngress)
-        #expect(try Self.link(tree, "filter").target == .tcx(.tcxIngress, nil))
+        #expect(counter.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, position))) && counter.kernelType == 11 && counter.attachType == .tcxIngress)
+        #expect(try Self.link(tree, "filter").target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, nil))))
         #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
     }
 

@@ -267,7 +267,7 @@ import Testing
     @Test func aLinkBatchTheKernelRefusesUndoesTheProgramItsLinksUse() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let link = LinkSpec(program: TreePath(joined: "count"), cgroup: "/job", target: .cgroup(AttachType(name: "cgroup_inet_ingress")!), cgroupID: 42)
+        let link = LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: AttachType(name: "cgroup_inet_ingress")!, cgroup: "/job")), resolved: .cgroup(id: 42))
         let plan = Plan(actions: [
             Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "ingress"), change: .createLink(link, mode: 0o600, owner: .unmanaged), manifest: "m"),
@@ -284,8 +284,8 @@ import Testing
     @Test func xdpLinksCarryTheirInterfaceAndModeAndShareTheirProgramsDescriptor() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let generic = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .xdp(.generic), interfaceIndex: 7)
-        let native = LinkSpec(program: TreePath(joined: "count"), interface: "veth1", target: .xdp(nil), interfaceIndex: 8)
+        let generic = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic))), resolved: .interface(index: 7))
+        let native = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth1", hook: .xdp(nil))), resolved: .interface(index: 8))
         let plan = Plan(actions: [
             Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "a"), change: .createLink(generic, mode: 0o600, owner: .unmanaged), manifest: "m"),
@@ -305,9 +305,9 @@ import Testing
     @Test func aTCXLinkAfterAnotherOfThePassIsMadeOnceThatOneExists() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "f.o", objectPath: "/nonexistent/f.o", program: "count")
-        let second = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .tcx(.tcxIngress, .after(TreePath(joined: "first"))),
-                              interfaceIndex: 7)
-        let first = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .tcx(.tcxIngress, nil), interfaceIndex: 7)
+        let second = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .after(TreePath(joined: "first"))))),
+                              resolved: .interface(index: 7))
+        let first = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil))), resolved: .interface(index: 7))
         let plan = Plan(actions: [
             Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "second"), change: .createLink(second, mode: 0o600, owner: .unmanaged), manifest: "m"),
@@ -327,8 +327,8 @@ import Testing
     @Test func anUpdatedLinkMovesInPlaceAndAReplacedXDPLinkIsDetachedFirst() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let xdp = LinkSpec(program: TreePath(joined: "count"), interface: "veth0", target: .xdp(.generic), interfaceIndex: 7)
-        let cgroup = LinkSpec(program: TreePath(joined: "count"), cgroup: "/job", target: .cgroup(.cgroupInetEgress), cgroupID: 5)
+        let xdp = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic))), resolved: .interface(index: 7))
+        let cgroup = LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job")), resolved: .cgroup(id: 5))
         kernel.pinnedObject("ingress")
         kernel.pinnedObject("egress")
         let plan = Plan(actions: [
@@ -359,11 +359,11 @@ import Testing
         }
         let filter = TreePath(joined: "filter")
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "la"), change: .replaceLink(LinkSpec(program: filter, interface: "veth0", target: .tcx(.tcxIngress, nil), interfaceIndex: 7),
+            Action(path: TreePath(joined: "la"), change: .replaceLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil))), resolved: .interface(index: 7)),
                                                                        mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
-            Action(path: TreePath(joined: "lb"), change: .replaceLink(LinkSpec(program: filter, interface: "veth0", target: .tcx(.tcxIngress, .last), interfaceIndex: 7),
+            Action(path: TreePath(joined: "lb"), change: .replaceLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .last))), resolved: .interface(index: 7)),
                                                                        mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
-            Action(path: TreePath(joined: "c"), change: .createLink(LinkSpec(program: filter, cgroup: "/job", target: .cgroup(.cgroupInetEgress), cgroupID: 5),
+            Action(path: TreePath(joined: "c"), change: .createLink(LinkSpec(program: filter, target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job")), resolved: .cgroup(id: 5)),
                                                                      mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
         return (kernel, Executor(kernel: kernel).execute(plan), before)
@@ -426,11 +426,11 @@ import Testing
     /// the program made for it.
     @Test func probeLinksGoToTheBatchOnTheirEventsAndARefusedEventUndoesTheRun() {
         let program = ProgramSpec(object: "p.o", objectPath: "/nonexistent/p.o", program: "probe")
-        var uprobe = LinkSpec(program: TreePath(joined: "probe"), target: .uprobe(UprobeTarget(binary: "/bin/app", symbol: "add")))
-        (uprobe.uprobeFile, uprobe.uprobeOffset) = ("/usr/bin/app", 0x1139)
-        let raw = LinkSpec(program: TreePath(joined: "probe"), target: .rawTracepoint("sched_switch"))
-        var multi = LinkSpec(program: TreePath(joined: "probe"), target: .uprobeMulti(UprobeMultiTarget(binary: "/bin/app", symbols: ["h_*"], isReturn: true)))
-        (multi.uprobeFile, multi.uprobeOffsets) = ("/usr/bin/app", [0x1000, 0x1100])
+        let uprobe = LinkSpec(program: TreePath(joined: "probe"), target: .probe(.uprobe(UprobeTarget(binary: "/bin/app", symbol: "add"))),
+                              resolved: .uprobe(file: "/usr/bin/app", offset: 0x1139, identity: ""))
+        let raw = LinkSpec(program: TreePath(joined: "probe"), target: .tracing(.rawTracepoint("sched_switch")))
+        let multi = LinkSpec(program: TreePath(joined: "probe"), target: .multiProbe(.uprobe(UprobeMultiTarget(binary: "/bin/app", symbols: ["h_*"], isReturn: true))),
+                             resolved: .uprobeMulti(file: "/usr/bin/app", offsets: [0x1000, 0x1100]))
         let plan = Plan(actions: [
             Action(path: TreePath(joined: "probe"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "entered"), change: .createLink(uprobe, mode: 0o600, owner: .unmanaged), manifest: "m"),

@@ -257,7 +257,7 @@ struct KindTemplate: Sendable {
             program = TemplateText(spec.program.text)
             cgroup = spec.cgroup.map(TemplateText.init)
             map = spec.map.map { TemplateText($0.text) }
-            if case .tcx(_, let position?) = spec.target { relative = position.relative.map { TemplateText($0.text) } }
+            relative = spec.relative.map { TemplateText($0.text) }
         }
     }
 
@@ -274,13 +274,12 @@ struct KindTemplate: Sendable {
             return .program(spec)
         case .link(var spec):
             if let program, !program.isLiteral { spec.program = TreePath(joined: program.filled(cgroup, source: source)) }
-            if let text = self.cgroup, !text.isLiteral { spec.cgroup = text.filled(cgroup, source: source) }
-            if let text = map, !text.isLiteral { spec.map = TreePath(joined: text.filled(cgroup, source: source)) }
-            if let text = relative, !text.isLiteral, case .tcx(let attach, let position?) = spec.target {
-                let path = TreePath(joined: text.filled(cgroup, source: source))
-                spec.target = .tcx(attach, position.flags & TCXFlags.before != 0 ? .before(path) : .after(path))
+            func filled(_ text: TemplateText?) -> String? {
+                guard let text, !text.isLiteral else { return nil }
+                return text.filled(cgroup, source: source)
             }
-            return .link(spec)
+            return .link(spec.referencing(cgroup: filled(self.cgroup), map: filled(map).map(TreePath.init(joined:)),
+                                          relative: filled(relative).map(TreePath.init(joined:))))
         }
     }
 }

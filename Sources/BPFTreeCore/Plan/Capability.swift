@@ -111,12 +111,7 @@ extension Plan {
                 owned(owner, action)
             case .createLink(let spec, _, let owner), .replaceLink(let spec, _, let owner, _):
                 batch(action, "creating a link")
-                switch spec.target {
-                case .cgroup: need(.netAdmin, action, "attaching a program to a cgroup")
-                case .uprobe: need(.sysAdmin, action, "opening a uprobe perf event")
-                case .tracepoint, .kprobe: need(.perfmon, action, "opening a perf event")
-                default: break
-                }
+                if let (capability, reason) = spec.target.family.capabilityNeed { need(capability, action, reason) }
                 owned(owner, action)
             case .setOwner(let from, let to):
                 owned(to, from: from, action)

@@ -215,7 +215,7 @@ private struct Planning {
     /// `links` with each tcx link after the link it is placed next to, so that a neighbour made again is
     /// known (`changed`) when the link placed next to it is planned.
     private static func neighboursFirst(_ links: [(DesiredEntry, LiveEntry?, LedgerRecord?)]) -> [(DesiredEntry, LiveEntry?, LedgerRecord?)] {
-        guard links.contains(where: { if case .link(let spec) = $0.0.kind, case .tcx(_, let position?) = spec.target { position.relative != nil } else { false } })
+        guard links.contains(where: { if case .link(let spec) = $0.0.kind { spec.relative != nil } else { false } })
         else { return links }
         var index: [TreePath: Int] = [:]
         for (position, link) in links.enumerated() { index[link.0.path] = position }
@@ -224,8 +224,7 @@ private struct Planning {
         func place(_ position: Int, depth: Int) {
             // Cycles are refused before planning; the depth bound only keeps a bad tree from recursing deep.
             guard depth < links.count, !placed.contains(position) else { return }
-            if case .link(let spec) = links[position].0.kind, case .tcx(_, let relative?) = spec.target,
-               let neighbour = relative.relative.flatMap({ index[$0] }) {
+            if case .link(let spec) = links[position].0.kind, let neighbour = spec.relative.flatMap({ index[$0] }) {
                 place(neighbour, depth: depth + 1)
             }
             if placed.insert(position).inserted { ordered.append(links[position]) }
@@ -396,19 +395,19 @@ private struct Planning {
         // Only a program that differs is moved in place (`updateLink`); whatever else differs too must be seen
         // here, or the program alone would move and the rest stay as it was.
         var onlyProgram: Bool { differences.allSatisfy { $0.field == "program" } }
-        if case .tcx(_, let position?) = spec.target, let relative = position.relative, changed.contains(relative) {
+        if let position = spec.position, let relative = position.relative, changed.contains(relative) {
             // Its neighbour is made again (detached, then placed anew): this link must be placed anew after it.
-            differences.append(FieldDifference(field: position.flags & TCXFlags.before != 0 ? "before" : "after",
+            differences.append(FieldDifference(field: position.field,
                                                declared: "\(relative), which is made again now", live: "next to the link as it was"))
         }
-        if case .tcx(_, let position?) = spec.target, onlyProgram {
+        if case .netDevice(let link) = spec.target, let position = spec.position, onlyProgram {
             // Placed next to a declared program or link: the neighbour it must have, by its live id.
             let relative: (id: UInt32, isLink: Bool)? = switch position.relative.flatMap({ live[$0]?.kind }) {
             case .program(let program)?: (program.id, false)
             case .link(let link)?: (link.id, true)
             default: nil
             }
-            if let difference = spec.positionDifference(from: info, relative: relative) { differences.append(difference) }
+            if let difference = link.positionDifference(from: info, relative: relative) { differences.append(difference) }
         }
         if let map = spec.map, onlyProgram {
             if changed.contains(map) {

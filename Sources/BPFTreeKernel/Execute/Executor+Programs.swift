@@ -83,9 +83,9 @@ extension Executor {
             for (link, result) in zip(batch, results) {
                 let path = plan.actions[link.index].path
                 do throws(KernelError) {
-                    if case .refused(-ENOENT) = result, case .tcx(let attach, let position?) = link.spec.target, let relative = position.relative {
+                    if case .refused(-ENOENT) = result, let relative = link.spec.relative {
                         throw KernelError("BPF_LINK_CREATE (batch program)", path: path.description, negativeErrno: -ENOENT,
-                                          detail: "'\(relative)' is not attached at \(attach.name) of interface \(link.spec.interface ?? "")")
+                                          detail: "'\(relative)' is not attached at \(link.spec.attachType.name) of interface \(link.spec.interface ?? "")")
                     }
                     let descriptor: Descriptor
                     do throws(KernelError) {
@@ -110,7 +110,7 @@ extension Executor {
             default: continue
             }
             // A tcx link placed next to a link of this batch needs that link's id: run the batch first.
-            let relative = if case .tcx(_, let position) = spec.target { position?.relative } else { nil as TreePath? }
+            let relative = spec.relative
             if batch.count >= perRun { try flush() }
             if let relative, batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
@@ -125,8 +125,8 @@ extension Executor {
         return runs
     }
 
-    /// The LINK_CREATE of `spec`: the program from its pin, and its cgroup, interface or network namespace
-    /// (checked to be the one planned).
+    /// The LINK_CREATE of `spec`: the program from its pin, and what its family attaches it to (checked to
+    /// be what was planned).
     private func linkOp(_ spec: LinkSpec, for path: TreePath, staging: Staging,
                         programs: inout [TreePath: Descriptor]) throws(KernelError) -> LinkOp {
         let location = staging.location(of: spec.program)
@@ -137,91 +137,7 @@ extension Executor {
             program = try kernel.openPin(location)
             programs[location] = program
         }
-        func unresolved(_ what: String) -> KernelError {
-            KernelError("create link", path: path.description, detail: "the \(what) was not resolved")
-        }
-        switch spec.target {
-        case .cgroup(let attach):
-            guard let name = spec.cgroup, let id = spec.cgroupID else { throw unresolved("cgroup") }
-            let cgroup = try kernel.openCgroup(name, id: id, for: path)
-            return LinkOp(program: program, target: cgroup, attachType: attach.kernelValue, info: [])
-        case .cgroupIterator(let order):
-            guard let id = spec.cgroupID else { throw unresolved("cgroup") }
-            // union bpf_iter_link_info, cgroup: order (u32), cgroup_fd (u32), cgroup_id (u64).
-            var info: [UInt8] = []
-            withUnsafeBytes(of: order.kernelValue.littleEndian) { info += $0 }
-            withUnsafeBytes(of: UInt32(0)) { info += $0 }
-            withUnsafeBytes(of: id.littleEndian) { info += $0 }
-            return LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
-        case .iterator(_, let scope):
-            // union bpf_iter_link_info, task: tid, pid, pid_fd (u32 each, padded to the union's 16 bytes); empty for every task.
-            var info: [UInt8] = []
-            if let scope {
-                for word in [scope.tid, scope.pid, 0, 0] { withUnsafeBytes(of: word.littleEndian) { info += $0 } }
-            }
-            return LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: info)
-        case .xdp(let mode):
-            guard let index = spec.interfaceIndex else { throw unresolved("interface") }
-            try kernel.checkInterface(spec.interface ?? "", index: index, for: path)
-            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
-                          flags: mode?.flags ?? 0, info: [])
-        case .netns(let attach):
-            guard let netns = spec.netns, let inode = spec.netnsInode else { throw unresolved("network namespace") }
-            let namespace = try kernel.openNamespace(netns, inode: inode, for: path)
-            return LinkOp(program: program, target: namespace, attachType: attach.kernelValue, info: [])
-        case .tcx(let attach, let position):
-            guard let index = spec.interfaceIndex else { throw unresolved("interface") }
-            try kernel.checkInterface(spec.interface ?? "", index: index, for: path)
-            var flags = position?.flags ?? 0
-            var relativeID: UInt32 = 0
-            if let relative = position?.relative {
-                let object = try kernel.openPin(staging.location(of: relative))
-                let found = try kernel.objectID(object, path: relative)
-                relativeID = found.id
-                if found.isLink { flags |= TCXFlags.link }
-            }
-            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: attach.kernelValue, flags: flags,
-                          relativeID: relativeID, info: [])
-        case .tracepoint, .uprobe, .kprobe:
-            let event = try kernel.openPerfEvent(spec, for: path)
-            return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
-        case .rawTracepoint(let name):
-            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceRawTP.kernelValue, info: [])
-            op.rawTracepoint = name
-            return op
-        case .tracing(let attach):
-            return LinkOp(program: program, target: nil, attachType: attach.kernelValue, info: [])
-        case .mapIterator:
-            guard let path = spec.map else { throw unresolved("map") }
-            let map = try kernel.openPin(staging.location(of: path))
-            // union bpf_iter_link_info, map: map_fd (u32), then the rest of the union.
-            var info: [UInt8] = []
-            withUnsafeBytes(of: UInt32(bitPattern: map.rawValue).littleEndian) { info += $0 }
-            info += [UInt8](repeating: 0, count: 12)
-            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
-            op.keepAlive = [map]
-            return op
-        case .sockmap(let attach):
-            guard let path = spec.map else { throw unresolved("map") }
-            return LinkOp(program: program, target: try kernel.openPin(staging.location(of: path)), attachType: attach.kernelValue, info: [])
-        case .netfilter(let hook):
-            var op = LinkOp(program: program, target: nil, attachType: AttachType.netfilter.kernelValue, info: [])
-            // link_create.netfilter: pf, hooknum, priority, flags.
-            for word in [hook.family.kernelValue, hook.hook.kernelValue, UInt32(bitPattern: hook.priority), hook.flags] {
-                withUnsafeBytes(of: word.littleEndian) { op.args += $0 }
-            }
-            return op
-        case .kprobeMulti(let probe):
-            guard let functions = spec.kprobeFunctions else { throw unresolved("kprobe") }
-            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceKprobeMulti.kernelValue, info: [])
-            op.kprobeMulti = (functions, probe.flags)
-            return op
-        case .uprobeMulti(let probe):
-            guard let file = spec.uprobeFile, let offsets = spec.uprobeOffsets else { throw unresolved("uprobe") }
-            var op = LinkOp(program: program, target: nil, attachType: AttachType.traceUprobeMulti.kernelValue, info: [])
-            op.uprobeMulti = (file, offsets, probe.flags, UInt32(probe.pid ?? 0))
-            return op
-        }
+        return try spec.target.kernel.linkOp(spec, program: program, at: path, LinkContext(kernel: kernel, location: staging.location(of:)))
     }
 
     /// `indices` with every tcx link after the link of this pass it is placed next to (positions do not
@@ -232,8 +148,7 @@ extension Executor {
         func relative(_ index: Int) -> Int? {
             switch plan.actions[index].change {
             case .createLink(let spec, _, _), .replaceLink(let spec, _, _, _):
-                guard case .tcx(_, let position) = spec.target, let path = position?.relative else { return nil }
-                return byPath[path]
+                return spec.relative.flatMap { byPath[$0] }
             default: return nil
             }
         }

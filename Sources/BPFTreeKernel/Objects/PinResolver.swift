@@ -40,50 +40,15 @@ public enum PinResolver {
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(var spec):
-                /// `found`'s value, or nil and a diagnostic on the link's field `name`.
-                func resolved<T>(_ name: String, _ value: String, _ found: Result<T, KernelError>) -> T? {
-                    switch found {
-                    case .success(let resolved): return resolved
-                    case .failure(let error):
-                        diagnostics.append(Diagnostic("\(name) '\(value)': \(error.detail ?? error.description)",
-                                                      at: spec.locations[name] ?? origin.location, field: "\(origin.field).link.\(name)"))
-                        return nil
-                    }
+                guard spec.resolved == .none else { return }
+                switch spec.target.kernel.resolve(spec, cgroups: &cgroupIDs) {
+                case .success(let resolved):
+                    spec.resolved = resolved
+                    kind = .link(spec)
+                case .failure(let problem):
+                    diagnostics.append(Diagnostic("\(problem.field) '\(problem.value)': \(problem.error.detail ?? problem.error.description)",
+                                                  at: spec.locations[problem.field] ?? origin.location, field: "\(origin.field).link.\(problem.field)"))
                 }
-                if let cgroup = spec.cgroup, spec.cgroupID == nil {
-                    let found = cgroupIDs[cgroup] ?? cgroupID(cgroup)
-                    cgroupIDs[cgroup] = found
-                    spec.cgroupID = resolved("cgroup", cgroup, found)
-                }
-                if let interface = spec.interface, spec.interfaceIndex == nil {
-                    spec.interfaceIndex = resolved("interface", interface, interfaceIndex(interface))
-                }
-                if let netns = spec.netns, spec.netnsInode == nil {
-                    spec.netnsInode = resolved("netns", netns, namespaceInode(netns))
-                }
-                switch spec.target {
-                case .tracepoint(let category, let name) where spec.tracepointID == nil:
-                    spec.tracepointID = resolved("tracepoint", "\(category)/\(name)", ProbeTargets.tracepointID(category, name))
-                case .rawTracepoint(let name):
-                    _ = resolved("rawTracepoint", name, ProbeTargets.rawTracepoint(name))
-                case .uprobe(let probe) where spec.uprobeOffset == nil:
-                    if let (file, offset, identity) = resolved("uprobe", probe.location, ProbeTargets.uprobe(probe)) {
-                        (spec.uprobeFile, spec.uprobeOffset, spec.uprobeFileIdentity) = (file, offset, identity)
-                    }
-                case .uprobeMulti(let probe) where spec.uprobeOffsets == nil:
-                    if let (file, offsets) = resolved("uprobe", probe.description, ProbeTargets.uprobeMulti(probe)) {
-                        (spec.uprobeFile, spec.uprobeOffsets) = (file, offsets)
-                    }
-                case .kprobeMulti(let probe) where spec.kprobeFunctions == nil:
-                    spec.kprobeFunctions = resolved("kprobe", probe.description, ProbeTargets.kprobeMulti(probe))
-                case .kprobe(let probe):
-                    _ = resolved("kprobe", probe.function, ProbeTargets.kprobe(probe))
-                case .iterator(_, let scope?):
-                    _ = resolved(scope.field, "\(scope.tid != 0 ? scope.tid : scope.pid)", ProbeTargets.task(scope))
-                default:
-                    break
-                }
-                kind = .link(spec)
             case .directory, .map:
                 break
             }

@@ -179,13 +179,11 @@ public enum ProbeTargets {
         let fd: Int32
         var isUprobe = false
         switch spec.target {
-        case .tracepoint:
-            guard let id = spec.tracepointID else { throw unresolved("tracepoint") }
+        case .probe(.tracepoint):
+            guard let id = spec.resolved.tracepointID else { throw unresolved("tracepoint") }
             fd = bt_perf_tracepoint_open(id)
-        case .uprobe(let probe):
-            guard let file = spec.uprobeFile, let offset = spec.uprobeOffset, let planned = spec.uprobeFileIdentity else {
-                throw unresolved("uprobe")
-            }
+        case .probe(.uprobe(let probe)):
+            guard case .uprobe(let file, let offset, let planned) = spec.resolved else { throw unresolved("uprobe") }
             isUprobe = true
             // The kernel opens the file by its path: the offset holds only for the file it was read from, so the
             // path must name that file before and after the event is made (a binary replaced in between, e.g. a
@@ -198,7 +196,7 @@ public enum ProbeTargets {
                     throw error
                 }
             }
-        case .kprobe(let probe):
+        case .probe(.kprobe(let probe)):
             fd = try probeEvent("kprobe", probe.isReturn, probe.function, probe.offset, pid: 0)
         default:
             throw KernelError("create link", path: link.description, detail: "not a perf event link")

@@ -1,0 +1,58 @@
+import BPFTreeYAML
+
+/// A program attached to a cgroup v2 directory (`BPF_LINK_TYPE_CGROUP`), e.g. at `cgroup_inet_egress`.
+public struct CgroupLink: Hashable, Sendable, LinkFamily {
+    /// One of the cgroup attach types (`AttachType.isCgroup`).
+    public var attach: AttachType
+    /// Absolute, or relative to the cgroup v2 mount.
+    public var cgroup: String
+
+    public init(attach: AttachType, cgroup: String) {
+        (self.attach, self.cgroup) = (attach, cgroup)
+    }
+
+    var kernelType: UInt32 { 3 }
+    var attachType: AttachType { attach }
+    var updatable: Bool { true }
+    var capabilityNeed: (Capability, String)? { (.netAdmin, "attaching a program to a cgroup") }
+
+    func summary(_ program: TreePath, _ resolved: LinkResolution) -> String {
+        "\(program) on cgroup \(cgroup)\(resolved.cgroupID.map { " (id \($0))" } ?? "") at \(attach.name)"
+    }
+
+    func fingerprintText(_ resolved: LinkResolution) -> String { "cgroup \(attach.kernelValue)" }
+
+    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        var differences = attachDifference(attach, live.attachType).map { [$0] } ?? []
+        if let difference = Self.cgroupDifference(cgroup, resolved, live) { differences.append(difference) }
+        return differences
+    }
+
+    /// A cgroup link's or cgroup iterator's cgroup against the live one's.
+    static func cgroupDifference(_ cgroup: String, _ resolved: LinkResolution, _ live: LiveLinkInfo) -> FieldDifference? {
+        guard let id = resolved.cgroupID, live.cgroupID != id else { return nil }
+        return FieldDifference(field: "cgroup", declared: "\(cgroup) (id \(id))",
+                               live: live.cgroupID == 0 ? "a removed cgroup" : "cgroup id \(live.cgroupID)")
+    }
+}
+
+extension PinSpecDecoder {
+    /// A cgroup link (`attachType:` one of the cgroup attach types).
+    func cgroupLink(_ attach: AttachType, _ block: Fields, node: YAMLNode, _ field: String) -> LinkTarget? {
+        hosted("cgroup", block, node: node, field, cgroupPath) { .cgroup(CgroupLink(attach: attach, cgroup: $0)) }
+    }
+
+    /// A cgroup v2 directory: absolute or relative to the cgroup v2 mount, without `.`/`..` segments.
+    func cgroupPath(_ node: YAMLNode, _ field: String) -> String? {
+        guard let text = reader.string(node, field) else { return nil }
+        if let problem = placeholderProblem(text, CgroupTemplate.linkPlaceholders) {
+            reader.error(problem, at: node, field)
+            return nil
+        }
+        if text.isEmpty || text.split(separator: "/").contains(where: { $0 == "." || $0 == ".." }) {
+            reader.error("'\(text)' must name a cgroup directory, without '.' or '..' segments", at: node, field)
+            return nil
+        }
+        return text
+    }
+}

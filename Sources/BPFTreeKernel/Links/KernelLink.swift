@@ -1,0 +1,63 @@
+import BPFTreeCore
+
+/// What the kernel layer does for one family of links: find what its target is before planning, and
+/// give the `BPF_LINK_CREATE` that makes it. One file per family beside this one.
+protocol KernelLink {
+    /// What the kernel says the target of `spec` is (`.none`: nothing to remember, but it was checked to
+    /// exist); `cgroups`: the cgroups already opened in this pass, by path.
+    func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem>
+    /// The `BPF_LINK_CREATE` of `spec` for `program`, its target checked to be the one planned.
+    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp
+}
+
+extension KernelLink {
+    func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
+        .success(.none)
+    }
+}
+
+/// A link target the kernel refuses before planning: the `link:` field and its value, and why.
+struct LinkTargetProblem: Error {
+    var field: String
+    var value: String
+    var error: KernelError
+}
+
+/// What a family's `linkOp` makes its calls through: the executor's kernel (a test's fake stands in), and
+/// where a declared path is while the run stages it.
+struct LinkContext {
+    var kernel: any KernelOperations
+    var location: (TreePath) -> TreePath
+
+    /// The error of a target that was not resolved before planning.
+    func unresolved(_ what: String, _ path: TreePath) -> KernelError {
+        KernelError("create link", path: path.description, detail: "the \(what) was not resolved")
+    }
+}
+
+extension LinkTarget {
+    /// The family's kernel-layer code: every family's Core type conforms to `KernelLink` in this folder
+    /// (`KernelLinkTests` checks each).
+    var kernel: any KernelLink {
+        (familyValue as? any KernelLink) ?? MissingKernelLink()
+    }
+}
+
+/// A family without kernel-layer code: refused with what is missing, never attached.
+private struct MissingKernelLink: KernelLink {
+    func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
+        .failure(LinkTargetProblem(field: "program", value: spec.program.description,
+                                   error: KernelError("resolve link", path: spec.program.description, detail: "bpftree has no kernel code for \(spec.summary)")))
+    }
+
+    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        throw KernelError("create link", path: path.description, detail: "bpftree has no kernel code for \(spec.summary)")
+    }
+}
+
+extension Result where Failure == KernelError {
+    /// This result, a failure named as the `link:` field `field` with value `value`.
+    func on(_ field: String, _ value: String) -> Result<Success, LinkTargetProblem> {
+        mapError { LinkTargetProblem(field: field, value: value, error: $0) }
+    }
+}

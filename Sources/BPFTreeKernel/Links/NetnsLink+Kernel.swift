@@ -1,0 +1,14 @@
+import BPFTreeCore
+
+/// Network namespace links: the namespace file is known by its inode, checked again when it is opened.
+extension NetnsLink: KernelLink {
+    func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
+        PinResolver.namespaceInode(namespace).map { .namespace(inode: $0) }.on("netns", namespace)
+    }
+
+    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        guard let inode = spec.resolved.namespaceInode else { throw context.unresolved("network namespace", path) }
+        let opened = try context.kernel.openNamespace(namespace, inode: inode, for: path)
+        return LinkOp(program: program, target: opened, attachType: attach.kernelValue, info: [])
+    }
+}

@@ -1,0 +1,23 @@
+import BPFTreeCore
+
+/// Tracepoint, kprobe and uprobe links: made on a perf event bpftree opens (`ProbeTargets`); the
+/// tracepoint's id and the uprobe's file offset are found before planning, the kernel function checked
+/// to exist.
+extension ProbeLink: KernelLink {
+    func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
+        switch self {
+        case .tracepoint(let category, let name):
+            return ProbeTargets.tracepointID(category, name).map { .tracepoint(id: $0) }.on("tracepoint", "\(category)/\(name)")
+        case .uprobe(let probe):
+            return ProbeTargets.uprobe(probe).map { .uprobe(file: $0.file, offset: $0.offset, identity: $0.identity) }
+                .on("uprobe", probe.location)
+        case .kprobe(let probe):
+            return ProbeTargets.kprobe(probe).map { .none }.on("kprobe", probe.function)
+        }
+    }
+
+    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        let event = try context.kernel.openPerfEvent(spec, for: path)
+        return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
+    }
+}
