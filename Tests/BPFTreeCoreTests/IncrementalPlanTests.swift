@@ -91,7 +91,7 @@ import Testing
                                                 mapIDs: spec.maps.compactMap { ids[$0.path] }))
             case .link(let spec):
                 kind = .link(LiveLinkInfo(id: UInt32(inode), type: spec.kernelType, programID: ids[spec.program] ?? 0,
-                                          attachType: AttachType.cgroupInetEgress.kernelValue, cgroupID: spec.resolved.cgroupID ?? 0))
+                                          details: .cgroup(CgroupLink.Live(attach: AttachType.cgroupInetEgress.kernelValue, cgroupID: spec.resolved.cgroupID ?? 0))))
             }
             let mode = entry.mode ?? (entry.kind == .directory ? Defaults.directoryMode : Defaults.pinMode)
             live.record(entry.path, LiveEntry(kind: kind, mode: mode, inode: inode))

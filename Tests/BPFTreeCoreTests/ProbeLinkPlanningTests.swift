@@ -102,12 +102,12 @@ import Testing
     @Test func aUprobeLinkIsComparedByKindFileAndOffset() throws {
         var spec = try Self.link(Self.text("uprobe: {binary: /bin/bash, symbol: readline, return: true}"))
         spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "")
-        var live = LiveLinkInfo(id: 1, type: 7, programID: 5)
-        (live.perfEventType, live.probeName, live.probeOffset) = (PerfEventKind.uretprobe.rawValue, "/usr/bin/bash", 0x1000)
+        var probe = ProbeLink.Live(kind: PerfEventKind.uretprobe.rawValue, name: "/usr/bin/bash", offset: 0x1000)
+        var live: LiveLinkInfo { LiveLinkInfo(id: 1, type: 7, programID: 5, details: .probe(probe)) }
         #expect(spec.differences(from: live, programID: 5).isEmpty)
-        live.probeOffset = 0x2000
+        probe.offset = 0x2000
         #expect(spec.differences(from: live, programID: 5).map(\.field) == ["uprobe.symbol"])
-        live.perfEventType = PerfEventKind.uprobe.rawValue
+        probe.kind = PerfEventKind.uprobe.rawValue
         #expect(spec.differences(from: live, programID: 5).map { "\($0.field) \($0.declared) \($0.live)" } == ["event uretprobe uprobe"])
         spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:42")
         #expect(spec.unobserved?.field == "uprobe" && spec.unobserved?.value == "/bin/bash as it is now (device:inode 8:42), in every process")
@@ -118,10 +118,9 @@ import Testing
 
     @Test func aTracepointLinkIsComparedByName() throws {
         let spec = try Self.link(Self.text("tracepoint: sched/sched_process_exec"))
-        var live = LiveLinkInfo(id: 1, type: 7, programID: 5)
-        (live.perfEventType, live.probeName) = (PerfEventKind.tracepoint.rawValue, "sched_process_exec")
+        var live = LiveLinkInfo(id: 1, type: 7, programID: 5, details: .probe(ProbeLink.Live(kind: PerfEventKind.tracepoint.rawValue, name: "sched_process_exec")))
         #expect(spec.differences(from: live, programID: 5).isEmpty)
-        live.probeName = "sched_switch"
+        live.details = .probe(ProbeLink.Live(kind: PerfEventKind.tracepoint.rawValue, name: "sched_switch"))
         #expect(spec.differences(from: live, programID: 5).map(\.field) == ["tracepoint"])
         let raw = try Self.link(Self.text("rawTracepoint: sched_process_exec"))
         #expect(raw.differences(from: LiveLinkInfo(id: 1, type: 7, programID: 5), programID: 5).map(\.field) == ["type"])

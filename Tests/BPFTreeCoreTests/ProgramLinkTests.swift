@@ -36,8 +36,8 @@ import Testing
 
     static let mapInfo = LiveMapInfo(id: 5, type: 9, keySize: 8, valueSize: 16, maxEntries: 64, flags: 0)
     static let programInfo = LiveProgramInfo(id: 20, type: 8, tag: 0x0102_0304_0506_0708, name: "count_egress", mapIDs: [5])
-    static let egressInfo = LiveLinkInfo(id: 30, type: 3, programID: 20, attachType: 1, cgroupID: 77)
-    static let statsInfo = LiveLinkInfo(id: 31, type: 4, programID: 20, cgroupID: 77, iteratorTarget: "cgroup", iteratorOrder: 2)
+    static let egressInfo = LiveLinkInfo(id: 30, type: 3, programID: 20, details: .cgroup(CgroupLink.Live(attach: 1, cgroupID: 77)))
+    static let statsInfo = LiveLinkInfo(id: 31, type: 4, programID: 20, details: .iterator(IteratorLink.Live(target: "cgroup", order: 2, cgroupID: 77)))
 
     /// The converged live tree, every entry owned by the ledger.
     static func converged() -> (LiveTree, Ledger) {
@@ -239,7 +239,7 @@ import Testing
     @Test func aLinkOnAnotherCgroupOrProgramDiffers() throws {
         var (live, ledger) = Self.converged()
         var moved = Self.egressInfo
-        moved.cgroupID = 0
+        moved.details = .cgroup(CgroupLink.Live(attach: 1, cgroupID: 0))
         live.entries[path("jobs/A/egress")]?.kind = .link(moved)
         var other = Self.statsInfo
         other.programID = 99

@@ -116,9 +116,9 @@ import Testing
             ("net", .directory, 0), ("net/tc", .directory, 0),
             ("net/tc/drop", .program(LiveProgramInfo(id: 20, type: 3, tag: 2, name: "drop_udp9")), 2),
             ("net/tc/count", .program(LiveProgramInfo(id: 21, type: 3, tag: 1, name: "count_all")), 1),
-            ("net/tc/filter", .link(LiveLinkInfo(id: 30, type: 11, programID: 20, attachType: 46, interfaceIndex: 4)),
+            ("net/tc/filter", .link(LiveLinkInfo(id: 30, type: 11, programID: 20, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 4)))),
              try link(recorded, "filter").fingerprint),
-            ("net/tc/counter", .link(LiveLinkInfo(id: 31, type: 11, programID: 21, attachType: 46, interfaceIndex: 4)),
+            ("net/tc/counter", .link(LiveLinkInfo(id: 31, type: 11, programID: 21, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 4)))),
              try link(recorded, "counter").fingerprint),
         ]
         for (index, (text, kind, fingerprint)) in entries.enumerated() {
@@ -156,7 +156,7 @@ import Testing
     @Test func aLinkOnAnotherProgramIsUpdatedInPlace() throws {
         let tree = try Self.resolved(Self.text())
         var (live, ledger) = try Self.converged(tree)
-        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, attachType: 46, interfaceIndex: 4))
+        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 4))))
         let plan = try Self.plan(tree, live, ledger)
         #expect(plan.actions.map(\.kind) == ["updateLink"], "\(plan.actions.map(\.reason))")
         guard case .updateLink(let spec, let from, _)? = plan.actions.first?.change else { return }
@@ -168,7 +168,7 @@ import Testing
     /// (which would leave the position as it was, and the next diff with a change).
     @Test func aLinkOnAnotherProgramAndAtAnotherPositionIsRemade() throws {
         var (live, ledger) = try Self.converged(try Self.resolved(Self.text()))
-        live.entries[path("net/tc/counter")]?.kind = .link(LiveLinkInfo(id: 31, type: 11, programID: 99, attachType: 46, interfaceIndex: 4))
+        live.entries[path("net/tc/counter")]?.kind = .link(LiveLinkInfo(id: 31, type: 11, programID: 99, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 4))))
         let plan = try Self.plan(try Self.resolved(Self.text(counter: "position: last")), live, ledger)
         #expect(plan.actions.map(\.kind) == ["replaceLink"] && plan.actions.first?.path == path("net/tc/counter"), "\(plan.actions.map(\.reason))")
         #expect(plan.actions.first?.reason.contains("position: declared last, live another, when the link was made") == true, "\(plan.actions.map(\.reason))")
@@ -187,8 +187,9 @@ import Testing
         var (live, ledger) = try Self.converged(tree)
         // Another program was put first: the filter (30) is second, the counter (31) right after it.
         for name in ["filter", "counter"] {
-            guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind else { continue }
-            (info.tcxLinks, info.tcxPrograms) = ([0, 30, 31], [77, 20, 21])
+            guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind, case .netDevice(var device) = info.details else { continue }
+            (device.hookLinks, device.hookPrograms) = ([0, 30, 31], [77, 20, 21])
+            info.details = .netDevice(device)
             live.entries[path("net/tc/\(name)")]?.kind = .link(info)
         }
         let plan = try Self.plan(tree, live, ledger)
@@ -202,7 +203,7 @@ import Testing
     @Test func aLinkOnAnotherInterfaceIsRemade() throws {
         let tree = try Self.resolved(Self.text())
         var (live, ledger) = try Self.converged(tree)
-        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, attachType: 46, interfaceIndex: 5))
+        live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 5))))
         let plan = try Self.plan(tree, live, ledger)
         #expect(plan.actions.map { "\($0.kind) \($0.path)" } == ["replaceLink net/tc/filter", "replaceLink net/tc/counter"], "\(plan.actions.map(\.reason))")
     }
@@ -214,8 +215,9 @@ import Testing
         var (live, ledger) = try Self.converged(tree)
         func order(_ links: [UInt32], programs: [UInt32]) {
             for name in ["filter", "counter"] {
-                guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind else { continue }
-                (info.tcxLinks, info.tcxPrograms) = (links, programs)
+                guard case .link(var info)? = live.entries[path("net/tc/\(name)")]?.kind, case .netDevice(var device) = info.details else { continue }
+                (device.hookLinks, device.hookPrograms) = (links, programs)
+                info.details = .netDevice(device)
                 live.entries[path("net/tc/\(name)")]?.kind = .link(info)
             }
         }

@@ -11,6 +11,17 @@ public struct CgroupLink: Hashable, Sendable, LinkFamily {
         (self.attach, self.cgroup) = (attach, cgroup)
     }
 
+    /// What `bpf_link_info` reports of a cgroup link.
+    public struct Live: Hashable, Sendable {
+        public var attach: UInt32
+        /// 0 once the cgroup is gone.
+        public var cgroupID: UInt64
+
+        public init(attach: UInt32, cgroupID: UInt64) {
+            (self.attach, self.cgroupID) = (attach, cgroupID)
+        }
+    }
+
     var kernelType: UInt32 { 3 }
     var attachType: AttachType { attach }
     var updatable: Bool { true }
@@ -23,16 +34,14 @@ public struct CgroupLink: Hashable, Sendable, LinkFamily {
     func fingerprintText(_ resolved: LinkResolution) -> String { "cgroup \(attach.kernelValue)" }
 
     func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
-        var differences = attachDifference(attach, live.attachType).map { [$0] } ?? []
-        if let difference = Self.cgroupDifference(cgroup, resolved, live) { differences.append(difference) }
-        return differences
+        guard case .cgroup(let live) = live.details else { return [] }
+        return [attachDifference(attach, live.attach), Self.cgroupDifference(cgroup, resolved, live.cgroupID)].compactMap { $0 }
     }
 
-    /// A cgroup link's or cgroup iterator's cgroup against the live one's.
-    static func cgroupDifference(_ cgroup: String, _ resolved: LinkResolution, _ live: LiveLinkInfo) -> FieldDifference? {
-        guard let id = resolved.cgroupID, live.cgroupID != id else { return nil }
-        return FieldDifference(field: "cgroup", declared: "\(cgroup) (id \(id))",
-                               live: live.cgroupID == 0 ? "a removed cgroup" : "cgroup id \(live.cgroupID)")
+    /// A cgroup link's or cgroup iterator's cgroup against the live one's (`live`: its id, 0 when gone).
+    static func cgroupDifference(_ cgroup: String, _ resolved: LinkResolution, _ live: UInt64) -> FieldDifference? {
+        guard let id = resolved.cgroupID, live != id else { return nil }
+        return FieldDifference(field: "cgroup", declared: "\(cgroup) (id \(id))", live: live == 0 ? "a removed cgroup" : "cgroup id \(live)")
     }
 }
 

@@ -11,6 +11,21 @@ public enum IteratorLink: Hashable, Sendable, LinkFamily {
     /// when it has a scope.
     case plain(String, TaskScope?)
 
+    /// What `bpf_link_info` reports of an iterator: its target, and the cgroup (id, order), map or
+    /// task it walks (0 where it has none).
+    public struct Live: Hashable, Sendable {
+        public var target: String
+        public var order: UInt32 = 0
+        public var cgroupID: UInt64 = 0
+        public var mapID: UInt32 = 0
+        public var taskTID: UInt32 = 0
+        public var taskPID: UInt32 = 0
+
+        public init(target: String, order: UInt32 = 0, cgroupID: UInt64 = 0, mapID: UInt32 = 0, taskTID: UInt32 = 0, taskPID: UInt32 = 0) {
+            (self.target, self.order, self.cgroupID, self.mapID, self.taskTID, self.taskPID) = (target, order, cgroupID, mapID, taskTID, taskPID)
+        }
+    }
+
     /// The iterator target, as the kernel names it.
     var name: String {
         switch self {
@@ -39,18 +54,18 @@ public enum IteratorLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
-        if live.iteratorTarget != name {
-            var differences = [FieldDifference(field: "iter", declared: name, live: live.iteratorTarget)]
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .iterator(let live) = info.details else { return [] }
+        if live.target != name {
+            var differences = [FieldDifference(field: "iter", declared: name, live: live.target)]
             if case .cgroup(let cgroup, let order) = self {
-                differences += Self.orderDifference(order, live).map { [$0] } ?? []
-                differences += CgroupLink.cgroupDifference(cgroup, resolved, live).map { [$0] } ?? []
+                differences += [Self.orderDifference(order, live), CgroupLink.cgroupDifference(cgroup, resolved, live.cgroupID)].compactMap { $0 }
             }
             return differences
         }
         switch self {
         case .cgroup(let cgroup, let order):
-            return [Self.orderDifference(order, live), CgroupLink.cgroupDifference(cgroup, resolved, live)].compactMap { $0 }
+            return [Self.orderDifference(order, live), CgroupLink.cgroupDifference(cgroup, resolved, live.cgroupID)].compactMap { $0 }
         case .map:
             return []
         case .plain(_, let scope):
@@ -60,10 +75,10 @@ public enum IteratorLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    private static func orderDifference(_ order: CgroupIteratorOrder, _ live: LiveLinkInfo) -> FieldDifference? {
-        live.iteratorOrder == order.kernelValue ? nil
+    private static func orderDifference(_ order: CgroupIteratorOrder, _ live: Live) -> FieldDifference? {
+        live.order == order.kernelValue ? nil
             : FieldDifference(field: "order", declared: order.rawValue,
-                              live: CgroupIteratorOrder(kernelValue: live.iteratorOrder)?.rawValue ?? "\(live.iteratorOrder)")
+                              live: CgroupIteratorOrder(kernelValue: live.order)?.rawValue ?? "\(live.order)")
     }
 
     func problems(of spec: LinkSpec, image: ProgramImage, at path: TreePath, in tree: DesiredTree) -> [LinkProblem] {

@@ -8,6 +8,21 @@ public enum MultiProbeLink: Hashable, Sendable, LinkFamily {
     case kprobe(KprobeMultiTarget)
     case uprobe(UprobeMultiTarget)
 
+    /// What `bpf_link_info` reports of a multi-probe link: (uprobes) the file, how many offsets or
+    /// functions, the offsets' digest (`offsetsDigest`, 0 when not read), the flags (1: return probes)
+    /// and the process (0: every one).
+    public struct Live: Hashable, Sendable {
+        public var file: String
+        public var count: Int
+        public var digest: UInt64
+        public var flags: UInt32
+        public var pid: UInt32
+
+        public init(file: String = "", count: Int, digest: UInt64 = 0, flags: UInt32 = 0, pid: UInt32 = 0) {
+            (self.file, self.count, self.digest, self.flags, self.pid) = (file, count, digest, flags, pid)
+        }
+    }
+
     var kernelType: UInt32 { if case .kprobe = self { 8 } else { 12 } }
     var attachType: AttachType { if case .kprobe = self { .traceKprobeMulti } else { .traceUprobeMulti } }
 
@@ -29,28 +44,28 @@ public enum MultiProbeLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .multiProbe(let live) = info.details else { return [] }
         switch self {
         case .uprobe(let probe):
             let (file, offsets): (String?, [UInt64]?) = if case .uprobeMulti(let file, let offsets) = resolved { (file, offsets) } else { (nil, nil) }
-            if let file, live.probeName != file {
-                return [FieldDifference(field: "uprobe.binary", declared: probe.binary, live: live.probeName)]
-            } else if live.probeFlags != probe.flags {
-                return [FieldDifference(field: "uprobe.return", declared: "\(probe.isReturn)", live: "\(live.probeFlags & 1 == 1)")]
-            } else if live.probePID != UInt32(probe.pid ?? 0) {
+            if let file, live.file != file {
+                return [FieldDifference(field: "uprobe.binary", declared: probe.binary, live: live.file)]
+            } else if live.flags != probe.flags {
+                return [FieldDifference(field: "uprobe.return", declared: "\(probe.isReturn)", live: "\(live.flags & 1 == 1)")]
+            } else if live.pid != UInt32(probe.pid ?? 0) {
                 return [FieldDifference(field: "uprobe.pid", declared: probe.pid.map(String.init) ?? "every process",
-                                        live: live.probePID == 0 ? "every process" : "\(live.probePID)")]
-            } else if let offsets, live.probeCount != offsets.count
-                        || (live.probeOffsetsDigest != 0 && live.probeOffsetsDigest != offsetsDigest(offsets)) {
+                                        live: live.pid == 0 ? "every process" : "\(live.pid)")]
+            } else if let offsets, live.count != offsets.count || (live.digest != 0 && live.digest != offsetsDigest(offsets)) {
                 return [FieldDifference(field: "uprobe.symbols", declared: "\(offsets.count) functions at their file offsets now",
-                                        live: "\(live.probeCount) functions at other offsets")]
+                                        live: "\(live.count) functions at other offsets")]
             }
             return []
         case .kprobe(let probe):
-            if live.probeFlags != probe.flags {
-                return [FieldDifference(field: "kprobe.return", declared: "\(probe.isReturn)", live: "\(live.probeFlags & 1 == 1)")]
-            } else if case .kprobeMulti(let functions) = resolved, live.probeCount != functions.count {
-                return [FieldDifference(field: "kprobe.functions", declared: "\(functions.count) functions", live: "\(live.probeCount) functions")]
+            if live.flags != probe.flags {
+                return [FieldDifference(field: "kprobe.return", declared: "\(probe.isReturn)", live: "\(live.flags & 1 == 1)")]
+            } else if case .kprobeMulti(let functions) = resolved, live.count != functions.count {
+                return [FieldDifference(field: "kprobe.functions", declared: "\(functions.count) functions", live: "\(live.count) functions")]
             }
             return []
         }

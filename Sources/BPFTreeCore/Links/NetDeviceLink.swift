@@ -19,6 +19,23 @@ public struct NetDeviceLink: Hashable, Sendable, LinkFamily {
         (self.interface, self.hook) = (interface, hook)
     }
 
+    /// What `bpf_link_info` reports of an XDP, tcx or netkit link, and (tcx, netkit) where it stands on
+    /// its hook (`BPF_PROG_QUERY`).
+    public struct Live: Hashable, Sendable {
+        /// tcx and netkit: the hook; 0 for XDP.
+        public var attach: UInt32
+        /// 0 once detached, or once the interface is gone.
+        public var interfaceIndex: UInt32
+        /// The programs on the hook and their links' ids (0: a program attached without one), first to
+        /// last; empty when not read.
+        public var hookPrograms: [UInt32] = []
+        public var hookLinks: [UInt32] = []
+
+        public init(attach: UInt32 = 0, interfaceIndex: UInt32, hookPrograms: [UInt32] = [], hookLinks: [UInt32] = []) {
+            (self.attach, self.interfaceIndex, self.hookPrograms, self.hookLinks) = (attach, interfaceIndex, hookPrograms, hookLinks)
+        }
+    }
+
     var kernelType: UInt32 {
         switch hook {
         case .xdp: 6
@@ -66,30 +83,32 @@ public struct NetDeviceLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .netDevice(let live) = info.details else { return [] }
         // Neither the XDP mode nor the tcx position is in bpf_link_info (see `unobserved`); the interface is.
         if let index = resolved.interfaceIndex, live.interfaceIndex != index {
             return [FieldDifference(field: "interface", declared: "\(interface) (index \(index))",
                                     live: live.interfaceIndex == 0 ? "detached, or its interface removed" : "interface index \(live.interfaceIndex)")]
         }
-        if case .tcx(let attach, _) = hook, let difference = attachDifference(attach, live.attachType) { return [difference] }
+        if case .tcx(let attach, _) = hook, let difference = attachDifference(attach, live.attach) { return [difference] }
         return []
     }
 
     /// How a tcx link's place on its hook (`live.tcxLinks`, first to last) differs from its declared
     /// position (where it went when it was made; other programs may come and go around it); `relative`:
     /// the live id of the program or link it is declared next to.
-    func positionDifference(from live: LiveLinkInfo, relative: (id: UInt32, isLink: Bool)?) -> FieldDifference? {
-        guard case .tcx(_, let position?) = hook, let index = live.tcxLinks.firstIndex(of: live.id) else { return nil }
-        let count = live.tcxLinks.count
+    func positionDifference(from info: LiveLinkInfo, relative: (id: UInt32, isLink: Bool)?) -> FieldDifference? {
+        guard case .tcx(_, let position?) = hook, case .netDevice(let live) = info.details,
+              let index = live.hookLinks.firstIndex(of: info.id) else { return nil }
+        let count = live.hookLinks.count
         let place = "\(index + 1) of \(count) on the hook"
         func neighbour(_ at: Int) -> String {
-            guard live.tcxLinks.indices.contains(at) else { return "nothing" }
-            return live.tcxLinks[at] != 0 ? "link id \(live.tcxLinks[at])" : "program id \(live.tcxPrograms[at])"
+            guard live.hookLinks.indices.contains(at) else { return "nothing" }
+            return live.hookLinks[at] != 0 ? "link id \(live.hookLinks[at])" : "program id \(live.hookPrograms[at])"
         }
         func holds(_ at: Int, _ wanted: (id: UInt32, isLink: Bool)) -> Bool {
-            guard live.tcxLinks.indices.contains(at) else { return false }
-            return wanted.isLink ? live.tcxLinks[at] == wanted.id : live.tcxPrograms[at] == wanted.id
+            guard live.hookLinks.indices.contains(at) else { return false }
+            return wanted.isLink ? live.hookLinks[at] == wanted.id : live.hookPrograms[at] == wanted.id
         }
         switch position {
         case .first where index != 0:

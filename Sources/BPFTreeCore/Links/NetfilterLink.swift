@@ -42,11 +42,15 @@ extension NetfilterHook {
     func summary(_ program: TreePath, _ resolved: LinkResolution) -> String { "\(program) on \(self)" }
     func fingerprintText(_ resolved: LinkResolution) -> String { "\(self)" }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
-        let live = NetfilterHook(family: live.netfilterFamily == 10 ? .ipv6 : .ipv4,
-                                 hook: Hook.allCases.first { $0.kernelValue == live.netfilterHook } ?? .prerouting,
-                                 priority: live.netfilterPriority, defrag: live.netfilterFlags & 1 == 1)
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .netfilter(let live) = info.details else { return [] }
         return live == self ? [] : [FieldDifference(field: "netfilter", declared: description, live: live.description)]
+    }
+
+    /// The hook `bpf_link_info` reports: `NFPROTO_*`, `NF_INET_*`, the priority and the flags.
+    public init(kernelFamily: UInt32, hook: UInt32, priority: Int32, flags: UInt32) {
+        self.init(family: kernelFamily == 10 ? .ipv6 : .ipv4, hook: Hook.allCases.first { $0.kernelValue == hook } ?? .prerouting,
+                  priority: priority, defrag: flags & 1 == 1)
     }
 
     func problems(of spec: LinkSpec, image: ProgramImage, at path: TreePath, in tree: DesiredTree) -> [LinkProblem] {

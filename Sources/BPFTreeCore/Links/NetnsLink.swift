@@ -10,6 +10,17 @@ public struct NetnsLink: Hashable, Sendable, LinkFamily {
         (self.attach, self.namespace) = (attach, namespace)
     }
 
+    /// What `bpf_link_info` reports of a network namespace link.
+    public struct Live: Hashable, Sendable {
+        public var attach: UInt32
+        /// 0 once detached, or once the namespace is gone.
+        public var inode: UInt32
+
+        public init(attach: UInt32, inode: UInt32) {
+            (self.attach, self.inode) = (attach, inode)
+        }
+    }
+
     /// The attach types of network namespace links.
     static let attachTypes: [AttachType] = [.skLookup, .flowDissector]
 
@@ -23,11 +34,12 @@ public struct NetnsLink: Hashable, Sendable, LinkFamily {
 
     func fingerprintText(_ resolved: LinkResolution) -> String { "netns \(attach.kernelValue) \(resolved.namespaceInode ?? 0)" }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
-        var differences = attachDifference(attach, live.attachType).map { [$0] } ?? []
-        if let inode = resolved.namespaceInode, UInt64(live.netnsInode) != inode {
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .netns(let live) = info.details else { return [] }
+        var differences = attachDifference(attach, live.attach).map { [$0] } ?? []
+        if let inode = resolved.namespaceInode, UInt64(live.inode) != inode {
             differences.append(FieldDifference(field: "netns", declared: "\(namespace) (inode \(inode))",
-                                               live: live.netnsInode == 0 ? "detached, or its namespace gone" : "namespace inode \(live.netnsInode)"))
+                                               live: live.inode == 0 ? "detached, or its namespace gone" : "namespace inode \(live.inode)"))
         }
         return differences
     }

@@ -8,6 +8,18 @@ public enum ProbeLink: Hashable, Sendable, LinkFamily {
     case kprobe(KprobeTarget)
     case uprobe(UprobeTarget)
 
+    /// What `bpf_link_info` reports of a perf event link: the event's kind (`PerfEventKind`), the
+    /// tracepoint, kernel function or (uprobes) file, and the probe's offset.
+    public struct Live: Hashable, Sendable {
+        public var kind: UInt32
+        public var name: String
+        public var offset: UInt64
+
+        public init(kind: UInt32, name: String, offset: UInt64 = 0) {
+            (self.kind, self.name, self.offset) = (kind, name, offset)
+        }
+    }
+
     var kernelType: UInt32 { 7 }
     var attachType: AttachType { .perfEvent }
 
@@ -41,7 +53,8 @@ public enum ProbeLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .probe(let live) = info.details else { return [] }
         switch self {
         case .tracepoint(let category, let name):
             return Self.eventDifference(live, kind: .tracepoint, field: "tracepoint", declared: name, shown: "\(category)/\(name)").map { [$0] } ?? []
@@ -51,27 +64,27 @@ public enum ProbeLink: Hashable, Sendable, LinkFamily {
                                                      declared: file ?? probe.binary, shown: probe.binary) {
                 return [difference]
             }
-            guard let offset, live.probeOffset != offset else { return [] }
+            guard let offset, live.offset != offset else { return [] }
             return [FieldDifference(field: "uprobe.symbol", declared: "\(probe.location) (file offset 0x\(String(offset, radix: 16)))",
-                                    live: "file offset 0x\(String(live.probeOffset, radix: 16))")]
+                                    live: "file offset 0x\(String(live.offset, radix: 16))")]
         case .kprobe(let probe):
             if let difference = Self.eventDifference(live, kind: probe.isReturn ? .kretprobe : .kprobe, field: "kprobe.function",
                                                      declared: probe.function, shown: probe.function) {
                 return [difference]
             }
-            return live.probeOffset == probe.offset ? []
-                : [FieldDifference(field: "kprobe.offset", declared: "\(probe.offset)", live: "\(live.probeOffset)")]
+            return live.offset == probe.offset ? []
+                : [FieldDifference(field: "kprobe.offset", declared: "\(probe.offset)", live: "\(live.offset)")]
         }
     }
 
     /// A perf event link's event kind and name against the declared ones.
-    private static func eventDifference(_ live: LiveLinkInfo, kind: PerfEventKind, field: String, declared: String,
+    private static func eventDifference(_ live: Live, kind: PerfEventKind, field: String, declared: String,
                                         shown: String) -> FieldDifference? {
-        if live.perfEventType != kind.rawValue {
+        if live.kind != kind.rawValue {
             return FieldDifference(field: "event", declared: kind.name,
-                                   live: PerfEventKind(rawValue: live.perfEventType)?.name ?? "perf event type \(live.perfEventType)")
+                                   live: PerfEventKind(rawValue: live.kind)?.name ?? "perf event type \(live.kind)")
         }
-        return live.probeName == declared ? nil : FieldDifference(field: field, declared: shown, live: live.probeName)
+        return live.name == declared ? nil : FieldDifference(field: field, declared: shown, live: live.name)
     }
 
     func problems(of spec: LinkSpec, image: ProgramImage, at path: TreePath, in tree: DesiredTree) -> [LinkProblem] {

@@ -11,6 +11,16 @@ public struct SockmapLink: Hashable, Sendable, LinkFamily {
         (self.attach, self.map) = (attach, map)
     }
 
+    /// What `bpf_link_info` reports of a sockmap link.
+    public struct Live: Hashable, Sendable {
+        public var attach: UInt32
+        public var mapID: UInt32
+
+        public init(attach: UInt32, mapID: UInt32) {
+            (self.attach, self.mapID) = (attach, mapID)
+        }
+    }
+
     var kernelType: UInt32 { 14 }
     var attachType: AttachType { attach }
     var exclusive: Bool { true }
@@ -19,8 +29,9 @@ public struct SockmapLink: Hashable, Sendable, LinkFamily {
     func summary(_ program: TreePath, _ resolved: LinkResolution) -> String { "\(program) on \(map) at \(attach.name)" }
     func fingerprintText(_ resolved: LinkResolution) -> String { "sockmap \(attach.kernelValue) \(map.text)" }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
-        attachDifference(attach, live.attachType).map { [$0] } ?? []
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .sockmap(let live) = info.details else { return [] }
+        return attachDifference(attach, live.attach).map { [$0] } ?? []
     }
 
     func problems(of spec: LinkSpec, image: ProgramImage, at path: TreePath, in tree: DesiredTree) -> [LinkProblem] {

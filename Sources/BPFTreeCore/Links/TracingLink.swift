@@ -8,6 +8,17 @@ public enum TracingLink: Hashable, Sendable, LinkFamily {
     case attach(AttachType)
     case rawTracepoint(String)
 
+    /// What `bpf_link_info` reports of a tracing link (its attach type) or a raw tracepoint link (its
+    /// tracepoint's name).
+    public struct Live: Hashable, Sendable {
+        public var attach: UInt32
+        public var name: String
+
+        public init(attach: UInt32 = 0, name: String = "") {
+            (self.attach, self.name) = (attach, name)
+        }
+    }
+
     var kernelType: UInt32 {
         switch self {
         // A tp_btf program's link is a raw tracepoint link too (the kernel names its tracepoint).
@@ -37,13 +48,14 @@ public enum TracingLink: Hashable, Sendable, LinkFamily {
         }
     }
 
-    func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+    func differences(from info: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference] {
+        guard case .tracing(let live) = info.details else { return [] }
         switch self {
         case .attach(let attach):
             guard attach != .traceRawTP else { return [] }
-            return attachDifference(attach, live.attachType).map { [$0] } ?? []
+            return attachDifference(attach, live.attach).map { [$0] } ?? []
         case .rawTracepoint(let name):
-            return live.probeName == name ? [] : [FieldDifference(field: "rawTracepoint", declared: name, live: live.probeName)]
+            return live.name == name ? [] : [FieldDifference(field: "rawTracepoint", declared: name, live: live.name)]
         }
     }
 

@@ -2,7 +2,7 @@ import BPFTreeYAML
 
 extension DesiredTree {
     /// Lets the kernel layer fill in what only the kernel can tell about each declared program and link
-    /// (`ProgramSpec.image`, `LinkSpec.cgroupID`); paths do not change.
+    /// (`ProgramSpec.image`, `LinkSpec.resolved`); paths do not change.
     public mutating func resolvePins(_ body: (inout DesiredEntry.Kind, Origin) -> Void) {
         updateEntries { entry in
             guard let origin = entry.origin else { return }

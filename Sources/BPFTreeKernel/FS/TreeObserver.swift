@@ -187,32 +187,7 @@ public struct TreeObserver {
             var info = bt_link_info()
             let result = bt_link_info_by_fd(object.rawValue, &info)
             guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
-            var link = LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, attachType: info.attach_type,
-                                    cgroupID: info.cgroup_id, iteratorTarget: cString(info.iter_target),
-                                    iteratorOrder: info.iter_order, interfaceIndex: info.ifindex,
-                                    netnsInode: info.netns_ino)
-            link.mapID = info.map_id
-            if info.task_tid != 0 || info.task_pid != 0 { (link.taskTID, link.taskPID) = (info.task_tid, info.task_pid) }
-            switch link.type {
-            case 1, 7, 8, 12:
-                // Raw tracepoint, perf event, kprobe_multi and uprobe_multi links.
-                (link.perfEventType, link.probeOffset, link.probeName) = (info.perf_event_type, info.probe_offset, cString(info.probe_name))
-                (link.probeCount, link.probeOffsetsDigest) = (Int(info.probe_count), info.probe_offsets_digest)
-                (link.probeFlags, link.probePID) = (info.probe_flags, info.probe_pid)
-            case 10:
-                (link.netfilterFamily, link.netfilterHook) = (info.nf_family, info.nf_hook)
-                (link.netfilterPriority, link.netfilterFlags) = (info.nf_priority, info.nf_flags)
-            case 11 where link.interfaceIndex != 0, 13 where link.interfaceIndex != 0:
-                // Where it stands among the hook's programs: what its position declares is checked against it.
-                var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
-                var count: UInt32 = 0
-                if bt_tcx_query(link.interfaceIndex, link.attachType, &programs, &links, 64, &count) == 0 {
-                    (link.tcxPrograms, link.tcxLinks) = (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
-                }
-            default:
-                break
-            }
-            return .link(link)
+            return .link(LiveLinks.info(info))
         default: return .pin
         }
     }

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Cgroup links: the cgroup is found by its path and known by its id (opened once per pass), and opened
 /// again by the executor, checked to be that id.
@@ -18,5 +19,9 @@ extension CgroupLink: KernelLink {
         guard let id = spec.resolved.cgroupID else { throw context.unresolved("cgroup", path) }
         let cgroup = try context.kernel.openCgroup(self.cgroup, id: id, for: path)
         return LinkOp(program: program, target: cgroup, attachType: attach.kernelValue, info: [])
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .cgroup(Live(attach: info.attach_type, cgroupID: info.cgroup_id))
     }
 }

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Iterator links: `bpf_iter_link_info` names the cgroup (by id), the map (by fd) or the one task.
 extension IteratorLink: KernelLink {
@@ -38,5 +39,10 @@ extension IteratorLink: KernelLink {
             }
             return LinkOp(program: program, target: nil, attachType: AttachType.traceIter.kernelValue, info: info)
         }
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .iterator(Live(target: cString(info.iter_target), order: info.iter_order, cgroupID: info.cgroup_id, mapID: info.map_id,
+                       taskTID: info.task_tid, taskPID: info.task_pid))
     }
 }

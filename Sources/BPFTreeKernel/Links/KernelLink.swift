@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// What the kernel layer does for one family of links: find what its target is before planning, and
 /// give the `BPF_LINK_CREATE` that makes it. One file per family beside this one.
@@ -32,6 +33,20 @@ struct LinkContext {
     /// The error of a target that was not resolved before planning.
     func unresolved(_ what: String, _ path: TreePath) -> KernelError {
         KernelError("create link", path: path.description, detail: "the \(what) was not resolved")
+    }
+}
+
+/// Decodes `bpf_link_info` by the link's kernel type, in the family's file.
+enum LiveLinks {
+    /// Each `BPF_LINK_TYPE_*` bpftree declares links of, and the family that reads its info.
+    private static let families: [UInt32: @Sendable (bt_link_info) -> LiveLinkDetails] = [
+        1: TracingLink.live, 2: TracingLink.live, 3: CgroupLink.live, 4: IteratorLink.live, 5: NetnsLink.live,
+        6: NetDeviceLink.live, 7: ProbeLink.live, 8: MultiProbeLink.live, 10: NetfilterHook.live, 11: NetDeviceLink.live,
+        12: MultiProbeLink.live, 13: NetDeviceLink.live, 14: SockmapLink.live,
+    ]
+
+    static func info(_ info: bt_link_info) -> LiveLinkInfo {
+        LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, details: families[info.type]?(info) ?? .none)
     }
 }
 

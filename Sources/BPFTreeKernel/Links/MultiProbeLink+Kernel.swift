@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// kprobe_multi and uprobe_multi links: the matching functions (their file offsets for a binary) are
 /// found before planning and given to the link in bpftree's memory.
@@ -24,5 +25,10 @@ extension MultiProbeLink: KernelLink {
             throw context.unresolved("uprobe", path)
         }
         return op
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .multiProbe(Live(file: cString(info.probe_name), count: Int(info.probe_count), digest: info.probe_offsets_digest,
+                         flags: info.probe_flags, pid: info.probe_pid))
     }
 }

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// XDP, tcx and netkit links: the interface is known by its index, checked again right before the link
 /// is made; a tcx position relative to a declared program or link names it by id.
@@ -26,5 +27,19 @@ extension NetDeviceLink: KernelLink {
             return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: attach.kernelValue, flags: flags,
                           relativeID: relativeID, info: [])
         }
+    }
+
+    /// XDP, tcx and netkit links; a tcx or netkit link's place among the hook's programs (`BPF_PROG_QUERY`),
+    /// against which its declared position is checked.
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        var live = Live(attach: info.type == 6 ? 0 : info.attach_type, interfaceIndex: info.ifindex)
+        if info.type != 6, info.ifindex != 0 {
+            var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
+            var count: UInt32 = 0
+            if bt_tcx_query(info.ifindex, info.attach_type, &programs, &links, 64, &count) == 0 {
+                (live.hookPrograms, live.hookLinks) = (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
+            }
+        }
+        return .netDevice(live)
     }
 }

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Netfilter links: the hook is all in `link_create.netfilter`.
 extension NetfilterHook: KernelLink {
@@ -9,5 +10,9 @@ extension NetfilterHook: KernelLink {
             withUnsafeBytes(of: word.littleEndian) { op.args += $0 }
         }
         return op
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .netfilter(NetfilterHook(kernelFamily: info.nf_family, hook: info.nf_hook, priority: info.nf_priority, flags: info.nf_flags))
     }
 }

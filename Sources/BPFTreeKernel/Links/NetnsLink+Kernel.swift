@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Network namespace links: the namespace file is known by its inode, checked again when it is opened.
 extension NetnsLink: KernelLink {
@@ -10,5 +11,9 @@ extension NetnsLink: KernelLink {
         guard let inode = spec.resolved.namespaceInode else { throw context.unresolved("network namespace", path) }
         let opened = try context.kernel.openNamespace(namespace, inode: inode, for: path)
         return LinkOp(program: program, target: opened, attachType: attach.kernelValue, info: [])
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .netns(Live(attach: info.attach_type, inode: info.netns_ino))
     }
 }

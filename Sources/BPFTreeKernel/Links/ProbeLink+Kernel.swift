@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Tracepoint, kprobe and uprobe links: made on a perf event bpftree opens (`ProbeTargets`); the
 /// tracepoint's id and the uprobe's file offset are found before planning, the kernel function checked
@@ -19,5 +20,9 @@ extension ProbeLink: KernelLink {
     func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
         let event = try context.kernel.openPerfEvent(spec, for: path)
         return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
+    }
+
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .probe(Live(kind: info.perf_event_type, name: cString(info.probe_name), offset: info.probe_offset))
     }
 }

@@ -1,4 +1,5 @@
 import BPFTreeCore
+import CBPFTreeShim
 
 /// Tracing, LSM and raw tracepoint links: the program names its target (a raw tracepoint by name,
 /// checked to exist before planning).
@@ -12,5 +13,10 @@ extension TracingLink: KernelLink {
         var op = LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
         if case .rawTracepoint(let name) = self { op.rawTracepoint = name }
         return op
+    }
+
+    /// Tracing links report their attach type, raw tracepoint links (tp_btf too) their tracepoint.
+    static func live(_ info: bt_link_info) -> LiveLinkDetails {
+        .tracing(Live(attach: info.type == 1 ? 0 : info.attach_type, name: info.type == 1 ? cString(info.probe_name) : ""))
     }
 }
