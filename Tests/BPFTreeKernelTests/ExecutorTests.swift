@@ -75,7 +75,8 @@ import Testing
         kernel.refuse = { $0 == "create limits" ? .notPermitted : nil }
         let report = Executor(kernel: kernel).execute(plan)
         #expect(Self.outcomes(report) == ["notDone jobs/a", "notDone jobs/a/stats", "failed jobs/a/limits 1", "notDone jobs/top"])
-        #expect(report.failure?.1.operation == "BPF_MAP_CREATE (batch program)")
+        #expect(report.failure?.1.operation == .bpf(.mapCreate, batch: true))
+        #expect(report.failure?.1.operation.description == "BPF_MAP_CREATE (batch program)")
         #expect(kernel.state == before)
     }
 
@@ -107,7 +108,8 @@ import Testing
         let kernel = RecordingKernel()
         kernel.refuse = { $0 == "update small" ? .argListTooLong : nil }
         let report = Executor(kernel: kernel).execute(Plan(actions: [Self.createMap("small", Self.map("small", contents: 2))]))
-        #expect(report.failure?.1.operation == "BPF_MAP_UPDATE_ELEM contents[0] (batch program)")
+        #expect(report.failure?.1.operation == .bpf(.mapUpdateElem, batch: true, entry: 0))
+        #expect(report.failure?.1.operation.description == "BPF_MAP_UPDATE_ELEM contents[0] (batch program)")
         #expect(kernel.tree.isEmpty && kernel.ledger.isEmpty)
     }
 

@@ -92,20 +92,20 @@ final class RecordingKernel: KernelOperations {
 
     func makeDirectory(_ path: TreePath) throws(KernelError) {
         try call("mkdir", path)
-        try parentExists(path, "mkdir")
-        guard tree[path] == nil else { throw KernelError("mkdir", path: path.description, errno: .fileExists) }
+        try parentExists(path, .call(.mkdirat))
+        guard tree[path] == nil else { throw KernelError(.call(.mkdirat), path: path.description, errno: .fileExists) }
         tree[path] = Entry(inode: inode(), mode: 0o700)
     }
 
     func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
         try call("stat", path)
-        guard let entry = tree[path] else { throw KernelError("fstatat", path: path.description, errno: .noSuchFileOrDirectory) }
+        guard let entry = tree[path] else { throw KernelError(.call(.fstatat), path: path.description, errno: .noSuchFileOrDirectory) }
         return EntryStatus(inode: entry.inode, mode: entry.mode, uid: entry.uid, gid: entry.gid, isDirectory: entry.object == nil)
     }
 
     func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError) {
         try call("attributes", path)
-        guard tree[path] != nil else { throw KernelError("fchmodat2", path: path.description, errno: .noSuchFileOrDirectory) }
+        guard tree[path] != nil else { throw KernelError(.call(.fchmodat2), path: path.description, errno: .noSuchFileOrDirectory) }
         if let mode { tree[path]?.mode = mode }
         if let uid = owner.uid { tree[path]?.uid = uid }
         if let gid = owner.gid { tree[path]?.gid = gid }
@@ -113,25 +113,25 @@ final class RecordingKernel: KernelOperations {
 
     func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
         try call("pin", path)
-        try parentExists(path, "BPF_OBJ_PIN")
-        guard tree[path] == nil else { throw KernelError("BPF_OBJ_PIN", path: path.description, errno: .fileExists) }
-        guard let id = objects[object.rawValue] else { throw KernelError("BPF_OBJ_PIN", path: path.description, errno: .badFileDescriptor) }
+        try parentExists(path, .bpf(.objPin))
+        guard tree[path] == nil else { throw KernelError(.bpf(.objPin), path: path.description, errno: .fileExists) }
+        guard let id = objects[object.rawValue] else { throw KernelError(.bpf(.objPin), path: path.description, errno: .badFileDescriptor) }
         tree[path] = Entry(inode: inode(), mode: 0o600, object: id)
     }
 
     func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
         let target = path.parent.appending(name)
         try call(exchange ? "exchange" : "rename", path, "-> \(name)")
-        guard tree[path] != nil else { throw KernelError("renameat2", path: path.description, errno: .noSuchFileOrDirectory) }
+        guard tree[path] != nil else { throw KernelError(.call(.renameat2), path: path.description, errno: .noSuchFileOrDirectory) }
         if exchange {
-            guard tree[target] != nil else { throw KernelError("renameat2", path: target.description, errno: .noSuchFileOrDirectory) }
+            guard tree[target] != nil else { throw KernelError(.call(.renameat2), path: target.description, errno: .noSuchFileOrDirectory) }
             let (a, b) = (subtree(path), subtree(target))
             for key in a.keys { tree[key] = nil }
             for key in b.keys { tree[key] = nil }
             for (key, entry) in a { tree[moved(key, from: path, to: target)] = entry }
             for (key, entry) in b { tree[moved(key, from: target, to: path)] = entry }
         } else {
-            guard tree[target] == nil else { throw KernelError("renameat2", path: target.description, errno: .fileExists) }
+            guard tree[target] == nil else { throw KernelError(.call(.renameat2), path: target.description, errno: .fileExists) }
             let a = subtree(path)
             for key in a.keys { tree[key] = nil }
             for (key, entry) in a { tree[moved(key, from: path, to: target)] = entry }
@@ -142,10 +142,10 @@ final class RecordingKernel: KernelOperations {
         try call(directory ? "rmdir" : "unlink", path)
         guard let entry = tree[path] else { return }
         if directory {
-            guard entry.object == nil else { throw KernelError("rmdir", path: path.description, errno: .notDirectory) }
-            guard subtree(path).count == 1 else { throw KernelError("rmdir", path: path.description, errno: .directoryNotEmpty) }
+            guard entry.object == nil else { throw KernelError(.call(.rmdir), path: path.description, errno: .notDirectory) }
+            guard subtree(path).count == 1 else { throw KernelError(.call(.rmdir), path: path.description, errno: .directoryNotEmpty) }
         } else if entry.object == nil {
-            throw KernelError("unlinkat", path: path.description, errno: .isDirectory)
+            throw KernelError(.call(.unlinkat), path: path.description, errno: .isDirectory)
         }
         tree[path] = nil
     }
@@ -157,7 +157,7 @@ final class RecordingKernel: KernelOperations {
 
     func openPin(_ path: TreePath) throws(KernelError) -> Descriptor {
         try call("open", path)
-        guard let object = tree[path]?.object else { throw KernelError("BPF_OBJ_GET", path: path.description, errno: .noSuchFileOrDirectory) }
+        guard let object = tree[path]?.object else { throw KernelError(.bpf(.objGet), path: path.description, errno: .noSuchFileOrDirectory) }
         return descriptor(for: object)
     }
 
@@ -177,7 +177,7 @@ final class RecordingKernel: KernelOperations {
 
     func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink {
         try call("detach", path)
-        guard let object = tree[path]?.object else { throw KernelError("detach", path: path.description, errno: .noSuchFileOrDirectory) }
+        guard let object = tree[path]?.object else { throw KernelError(.bpf(.linkDetach), path: path.description, errno: .noSuchFileOrDirectory) }
         attached.remove(object)
         return DetachedLink(path: path, id: UInt32(object), record: ledger[path], unrestorable: unrestorable[path])
     }
@@ -249,13 +249,13 @@ final class RecordingKernel: KernelOperations {
 
     func write(_ contents: [(key: [UInt8], value: [UInt8])], into map: Descriptor, path: TreePath) throws(KernelError) {
         try call("write", path, "\(contents.count)")
-        guard let object = objects[map.rawValue] else { throw KernelError("write", path: path.description, errno: .badFileDescriptor) }
+        guard let object = objects[map.rawValue] else { throw KernelError(.bpf(.mapUpdateElem), path: path.description, errno: .badFileDescriptor) }
         for entry in contents { maps[object]?.entries[entry.key] = entry.value }
     }
 
     func freeze(_ map: Descriptor, path: TreePath) throws(KernelError) {
         try call("freeze", path)
-        guard let object = objects[map.rawValue] else { throw KernelError("freeze", path: path.description, errno: .badFileDescriptor) }
+        guard let object = objects[map.rawValue] else { throw KernelError(.bpf(.mapFreeze), path: path.description, errno: .badFileDescriptor) }
         maps[object]?.frozen = true
     }
 
@@ -263,9 +263,9 @@ final class RecordingKernel: KernelOperations {
                      valueLength: Int) throws(KernelError) -> UInt64 {
         try call("copy", path)
         guard let old = tree[path]?.object, let entries = maps[old]?.entries, let object = objects[new.rawValue] else {
-            throw KernelError("copy entries", path: path.description, errno: .noSuchFileOrDirectory)
+            throw KernelError(.step(.copyEntries), path: path.description, errno: .noSuchFileOrDirectory)
         }
-        if maps[object]?.frozen == true { throw KernelError("copy entries", path: path.description, errno: .permissionDenied) }
+        if maps[object]?.frozen == true { throw KernelError(.step(.copyEntries), path: path.description, errno: .permissionDenied) }
         maps[object]?.entries.merge(entries) { $1 }
         return UInt64(entries.count)
     }
@@ -290,10 +290,21 @@ final class RecordingKernel: KernelOperations {
     private func call(_ operation: String, _ path: TreePath, _ detail: String = "") throws(KernelError) {
         let text = path.isAnchor ? "\(operation) \(detail)" : detail.isEmpty ? "\(operation) \(path)" : "\(operation) \(path) \(detail)"
         calls.append(text)
-        if let errno = refuse(text) { throw KernelError(operation, path: path.description, errno: errno) }
+        if let errno = refuse(text) { throw KernelError(Self.operations[operation]!, path: path.description, errno: errno) }
     }
 
-    private func parentExists(_ path: TreePath, _ operation: String) throws(KernelError) {
+    /// The operation the live kernel names for each of the fake's calls.
+    private static let operations: [String: KernelOperation] = [
+        "attributes": .call(.fchmodat2), "batch": .step(.batchProgram), "cgroup": .step(.openCgroup), "copy": .step(.copyEntries),
+        "detach": .bpf(.linkDetach), "forget": .bpf(.mapDeleteBatch), "record": .bpf(.mapUpdateBatch), "freeze": .bpf(.mapFreeze),
+        "id": .bpf(.objGetInfoByFD), "interface": .call(.ifNameToIndex), "load": .step(.loadProgram), "mkdir": .call(.mkdirat),
+        "netns": .step(.openNetworkNamespace), "open": .bpf(.objGet), "perf_event_open": .call(.perfEventOpen), "pin": .bpf(.objPin),
+        "reattach": .step(.attachAgain), "removeTemporary": .call(.unlinkat), "stat": .call(.fstatat), "update": .bpf(.linkUpdate),
+        "write": .bpf(.mapUpdateElem), "rmdir": .call(.rmdir), "unlink": .call(.unlinkat), "exchange": .call(.renameExchange),
+        "rename": .call(.renameNoReplace),
+    ]
+
+    private func parentExists(_ path: TreePath, _ operation: KernelOperation) throws(KernelError) {
         guard path.parent.isAnchor || tree[path.parent]?.object == nil && tree[path.parent] != nil else {
             throw KernelError(operation, path: path.description, errno: .noSuchFileOrDirectory)
         }

@@ -86,7 +86,7 @@ struct CommonOptions: ParsableArguments {
         let token = try BPFToken.create(for: anchor, delegation: delegation ?? .unknown)
         let missing = DelegationCheck.missingBPFTreeNeeds(token.delegation)
         guard missing.isEmpty else {
-            throw KernelError("use BPF token", path: anchor.displayName, detail: missing.joined(separator: "; "))
+            throw KernelError(.step(.useToken), path: anchor.displayName, detail: missing.joined(separator: "; "))
         }
         token.activate()
         return token

@@ -36,13 +36,13 @@ public struct DetachedLink {
         var info = bt_link_info()
         let result = bt_link_info_by_fd(link.rawValue, &info)
         guard result == 0 else {
-            unrestorable = "its link info could not be read (\(KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result)))"
+            unrestorable = "its link info could not be read (\(KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result)))"
             return
         }
         (id, attachType, interfaceIndex) = (info.id, info.attach_type, info.ifindex)
         let program = bt_prog_fd_by_id(info.prog_id)
         guard program >= 0 else {
-            unrestorable = "its program could not be held (\(KernelError("BPF_PROG_GET_FD_BY_ID", path: "\(info.prog_id)", negativeErrno: program)))"
+            unrestorable = "its program could not be held (\(KernelError(.bpf(.progGetFDByID), path: "\(info.prog_id)", negativeErrno: program)))"
             return
         }
         self.program = Descriptor(owning: program)
@@ -65,7 +65,7 @@ public struct DetachedLink {
         case 14:
             let map = bt_map_fd_by_id(info.map_id)
             guard map >= 0 else {
-                unrestorable = "its map could not be held (\(KernelError("BPF_MAP_GET_FD_BY_ID", path: "\(info.map_id)", negativeErrno: map)))"
+                unrestorable = "its map could not be held (\(KernelError(.bpf(.mapGetFDByID), path: "\(info.map_id)", negativeErrno: map)))"
                 return
             }
             self.map = Descriptor(owning: map)
@@ -79,7 +79,7 @@ public struct DetachedLink {
     /// last.
     func reattachment(renamed: [UInt32: UInt32]) throws(KernelError) -> LinkOp {
         guard let program, unrestorable == nil else {
-            throw KernelError("attach again", path: path.description, detail: unrestorable ?? "its program is not held")
+            throw KernelError(.step(.attachAgain), path: path.description, detail: unrestorable ?? "its program is not held")
         }
         if let map { return LinkOp(program: program, target: map, attachType: attachType, info: []) }
         guard !following.isEmpty else {
@@ -88,7 +88,7 @@ public struct DetachedLink {
         var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
         var count: UInt32 = 0
         let result = bt_tcx_query(interfaceIndex, attachType, &programs, &links, 64, &count)
-        guard result == 0 else { throw KernelError("BPF_PROG_QUERY", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.progQuery), path: path.description, negativeErrno: result) }
         let (presentLinks, presentPrograms) = (Set(links.prefix(Int(count))), Set(programs.prefix(Int(count))))
         for follower in following {
             let id = follower.isLink ? renamed[follower.id] ?? follower.id : follower.id

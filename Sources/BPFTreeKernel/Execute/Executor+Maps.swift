@@ -50,7 +50,7 @@ extension Executor {
             // Every new fd is owned by `results`, so all are closed whatever happens below.
             results = try kernel.run(batch)
             guard results.count == batch.ops.count else {
-                throw KernelError("batch program", path: plan.actions[head.action].path.description,
+                throw KernelError(.step(.batchProgram), path: plan.actions[head.action].path.description,
                                   detail: "\(results.count) results for \(batch.ops.count) ops")
             }
         } catch {
@@ -71,12 +71,13 @@ extension Executor {
                         into staging: inout Staging) throws(KernelError) {
         guard let made = MadeMap(action) else { return }
         let path = action.path
-        let descriptor = try results[map.createOp].object("BPF_MAP_CREATE (batch program)", path: path)
+        let descriptor = try results[map.createOp].object(.bpf(.mapCreate, batch: true), path: path)
         if map.lastOp > map.createOp {
             for op in (map.createOp + 1)...map.lastOp {
                 guard case .refused(let error) = results[op] else { continue }
-                let what = if case .freeze = batch.ops[op] { "BPF_MAP_FREEZE" } else { "BPF_MAP_UPDATE_ELEM contents[\(op - map.createOp - 1)]" }
-                throw KernelError("\(what) (batch program)", path: path.description, negativeErrno: error)
+                let operation: KernelOperation = if case .freeze = batch.ops[op] { .bpf(.mapFreeze, batch: true) }
+                    else { .bpf(.mapUpdateElem, batch: true, entry: op - map.createOp - 1) }
+                throw KernelError(operation, path: path.description, negativeErrno: error)
             }
         }
         let cpus = kernel.possibleCPUs

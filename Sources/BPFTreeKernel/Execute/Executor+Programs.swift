@@ -33,7 +33,7 @@ extension Executor {
                 let action = plan.actions[member.index]
                 do throws(KernelError) {
                     if let planned = member.spec.image, planned.tag != tag {
-                        throw KernelError("load program", path: action.path.description,
+                        throw KernelError(.step(.loadProgram), path: action.path.description,
                                           detail: "\(member.spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
                     }
                     try pinStaged(descriptor, member.index, action, kind: .program, fingerprint: member.spec.fingerprint(tag: tag),
@@ -72,7 +72,7 @@ extension Executor {
             do throws(KernelError) {
                 results = try kernel.run(ops)
                 guard results.count == ops.count else {
-                    throw KernelError("batch program", path: plan.actions[head.index].path.description,
+                    throw KernelError(.step(.batchProgram), path: plan.actions[head.index].path.description,
                                       detail: "\(results.count) results for \(ops.count) links")
                 }
             } catch {
@@ -84,12 +84,12 @@ extension Executor {
                 let path = plan.actions[link.index].path
                 do throws(KernelError) {
                     if case .refused(-ENOENT) = result, let relative = link.spec.relative {
-                        throw KernelError("BPF_LINK_CREATE (batch program)", path: path.description, negativeErrno: -ENOENT,
+                        throw KernelError(.bpf(.linkCreate, batch: true), path: path.description, negativeErrno: -ENOENT,
                                           detail: "'\(relative)' is not attached at \(link.spec.attachType.name) of interface \(link.spec.interface ?? "")")
                     }
                     let descriptor: Descriptor
                     do throws(KernelError) {
-                        descriptor = try result.object("BPF_LINK_CREATE (batch program)", path: path)
+                        descriptor = try result.object(.bpf(.linkCreate, batch: true), path: path)
                     } catch {
                         guard case .cgroup = link.spec.target, case .refused(let errno) = result else { throw error }
                         throw error.adding(KernelError.capabilityHint(errno, needs: [.netAdmin], for: "attaching a program to a cgroup"))

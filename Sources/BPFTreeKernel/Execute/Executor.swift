@@ -339,9 +339,9 @@ public final class Executor {
             try kernel.removeTemporary(action.path)
             try kernel.forget([action.path])
         case .remove:
-            throw KernelError("execute", path: action.path.description, detail: "removed in its own phase")
+            throw KernelError(.step(.execute), path: action.path.description, detail: "removed in its own phase")
         case .createDirectory, .createMap, .replaceMap, .createProgram, .replaceProgram, .createLink, .replaceLink:
-            throw KernelError("execute", path: action.path.description, detail: "created in its own phase")
+            throw KernelError(.step(.execute), path: action.path.description, detail: "created in its own phase")
         }
     }
 }

@@ -91,7 +91,7 @@ public enum BatchResult {
     case refused(Int32)
 
     /// The object a create made; otherwise `operation` on `path` failed.
-    func object(_ operation: String, path: TreePath) throws(KernelError) -> Descriptor {
+    func object(_ operation: KernelOperation, path: TreePath) throws(KernelError) -> Descriptor {
         switch self {
         case .made(let descriptor): return descriptor
         case .refused(let error): throw KernelError(operation, path: path.description, negativeErrno: error)

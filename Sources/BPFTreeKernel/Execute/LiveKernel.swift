@@ -30,14 +30,14 @@ public final class LiveKernel: KernelOperations {
     public func makeDirectory(_ path: TreePath) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
         let result = withKernelName(path.name) { name in retryingEINTR { mkdirat(parent, name, 0o700) } }
-        guard result == 0 else { throw KernelError("mkdirat", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.call(.mkdirat), path: path.description, negativeErrno: result) }
     }
 
     public func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
         let parent = try directories.descriptor(for: path.parent)
         var st = Glibc.stat()
         let result = withKernelName(path.name) { name in retryingEINTR { fstatat(parent, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
-        guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.call(.fstatat), path: path.description, negativeErrno: result) }
         return EntryStatus(inode: UInt64(st.st_ino), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid,
                            isDirectory: st.st_mode & S_IFMT == S_IFDIR)
     }
@@ -49,7 +49,7 @@ public final class LiveKernel: KernelOperations {
         if let mode {
             let result = withKernelName(name) { bt_fchmodat2(directory, $0, mode, flags) }
             guard result == 0 else {
-                throw KernelError("fchmodat2", path: path.description, negativeErrno: result)
+                throw KernelError(.call(.fchmodat2), path: path.description, negativeErrno: result)
                     .adding(KernelError.capabilityHint(result, needs: [.fowner], for: "changing the mode of an entry of another owner"))
             }
         }
@@ -59,7 +59,7 @@ public final class LiveKernel: KernelOperations {
                 retryingEINTR { fchownat(directory, raw, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max, flags) }
             }
             guard result == 0 else {
-                throw KernelError("fchownat", path: path.description, negativeErrno: result)
+                throw KernelError(.call(.fchownat), path: path.description, negativeErrno: result)
                     .adding(KernelError.capabilityHint(result, needs: [.chown], for: "giving an entry another owner"))
             }
         }
@@ -68,7 +68,7 @@ public final class LiveKernel: KernelOperations {
     public func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
         let parent = try directories.descriptor(for: path.parent)
         let pinned = withKernelName(path.name) { bt_obj_pin_at(parent, $0, object.rawValue) }
-        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: path.description, negativeErrno: pinned) }
+        guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: path.description, negativeErrno: pinned) }
     }
 
     public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
@@ -78,8 +78,8 @@ public final class LiveKernel: KernelOperations {
         guard result == 0 else {
             let target = path.parent.appending(name).description
             throw exchange
-                ? KernelError("renameat2(RENAME_EXCHANGE)", path: target, negativeErrno: result)
-                : KernelError("renameat2(RENAME_NOREPLACE)", path: target, negativeErrno: result,
+                ? KernelError(.call(.renameExchange), path: target, negativeErrno: result)
+                : KernelError(.call(.renameNoReplace), path: target, negativeErrno: result,
                               detail: result == -EEXIST ? "something else was made at the path meanwhile" : nil)
         }
     }
@@ -88,7 +88,7 @@ public final class LiveKernel: KernelOperations {
         let parent = try directories.descriptor(for: path.parent)
         let result = withKernelName(path.name) { name in retryingEINTR { unlinkat(parent, name, directory ? AT_REMOVEDIR : 0) } }
         guard result == 0 || result == -ENOENT else {
-            throw KernelError(directory ? "rmdir" : "unlinkat", path: path.description, negativeErrno: result,
+            throw KernelError(.call(directory ? .rmdir : .unlinkat), path: path.description, negativeErrno: result,
                               detail: result == -ENOTEMPTY ? "the directory is not empty" : nil)
         }
     }
@@ -111,12 +111,12 @@ public final class LiveKernel: KernelOperations {
         for name in try TreeObserver.names(in: directory, path: path) {
             var st = Glibc.stat()
             let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory.rawValue, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
-            guard result == 0 else { throw KernelError("fstatat", path: path.appending(name).description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.call(.fstatat), path: path.appending(name).description, negativeErrno: result) }
             let isDirectory = st.st_mode & S_IFMT == S_IFDIR
             if isDirectory { try removeContents(of: path.appending(name)) }
             let removed = withKernelName(name) { raw in retryingEINTR { unlinkat(directory.rawValue, raw, isDirectory ? AT_REMOVEDIR : 0) } }
             guard removed == 0 || removed == -ENOENT else {
-                throw KernelError(isDirectory ? "rmdir" : "unlinkat", path: path.appending(name).description, negativeErrno: removed)
+                throw KernelError(.call(isDirectory ? .rmdir : .unlinkat), path: path.appending(name).description, negativeErrno: removed)
             }
         }
     }
@@ -125,7 +125,7 @@ public final class LiveKernel: KernelOperations {
         let parent = try directories.descriptor(for: path.parent)
         let fd = withKernelName(path.name) { bt_obj_get_at(parent, $0) }
         guard fd >= 0 else {
-            throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd)
+            throw KernelError(.bpf(.objGet), path: path.description, negativeErrno: fd)
                 .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))
         }
         return Descriptor(owning: fd)
@@ -135,7 +135,7 @@ public final class LiveKernel: KernelOperations {
         let (fd, found) = try PinResolver.openCgroup(path: cgroup)
         let descriptor = Descriptor(owning: fd)
         guard found == id else {
-            throw KernelError("create link", path: link.description,
+            throw KernelError(.step(.createLink), path: link.description,
                               detail: "cgroup \(cgroup) is id \(found) now, planned \(id); run apply again")
         }
         return descriptor
@@ -145,7 +145,7 @@ public final class LiveKernel: KernelOperations {
         let (fd, found) = try PinResolver.openNamespace(path)
         let descriptor = Descriptor(owning: fd)
         guard found == inode else {
-            throw KernelError("create link", path: link.description,
+            throw KernelError(.step(.createLink), path: link.description,
                               detail: "network namespace \(path) is inode \(found) now, planned \(inode); run apply again")
         }
         return descriptor
@@ -154,7 +154,7 @@ public final class LiveKernel: KernelOperations {
     public func checkInterface(_ name: String, index: UInt32, for link: TreePath) throws(KernelError) {
         let found = try PinResolver.interfaceIndex(name).get()
         guard found == index else {
-            throw KernelError("create link", path: link.description,
+            throw KernelError(.step(.createLink), path: link.description,
                               detail: "interface \(name) is index \(found) now, planned \(index) (renamed or made again meanwhile); run apply again")
         }
     }
@@ -168,15 +168,15 @@ public final class LiveKernel: KernelOperations {
         case Int32(BT_OBJECT_PROG.rawValue):
             var info = bt_prog_info()
             let result = bt_prog_info_by_fd(object.rawValue, &info)
-            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result) }
             return (info.id, false)
         case Int32(BT_OBJECT_LINK.rawValue):
             var info = bt_link_info()
             let result = bt_link_info_by_fd(object.rawValue, &info)
-            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result) }
             return (info.id, true)
         default:
-            throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, detail: "neither a program nor a link")
+            throw KernelError(.bpf(.objGetInfoByFD), path: path.description, detail: "neither a program nor a link")
         }
     }
 
@@ -184,12 +184,12 @@ public final class LiveKernel: KernelOperations {
         let link = try openPin(path)
         let detached = DetachedLink(link: link, at: path, record: try ledger.record(at: path))
         let result = bt_link_detach(link.rawValue)
-        guard result == 0 else { throw KernelError("BPF_LINK_DETACH", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.linkDetach), path: path.description, negativeErrno: result) }
         return detached
     }
 
     public func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32) {
-        let operation = "BPF_LINK_CREATE (attaching again)"
+        let operation = KernelOperation.step(.attachAgain)
         let results = try run([try detached.reattachment(renamed: renamed)])
         guard let result = results.first else { throw KernelError(operation, path: detached.path.description, detail: "no result") }
         let link = try result.object(operation, path: detached.path)
@@ -206,7 +206,7 @@ public final class LiveKernel: KernelOperations {
             case -EPERM: "it holds another program than program id \(expecting) now; run apply again"
             default: nil
             }
-            throw KernelError("BPF_LINK_UPDATE", path: path.description, negativeErrno: result, detail: detail)
+            throw KernelError(.bpf(.linkUpdate), path: path.description, negativeErrno: result, detail: detail)
         }
     }
 
@@ -263,7 +263,7 @@ public final class LiveKernel: KernelOperations {
                 let symbols = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, probe.functions.count))
                 arrays.append(symbols)
                 for (position, function) in probe.functions.enumerated() {
-                    guard let name = strdup(function) else { throw KernelError("strdup", path: function, negativeErrno: -ENOMEM) }
+                    guard let name = strdup(function) else { throw KernelError(.call(.strdup), path: function, negativeErrno: -ENOMEM) }
                     names.append(name)
                     symbols[position] = UInt64(UInt(bitPattern: name))
                 }
@@ -275,7 +275,7 @@ public final class LiveKernel: KernelOperations {
                 continue
             }
             if let probe = link.uprobeMulti {
-                guard let path = strdup(probe.file) else { throw KernelError("strdup", path: probe.file, negativeErrno: -ENOMEM) }
+                guard let path = strdup(probe.file) else { throw KernelError(.call(.strdup), path: probe.file, negativeErrno: -ENOMEM) }
                 names.append(path)
                 let offsets = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: max(1, probe.offsets.count))
                 _ = offsets.initialize(from: probe.offsets)
@@ -293,7 +293,7 @@ public final class LiveKernel: KernelOperations {
                 continue
             }
             if let name = link.rawTracepoint {
-                guard let copy = strdup(name) else { throw KernelError("strdup", path: name, negativeErrno: -ENOMEM) }
+                guard let copy = strdup(name) else { throw KernelError(.call(.strdup), path: name, negativeErrno: -ENOMEM) }
                 names.append(copy)
                 program.putRawTracepoint(index, programFD: link.program.rawValue, name: copy)
                 continue
@@ -323,14 +323,14 @@ public final class LiveKernel: KernelOperations {
                 }
             }
             guard result == 0 else {
-                throw KernelError("BPF_MAP_UPDATE_ELEM contents[\(position)]", path: path.description, negativeErrno: result)
+                throw KernelError(.bpf(.mapUpdateElem, entry: position), path: path.description, negativeErrno: result)
             }
         }
     }
 
     public func freeze(_ map: Descriptor, path: TreePath) throws(KernelError) {
         let frozen = bt_map_freeze(map.rawValue)
-        guard frozen == 0 else { throw KernelError("BPF_MAP_FREEZE", path: path.description, negativeErrno: frozen) }
+        guard frozen == 0 else { throw KernelError(.bpf(.mapFreeze), path: path.description, negativeErrno: frozen) }
     }
 
     public func copyEntries(from path: TreePath, id: UInt32, into new: Descriptor, keySize: UInt32,
@@ -339,13 +339,13 @@ public final class LiveKernel: KernelOperations {
         var info = bt_map_info()
         let got = bt_map_info_by_fd(old.rawValue, &info)
         guard got == 0, info.id == id else {
-            throw KernelError("migrate", path: path.description, negativeErrno: got,
+            throw KernelError(.step(.migrate), path: path.description, negativeErrno: got,
                               detail: got == 0 ? "the map changed since it was planned (id \(info.id), planned \(id)); run apply again" : nil)
         }
         var count: UInt64 = 0
         let result = bt_map_copy(old.rawValue, new.rawValue, keySize, UInt32(valueLength), &count)
         guard result == 0 else {
-            throw KernelError("copy entries", path: path.description, negativeErrno: result,
+            throw KernelError(.step(.copyEntries), path: path.description, negativeErrno: result,
                               detail: "\(count) entries copied before the failure; the old map is unchanged and still pinned")
         }
         return count
@@ -358,18 +358,18 @@ public final class LiveKernel: KernelOperations {
         switch FileBytes.read(first.objectPath) {
         case .success(let read): bytes = read
         case .failure(let error):
-            throw KernelError("read BPF object", path: first.objectPath, negativeErrno: -error.errno)
+            throw KernelError(.step(.readObject), path: first.objectPath, negativeErrno: -error.errno)
         }
         let result = withExtendedLifetime(maps) {
             ProgramLoader.load(specs, bytes: bytes, maps: maps.map { ($0.name, $0.map.rawValue) }, keep: true)
         }
         switch result {
         case .failure(let failure):
-            throw KernelError("load program", path: path.description, detail: failure.message)
+            throw KernelError(.step(.loadProgram), path: path.description, detail: failure.message)
         case .success(let loaded):
             var programs: [(Descriptor, tag: UInt64)] = []
             for (image, descriptor) in loaded {
-                guard let descriptor else { throw KernelError("load program", path: path.description, detail: "libbpf gave no fd") }
+                guard let descriptor else { throw KernelError(.step(.loadProgram), path: path.description, detail: "libbpf gave no fd") }
                 programs.append((descriptor, image.tag))
             }
             return programs

@@ -20,7 +20,7 @@ public final class Anchor: Sendable {
         let fd = retryingEINTR { Glibc.open(path, Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else {
             let detail = -fd == ENOENT ? "the anchor must be an existing directory on a mounted bpffs" : nil
-            throw KernelError("open anchor", path: path, negativeErrno: fd, detail: detail)
+            throw KernelError(.step(.openAnchor), path: path, negativeErrno: fd, detail: detail)
         }
         return try Anchor(owning: Descriptor(owning: fd), displayName: path)
     }
@@ -34,7 +34,7 @@ public final class Anchor: Sendable {
         let rootPath = "/proc/\(pid)/root"
         let root = retryingEINTR { Glibc.open(rootPath, Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC) }
         guard root >= 0 else {
-            throw KernelError("open anchor", path: rootPath, negativeErrno: root,
+            throw KernelError(.step(.openAnchor), path: rootPath, negativeErrno: root,
                               detail: -root == ENOENT ? "no process \(pid)" : nil)
                 .adding(KernelError.capabilityHint(root, needs: [.sysPtrace], for: "opening another process's root"))
         }
@@ -44,7 +44,7 @@ public final class Anchor: Sendable {
                             UInt64(Int32(BT_O_PATH) | O_DIRECTORY | O_CLOEXEC), 0, Resolve.inRoot | Resolve.noMagicLinks)
         guard fd >= 0 else {
             let detail = -fd == ENOENT ? "the anchor must be an existing directory on a mounted bpffs, as the process sees it" : nil
-            throw KernelError("open anchor", path: name, negativeErrno: fd, detail: detail)
+            throw KernelError(.step(.openAnchor), path: name, negativeErrno: fd, detail: detail)
         }
         return try Anchor(owning: Descriptor(owning: fd), displayName: name)
     }
@@ -64,12 +64,12 @@ public final class Anchor: Sendable {
     /// Uses an inherited descriptor (e.g. from a container runtime); it is duplicated, not taken over.
     public static func inherited(fd: Int32) throws(KernelError) -> Anchor {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
-        guard copy >= 0 else { throw KernelError("use anchor", path: "fd \(fd)", negativeErrno: -errno) }
+        guard copy >= 0 else { throw KernelError(.step(.useAnchor), path: "fd \(fd)", negativeErrno: -errno) }
         let descriptor = Descriptor(owning: copy)
         var st = stat()
-        guard fstat(copy, &st) == 0 else { throw KernelError("fstat anchor", path: "fd \(fd)", negativeErrno: -errno) }
+        guard fstat(copy, &st) == 0 else { throw KernelError(.step(.fstatAnchor), path: "fd \(fd)", negativeErrno: -errno) }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw KernelError("use anchor", path: "fd \(fd)", detail: "the descriptor is not a directory")
+            throw KernelError(.step(.useAnchor), path: "fd \(fd)", detail: "the descriptor is not a directory")
         }
         return try Anchor(owning: descriptor, displayName: "fd \(fd)")
     }
@@ -77,9 +77,9 @@ public final class Anchor: Sendable {
     private init(owning descriptor: Descriptor, displayName: String) throws(KernelError) {
         var type: Int64 = 0
         let result = bt_fstatfs_type(descriptor.rawValue, &type)
-        guard result == 0 else { throw KernelError("fstatfs anchor", path: displayName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.step(.fstatfsAnchor), path: displayName, negativeErrno: result) }
         guard type == Self.bpffsMagic else {
-            throw KernelError("use anchor", path: displayName,
+            throw KernelError(.step(.useAnchor), path: displayName,
                               detail: "not on a bpffs (file system magic 0x\(String(type, radix: 16))); mount one with 'mount -t bpf bpf DIR'")
         }
         self.descriptor = descriptor
@@ -99,7 +99,7 @@ public final class Anchor: Sendable {
             case EXDEV: "path leaves the anchor or crosses a mount"
             default: nil
             }
-            throw KernelError("openat2", path: displayPath.description, negativeErrno: fd, detail: detail)
+            throw KernelError(.call(.openat2), path: displayPath.description, negativeErrno: fd, detail: detail)
                 .adding(KernelError.capabilityHint(fd, needs: [.dacReadSearch], for: "reading a directory bpftree's user may not search"))
         }
         return Descriptor(owning: fd)

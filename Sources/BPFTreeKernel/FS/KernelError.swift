@@ -5,14 +5,14 @@ import SystemPackage
 
 /// A failed kernel operation: which call, on which anchor-relative path, and the errno.
 public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var operation: String
+    public var operation: KernelOperation
     /// Anchor-relative path, or the anchor as given on the command line.
     public var path: String
     public var errno: Errno?
     /// Extra explanation (e.g. libbpf's message, or why an anchor is refused).
     public var detail: String?
 
-    public init(_ operation: String, path: String, errno: Errno? = nil, detail: String? = nil) {
+    public init(_ operation: KernelOperation, path: String, errno: Errno? = nil, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
@@ -20,7 +20,7 @@ public struct KernelError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// From a shim return value (-errno).
-    init(_ operation: String, path: String, negativeErrno: Int32, detail: String? = nil) {
+    init(_ operation: KernelOperation, path: String, negativeErrno: Int32, detail: String? = nil) {
         self.init(operation, path: path, errno: Errno(rawValue: -negativeErrno), detail: detail)
     }
 

@@ -24,7 +24,7 @@ public struct TreeObserver {
     public func observe(roots: [TreePath], expectedEntries: Int = 0) throws(KernelError) -> LiveTree {
         var tree = LiveTree(capacity: expectedEntries)
         var st = Glibc.stat()
-        guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
+        guard fstat(anchor.fd, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
         tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                        inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk. Roots come sorted, so the
@@ -70,7 +70,7 @@ public struct TreeObserver {
         var tree = LiveTree()
         guard !path.isAnchor else {
             var st = Glibc.stat()
-            guard fstat(anchor.fd, &st) == 0 else { throw KernelError("fstat", path: ".", negativeErrno: -errno) }
+            guard fstat(anchor.fd, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
             return LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, inode: UInt64(st.st_ino))
         }
         var parent: Descriptor?
@@ -110,7 +110,7 @@ public struct TreeObserver {
         var buffer = [UInt8](unsafeUninitializedCapacity: 32 * 1024) { _, count in count = 32 * 1024 }
         while true {
             let count = buffer.withUnsafeMutableBytes { bt_getdents(directory.rawValue, $0.baseAddress, $0.count) }
-            guard count >= 0 else { throw KernelError("getdents64", path: path.description, negativeErrno: count) }
+            guard count >= 0 else { throw KernelError(.call(.getdents64), path: path.description, negativeErrno: count) }
             // String order is byte order for ASCII names; any other order only makes sorting slower.
             if count == 0 { return names.sorted() }
             buffer.withUnsafeBytes { raw in
@@ -136,7 +136,7 @@ public struct TreeObserver {
         var st = Glibc.stat()
         let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         if result == -ENOENT { return nil }
-        guard result == 0 else { throw KernelError("fstatat", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.call(.fstatat), path: path.description, negativeErrno: result) }
         let kind: LiveEntry.Kind
         switch st.st_mode & S_IFMT {
         case S_IFDIR: kind = .directory
@@ -164,7 +164,7 @@ public struct TreeObserver {
         let fd = withKernelName(name) { bt_obj_get_at(directory, $0) }
         if fd == -ENOENT { return .pin }
         guard fd >= 0 else {
-            throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd)
+            throw KernelError(.bpf(.objGet), path: path.description, negativeErrno: fd)
                 .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))
         }
         let object = Descriptor(owning: fd)
@@ -172,21 +172,21 @@ public struct TreeObserver {
         case Int32(BT_OBJECT_MAP.rawValue):
             var info = bt_map_info()
             let result = bt_map_info_by_fd(object.rawValue, &info)
-            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result) }
             return .map(LiveMapInfo(id: info.id, type: info.type, keySize: info.key_size, valueSize: info.value_size,
                                     maxEntries: info.max_entries, flags: info.map_flags, mapExtra: info.map_extra,
                                     name: cString(info.name), frozen: info.frozen < 0 ? nil : info.frozen != 0))
         case Int32(BT_OBJECT_PROG.rawValue):
             var info = bt_prog_info()
             let result = bt_prog_info_by_fd(object.rawValue, &info)
-            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result) }
             let mapIDs = withUnsafeBytes(of: info.map_ids) { Array($0.bindMemory(to: UInt32.self).prefix(Int(info.nr_map_ids))) }
             return .program(LiveProgramInfo(id: info.id, type: info.type, tag: info.tag, name: cString(info.name),
                                             mapIDs: mapIDs))
         case Int32(BT_OBJECT_LINK.rawValue):
             var info = bt_link_info()
             let result = bt_link_info_by_fd(object.rawValue, &info)
-            guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: path.description, negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: path.description, negativeErrno: result) }
             return .link(LiveLinks.info(info))
         default: return .pin
         }

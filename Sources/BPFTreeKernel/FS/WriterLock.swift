@@ -14,7 +14,7 @@ public final class WriterLock: Sendable {
         // flock needs a real open file: the anchor itself may be an O_PATH descriptor.
         let directory = anchor.fd
         let fd = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw KernelError("open anchor for locking", path: anchor.displayName, negativeErrno: -errno) }
+        guard fd >= 0 else { throw KernelError(.step(.openAnchorForLocking), path: anchor.displayName, negativeErrno: -errno) }
         let lock = WriterLock(descriptor: Descriptor(owning: fd))
         var clock = timespec()
         clock_gettime(CLOCK_MONOTONIC, &clock)
@@ -23,12 +23,12 @@ public final class WriterLock: Sendable {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return lock }
             let error = errno
             guard error == EWOULDBLOCK || error == EINTR else {
-                throw KernelError("flock", path: anchor.displayName, negativeErrno: -error)
+                throw KernelError(.call(.flock), path: anchor.displayName, negativeErrno: -error)
             }
             clock_gettime(CLOCK_MONOTONIC, &clock)
             if Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 >= deadline {
                 let holder = holderPID(of: fd).map { "pid \($0)" } ?? "a process this namespace cannot see"
-                throw KernelError("lock anchor", path: anchor.displayName,
+                throw KernelError(.step(.lockAnchor), path: anchor.displayName,
                                   detail: "another writer holds it (\(holder)); waited \(formatSeconds(timeout)) (--lock-timeout)")
             }
             usleep(20_000)

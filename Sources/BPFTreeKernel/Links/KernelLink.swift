@@ -32,7 +32,7 @@ struct LinkContext {
 
     /// The error of a target that was not resolved before planning.
     func unresolved(_ what: String, _ path: TreePath) -> KernelError {
-        KernelError("create link", path: path.description, detail: "the \(what) was not resolved")
+        KernelError(.step(.createLink), path: path.description, detail: "the \(what) was not resolved")
     }
 }
 
@@ -62,11 +62,11 @@ extension LinkTarget {
 private struct MissingKernelLink: KernelLink {
     func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
         .failure(LinkTargetProblem(field: "program", value: spec.program.description,
-                                   error: KernelError("resolve link", path: spec.program.description, detail: "bpftree has no kernel code for \(spec.summary)")))
+                                   error: KernelError(.step(.resolveLink), path: spec.program.description, detail: "bpftree has no kernel code for \(spec.summary)")))
     }
 
     func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        throw KernelError("create link", path: path.description, detail: "bpftree has no kernel code for \(spec.summary)")
+        throw KernelError(.step(.createLink), path: path.description, detail: "bpftree has no kernel code for \(spec.summary)")
     }
 }
 

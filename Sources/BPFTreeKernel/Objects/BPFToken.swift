@@ -31,7 +31,7 @@ public final class BPFToken: Sendable {
     public static func delegation(of anchor: Anchor) throws(KernelError) -> BPFDelegation? {
         var mountID: UInt64 = 0
         let result = bt_mount_id(anchor.fd, &mountID)
-        guard result == 0 else { throw KernelError("statx anchor", path: anchor.displayName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.step(.statxAnchor), path: anchor.displayName, negativeErrno: result) }
         return try MountInfo.mounts().first(where: { $0.mountID == mountID }).map { BPFDelegation(superOptions: $0.superOptions) }
     }
 
@@ -40,11 +40,11 @@ public final class BPFToken: Sendable {
     /// not: the kernel's answer decides).
     public static func create(for anchor: Anchor, delegation: BPFDelegation) throws(KernelError) -> BPFToken {
         guard delegation.isDelegated else {
-            throw KernelError("create BPF token", path: anchor.displayName,
+            throw KernelError(.step(.createToken), path: anchor.displayName,
                               detail: "this bpffs delegates nothing: its mount has no delegate_cmds, delegate_maps, delegate_progs or delegate_attachs option")
         }
         let root = bt_mount_root_open(anchor.fd)
-        guard root >= 0 else { throw KernelError("open the root of the anchor's bpffs", path: anchor.displayName, negativeErrno: root) }
+        guard root >= 0 else { throw KernelError(.step(.openBPFFSRoot), path: anchor.displayName, negativeErrno: root) }
         let rootDescriptor = Descriptor(owning: root)
         let token = bt_token_create(rootDescriptor.rawValue)
         guard token >= 0 else {
@@ -54,7 +54,7 @@ public final class BPFToken: Sendable {
             case EOPNOTSUPP: "tokens are for user namespaces other than the initial one"
             default: nil
             }
-            throw KernelError("BPF_TOKEN_CREATE", path: anchor.displayName, negativeErrno: token, detail: detail)
+            throw KernelError(.bpf(.tokenCreate), path: anchor.displayName, negativeErrno: token, detail: detail)
         }
         return BPFToken(descriptor: Descriptor(owning: token), delegation: delegation)
     }
@@ -68,7 +68,7 @@ extension MountInfo {
         switch FileBytes.read("/proc/self/mountinfo") {
         case .success(let bytes): return parse(String(decoding: bytes, as: UTF8.self))
         case .failure(let error):
-            throw KernelError("read", path: "/proc/self/mountinfo", errno: Errno(rawValue: error.errno),
+            throw KernelError(.call(.read), path: "/proc/self/mountinfo", errno: Errno(rawValue: error.errno),
                               detail: error.errno == EMFILE ? "this process has as many files open as it may (RLIMIT_NOFILE)" : nil)
         }
     }

@@ -21,7 +21,7 @@ final class BatchProgram: @unchecked Sendable {
     init(checksCgroups: Bool) throws(KernelError) {
         self.checksCgroups = checksCgroups
         guard let object = Data(base64Encoded: checksCgroups ? embeddedBPFObject_batch_cgroups : embeddedBPFObject_batch) else {
-            throw KernelError("load batch program", path: "bpf/batch.bpf.c", detail: "embedded object is corrupt")
+            throw KernelError(.step(.loadBatchProgram), path: "bpf/batch.bpf.c", detail: "embedded object is corrupt")
         }
         var handle: OpaquePointer?
         var message = [CChar](repeating: 0, count: 512)
@@ -30,7 +30,7 @@ final class BatchProgram: @unchecked Sendable {
         }
         guard result == 0, let handle else {
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KernelError("load batch program", path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
+            throw KernelError(.step(.loadBatchProgram), path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
                               detail: KernelError.privilegeHint(result)
                                 ?? KernelError.capabilityHint(result, needs: [.bpf, .perfmon], for: Self.needs, alsoFor: [-EINVAL])
                                 ?? (text.isEmpty ? nil : String(text.reversed().drop(while: \.isWhitespace).reversed())))
@@ -118,7 +118,7 @@ final class BatchProgram: @unchecked Sendable {
     /// Runs ops `0..<count` in one `BPF_PROG_TEST_RUN`.
     func run(count: Int) throws(KernelError) {
         let result = bt_batch_run(handle, UInt32(count))
-        guard result >= 0 else { throw KernelError("BPF_PROG_TEST_RUN", path: "batch program", negativeErrno: result) }
+        guard result >= 0 else { throw KernelError(.bpf(.progTestRun), path: "batch program", negativeErrno: result) }
     }
 
     /// The result of op `index` of the last run: an fd for a create, 0 for update and freeze, or -errno.

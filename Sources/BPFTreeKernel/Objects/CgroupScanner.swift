@@ -53,7 +53,7 @@ public enum CgroupScanner {
     public static func directory(of source: CgroupSource) throws(KernelError) -> String {
         if source.path.hasPrefix("/") { return source.path }
         guard let mount = try cgroup2Mount() else {
-            throw KernelError("find cgroup v2 mount", path: source.path, detail: "no cgroup2 file system in /proc/self/mountinfo")
+            throw KernelError(.step(.findCgroupMount), path: source.path, detail: "no cgroup2 file system in /proc/self/mountinfo")
         }
         return mount + "/" + source.path
     }
@@ -89,7 +89,7 @@ public enum CgroupScanner {
             var st = Glibc.stat()
             guard lstat(directory, &st) == 0 else {
                 if errno == ENOENT || errno == ENOTDIR { return ([], []) }
-                throw KernelError("stat cgroup", path: directory, negativeErrno: -errno)
+                throw KernelError(.step(.statCgroup), path: directory, negativeErrno: -errno)
             }
             guard st.st_mode & S_IFMT == S_IFDIR else { return ([], []) }
             let name = child.split(separator: "/").last.map(String.init) ?? child
@@ -108,22 +108,22 @@ public enum CgroupScanner {
             if error == ENOENT && relative.isEmpty { return false }
             // A cgroup below the source that went away while it was listed has no cgroups either.
             if error == ENOENT { return true }
-            throw KernelError("open cgroup directory", path: directory, negativeErrno: -error)
+            throw KernelError(.step(.openCgroupDirectory), path: directory, negativeErrno: -error)
         }
         var type: Int64 = 0
         let result = bt_fstatfs_type(fd, &type)
         guard result == 0 else {
             close(fd)
-            throw KernelError("fstatfs", path: directory, negativeErrno: result)
+            throw KernelError(.call(.fstatfs), path: directory, negativeErrno: result)
         }
         guard type == cgroup2Magic else {
             close(fd)
-            throw KernelError("scan cgroups", path: directory,
+            throw KernelError(.step(.scanCgroups), path: directory,
                               detail: "not a cgroup v2 directory (file system magic 0x\(String(type, radix: 16)))")
         }
         guard let stream = fdopendir(fd) else {
             close(fd)
-            throw KernelError("opendir", path: directory, negativeErrno: -errno)
+            throw KernelError(.call(.opendir), path: directory, negativeErrno: -errno)
         }
         defer { closedir(stream) }
         watched.append(directory)
@@ -164,7 +164,7 @@ public enum CgroupScanner {
             for (index, id) in chunk.enumerated() {
                 let result = program.result(index)
                 if result < 0 {
-                    throw KernelError("bpf_cgroup_from_id", path: "cgroup id \(id)", negativeErrno: result,
+                    throw KernelError(.call(.cgroupFromID), path: "cgroup id \(id)", negativeErrno: result,
                                       detail: result == -EOPNOTSUPP ? "this kernel has no bpf_cgroup_from_id kfunc" : nil)
                 }
                 if result == 0 { gone.insert(id) }

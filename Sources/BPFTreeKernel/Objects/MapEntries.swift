@@ -7,11 +7,11 @@ public enum MapEntries {
     public static func count(anchor: Anchor, path: TreePath, keySize: UInt32) throws(KernelError) -> UInt64 {
         let parent = try anchor.openDirectory(path.parent.isAnchor ? "." : path.parent.description, displayPath: path.parent)
         let fd = withKernelName(path.name) { bt_obj_get_at(parent.rawValue, $0) }
-        guard fd >= 0 else { throw KernelError("BPF_OBJ_GET", path: path.description, negativeErrno: fd) }
+        guard fd >= 0 else { throw KernelError(.bpf(.objGet), path: path.description, negativeErrno: fd) }
         let map = Descriptor(owning: fd)
         var count: UInt64 = 0
         let result = bt_map_count(map.rawValue, keySize, &count)
-        guard result == 0 else { throw KernelError("BPF_MAP_GET_NEXT_KEY", path: path.description, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.mapGetNextKey), path: path.description, negativeErrno: result) }
         return count
     }
 }

@@ -82,7 +82,7 @@ public enum PinResolver {
         let index = if_nametoindex(name)
         if index == 0 {
             let error = errno
-            return .failure(KernelError("if_nametoindex", path: name, negativeErrno: -error,
+            return .failure(KernelError(.call(.ifNameToIndex), path: name, negativeErrno: -error,
                                         detail: error == ENODEV || error == ENXIO ? "no such network interface in bpftree's network namespace" : nil))
         }
         return .success(index)
@@ -108,7 +108,7 @@ public enum PinResolver {
             case -EINVAL: "a namespace file, but not of a network namespace"
             default: nil
             }
-            throw KernelError("open network namespace", path: path, negativeErrno: fd, detail: detail)
+            throw KernelError(.step(.openNetworkNamespace), path: path, negativeErrno: fd, detail: detail)
         }
         return (fd, inode)
     }
@@ -118,14 +118,14 @@ public enum PinResolver {
         var id: UInt64 = 0
         let fd = withCgroupPath(directory) { bt_cgroup_open($0, &id) }
         guard fd >= 0 else {
-            throw KernelError("open cgroup", path: directory, negativeErrno: fd,
+            throw KernelError(.step(.openCgroup), path: directory, negativeErrno: fd,
                               detail: fd == -ENOENT ? "no such cgroup directory"
                                 : fd == -ELOOP ? "a symlink is in the way; a cgroup is opened by its own path, never through a symlink" : nil)
         }
         var type: Int64 = 0
         guard bt_fstatfs_type(fd, &type) == 0, type == CgroupScanner.cgroup2Magic else {
             close(fd)
-            throw KernelError("open cgroup", path: directory, detail: "not a cgroup v2 directory")
+            throw KernelError(.step(.openCgroup), path: directory, detail: "not a cgroup v2 directory")
         }
         return (fd, id)
     }

@@ -10,14 +10,14 @@ public enum ProbeTargets {
     public static func tracepointID(_ category: String, _ name: String) -> Result<UInt64, KernelError> {
         var buffer = [CChar](repeating: 0, count: 256)
         guard bt_tracefs_path(&buffer, buffer.count) == 0 else {
-            return .failure(KernelError("find tracefs", path: "/sys/kernel/tracing", negativeErrno: -ENOENT,
+            return .failure(KernelError(.step(.findTracefs), path: "/sys/kernel/tracing", negativeErrno: -ENOENT,
                                         detail: "tracefs is not mounted (tracepoint links need it to find the tracepoint): mount -t tracefs tracefs /sys/kernel/tracing"))
         }
         let tracefs = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var id: UInt64 = 0
         let found = bt_tracepoint_id(tracefs, category, name, &id)
         guard found == 0 else {
-            return .failure(KernelError("find tracepoint", path: "\(tracefs)/events/\(category)/\(name)", negativeErrno: found,
+            return .failure(KernelError(.step(.findTracepoint), path: "\(tracefs)/events/\(category)/\(name)", negativeErrno: found,
                                         detail: found == -ENOENT ? "this kernel has no tracepoint \(category)/\(name) (see \(tracefs)/available_events)" : nil))
         }
         return .success(id)
@@ -32,7 +32,7 @@ public enum ProbeTargets {
             knownRawTracepoints.withLock { _ = $0.insert(name) }
             return .success(())
         }
-        return .failure(KernelError("find raw tracepoint", path: name, negativeErrno: found < 0 ? found : -ENOENT,
+        return .failure(KernelError(.step(.findRawTracepoint), path: name, negativeErrno: found < 0 ? found : -ENOENT,
                                     detail: found < 0 ? "the kernel's BTF (/sys/kernel/btf/vmlinux) could not be read"
                                                       : "this kernel has no tracepoint \(name) (no btf_trace_\(name) in /sys/kernel/btf/vmlinux)"))
     }
@@ -43,7 +43,7 @@ public enum ProbeTargets {
         Result { () throws(KernelError) in
             var type: UInt32 = 0, bit: UInt32 = 0
             guard bt_pmu_type("uprobe", &type, &bit) == 0 else {
-                throw KernelError("find uprobe PMU", path: "/sys/bus/event_source/devices/uprobe", negativeErrno: -ENOENT,
+                throw KernelError(.step(.findPMU("uprobe")), path: "/sys/bus/event_source/devices/uprobe", negativeErrno: -ENOENT,
                                   detail: "this kernel has no uprobe PMU (built without CONFIG_UPROBE_EVENTS): uprobes cannot be attached")
             }
             let file = try resolvedFile(probe.binary)
@@ -56,7 +56,7 @@ public enum ProbeTargets {
                 case -ESRCH: "no function '\(probe.symbol ?? "")' among its symbols (.symtab, .dynsym)"
                 default: nil
                 }
-                throw KernelError("find symbol", path: probe.binary, negativeErrno: result, detail: detail)
+                throw KernelError(.step(.findSymbol), path: probe.binary, negativeErrno: result, detail: detail)
             }
             let offset = probe.offset + found
             try checkProcess(probe.pid)
@@ -83,7 +83,7 @@ public enum ProbeTargets {
                     case -E2BIG: "'\(pattern)' matches more than \(BT_PROBE_MAX_OFFSETS) functions"
                     default: nil
                     }
-                    throw KernelError("find symbols", path: probe.binary, negativeErrno: found == 0 ? -ESRCH : found, detail: detail)
+                    throw KernelError(.step(.findSymbols), path: probe.binary, negativeErrno: found == 0 ? -ESRCH : found, detail: detail)
                 }
                 offsets.formUnion(buffer.prefix(Int(found)))
             }
@@ -96,7 +96,7 @@ public enum ProbeTargets {
     private static func resolvedFile(_ binary: String) throws(KernelError) -> String {
         guard let resolved = realpath(binary, nil) else {
             let error = errno
-            throw KernelError("open", path: binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
+            throw KernelError(.call(.open), path: binary, negativeErrno: -error, detail: error == ENOENT ? "no such file" : nil)
         }
         defer { free(resolved) }
         return String(cString: resolved)
@@ -105,7 +105,7 @@ public enum ProbeTargets {
     /// Refuses a uprobe of a process that does not exist (nil: every process).
     private static func checkProcess(_ pid: Int32?) throws(KernelError) {
         if let pid, kill(pid, 0) != 0, errno == ESRCH {
-            throw KernelError("find process", path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
+            throw KernelError(.step(.findTask("process")), path: "\(pid)", negativeErrno: -ESRCH, detail: "no process \(pid)")
         }
     }
 
@@ -117,12 +117,12 @@ public enum ProbeTargets {
             let noun = scope.tid != 0 ? "thread" : "process"
             // /proc/ID is there for every thread id too, though only process ids are listed.
             guard case .success(let bytes) = FileBytes.read("/proc/\(id)/status") else {
-                throw KernelError("find \(noun)", path: "/proc/\(id)", negativeErrno: -ESRCH, detail: "no \(noun) \(id)")
+                throw KernelError(.step(.findTask(noun)), path: "/proc/\(id)", negativeErrno: -ESRCH, detail: "no \(noun) \(id)")
             }
             let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("Tgid:") }
             let group = line.map { String($0.dropFirst(5).filter { $0 != "\t" && $0 != " " }) } ?? ""
             if case .process = scope, group != "\(id)" {
-                throw KernelError("find process", path: "/proc/\(id)", negativeErrno: -EINVAL,
+                throw KernelError(.step(.findTask("process")), path: "/proc/\(id)", negativeErrno: -EINVAL,
                                   detail: "\(id) is a thread of process \(group), not a process: declare tid: \(id)")
             }
         }
@@ -132,12 +132,12 @@ public enum ProbeTargets {
     public static func kprobe(_ probe: KprobeTarget) -> Result<Void, KernelError> {
         var type: UInt32 = 0, bit: UInt32 = 0
         guard bt_pmu_type("kprobe", &type, &bit) == 0 else {
-            return .failure(KernelError("find kprobe PMU", path: "/sys/bus/event_source/devices/kprobe", negativeErrno: -ENOENT,
+            return .failure(KernelError(.step(.findPMU("kprobe")), path: "/sys/bus/event_source/devices/kprobe", negativeErrno: -ENOENT,
                                         detail: "this kernel has no kprobe PMU (built without CONFIG_KPROBES): kprobes cannot be attached"))
         }
         let found = bt_kernel_function_exists(probe.function)
         guard found != 0 else {
-            return .failure(KernelError("find kernel function", path: probe.function, negativeErrno: -ENOENT,
+            return .failure(KernelError(.step(.findKernelFunction), path: probe.function, negativeErrno: -ENOENT,
                                         detail: "no function \(probe.function) in /proc/kallsyms"))
         }
         return .success(())
@@ -148,7 +148,7 @@ public enum ProbeTargets {
     public static func kprobeMulti(_ probe: KprobeMultiTarget) -> Result<[String], KernelError> {
         Result { () throws(KernelError) in
             guard bt_kernel_function_exists("register_fprobe_ips") == 1 else {
-                throw KernelError("find fprobe", path: "/proc/kallsyms", negativeErrno: -EOPNOTSUPP,
+                throw KernelError(.step(.findFprobe), path: "/proc/kallsyms", negativeErrno: -EOPNOTSUPP,
                                   detail: "this kernel cannot attach kprobe_multi links (built without CONFIG_FPROBE: no register_fprobe_ips in /proc/kallsyms)")
             }
             var functions: Set<String> = []
@@ -156,7 +156,7 @@ public enum ProbeTargets {
             for pattern in probe.functions {
                 let found = bt_kernel_functions_matching(pattern, &names, names.count, UInt32(BT_PROBE_MAX_OFFSETS))
                 guard found > 0 else {
-                    throw KernelError("find kernel functions", path: pattern, negativeErrno: found == 0 ? -ESRCH : found,
+                    throw KernelError(.step(.findKernelFunctions), path: pattern, negativeErrno: found == 0 ? -ESRCH : found,
                                       detail: found == 0 ? "no kernel function matches '\(pattern)' in /proc/kallsyms"
                                           : found == -E2BIG ? "'\(pattern)' matches more than \(BT_PROBE_MAX_OFFSETS) functions" : nil)
                 }
@@ -174,7 +174,7 @@ public enum ProbeTargets {
     /// `perf_event_open` of the event a tracepoint, uprobe or kprobe link attaches through.
     static func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
         func unresolved(_ what: String) -> KernelError {
-            KernelError("create link", path: link.description, detail: "the \(what) was not resolved")
+            KernelError(.step(.createLink), path: link.description, detail: "the \(what) was not resolved")
         }
         let fd: Int32
         var isUprobe = false
@@ -199,10 +199,10 @@ public enum ProbeTargets {
         case .probe(.kprobe(let probe)):
             fd = try probeEvent("kprobe", probe.isReturn, probe.function, probe.offset, pid: 0)
         default:
-            throw KernelError("create link", path: link.description, detail: "not a perf event link")
+            throw KernelError(.step(.createLink), path: link.description, detail: "not a perf event link")
         }
         guard fd >= 0 else {
-            throw KernelError("perf_event_open", path: link.description, negativeErrno: fd,
+            throw KernelError(.call(.perfEventOpen), path: link.description, negativeErrno: fd,
                               detail: fd == -ENOENT || fd == -EINVAL ? "the kernel refused the event of \(spec.summary)" : nil)
                 .adding(KernelError.capabilityHint(fd, needs: isUprobe ? [.sysAdmin] : [.perfmon],
                                                    for: isUprobe ? "a uprobe perf event" : "a perf event"))
@@ -213,10 +213,10 @@ public enum ProbeTargets {
     /// Refuses when `file` is no longer the file (`DEVICE:INODE`) a uprobe's offset was read from.
     private static func checkIdentity(_ file: String, _ planned: String, for link: TreePath) throws(KernelError) {
         var status = stat()
-        guard stat(file, &status) == 0 else { throw KernelError("stat", path: file, negativeErrno: -errno) }
+        guard stat(file, &status) == 0 else { throw KernelError(.call(.stat), path: file, negativeErrno: -errno) }
         let now = "\(status.st_dev):\(status.st_ino)"
         guard now == planned else {
-            throw KernelError("create link", path: link.description,
+            throw KernelError(.step(.createLink), path: link.description,
                               detail: "\(file) was replaced since the uprobe's offset was read from it (device:inode \(now), read from \(planned)): the offset may fall inside another instruction; run apply again")
         }
     }
@@ -224,7 +224,7 @@ public enum ProbeTargets {
     private static func probeEvent(_ pmu: String, _ isReturn: Bool, _ name: String, _ offset: UInt64, pid: Int32) throws(KernelError) -> Int32 {
         var type: UInt32 = 0, bit: UInt32 = 0
         let found = bt_pmu_type(pmu, &type, &bit)
-        guard found == 0 else { throw KernelError("find \(pmu) PMU", path: "/sys/bus/event_source/devices/\(pmu)", negativeErrno: found) }
+        guard found == 0 else { throw KernelError(.step(.findPMU(pmu)), path: "/sys/bus/event_source/devices/\(pmu)", negativeErrno: found) }
         return bt_perf_probe_open(type, bit, isReturn ? 1 : 0, name, offset, pid)
     }
 

@@ -18,7 +18,7 @@ public enum ProgramTable {
                 bt_prog_next(after, &id, &name, buffer.baseAddress, UInt32(buffer.count), &count)
             }
             if result == -ENOENT { return users }
-            guard result == 0 else { throw KernelError("BPF_PROG_GET_NEXT_ID", path: "programs", negativeErrno: result) }
+            guard result == 0 else { throw KernelError(.bpf(.progGetNextID), path: "programs", negativeErrno: result) }
             after = id
             let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             for map in maps.prefix(Int(count)) where mapIDs.contains(map) {

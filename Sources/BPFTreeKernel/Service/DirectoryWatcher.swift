@@ -25,7 +25,7 @@ public final class DirectoryWatcher: Sendable {
     /// Starts the reading thread.
     public init(onChange: @escaping @Sendable () -> Void) throws(KernelError) {
         fd = inotify_init1(Int32(IN_CLOEXEC))
-        guard fd >= 0 else { throw KernelError("inotify_init1", path: "", negativeErrno: -errno) }
+        guard fd >= 0 else { throw KernelError(.call(.inotifyInit), path: "", negativeErrno: -errno) }
         let thread = Thread { [self] in
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {

@@ -36,7 +36,7 @@ public final class LedgerStore {
         guard let map = try ReservedMap.open(anchor, .ledger, shape: shape, create: create) else { return nil }
         var info = bt_map_info()
         let result = bt_map_info_by_fd(map.rawValue, &info)
-        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: Reserved.ledgerName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: Reserved.ledgerName, negativeErrno: result) }
         let store = LedgerStore(descriptor: map, valueSize: Int(info.value_size))
         guard store.storedValueSize != valueSize, create else { return store }
         return try migrate(anchor, from: store)
@@ -54,16 +54,16 @@ public final class LedgerStore {
         let made = bt_map_create(shape.type.kernelValue, String(Reserved.ledgerName.prefix(15)), shape.keySize,
                                  shape.valueSize, shape.maxEntries, shape.flags)
         guard made >= 0 else {
-            throw KernelError("create ledger map", path: Reserved.ledgerName, negativeErrno: made,
+            throw KernelError(.step(.createLedger), path: Reserved.ledgerName, negativeErrno: made,
                               detail: KernelError.capabilityHint(made, needs: [.bpf], for: "creating a map"))
         }
         let store = LedgerStore(descriptor: Descriptor(owning: made), valueSize: valueSize)
         try store.write(Array(records.values))
         var pinned = bt_obj_pin_at(anchor.fd, name, made)
         if pinned == -EEXIST, unlinkat(anchor.fd, name, 0) == 0 { pinned = bt_obj_pin_at(anchor.fd, name, made) }
-        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
+        guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: name, negativeErrno: pinned) }
         let exchanged = bt_renameat2(anchor.fd, name, anchor.fd, Reserved.ledgerName, UInt32(BT_RENAME_EXCHANGE))
-        guard exchanged == 0 else { throw KernelError("renameat2", path: Reserved.ledgerName, negativeErrno: exchanged) }
+        guard exchanged == 0 else { throw KernelError(.call(.renameat2), path: Reserved.ledgerName, negativeErrno: exchanged) }
         // The temporary name now holds the old ledger; were this unlink refused, the next plan removes it.
         if unlinkat(anchor.fd, name, 0) == 0 { try store.remove([temporary.path]) }
         return store
@@ -91,7 +91,7 @@ public final class LedgerStore {
                 }
             }
             guard result == 0 || result == -ENOENT else {
-                throw KernelError("BPF_MAP_LOOKUP_BATCH", path: Reserved.ledgerName, negativeErrno: result)
+                throw KernelError(.bpf(.mapLookupBatch), path: Reserved.ledgerName, negativeErrno: result)
             }
             for index in 0..<Int(count) {
                 let keyBytes = keys[(index * Self.keySize)..<((index + 1) * Self.keySize)]
@@ -115,7 +115,7 @@ public final class LedgerStore {
             value.withUnsafeMutableBytes { bt_map_lookup(descriptor.rawValue, k.baseAddress, $0.baseAddress) }
         }
         if result == -ENOENT { return nil }
-        guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.ledgerName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.mapLookupElem), path: Reserved.ledgerName, negativeErrno: result) }
         // The key is a valid path's (it was made from one): only the value needs checking.
         return try? Self.record(path: path, value[...]).get()
     }
@@ -138,7 +138,7 @@ public final class LedgerStore {
             }
         }
         guard result == 0 else {
-            throw KernelError("BPF_MAP_UPDATE_BATCH", path: Reserved.ledgerName, negativeErrno: result,
+            throw KernelError(.bpf(.mapUpdateBatch), path: Reserved.ledgerName, negativeErrno: result,
                               detail: result == -E2BIG ? "the ledger holds at most \(Self.capacity) records" : nil)
         }
     }
@@ -153,7 +153,7 @@ public final class LedgerStore {
         let result = keys.withUnsafeBytes {
             bt_map_delete_batch(descriptor.rawValue, $0.baseAddress, UInt32(Self.keySize), UInt32(paths.count))
         }
-        guard result == 0 else { throw KernelError("BPF_MAP_DELETE_BATCH", path: Reserved.ledgerName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.mapDeleteBatch), path: Reserved.ledgerName, negativeErrno: result) }
     }
 
     /// The anchor-relative path, NUL-padded to the key size (validation keeps paths within it).

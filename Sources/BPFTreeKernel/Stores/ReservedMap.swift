@@ -63,13 +63,13 @@ enum ReservedMap {
         let reserved = "the name is reserved for bpftree's \(what) map"
         switch fd {
         case -ELOOP:
-            throw KernelError("open \(what)", path: name, detail: "it is a symlink, and bpftree never follows one (it could lead to another anchor's \(what)): remove it; \(reserved)")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "it is a symlink, and bpftree never follows one (it could lead to another anchor's \(what)): remove it; \(reserved)")
         case -EISDIR:
-            throw KernelError("open \(what)", path: name, detail: "it is a directory; \(reserved): rename the directory")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "it is a directory; \(reserved): rename the directory")
         case -EINVAL:
-            throw KernelError("open \(what)", path: name, detail: "it is a file of type \(String(found.mode & S_IFMT, radix: 8)), not a pin; \(reserved): remove it")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "it is a file of type \(String(found.mode & S_IFMT, radix: 8)), not a pin; \(reserved): remove it")
         case ..<0:
-            throw KernelError("BPF_OBJ_GET", path: name, negativeErrno: fd)
+            throw KernelError(.bpf(.objGet), path: name, negativeErrno: fd)
                 .adding(KernelError.capabilityHint(fd, needs: [], for: "opening bpftree's own \(what) map"))
         default:
             break
@@ -78,20 +78,20 @@ enum ReservedMap {
         let kind = bt_fd_object_kind(map.rawValue)
         guard kind == Int32(BT_OBJECT_MAP.rawValue) else {
             let held = kind == Int32(BT_OBJECT_PROG.rawValue) ? "a program" : kind == Int32(BT_OBJECT_LINK.rawValue) ? "a link" : "an object"
-            throw KernelError("open \(what)", path: name, detail: "the pin holds \(held), not a bpftree \(what); \(reserved): move the pin elsewhere")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "the pin holds \(held), not a bpftree \(what); \(reserved): move the pin elsewhere")
         }
         let user = geteuid()
         guard found.uid == user, found.mode & 0o022 == 0 else {
-            throw KernelError("open \(what)", path: name, detail: "the pin is owned by uid \(found.uid) with mode \(formatMode(found.mode & 0o7777)); bpftree pins its \(what) as its own user (uid \(user)) with mode 0600, so someone else may have written this one and bpftree does not use it: check it (bpftool map dump pinned ANCHOR/\(name)), then remove it (\(role.whenRemoved)) or give it back owner uid \(user) and mode 0600")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "the pin is owned by uid \(found.uid) with mode \(formatMode(found.mode & 0o7777)); bpftree pins its \(what) as its own user (uid \(user)) with mode 0600, so someone else may have written this one and bpftree does not use it: check it (bpftool map dump pinned ANCHOR/\(name)), then remove it (\(role.whenRemoved)) or give it back owner uid \(user) and mode 0600")
         }
         var info = bt_map_info()
         let result = bt_map_info_by_fd(map.rawValue, &info)
-        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: name, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: name, negativeErrno: result) }
         guard info.type == shape.type.kernelValue, info.key_size == shape.keySize, info.value_size == shape.valueSize || shape.legacyValueSizes.contains(info.value_size) else {
-            throw KernelError("open \(what)", path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); \(reserved): remove it (\(role.whenRemoved)) or use another anchor")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "the map pinned there is not a bpftree \(what) (type \(info.type), key \(info.key_size), value \(info.value_size)); \(reserved): remove it (\(role.whenRemoved)) or use another anchor")
         }
         guard info.max_entries >= shape.minimumEntries else {
-            throw KernelError("open \(what)", path: name, detail: "the map pinned there holds \(info.max_entries) entries; a bpftree \(what) holds \(shape.minimumEntries): remove it (\(role.whenRemoved)) or use another anchor")
+            throw KernelError(.step(.openReserved(what)), path: name, detail: "the map pinned there holds \(info.max_entries) entries; a bpftree \(what) holds \(shape.minimumEntries): remove it (\(role.whenRemoved)) or use another anchor")
         }
         return map
     }
@@ -102,13 +102,13 @@ enum ReservedMap {
         let made = bt_map_create(shape.type.kernelValue, name.prefix(15).description, shape.keySize,
                                  shape.valueSize, shape.maxEntries, shape.flags)
         guard made >= 0 else {
-            throw KernelError("create \(what) map", path: name, negativeErrno: made, detail: KernelError.privilegeHint(made)
+            throw KernelError(.step(.createReserved(what)), path: name, negativeErrno: made, detail: KernelError.privilegeHint(made)
                                 ?? KernelError.capabilityHint(made, needs: [.bpf], for: "creating a map"))
         }
         let map = Descriptor(owning: made)
         let pinned = bt_obj_pin_at(anchor.fd, name, made)
         if pinned == -EEXIST { return nil }
-        guard pinned == 0 else { throw KernelError("BPF_OBJ_PIN", path: name, negativeErrno: pinned) }
+        guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: name, negativeErrno: pinned) }
         _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
         return map
     }

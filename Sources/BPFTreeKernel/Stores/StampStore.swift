@@ -19,7 +19,7 @@ public final class StampStore {
         self.descriptor = descriptor
         var info = bt_map_info()
         let result = bt_map_info_by_fd(descriptor.rawValue, &info)
-        guard result == 0 else { throw KernelError("BPF_OBJ_GET_INFO_BY_FD", path: Reserved.stampName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.objGetInfoByFD), path: Reserved.stampName, negativeErrno: result) }
         chunks = Int(info.max_entries)
     }
 
@@ -52,7 +52,7 @@ public final class StampStore {
                 initialized += Self.chunkSize
             }
         }
-        guard failure == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.stampName, negativeErrno: failure) }
+        guard failure == 0 else { throw KernelError(.bpf(.mapLookupElem), path: Reserved.stampName, negativeErrno: failure) }
         return TreeStamp(decoding: bytes)
     }
 
@@ -87,10 +87,10 @@ public final class StampStore {
         while size < needed { size *= 2 }
         let removed = unlinkat(anchor.fd, Reserved.stampName, 0)
         guard removed == 0 || errno == ENOENT else {
-            throw KernelError("unlinkat", path: Reserved.stampName, negativeErrno: -errno)
+            throw KernelError(.call(.unlinkat), path: Reserved.stampName, negativeErrno: -errno)
         }
         guard let map = try ReservedMap.pinNew(anchor, .stamp, shape: Self.shape(chunks: size)) else {
-            throw KernelError("BPF_OBJ_PIN", path: Reserved.stampName, negativeErrno: -EEXIST)
+            throw KernelError(.bpf(.objPin), path: Reserved.stampName, negativeErrno: -EEXIST)
         }
         descriptor = map
         chunks = size
@@ -100,13 +100,13 @@ public final class StampStore {
         var bytes = [UInt8](repeating: 0, count: Self.chunkSize)
         var key = UInt32(index)
         let result = bytes.withUnsafeMutableBytes { bt_map_lookup(descriptor.rawValue, &key, $0.baseAddress) }
-        guard result == 0 else { throw KernelError("BPF_MAP_LOOKUP_ELEM", path: Reserved.stampName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.mapLookupElem), path: Reserved.stampName, negativeErrno: result) }
         return bytes
     }
 
     private func store(_ bytes: ArraySlice<UInt8>, at index: Int) throws(KernelError) {
         var key = UInt32(index)
         let result = bytes.withUnsafeBytes { bt_map_update(descriptor.rawValue, &key, $0.baseAddress, 0) }
-        guard result == 0 else { throw KernelError("BPF_MAP_UPDATE_ELEM", path: Reserved.stampName, negativeErrno: result) }
+        guard result == 0 else { throw KernelError(.bpf(.mapUpdateElem), path: Reserved.stampName, negativeErrno: result) }
     }
 }
