@@ -1,6 +1,7 @@
 /* The batch syscall program (bpf/batch.bpf.c): loaded with libbpf, its shared area filled and run. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_batch.h"
+#include "shim_token.h"
 #include "shim_internal.h"
 #include "batch_ops.h"
 #include <bpf/bpf.h>

@@ -1,6 +1,6 @@
 /* File system calls Swift cannot make directly: getdents64, openat2 with RESOLVE_* flags, renameat2, fchmodat2 (with its fallback), fstatfs, and process limits. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_fs.h"
 #include "shim_internal.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -1,7 +1,8 @@
 /* A BPF object's global variables (.rodata, .data, .bss and their named variants): listed from the
  * object's BTF for validation, and written into libbpf's copy of the section before the object loads. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_globals.h"
+#include "shim_load.h"
 #include "shim_internal.h"
 
 #include <bpf/btf.h>

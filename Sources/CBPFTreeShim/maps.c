@@ -1,6 +1,6 @@
 /* Maps from user space: creation, element updates, lookups and deletes (one and batched), counting, copying and freezing. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_maps.h"
 #include "shim_internal.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

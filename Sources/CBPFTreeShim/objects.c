@@ -1,6 +1,6 @@
 /* BPF objects by their pins and ids: BPF_OBJ_PIN and BPF_OBJ_GET relative to a directory (BPF_F_PATH_FD), what kind of object an fd is, map info, and the programs of the system. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_objects.h"
 #include "shim_internal.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

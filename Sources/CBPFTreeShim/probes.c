@@ -1,7 +1,7 @@
 /* Probe targets: tracepoints through tracefs and perf events, raw tracepoints through the kernel's BTF,
  * uprobes through a binary's ELF symbols, kprobes through the kprobe PMU. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_probes.h"
 #include "shim_internal.h"
 
 #include <bpf/btf.h>

@@ -34,6 +34,16 @@ struct bt_load_global;
 int bt_set_globals(struct bpf_object *obj, const struct bt_load_global *globals, uint32_t count, char *fault,
 		   size_t fault_size);
 
+/* A program tag (8 bytes) as one big-endian number. */
+static inline uint64_t bt_tag(const unsigned char tag[8])
+{
+	uint64_t value = 0;
+
+	for (int i = 0; i < 8; i++)
+		value = value << 8 | tag[i];
+	return value;
+}
+
 /* A syscall's return value, or -errno when it failed. */
 static inline int neg_errno(long ret)
 {

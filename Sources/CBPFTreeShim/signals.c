@@ -1,4 +1,4 @@
-#include "bpftree_shim.h"
+#include "shim_signals.h"
 
 #include <signal.h>
 #include <string.h>

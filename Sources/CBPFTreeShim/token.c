@@ -8,7 +8,7 @@
  * BPF_F_TOKEN_FD. Every other call, and every call while no token is active, goes to libc's syscall
  * untouched. libbpf's feature probes pass through here as well, so they see what the token grants. */
 #define _GNU_SOURCE
-#include "bpftree_shim.h"
+#include "shim_token.h"
 
 #include <dlfcn.h>
 #include <errno.h>
