@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "BPFTreeCore", "BPFTreeKernel", "BPFTreeYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFTreeCore
 import BPFTreeKernel
+import SystemPackage
 
 /// Output formats.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -72,7 +73,7 @@ struct CommonOptions: ParsableArguments {
     }
 
     func openAnchor() throws(KernelError) -> Anchor {
-        if let anchorFD { return try Anchor.inherited(fd: anchorFD) }
+        if let anchorFD { return try Anchor.inherited(fd: FileDescriptor(rawValue: anchorFD)) }
         if let anchorPID { return try Anchor.open(inRootOf: anchorPID, path: anchor ?? Self.defaultAnchor) }
         return try Anchor.open(path: anchor ?? Self.defaultAnchor)
     }

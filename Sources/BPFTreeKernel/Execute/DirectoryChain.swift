@@ -1,4 +1,5 @@
 import BPFTreeCore
+import SystemPackage
 
 /// O_PATH descriptors of the directories on the way to the last directory used. Actions arrive in path
 /// order, so keeping just this chain opens each directory once while holding only depth-many fds.
@@ -9,9 +10,9 @@ final class DirectoryChain {
     init(anchor: Anchor) { self.anchor = anchor }
 
     /// The descriptor of `directory`, opened component by component with `openat2` (no symlinks).
-    func descriptor(for directory: TreePath) throws(KernelError) -> Int32 {
+    func descriptor(for directory: TreePath) throws(KernelError) -> FileDescriptor {
         if directory.isAnchor { return anchor.fd }
-        if let last = chain.last, last.path == directory { return last.descriptor.rawValue }
+        if let last = chain.last, last.path == directory { return last.descriptor.fd }
         // chain[i] is the ancestor of depth i + 1; keep the ones `directory` shares.
         while let last = chain.last, last.path != directory, !directory.isDescendant(of: last.path) {
             chain.removeLast()
@@ -19,9 +20,9 @@ final class DirectoryChain {
         let depth = directory.depth
         while chain.count < depth {
             let path = directory.prefix(chain.count + 1)
-            let parent = chain.last?.descriptor.rawValue ?? anchor.fd
+            let parent = chain.last?.descriptor.fd ?? anchor.fd
             chain.append((path, try anchor.openDirectory(path.name, from: parent, displayPath: path)))
         }
-        return chain[chain.count - 1].descriptor.rawValue
+        return chain[chain.count - 1].descriptor.fd
     }
 }

@@ -1,6 +1,7 @@
 import BPFTreeCore
 import CBPFTreeShim
 import Glibc
+import SystemPackage
 
 /// The executor's kernel calls, made beneath an anchor: `mkdirat`, `fstatat`, `fchmodat2`/`fchownat`,
 /// `BPF_OBJ_PIN`/`BPF_OBJ_GET` relative to the parent directory (`BPF_F_PATH_FD`), `renameat2`, `unlinkat`,
@@ -28,13 +29,13 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func makeDirectory(_ path: TreePath) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         let result = withKernelName(path.name) { name in retryingEINTR { mkdirat(parent, name, 0o700) } }
         guard result == 0 else { throw KernelError(.call(.mkdirat), path: path.description, negativeErrno: result) }
     }
 
     public func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         var st = Glibc.stat()
         let result = withKernelName(path.name) { name in retryingEINTR { fstatat(parent, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         guard result == 0 else { throw KernelError(.call(.fstatat), path: path.description, negativeErrno: result) }
@@ -44,8 +45,8 @@ public final class LiveKernel: KernelOperations {
 
     public func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError) {
         let (directory, name, flags): (Int32, String, Int32) = path.isAnchor
-            ? (anchor.fd, "", Int32(BT_AT_EMPTY_PATH))
-            : (try directories.descriptor(for: path.parent), path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
+            ? (anchor.fd.rawValue, "", Int32(BT_AT_EMPTY_PATH))
+            : (try directories.descriptor(for: path.parent).rawValue, path.name, Int32(BT_AT_SYMLINK_NOFOLLOW))
         if let mode {
             let result = withKernelName(name) { bt_fchmodat2(directory, $0, mode, flags) }
             guard result == 0 else {
@@ -66,13 +67,13 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         let pinned = withKernelName(path.name) { bt_obj_pin_at(parent, $0, object.rawValue) }
         guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: path.description, negativeErrno: pinned) }
     }
 
     public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         let flags = UInt32(exchange ? BT_RENAME_EXCHANGE : BT_RENAME_NOREPLACE)
         let result = withKernelName(path.name) { from in withKernelName(name) { bt_renameat2(parent, from, parent, $0, flags) } }
         guard result == 0 else {
@@ -85,7 +86,7 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func unlink(_ path: TreePath, directory: Bool) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         let result = withKernelName(path.name) { name in retryingEINTR { unlinkat(parent, name, directory ? AT_REMOVEDIR : 0) } }
         guard result == 0 || result == -ENOENT else {
             throw KernelError(.call(directory ? .rmdir : .unlinkat), path: path.description, negativeErrno: result,
@@ -106,8 +107,8 @@ public final class LiveKernel: KernelOperations {
     }
 
     private func removeContents(of path: TreePath) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent)
-        let directory = try anchor.openDirectory(path.name, from: parent, readable: true, displayPath: path)
+        let parent = try directories.descriptor(for: path.parent).rawValue
+        let directory = try anchor.openDirectory(path.name, from: FileDescriptor(rawValue: parent), readable: true, displayPath: path)
         for name in try TreeObserver.names(in: directory, path: path) {
             var st = Glibc.stat()
             let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory.rawValue, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
@@ -122,7 +123,7 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func openPin(_ path: TreePath) throws(KernelError) -> Descriptor {
-        let parent = try directories.descriptor(for: path.parent)
+        let parent = try directories.descriptor(for: path.parent).rawValue
         let fd = withKernelName(path.name) { bt_obj_get_at(parent, $0) }
         guard fd >= 0 else {
             throw KernelError(.bpf(.objGet), path: path.description, negativeErrno: fd)
@@ -132,8 +133,7 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func openCgroup(_ cgroup: String, id: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
-        let (fd, found) = try PinResolver.openCgroup(path: cgroup)
-        let descriptor = Descriptor(owning: fd)
+        let (descriptor, found) = try PinResolver.openCgroup(path: cgroup)
         guard found == id else {
             throw KernelError(.step(.createLink), path: link.description,
                               detail: "cgroup \(cgroup) is id \(found) now, planned \(id); run apply again")
@@ -142,8 +142,7 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func openNamespace(_ path: String, inode: UInt64, for link: TreePath) throws(KernelError) -> Descriptor {
-        let (fd, found) = try PinResolver.openNamespace(path)
-        let descriptor = Descriptor(owning: fd)
+        let (descriptor, found) = try PinResolver.openNamespace(path)
         guard found == inode else {
             throw KernelError(.step(.createLink), path: link.description,
                               detail: "network namespace \(path) is inode \(found) now, planned \(inode); run apply again")
@@ -270,7 +269,7 @@ public final class LiveKernel: KernelOperations {
                 var args: [UInt8] = []
                 for word in [probe.flags, UInt32(probe.functions.count)] { withUnsafeBytes(of: word.littleEndian) { args += $0 } }
                 for word in [UInt64(UInt(bitPattern: symbols.baseAddress)), 0, 0] { withUnsafeBytes(of: word.littleEndian) { args += $0 } }
-                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: 0,
+                program.putLink(index, program: link.program, target: 0, attachType: link.attachType, flags: 0,
                                 args: args, info: [])
                 continue
             }
@@ -288,23 +287,23 @@ public final class LiveKernel: KernelOperations {
                 for word in [UInt32(probe.offsets.count), probe.flags, probe.pid] {
                     withUnsafeBytes(of: word.littleEndian) { args += $0 }
                 }
-                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: 0,
+                program.putLink(index, program: link.program, target: 0, attachType: link.attachType, flags: 0,
                                 args: args, info: [])
                 continue
             }
             if let name = link.rawTracepoint {
                 guard let copy = strdup(name) else { throw KernelError(.call(.strdup), path: name, negativeErrno: -ENOMEM) }
                 names.append(copy)
-                program.putRawTracepoint(index, programFD: link.program.rawValue, name: copy)
+                program.putRawTracepoint(index, program: link.program, name: copy)
                 continue
             }
             if !link.args.isEmpty {
-                program.putLink(index, programFD: link.program.rawValue, target: 0, attachType: link.attachType, flags: link.flags,
+                program.putLink(index, program: link.program, target: 0, attachType: link.attachType, flags: link.flags,
                                 args: link.args, info: [])
                 continue
             }
             let target = link.target.map { UInt32(bitPattern: $0.rawValue) } ?? link.interfaceIndex
-            program.putLink(index, programFD: link.program.rawValue, target: target, attachType: link.attachType,
+            program.putLink(index, program: link.program, target: target, attachType: link.attachType,
                             flags: link.flags, relativeID: link.relativeID, info: link.info, infoOffset: offset)
             offset += link.info.count
         }
@@ -361,7 +360,7 @@ public final class LiveKernel: KernelOperations {
             throw KernelError(.step(.readObject), path: first.objectPath, negativeErrno: -error.errno)
         }
         let result = withExtendedLifetime(maps) {
-            ProgramLoader.load(specs, bytes: bytes, maps: maps.map { ($0.name, $0.map.rawValue) }, keep: true)
+            ProgramLoader.load(specs, bytes: bytes, maps: maps, keep: true)
         }
         switch result {
         case .failure(let failure):

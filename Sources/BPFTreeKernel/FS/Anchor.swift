@@ -1,6 +1,7 @@
 import BPFTreeCore
 import CBPFTreeShim
 import Glibc
+import SystemPackage
 
 /// The directory every operation is relative to. Must be on bpffs; nothing outside it is ever reached.
 public final class Anchor: Sendable {
@@ -11,7 +12,7 @@ public final class Anchor: Sendable {
     /// How the anchor was given, for messages: a path or `fd N`.
     public let displayName: String
 
-    public var fd: Int32 { descriptor.rawValue }
+    public var fd: FileDescriptor { descriptor.fd }
 
     /// Opens `path` (symlinks in the path itself are followed: it names the anchor, it is not in the tree).
     /// A path through a process's root (`/proc/PID/root/...`) is resolved as `open(inRootOf:path:)` does.
@@ -62,16 +63,16 @@ public final class Anchor: Sendable {
     }
 
     /// Uses an inherited descriptor (e.g. from a container runtime); it is duplicated, not taken over.
-    public static func inherited(fd: Int32) throws(KernelError) -> Anchor {
-        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
-        guard copy >= 0 else { throw KernelError(.step(.useAnchor), path: "fd \(fd)", negativeErrno: -errno) }
+    public static func inherited(fd: FileDescriptor) throws(KernelError) -> Anchor {
+        let copy = fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0 else { throw KernelError(.step(.useAnchor), path: "fd \(fd.rawValue)", negativeErrno: -errno) }
         let descriptor = Descriptor(owning: copy)
         var st = stat()
-        guard fstat(copy, &st) == 0 else { throw KernelError(.step(.fstatAnchor), path: "fd \(fd)", negativeErrno: -errno) }
+        guard fstat(copy, &st) == 0 else { throw KernelError(.step(.fstatAnchor), path: "fd \(fd.rawValue)", negativeErrno: -errno) }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw KernelError(.step(.useAnchor), path: "fd \(fd)", detail: "the descriptor is not a directory")
+            throw KernelError(.step(.useAnchor), path: "fd \(fd.rawValue)", detail: "the descriptor is not a directory")
         }
-        return try Anchor(owning: descriptor, displayName: "fd \(fd)")
+        return try Anchor(owning: descriptor, displayName: "fd \(fd.rawValue)")
     }
 
     private init(owning descriptor: Descriptor, displayName: String) throws(KernelError) {
@@ -88,10 +89,11 @@ public final class Anchor: Sendable {
 
     /// Opens a directory beneath the anchor with `openat2`, refusing symlinks, magic links, `..` escapes
     /// and mount crossings. `from` is an already-open directory that `path` is relative to.
-    public func openDirectory(_ relative: String, from base: Int32? = nil, readable: Bool = false,
+    public func openDirectory(_ relative: String, from base: FileDescriptor? = nil, readable: Bool = false,
                               displayPath: TreePath) throws(KernelError) -> Descriptor {
         let flags = UInt64(O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW | (readable ? O_RDONLY : Int32(BT_O_PATH)))
-        let fd = withKernelName(relative) { bt_openat2(base ?? self.fd, $0, flags, 0, Resolve.strict) }
+        let directory = (base ?? self.fd).rawValue
+        let fd = withKernelName(relative) { bt_openat2(directory, $0, flags, 0, Resolve.strict) }
         guard fd >= 0 else {
             let detail: String? = switch -fd {
             case ELOOP: "a symlink is in the way; bpftree never follows symlinks in the tree"

@@ -1,13 +1,19 @@
 import Glibc
+import SystemPackage
 
-/// An owned file descriptor, closed when the last reference goes away.
+/// An owned `FileDescriptor`, closed when the last reference goes away (swift-system's is not owned:
+/// objects made by a batch run are shared by their pins' actions until the run ends).
 public final class Descriptor: Sendable {
-    public let rawValue: Int32
-    public init(owning rawValue: Int32) { self.rawValue = rawValue }
-    deinit { _ = Glibc.close(rawValue) }
+    public let fd: FileDescriptor
+    /// For the C calls that take it.
+    public var rawValue: Int32 { fd.rawValue }
+    public init(owning rawValue: Int32) { fd = FileDescriptor(rawValue: rawValue) }
+    deinit { try? fd.close() }
 }
 
 /// Calls a Glibc function that returns -1 and sets errno, retrying EINTR; returns the result or -errno.
+/// For the `*at` calls and `openat2`, which swift-system does not offer (its own calls retry by
+/// themselves).
 @inline(__always)
 func retryingEINTR(_ call: () -> Int32) -> Int32 {
     while true {

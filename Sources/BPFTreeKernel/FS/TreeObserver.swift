@@ -1,6 +1,7 @@
 import BPFTreeCore
 import CBPFTreeShim
 import Glibc
+import SystemPackage
 
 /// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
 /// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
@@ -24,7 +25,7 @@ public struct TreeObserver {
     public func observe(roots: [TreePath], expectedEntries: Int = 0) throws(KernelError) -> LiveTree {
         var tree = LiveTree(capacity: expectedEntries)
         var st = Glibc.stat()
-        guard fstat(anchor.fd, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
+        guard fstat(anchor.fd.rawValue, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
         tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                        inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk. Roots come sorted, so the
@@ -49,7 +50,7 @@ public struct TreeObserver {
         chain.removeLast(chain.count - shared)
         var parent: Descriptor? = chain.last?.descriptor
         for (index, name) in components.enumerated().dropFirst(shared) {
-            let parentFD = parent?.rawValue ?? anchor.fd
+            let parentFD = parent?.fd ?? anchor.fd
             path = path.appending(name)
             guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return }
             tree.record(path, entry)
@@ -70,28 +71,28 @@ public struct TreeObserver {
         var tree = LiveTree()
         guard !path.isAnchor else {
             var st = Glibc.stat()
-            guard fstat(anchor.fd, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
+            guard fstat(anchor.fd.rawValue, &st) == 0 else { throw KernelError(.call(.fstat), path: ".", negativeErrno: -errno) }
             return LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, inode: UInt64(st.st_ino))
         }
         var parent: Descriptor?
         var walked = TreePath.anchor
         for name in path.parent.components {
             walked = walked.appending(name)
-            guard let directory = try entry(parent?.rawValue ?? anchor.fd, name, path: walked, into: &tree),
+            guard let directory = try entry(parent?.fd ?? anchor.fd, name, path: walked, into: &tree),
                   directory.kind == .directory else { return nil }
-            parent = try anchor.openDirectory(name, from: parent?.rawValue ?? anchor.fd, readable: false, displayPath: walked)
+            parent = try anchor.openDirectory(name, from: parent?.fd ?? anchor.fd, readable: false, displayPath: walked)
         }
-        return try entry(parent?.rawValue ?? anchor.fd, path.name, path: path, into: &tree)
+        return try entry(parent?.fd ?? anchor.fd, path.name, path: path, into: &tree)
     }
 
     /// Records every entry beneath the readable directory `directory`, depth first.
     private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree) throws(KernelError) {
         for name in try names(in: directory, path: path) {
             let child = path.appending(name)
-            guard let entry = try entry(directory.rawValue, name, path: child, into: &tree) else { continue }
+            guard let entry = try entry(directory.fd, name, path: child, into: &tree) else { continue }
             tree.record(child, entry)
             if entry.kind == .directory {
-                let sub = try anchor.openDirectory(name, from: directory.rawValue, readable: true, displayPath: child)
+                let sub = try anchor.openDirectory(name, from: directory.fd, readable: true, displayPath: child)
                 try walk(sub, path: child, into: &tree)
             }
         }
@@ -131,10 +132,10 @@ public struct TreeObserver {
     }
 
     /// The entry `name` in `directory`, or nil if it does not exist.
-    private func entry(_ directory: Int32, _ name: String, path: TreePath,
+    private func entry(_ directory: FileDescriptor, _ name: String, path: TreePath,
                        into tree: inout LiveTree) throws(KernelError) -> LiveEntry? {
         var st = Glibc.stat()
-        let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
+        let result = withKernelName(name) { raw in retryingEINTR { fstatat(directory.rawValue, raw, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         if result == -ENOENT { return nil }
         guard result == 0 else { throw KernelError(.call(.fstatat), path: path.description, negativeErrno: result) }
         let kind: LiveEntry.Kind
@@ -160,8 +161,8 @@ public struct TreeObserver {
     }
 
     /// What a pin holds, by `BPF_OBJ_GET` relative to its directory (never by opening the pin).
-    private func pinKind(_ directory: Int32, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
-        let fd = withKernelName(name) { bt_obj_get_at(directory, $0) }
+    private func pinKind(_ directory: FileDescriptor, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
+        let fd = withKernelName(name) { bt_obj_get_at(directory.rawValue, $0) }
         if fd == -ENOENT { return .pin }
         guard fd >= 0 else {
             throw KernelError(.bpf(.objGet), path: path.description, negativeErrno: fd)

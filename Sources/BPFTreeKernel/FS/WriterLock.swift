@@ -1,5 +1,6 @@
 import BPFTreeCore
 import Glibc
+import SystemPackage
 
 /// The writers' lock on an anchor: `flock(LOCK_EX)` on the anchor directory, held while a writer
 /// (`apply`) observes, plans and executes, so that two writers never interleave. Readers (`diff`) take
@@ -12,7 +13,7 @@ public final class WriterLock: Sendable {
     /// Takes the lock, waiting up to `timeout` seconds (0: try once).
     public static func acquire(_ anchor: Anchor, timeout: Double) throws(KernelError) -> WriterLock {
         // flock needs a real open file: the anchor itself may be an O_PATH descriptor.
-        let directory = anchor.fd
+        let directory = anchor.fd.rawValue
         let fd = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw KernelError(.step(.openAnchorForLocking), path: anchor.displayName, negativeErrno: -errno) }
         let lock = WriterLock(descriptor: Descriptor(owning: fd))
@@ -27,7 +28,7 @@ public final class WriterLock: Sendable {
             }
             clock_gettime(CLOCK_MONOTONIC, &clock)
             if Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 >= deadline {
-                let holder = holderPID(of: fd).map { "pid \($0)" } ?? "a process this namespace cannot see"
+                let holder = holderPID(of: lock.descriptor.fd).map { "pid \($0)" } ?? "a process this namespace cannot see"
                 throw KernelError(.step(.lockAnchor), path: anchor.displayName,
                                   detail: "another writer holds it (\(holder)); waited \(formatSeconds(timeout)) (--lock-timeout)")
             }
@@ -36,9 +37,9 @@ public final class WriterLock: Sendable {
     }
 
     /// The pid `/proc/locks` names for the FLOCK on the same inode, when there is one.
-    private static func holderPID(of fd: Int32) -> Int32? {
+    private static func holderPID(of fd: FileDescriptor) -> Int32? {
         var st = stat()
-        guard fstat(fd, &st) == 0, let file = fopen("/proc/locks", "r") else { return nil }
+        guard fstat(fd.rawValue, &st) == 0, let file = fopen("/proc/locks", "r") else { return nil }
         defer { fclose(file) }
         // glibc's encoding of dev_t, as in gnu_dev_major/gnu_dev_minor.
         let device = UInt64(st.st_dev)

@@ -30,7 +30,7 @@ public final class BPFToken: Sendable {
     /// container runtime hands over). Then only `BPF_TOKEN_CREATE` itself can tell.
     public static func delegation(of anchor: Anchor) throws(KernelError) -> BPFDelegation? {
         var mountID: UInt64 = 0
-        let result = bt_mount_id(anchor.fd, &mountID)
+        let result = bt_mount_id(anchor.fd.rawValue, &mountID)
         guard result == 0 else { throw KernelError(.step(.statxAnchor), path: anchor.displayName, negativeErrno: result) }
         return try MountInfo.mounts().first(where: { $0.mountID == mountID }).map { BPFDelegation(superOptions: $0.superOptions) }
     }
@@ -43,7 +43,7 @@ public final class BPFToken: Sendable {
             throw KernelError(.step(.createToken), path: anchor.displayName,
                               detail: "this bpffs delegates nothing: its mount has no delegate_cmds, delegate_maps, delegate_progs or delegate_attachs option")
         }
-        let root = bt_mount_root_open(anchor.fd)
+        let root = bt_mount_root_open(anchor.fd.rawValue)
         guard root >= 0 else { throw KernelError(.step(.openBPFFSRoot), path: anchor.displayName, negativeErrno: root) }
         let rootDescriptor = Descriptor(owning: root)
         let token = bt_token_create(rootDescriptor.rawValue)

@@ -79,31 +79,31 @@ final class BatchProgram: @unchecked Sendable {
 
     /// A LINK_CREATE op; `info` (an iterator's `bpf_iter_link_info`) goes into the data area at `infoOffset`.
     /// `target`: a cgroup fd, an XDP link's interface index, or 0 for an iterator.
-    func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, relativeID: UInt32,
+    func putLink(_ index: Int, program: Descriptor, target: UInt32, attachType: UInt32, flags: UInt32, relativeID: UInt32,
                  info: [UInt8], infoOffset: Int = 0) {
         // link_create's union after flags: a tcx link's relative_id; zeros (no cookie) for the rest.
         var args: [UInt8] = []
         withUnsafeBytes(of: relativeID.littleEndian) { args += $0 }
-        putLink(index, programFD: programFD, target: target, attachType: attachType, flags: flags, args: args, info: info,
+        putLink(index, program: program, target: target, attachType: attachType, flags: flags, args: args, info: info,
                 infoOffset: infoOffset)
     }
 
     /// Op `index` with `args`, link_create's bytes after flags (at most 48): pointers among them are
     /// read by the kernel from this process's memory when the batch runs.
-    func putLink(_ index: Int, programFD: Int32, target: UInt32, attachType: UInt32, flags: UInt32, args: [UInt8],
+    func putLink(_ index: Int, program: Descriptor, target: UInt32, attachType: UInt32, flags: UInt32, args: [UInt8],
                  info: [UInt8], infoOffset: Int = 0) {
         info.withUnsafeBytes { raw in
             args.withUnsafeBytes { argBytes in
-                bt_batch_put_link(handle, UInt32(index), programFD, target, attachType, flags, argBytes.baseAddress,
+                bt_batch_put_link(handle, UInt32(index), program.rawValue, target, attachType, flags, argBytes.baseAddress,
                                   UInt32(argBytes.count), UInt32(infoOffset), raw.baseAddress, UInt32(raw.count))
             }
         }
     }
 
-    /// Op `index`: a raw tracepoint link of `programFD` at `name`, which the kernel reads from this
+    /// Op `index`: a raw tracepoint link of `program` at `name`, which the kernel reads from this
     /// process's memory when the batch runs: it must stay allocated until then.
-    func putRawTracepoint(_ index: Int, programFD: Int32, name: UnsafePointer<CChar>) {
-        bt_batch_put_raw_tracepoint(handle, UInt32(index), programFD, name)
+    func putRawTracepoint(_ index: Int, program: Descriptor, name: UnsafePointer<CChar>) {
+        bt_batch_put_raw_tracepoint(handle, UInt32(index), program.rawValue, name)
     }
 
     /// Copies bytes into the program's data area at `offset`.

@@ -59,9 +59,7 @@ public enum PinResolver {
     /// The id of the cgroup v2 directory `path` (absolute, or relative to the cgroup v2 mount).
     public static func cgroupID(_ path: String) -> Result<UInt64, KernelError> {
         Result { () throws(KernelError) in
-            let fd = try openCgroup(path: path)
-            close(fd.descriptor)
-            return fd.id
+            try openCgroup(path: path).id
         }
     }
 
@@ -69,7 +67,7 @@ public enum PinResolver {
     /// relative path is tried first below the mount found last, without checking that mount again: what
     /// opens is checked to be a cgroup v2 directory anyway. Only when that fails is the mount looked up
     /// afresh (it moved, or the cgroup is not there).
-    static func openCgroup(path: String) throws(KernelError) -> (descriptor: Int32, id: UInt64) {
+    static func openCgroup(path: String) throws(KernelError) -> (descriptor: Descriptor, id: UInt64) {
         if !path.hasPrefix("/"), let known = CgroupScanner.lastMount,
            case .success(let opened) = Result(catching: { () throws(KernelError) in try openCgroup(known + "/" + path) }) {
             return opened
@@ -91,14 +89,12 @@ public enum PinResolver {
     /// The inode (the id) of the network namespace file `path`.
     public static func namespaceInode(_ path: String) -> Result<UInt64, KernelError> {
         Result { () throws(KernelError) in
-            let (fd, inode) = try openNamespace(path)
-            close(fd)
-            return inode
+            try openNamespace(path).inode
         }
     }
 
     /// Opens a network namespace file; refuses anything else.
-    static func openNamespace(_ path: String) throws(KernelError) -> (descriptor: Int32, inode: UInt64) {
+    static func openNamespace(_ path: String) throws(KernelError) -> (descriptor: Descriptor, inode: UInt64) {
         var inode: UInt64 = 0
         let fd = bt_netns_open(path, &inode)
         guard fd >= 0 else {
@@ -110,11 +106,11 @@ public enum PinResolver {
             }
             throw KernelError(.step(.openNetworkNamespace), path: path, negativeErrno: fd, detail: detail)
         }
-        return (fd, inode)
+        return (Descriptor(owning: fd), inode)
     }
 
     /// Opens a cgroup v2 directory; refuses anything else.
-    static func openCgroup(_ directory: String) throws(KernelError) -> (descriptor: Int32, id: UInt64) {
+    static func openCgroup(_ directory: String) throws(KernelError) -> (descriptor: Descriptor, id: UInt64) {
         var id: UInt64 = 0
         let fd = withCgroupPath(directory) { bt_cgroup_open($0, &id) }
         guard fd >= 0 else {
@@ -122,11 +118,11 @@ public enum PinResolver {
                               detail: fd == -ENOENT ? "no such cgroup directory"
                                 : fd == -ELOOP ? "a symlink is in the way; a cgroup is opened by its own path, never through a symlink" : nil)
         }
+        let descriptor = Descriptor(owning: fd)
         var type: Int64 = 0
         guard bt_fstatfs_type(fd, &type) == 0, type == CgroupScanner.cgroup2Magic else {
-            close(fd)
             throw KernelError(.step(.openCgroup), path: directory, detail: "not a cgroup v2 directory")
         }
-        return (fd, id)
+        return (descriptor, id)
     }
 }

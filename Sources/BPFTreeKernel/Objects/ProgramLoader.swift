@@ -101,7 +101,7 @@ public enum ProgramLoader {
     /// Loads `specs` (programs of one object, with the same maps and globals: `ProgramSpec.loadKey`) from
     /// `bytes` in one load, so they share the object's own maps; the object's maps named in `maps` use
     /// those fds. `keep`: return the programs' fds too. The images are in the order of `specs`.
-    public static func load(_ specs: [ProgramSpec], bytes: [UInt8], maps: [(name: String, fd: Int32)],
+    public static func load(_ specs: [ProgramSpec], bytes: [UInt8], maps: [(name: String, map: Descriptor)],
                             keep: Bool) -> Result<[(image: ProgramImage, descriptor: Descriptor?)], Failure> {
         guard let first = specs.first else { return .success([]) }
         var encoded: [(name: String, bytes: [UInt8])] = []
@@ -128,7 +128,7 @@ public enum ProgramLoader {
         }
         let mapNames = strings[specs.count..<specs.count + maps.count].map { UnsafePointer($0) }
         let globalNames = strings[(specs.count + maps.count)...].map { UnsafePointer($0) }
-        let fds = maps.map(\.fd)
+        let fds = maps.map(\.map.rawValue)
         let status = bytes.withUnsafeBytes { object in
             mapNames.withUnsafeBufferPointer { namePointers in
                 fds.withUnsafeBufferPointer { fdPointer in

@@ -59,13 +59,13 @@ public final class LedgerStore {
         }
         let store = LedgerStore(descriptor: Descriptor(owning: made), valueSize: valueSize)
         try store.write(Array(records.values))
-        var pinned = bt_obj_pin_at(anchor.fd, name, made)
-        if pinned == -EEXIST, unlinkat(anchor.fd, name, 0) == 0 { pinned = bt_obj_pin_at(anchor.fd, name, made) }
+        var pinned = bt_obj_pin_at(anchor.fd.rawValue, name, made)
+        if pinned == -EEXIST, unlinkat(anchor.fd.rawValue, name, 0) == 0 { pinned = bt_obj_pin_at(anchor.fd.rawValue, name, made) }
         guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: name, negativeErrno: pinned) }
-        let exchanged = bt_renameat2(anchor.fd, name, anchor.fd, Reserved.ledgerName, UInt32(BT_RENAME_EXCHANGE))
+        let exchanged = bt_renameat2(anchor.fd.rawValue, name, anchor.fd.rawValue, Reserved.ledgerName, UInt32(BT_RENAME_EXCHANGE))
         guard exchanged == 0 else { throw KernelError(.call(.renameat2), path: Reserved.ledgerName, negativeErrno: exchanged) }
         // The temporary name now holds the old ledger; were this unlink refused, the next plan removes it.
-        if unlinkat(anchor.fd, name, 0) == 0 { try store.remove([temporary.path]) }
+        if unlinkat(anchor.fd.rawValue, name, 0) == 0 { try store.remove([temporary.path]) }
         return store
     }
 

@@ -53,12 +53,12 @@ enum ReservedMap {
     static func open(_ anchor: Anchor, _ role: Role, shape: Shape, create: Bool) throws(KernelError) -> Descriptor? {
         let (name, what) = (role.name, role.what)
         var found = bt_pin_stat()
-        var fd = bt_pin_open(anchor.fd, name, &found)
+        var fd = bt_pin_open(anchor.fd.rawValue, name, &found)
         if fd == -ENOENT {
             guard create else { return nil }
             if let made = try pinNew(anchor, role, shape: shape) { return made }
             // Another bpftree pinned it first: use theirs.
-            fd = bt_pin_open(anchor.fd, name, &found)
+            fd = bt_pin_open(anchor.fd.rawValue, name, &found)
         }
         let reserved = "the name is reserved for bpftree's \(what) map"
         switch fd {
@@ -106,10 +106,10 @@ enum ReservedMap {
                                 ?? KernelError.capabilityHint(made, needs: [.bpf], for: "creating a map"))
         }
         let map = Descriptor(owning: made)
-        let pinned = bt_obj_pin_at(anchor.fd, name, made)
+        let pinned = bt_obj_pin_at(anchor.fd.rawValue, name, made)
         if pinned == -EEXIST { return nil }
         guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: name, negativeErrno: pinned) }
-        _ = bt_fchmodat2(anchor.fd, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
+        _ = bt_fchmodat2(anchor.fd.rawValue, name, 0o600, Int32(BT_AT_SYMLINK_NOFOLLOW))
         return map
     }
 }

@@ -85,7 +85,7 @@ public final class StampStore {
     private func grow(to needed: Int) throws(KernelError) {
         var size = 16
         while size < needed { size *= 2 }
-        let removed = unlinkat(anchor.fd, Reserved.stampName, 0)
+        let removed = unlinkat(anchor.fd.rawValue, Reserved.stampName, 0)
         guard removed == 0 || errno == ENOENT else {
             throw KernelError(.call(.unlinkat), path: Reserved.stampName, negativeErrno: -errno)
         }
