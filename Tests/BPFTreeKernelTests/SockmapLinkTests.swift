@@ -85,6 +85,38 @@ struct SockmapLinkTests {
         #expect(try bpftoolAttaches(fs, "verdict", "sk_skb_stream_verdict"))
     }
 
+    /// A replaced map's sockmap links are detached to be made again on the new map; when the kernel refuses a
+    /// later link of the same apply (a netkit link on a veth), the new map goes and the old links are put
+    /// back on the old map: it stays taken for bpftool, and the old manifest finds nothing to change.
+    @Test func sockmapLinksDetachedBeforeAKernelRefusalAreAttachedAgain() throws {
+        let fs = try ScratchBPFFS()
+        let veth = try ScratchVeth()
+        let tc = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n"
+            + "SEC(\"tc\") int pass_tc(struct __sk_buff *skb) { return 0; }\n"
+        let files = try ManifestDirectory(["sk.yaml": Self.manifest(), "sk.bpf.c": Self.source, "tc.bpf.c": tc,
+                                           "policy.yaml": try String(contentsOfFile: repositoryRoot + "/policies/network.yaml", encoding: .utf8)])
+        try buildBPF([files.path + "/sk.bpf.c", files.path + "/tc.bpf.c"], into: files.path)
+        let args = ["-f", files.path + "/sk.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        try #require(try bpftree(["apply"] + args).status == 0)
+        let map = try #require(try pinned("map", fs.at("net/sk/socks"))["id"] as? Int)
+
+        let refused = Self.manifest(maxEntries: 32)
+            + "    pass_tc:\n      program: {object: tc.bpf.o, name: pass_tc}\n"
+            + "    primary:\n      link: {program: net/sk/pass_tc, attachType: netkit_primary, interface: \(veth.host)}\n"
+        try refused.write(toFile: files.path + "/sk.yaml", atomically: true, encoding: .utf8)
+        let failed = try bpftree(["apply"] + args)
+        #expect(failed.status == 1 && failed.output.contains("net/sk/primary") && failed.output.contains("BPF_LINK_CREATE"), "\(failed.output)")
+        #expect(failed.output.contains("net/sk/msg, net/sk/stream are attached again where they were")
+                || failed.output.contains("net/sk/stream, net/sk/msg are attached again where they were"), "\(failed.output)")
+        #expect(try pinned("map", fs.at("net/sk/socks"))["id"] as? Int == map, "the old map stays")
+        #expect(try !bpftoolAttaches(fs, "verdict", "sk_skb_stream_verdict"), "the old map's stream verdict is taken again")
+        #expect(try !bpftoolAttaches(fs, "msg_verdict", "sk_msg_verdict"), "the old map's msg verdict is taken again")
+
+        try Self.manifest().write(toFile: files.path + "/sk.yaml", atomically: true, encoding: .utf8)
+        let settled = try bpftree(["diff", "--verify"] + args)
+        #expect(settled.status == 0, "\(settled.output)")
+    }
+
     @Test func aSockmapLinkOnAnotherKindOfMapIsRefusedWithItsPlace() throws {
         let fs = try ScratchBPFFS()
         let files = try ManifestDirectory(["sk.yaml": Self.manifest(mapType: "hash"), "sk.bpf.c": Self.source,
