@@ -115,19 +115,13 @@ import Testing
                                                   "f.bss": ObjectMap(type: 2, keySize: 4, valueSize: 16, internal: true)])
     static let imageB = ProgramImage(tag: 0xb, type: 3, expectedAttachType: 0, name: "prog_b", objectMaps: imageA.objectMaps)
 
-    static func resolved(_ text: String = text) throws -> DesiredTree {
-        var tree = try desired(text)
-        tree.resolvePins { kind, _ in
-            guard case .program(var spec) = kind else { return }
-            spec.image = spec.program == "prog_a" ? imageA : imageB
-            kind = .program(spec)
-        }
-        return tree
+    static func resolved(_ text: String = text) throws -> ResolvedTree {
+        ResolvedTree(try desired(text)) { $0.program == "prog_a" ? imageA : imageB }
     }
 
     /// a and b loaded together (maps 5 and 6), c on its own (maps 7 and 8); every fingerprint as made.
     static func live(bMaps: [UInt32] = [5, 6], aTag: UInt64 = 0xa) throws -> (LiveTree, Ledger) {
-        let tree = try resolved()
+        let tree = try resolved().tree
         let programs: [(String, LiveProgramInfo)] = [
             ("a", LiveProgramInfo(id: 20, type: 6, tag: aTag, name: "prog_a", mapIDs: [5, 6])),
             ("b", LiveProgramInfo(id: 21, type: 3, tag: 0xb, name: "prog_b", mapIDs: bMaps)),
@@ -149,8 +143,8 @@ import Testing
         return (live, Ledger(records: records))
     }
 
-    static func plan(_ live: LiveTree, _ ledger: Ledger, _ tree: DesiredTree) throws -> Plan {
-        Planner.plan(desired: tree, live: live, ledger: ledger, policies: try replacingPolicy("net/**"))
+    static func plan(_ live: LiveTree, _ ledger: Ledger, _ tree: ResolvedTree) throws -> Plan {
+        tree.plan(live, ledger, policies: try replacingPolicy("net/**"))
     }
 
     static func replaced(_ plan: Plan) -> [String] {

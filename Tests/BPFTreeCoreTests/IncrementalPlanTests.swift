@@ -62,15 +62,13 @@ import Testing
         [source: ids.sorted().map { Cgroup(id: UInt64(1000 + $0), name: "w\($0)", path: "w\($0)") }]
     }
 
-    /// What the kernel layer fills in: the program's image, each link's cgroup id (from its path).
-    static func resolve(_ tree: inout DesiredTree) {
-        tree.resolvePins { kind, _ in
-            switch kind {
-            case .program(var spec): spec.image = image; kind = .program(spec)
-            case .link(var spec): spec.resolved = .cgroup(id: UInt64((spec.cgroup ?? "").split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0)); kind = .link(spec)
-            default: break
-            }
-        }
+    /// What the kernel layer finds: the program's image, each link's cgroup id (from its path).
+    static func resolve(_ tree: DesiredTree) -> ResolvedTree {
+        ResolvedTree(tree, image: { _ in image }, link: { .cgroup(id: cgroupID($0)) })
+    }
+
+    static func cgroupID(_ spec: LinkSpec) -> UInt64 {
+        UInt64((spec.cgroup ?? "").split(separator: "w").last.flatMap { Int($0) }.map { 1000 + $0 } ?? 0)
     }
 
     /// The tree as bpftree would have left it for `tree`: every entry present, as declared, owned.
@@ -91,7 +89,7 @@ import Testing
                                                 mapIDs: spec.maps.compactMap { ids[$0.path] }))
             case .link(let spec):
                 kind = .link(LiveLinkInfo(id: UInt32(inode), type: spec.kernelType, programID: ids[spec.program] ?? 0,
-                                          details: .cgroup(CgroupLink.Live(attach: AttachType.cgroupInetEgress.kernelValue, cgroupID: spec.resolved.cgroupID ?? 0))))
+                                          details: .cgroup(CgroupLink.Live(attach: AttachType.cgroupInetEgress.kernelValue, cgroupID: cgroupID(spec)))))
             }
             let mode = entry.mode ?? (entry.kind == .directory ? Defaults.directoryMode : Defaults.pinMode)
             live.record(entry.path, LiveEntry(kind: kind, mode: mode, inode: inode))
@@ -147,31 +145,26 @@ import Testing
         let before = Set((0..<8).filter { _ in random.int(2) == 0 })
         var now = before
         for _ in 0..<random.int(4) { now.formSymmetricDifference([random.int(10)]) }
-        var old = try DesiredTree.build(rendering: manifests, cgroups: Self.cgroups(before)).tree.get()
-        Self.resolve(&old)
+        let old = try DesiredTree.build(rendering: manifests, cgroups: Self.cgroups(before)).tree.get()
         var live = LiveTree()
         live.record(.anchor, LiveEntry(kind: .directory, mode: 0o755, inode: 1))
         var ledger = Ledger()
         var inode: UInt64 = 10
         Self.converged(old, inode: &inode, live: &live, ledger: &ledger)
         Self.drift(&live, &ledger, &random, inode: &inode)
-        var full = try DesiredTree.build(rendering: manifests, cgroups: Self.cgroups(now)).tree.get()
-        Self.resolve(&full)
+        let full = try DesiredTree.build(rendering: manifests, cgroups: Self.cgroups(now)).tree.get()
 
         // The scope: the instances of the cgroups that changed, and of a few that did not.
         let changed = before.symmetricDifference(now).union((0..<10).filter { _ in random.int(4) == 0 })
         let roots = changed.flatMap { id in ["jobs/A/\(1000 + id)", "other/w\(id)"].map(path) }
-        let fullPlan = Planner.plan(desired: full, live: live, ledger: ledger, policies: policies)
+        let fullPlan = Self.resolve(full).plan(live, ledger, policies: policies)
 
         // Two sources of the view: the full tree itself, and the parts the service keeps.
         let rendered = try DesiredParts.render(manifests, cgroups: Self.cgroups(now)).parts.get()
-        var fixedTree = rendered.fixed
-        Self.resolve(&fixedTree)
-        var parts = DesiredParts(fixed: fixedTree)
+        var parts = DesiredParts(fixed: rendered.fixed)
         for (root, entries) in rendered.instances { parts.add(root, entries) }
         for source in [DesiredParts(fixed: full), parts] {
-            var view = try PlanView.make(source, roots: roots).get()
-            Self.resolve(&view.desired)
+            let view = try PlanView.make(source, roots: roots).get()
             let observed = PathScope(view.observed)
             var viewLive = LiveTree()
             for path in live.entries.keys.sorted() where path.isAnchor || observed.contains(path)
@@ -180,7 +173,7 @@ import Testing
             }
             let wanted = view.ledgerPaths(live: viewLive)
             let viewLedger = Ledger(records: ledger.records.values.filter { wanted.contains($0.path) })
-            let viewPlan = Planner.plan(desired: view.desired, live: viewLive, ledger: viewLedger, policies: policies)
+            let viewPlan = Self.resolve(view.desired).plan(viewLive, viewLedger, policies: policies)
             let expected = fullPlan.restricted(to: view.scope)
             // Records of paths neither declared nor present are forgotten by the next full pass.
             let actions = expected.actions.filter { action in

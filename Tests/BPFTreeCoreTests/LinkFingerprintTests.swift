@@ -7,11 +7,11 @@ import Testing
 struct LinkFingerprintTests {
     private static let program = TreePath(joined: "net/prog")
 
-    private static func link(_ target: LinkTarget, _ resolved: LinkResolution = .none) -> LinkSpec {
-        LinkSpec(program: program, target: target, resolved: resolved)
+    private static func link(_ target: LinkTarget, _ resolved: LinkResolution = .none) -> ResolvedLink {
+        ResolvedLink(LinkSpec(program: program, target: target), resolved)
     }
 
-    static let recorded: [(String, LinkSpec, UInt64, kernelType: UInt32, attach: UInt32, summary: String)] = [
+    static let recorded: [(String, ResolvedLink, UInt64, kernelType: UInt32, attach: UInt32, summary: String)] = [
         ("cgroup", link(.cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job/a")), .cgroup(id: 4242)), 9986585335745843638, 3, 1,
          "net/prog on cgroup /job/a (id 4242) at cgroup_inet_egress"),
         ("cgroup iterator", link(.iterator(.cgroup("/job/a", .descendantsPre)), .cgroup(id: 77)), 4841718035875055346, 4, 28,
@@ -51,10 +51,10 @@ struct LinkFingerprintTests {
     ]
 
     @Test func everyFamilyGivesTheFingerprintEarlierVersionsRecorded() {
-        for (name, spec, fingerprint, kernelType, attach, summary) in Self.recorded {
-            #expect(spec.fingerprint == fingerprint, "\(name)")
-            #expect(spec.kernelType == kernelType && spec.attachType.kernelValue == attach, "\(name)")
-            #expect(spec.summary == summary, "\(name)")
+        for (name, link, fingerprint, kernelType, attach, summary) in Self.recorded {
+            #expect(link.fingerprint == fingerprint, "\(name)")
+            #expect(link.spec.kernelType == kernelType && link.spec.attachType.kernelValue == attach, "\(name)")
+            #expect(link.summary == summary, "\(name)")
         }
     }
 }

@@ -17,10 +17,11 @@ import Testing
         """
     }
 
-    static func link(_ text: String) throws -> LinkSpec {
+    /// The link of `text`, its target not resolved.
+    static func link(_ text: String) throws -> ResolvedLink {
         let tree = try desired(text)
         guard case .link(let spec)? = tree[path("tracing/p/hook")]?.kind else { throw Failure(description: "no link") }
-        return spec
+        return ResolvedLink(spec)
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String }
@@ -41,7 +42,7 @@ import Testing
          .probe(.tracepoint(category: "sched", name: "sched_process_exec")), 7, .perfEvent),
     ])
     func probeTargetsDecode(field: String, target: LinkTarget, type: UInt32, attach: AttachType) throws {
-        let spec = try Self.link(Self.text(field))
+        let spec = try Self.link(Self.text(field)).spec
         #expect(spec.target == target && spec.kernelType == type && spec.attachType == attach, "\(spec.target)")
         #expect(!spec.updatable && !spec.exclusive)
     }
@@ -75,11 +76,8 @@ import Testing
 
     /// The tree as the kernel layer resolves it: the program loaded as `type`/`attach` from `section`.
     static func problems(_ link: String, type: ProgramType, attach: UInt32 = 0, section: String) throws -> [String] {
-        var tree = try desired(Self.text(link))
-        tree.resolvePins { kind, _ in
-            guard case .program(var spec) = kind else { return }
-            spec.image = ProgramImage(tag: 1, type: type.kernelValue, expectedAttachType: attach, name: "probe", section: section)
-            kind = .program(spec)
+        let tree = ResolvedTree(try desired(Self.text(link))) { _ in
+            ProgramImage(tag: 1, type: type.kernelValue, expectedAttachType: attach, name: "probe", section: section)
         }
         return tree.linkProblems().map(\.description)
     }
@@ -101,7 +99,7 @@ import Testing
     /// bpf_link_info of a uprobe link: its kind, file and file offset; the pid is not reported.
     @Test func aUprobeLinkIsComparedByKindFileAndOffset() throws {
         var spec = try Self.link(Self.text("uprobe: {binary: /bin/bash, symbol: readline, return: true}"))
-        spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "")
+        spec.resolution = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "")
         var probe = ProbeLink.Live(kind: PerfEventKind.uretprobe.rawValue, name: "/usr/bin/bash", offset: 0x1000)
         var live: LiveLinkInfo { LiveLinkInfo(id: 1, type: 7, programID: 5, details: .probe(probe)) }
         #expect(spec.differences(from: live, programID: 5).isEmpty)
@@ -109,10 +107,10 @@ import Testing
         #expect(spec.differences(from: live, programID: 5).map(\.field) == ["uprobe.symbol"])
         probe.kind = PerfEventKind.uprobe.rawValue
         #expect(spec.differences(from: live, programID: 5).map { "\($0.field) \($0.declared) \($0.live)" } == ["event uretprobe uprobe"])
-        spec.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:42")
+        spec.resolution = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:42")
         #expect(spec.unobserved?.field == "uprobe" && spec.unobserved?.value == "/bin/bash as it is now (device:inode 8:42), in every process")
         var replaced = spec
-        replaced.resolved = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:43")
+        replaced.resolution = .uprobe(file: "/usr/bin/bash", offset: 0x1000, identity: "8:43")
         #expect(replaced.fingerprint != spec.fingerprint, "a replaced binary makes the link again")
     }
 

@@ -22,16 +22,8 @@ import Testing
                                     name: "count_egress", objectMaps: ["counters": ObjectMap(type: 9, keySize: 8, valueSize: 16)])
 
     /// The desired tree of `text` as the kernel layer resolves it: the program's image and cgroup ids.
-    static func resolved(_ text: String = text, image: ProgramImage = image) throws -> DesiredTree {
-        var tree = try desired(text)
-        tree.resolvePins { kind, _ in
-            switch kind {
-            case .program(var spec): spec.image = image; kind = .program(spec)
-            case .link(var spec): spec.resolved = .cgroup(id: 77); kind = .link(spec)
-            default: break
-            }
-        }
-        return tree
+    static func resolved(_ text: String = text, image: ProgramImage = image) throws -> ResolvedTree {
+        ResolvedTree(try desired(text), image: { _ in image }, link: { _ in .cgroup(id: 77) })
     }
 
     static let mapInfo = LiveMapInfo(id: 5, type: 9, keySize: 8, valueSize: 16, maxEntries: 64, flags: 0)
@@ -58,9 +50,9 @@ import Testing
         return (live, Ledger(records: records))
     }
 
-    static func plan(_ live: LiveTree, _ ledger: Ledger, desired: DesiredTree? = nil) throws -> Plan {
+    static func plan(_ live: LiveTree, _ ledger: Ledger, desired: ResolvedTree? = nil) throws -> Plan {
         let policies = try replacingPolicy("jobs/**")
-        return Planner.plan(desired: try desired ?? resolved(), live: live, ledger: ledger, policies: policies)
+        return try (desired ?? resolved()).plan(live, ledger, policies: policies)
     }
 
     @Test func decodesProgramsAndLinks() throws {
@@ -81,7 +73,7 @@ import Testing
             Issue.record("no task iterator")
             return
         }
-        #expect(walk.target == .iterator(.plain("task_vma", .thread(5))) && walk.summary == "iterator jobs/A/count over task_vma of thread 5")
+        #expect(walk.target == .iterator(.plain("task_vma", .thread(5))) && ResolvedLink(walk).summary == "iterator jobs/A/count over task_vma of thread 5")
         let xdp = try desired(Self.text.replacingOccurrences(
             of: "    egress:", with: "    xdp: {link: {program: jobs/A/count, attachType: xdp, interface: veth0, xdpMode: generic}}\n    egress:"))
         guard case .link(let onInterface)? = xdp[path("jobs/A/xdp")]?.kind else {
@@ -263,7 +255,7 @@ import Testing
         let (live, ledger) = Self.converged()
         let onlyMap = Self.text.split(separator: "\n").filter { !$0.contains("count:") && !$0.contains("egress:") && !$0.contains("stats:") }
             .joined(separator: "\n")
-        let plan = try Self.plan(live, ledger, desired: try desired(onlyMap))
+        let plan = try Self.plan(live, ledger, desired: ResolvedTree(try desired(onlyMap)) { _ in nil })
         #expect(plan.actions.map { "\($0.kind) \($0.path)" } == ["remove jobs/A/stats", "remove jobs/A/egress", "remove jobs/A/count"])
     }
 }

@@ -20,24 +20,17 @@ import Testing
     }
 
     /// The tree as the kernel layer resolves it: sched_cls images (or `type`) and interface index 4.
-    static func resolved(_ text: String, type: ProgramType = .schedCLS) throws -> DesiredTree {
-        var tree = try desired(text)
-        tree.resolvePins { kind, _ in
-            switch kind {
-            case .program(var spec):
-                spec.image = ProgramImage(tag: spec.program == "count_all" ? 1 : 2, type: type.kernelValue, expectedAttachType: 0,
-                                          name: spec.program, section: "tc")
-                kind = .program(spec)
-            case .link(var spec): spec.resolved = .interface(index: 4); kind = .link(spec)
-            default: break
-            }
-        }
-        return tree
+    static func resolved(_ text: String, type: ProgramType = .schedCLS) throws -> ResolvedTree {
+        ResolvedTree(try desired(text), image: { spec in
+            ProgramImage(tag: spec.program == "count_all" ? 1 : 2, type: type.kernelValue, expectedAttachType: 0,
+                         name: spec.program, section: "tc")
+        }, link: { _ in .interface(index: 4) })
     }
 
-    static func link(_ tree: DesiredTree, _ name: String) throws -> LinkSpec {
-        guard case .link(let spec)? = tree[path("net/tc/\(name)")]?.kind else { throw HarnessFailure("no link \(name)") }
-        return spec
+    static func link(_ tree: ResolvedTree, _ name: String) throws -> ResolvedLink {
+        let path = path("net/tc/\(name)")
+        guard case .link(let spec)? = tree.tree[path]?.kind else { throw HarnessFailure("no link \(name)") }
+        return tree.targets.link(spec, at: path)
     }
 
     struct HarnessFailure: Error, CustomStringConvertible {
@@ -50,7 +43,7 @@ import Testing
         let text = Self.text(counter: "position: first").replacingOccurrences(of: "tcx_ingress", with: name)
         let tree = try Self.resolved(text)
         let counter = try Self.link(tree, "counter")
-        #expect(counter.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(attach, .first))) && counter.kernelType == 13 && counter.attachType == attach)
+        #expect(counter.spec.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(attach, .first))) && counter.spec.kernelType == 13 && counter.spec.attachType == attach)
         #expect(counter.summary.hasPrefix("netkit net/tc/count on interface eth0 (index 4) at \(name), first"), "\(counter.summary)")
         #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
         // Placed next to a tcx link of another hook: refused, as between two tcx hooks.
@@ -68,8 +61,8 @@ import Testing
     func positionsDecode(field: String, position: TCXPosition) throws {
         let tree = try Self.resolved(Self.text(counter: field))
         let counter = try Self.link(tree, "counter")
-        #expect(counter.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, position))) && counter.kernelType == 11 && counter.attachType == .tcxIngress)
-        #expect(try Self.link(tree, "filter").target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, nil))))
+        #expect(counter.spec.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, position))) && counter.spec.kernelType == 11 && counter.spec.attachType == .tcxIngress)
+        #expect(try Self.link(tree, "filter").spec.target == .netDevice(NetDeviceLink(interface: "eth0", hook: .tcx(.tcxIngress, nil))))
         #expect(tree.linkProblems().isEmpty, "\(tree.linkProblems())")
     }
 
@@ -108,7 +101,7 @@ import Testing
     }
 
     /// A converged live tree: both links on interface 4, each with the ledger fingerprint of `recorded`'s.
-    static func converged(_ recorded: DesiredTree) throws -> (LiveTree, Ledger) {
+    static func converged(_ recorded: ResolvedTree) throws -> (LiveTree, Ledger) {
         var live = LiveTree()
         live.record(.anchor, LiveEntry(kind: .directory, mode: 0o755, inode: 1))
         var records: [LedgerRecord] = []
@@ -131,9 +124,9 @@ import Testing
         return (live, Ledger(records: records))
     }
 
-    static func plan(_ desired: DesiredTree, _ live: LiveTree, _ ledger: Ledger) throws -> Plan {
+    static func plan(_ desired: ResolvedTree, _ live: LiveTree, _ ledger: Ledger) throws -> Plan {
         let policies = try replacingPolicy("net/**")
-        return Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies)
+        return desired.plan(live, ledger, policies: policies)
     }
 
     @Test func aConvergedTCXTreeHasNothingToDo() throws {
@@ -159,8 +152,8 @@ import Testing
         live.entries[path("net/tc/filter")]?.kind = .link(LiveLinkInfo(id: 30, type: 11, programID: 99, details: .netDevice(NetDeviceLink.Live(attach: 46, interfaceIndex: 4))))
         let plan = try Self.plan(tree, live, ledger)
         #expect(plan.actions.map(\.kind) == ["updateLink"], "\(plan.actions.map(\.reason))")
-        guard case .updateLink(let spec, let from, _)? = plan.actions.first?.change else { return }
-        #expect(from == 99 && spec.program == path("net/tc/drop"))
+        guard case .updateLink(let link, let from, _)? = plan.actions.first?.change else { return }
+        #expect(from == 99 && link.spec.program == path("net/tc/drop"))
         #expect(plan.actions.first?.detail == "link update program: program id 99 -> net/tc/drop, in place")
     }
 

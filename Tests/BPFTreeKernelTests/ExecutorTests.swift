@@ -198,13 +198,12 @@ import Testing
         let image = ProgramImage(tag: 0xaa, type: 9, expectedAttachType: 0, name: "count")
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count",
                                   maps: [MapBinding(name: "stats", path: TreePath(joined: "p/stats"),
-                                                    location: BPFTreeYAML.SourceLocation(file: "m.yaml", line: 1, column: 1))],
-                                  image: image)
+                                                    location: BPFTreeYAML.SourceLocation(file: "m.yaml", line: 1, column: 1))])
         kernel.tags["count"] = 0xbb
         let plan = Plan(actions: [
             Self.createDirectory("p"),
             Self.createMap("p/stats", Self.map("stats")),
-            Action(path: TreePath(joined: "p/count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "p/count"), change: .createProgram(ResolvedProgram(program, image: image), mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
         let report = Executor(kernel: kernel).execute(plan)
         #expect(report.failure?.1.detail?.contains("changed since it was planned") == true)
@@ -269,9 +268,9 @@ import Testing
     @Test func aLinkBatchTheKernelRefusesUndoesTheProgramItsLinksUse() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let link = LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: AttachType(name: "cgroup_inet_ingress")!, cgroup: "/job")), resolved: .cgroup(id: 42))
+        let link = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: AttachType(name: "cgroup_inet_ingress")!, cgroup: "/job"))), .cgroup(id: 42))
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "count"), change: .createProgram(ResolvedProgram(program), mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "ingress"), change: .createLink(link, mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
         kernel.refuse = { $0.hasPrefix("batch links") ? .badFileDescriptor : nil }
@@ -286,10 +285,10 @@ import Testing
     @Test func xdpLinksCarryTheirInterfaceAndModeAndShareTheirProgramsDescriptor() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let generic = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic))), resolved: .interface(index: 7))
-        let native = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth1", hook: .xdp(nil))), resolved: .interface(index: 8))
+        let generic = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic)))), .interface(index: 7))
+        let native = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth1", hook: .xdp(nil)))), .interface(index: 8))
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "count"), change: .createProgram(ResolvedProgram(program), mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "a"), change: .createLink(generic, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "b"), change: .createLink(native, mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
@@ -307,11 +306,10 @@ import Testing
     @Test func aTCXLinkAfterAnotherOfThePassIsMadeOnceThatOneExists() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "f.o", objectPath: "/nonexistent/f.o", program: "count")
-        let second = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .after(TreePath(joined: "first"))))),
-                              resolved: .interface(index: 7))
-        let first = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil))), resolved: .interface(index: 7))
+        let second = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .after(TreePath(joined: "first")))))), .interface(index: 7))
+        let first = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil)))), .interface(index: 7))
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "count"), change: .createProgram(ResolvedProgram(program), mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "second"), change: .createLink(second, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "first"), change: .createLink(first, mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
@@ -329,12 +327,12 @@ import Testing
     @Test func anUpdatedLinkMovesInPlaceAndAReplacedXDPLinkIsDetachedFirst() {
         let kernel = RecordingKernel()
         let program = ProgramSpec(object: "count.o", objectPath: "/nonexistent/count.o", program: "count")
-        let xdp = LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic))), resolved: .interface(index: 7))
-        let cgroup = LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job")), resolved: .cgroup(id: 5))
+        let xdp = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .netDevice(NetDeviceLink(interface: "veth0", hook: .xdp(.generic)))), .interface(index: 7))
+        let cgroup = ResolvedLink(LinkSpec(program: TreePath(joined: "count"), target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job"))), .cgroup(id: 5))
         kernel.pinnedObject("ingress")
         kernel.pinnedObject("egress")
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "count"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "count"), change: .createProgram(ResolvedProgram(program), mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "ingress"), change: .replaceLink(xdp, mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
             Action(path: TreePath(joined: "egress"), change: .updateLink(cgroup, from: 20, differences: []), manifest: "m"),
         ])
@@ -361,11 +359,11 @@ import Testing
         }
         let filter = TreePath(joined: "filter")
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "la"), change: .replaceLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil))), resolved: .interface(index: 7)),
+            Action(path: TreePath(joined: "la"), change: .replaceLink(ResolvedLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, nil)))), .interface(index: 7)),
                                                                        mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
-            Action(path: TreePath(joined: "lb"), change: .replaceLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .last))), resolved: .interface(index: 7)),
+            Action(path: TreePath(joined: "lb"), change: .replaceLink(ResolvedLink(LinkSpec(program: filter, target: .netDevice(NetDeviceLink(interface: "veth0", hook: .tcx(.tcxIngress, .last)))), .interface(index: 7)),
                                                                        mode: 0o600, owner: .unmanaged, differences: []), manifest: "m"),
-            Action(path: TreePath(joined: "c"), change: .createLink(LinkSpec(program: filter, target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job")), resolved: .cgroup(id: 5)),
+            Action(path: TreePath(joined: "c"), change: .createLink(ResolvedLink(LinkSpec(program: filter, target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job"))), .cgroup(id: 5)),
                                                                      mode: 0o600, owner: .unmanaged), manifest: "m"),
         ])
         return (kernel, Executor(kernel: kernel).execute(plan), before)
@@ -428,13 +426,11 @@ import Testing
     /// the program made for it.
     @Test func probeLinksGoToTheBatchOnTheirEventsAndARefusedEventUndoesTheRun() {
         let program = ProgramSpec(object: "p.o", objectPath: "/nonexistent/p.o", program: "probe")
-        let uprobe = LinkSpec(program: TreePath(joined: "probe"), target: .probe(.uprobe(UprobeTarget(binary: "/bin/app", symbol: "add"))),
-                              resolved: .uprobe(file: "/usr/bin/app", offset: 0x1139, identity: ""))
-        let raw = LinkSpec(program: TreePath(joined: "probe"), target: .tracing(.rawTracepoint("sched_switch")))
-        let multi = LinkSpec(program: TreePath(joined: "probe"), target: .multiProbe(.uprobe(UprobeMultiTarget(binary: "/bin/app", symbols: ["h_*"], isReturn: true))),
-                             resolved: .uprobeMulti(file: "/usr/bin/app", offsets: [0x1000, 0x1100]))
+        let uprobe = ResolvedLink(LinkSpec(program: TreePath(joined: "probe"), target: .probe(.uprobe(UprobeTarget(binary: "/bin/app", symbol: "add")))), .uprobe(file: "/usr/bin/app", offset: 0x1139, identity: ""))
+        let raw = ResolvedLink(LinkSpec(program: TreePath(joined: "probe"), target: .tracing(.rawTracepoint("sched_switch"))))
+        let multi = ResolvedLink(LinkSpec(program: TreePath(joined: "probe"), target: .multiProbe(.uprobe(UprobeMultiTarget(binary: "/bin/app", symbols: ["h_*"], isReturn: true)))), .uprobeMulti(file: "/usr/bin/app", offsets: [0x1000, 0x1100]))
         let plan = Plan(actions: [
-            Action(path: TreePath(joined: "probe"), change: .createProgram(program, mode: 0o600, owner: .unmanaged), manifest: "m"),
+            Action(path: TreePath(joined: "probe"), change: .createProgram(ResolvedProgram(program), mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "entered"), change: .createLink(uprobe, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "raw"), change: .createLink(raw, mode: 0o600, owner: .unmanaged), manifest: "m"),
             Action(path: TreePath(joined: "multi"), change: .createLink(multi, mode: 0o600, owner: .unmanaged), manifest: "m"),

@@ -170,8 +170,8 @@ final class RecordingKernel: KernelOperations {
         try call("interface", link, name)
     }
 
-    func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
-        try call("perf_event_open", link, spec.summary)
+    func openPerfEvent(_ resolved: ResolvedLink, for link: TreePath) throws(KernelError) -> Descriptor {
+        try call("perf_event_open", link, resolved.summary)
         return descriptor(for: 0)
     }
 
@@ -272,7 +272,7 @@ final class RecordingKernel: KernelOperations {
 
     func load(_ specs: [ProgramSpec], maps: [(name: String, map: Descriptor)], path: TreePath) throws(KernelError) -> [(Descriptor, tag: UInt64)] {
         try call("load", path, specs.map(\.program).joined(separator: ","))
-        return specs.map { spec in (descriptor(for: newObject()), tags[spec.program] ?? spec.image?.tag ?? 0) }
+        return specs.map { spec in (descriptor(for: newObject()), tags[spec.program] ?? 0) }
     }
 
     func record(_ records: [LedgerRecord]) throws(KernelError) {

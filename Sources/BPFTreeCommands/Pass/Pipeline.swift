@@ -53,6 +53,8 @@ enum Pipeline {
 
     struct Full {
         var desired: DesiredTree
+        /// What loading its programs gave and what its links' targets are.
+        var targets: ResolvedTargets
         var policies: PolicySet
         var observed: Observed
         /// The templates' sources, without repeats and sorted, as the stamp records them.
@@ -145,13 +147,14 @@ enum Pipeline {
             console.fail("\(error)")
         }
         guard diagnostics.isEmpty, errors.isEmpty, let validated, case .success(let anchor) = anchor else { return nil }
-        let (desired, policies, scan, digest) = (validated.desired, validated.policies, validated.scan, validated.inputsDigest)
+        let (desired, targets, policies) = (validated.desired, validated.targets, validated.policies)
+        let (scan, digest) = (validated.scan, validated.inputsDigest)
         // The files' bytes are not needed past here (11 MB for the 100,000-map bench manifest): a command's only
         // copy goes before observing and planning (the service keeps its own for the next pass).
         _ = consume inputs
         var observed: Observed
         do {
-            observed = try observe(desired, policies, scope: validated.scope, notices: validated.notices, anchor: anchor,
+            observed = try observe(desired, targets, policies, scope: validated.scope, notices: validated.notices, anchor: anchor,
                                    options: options)
             report.observed = RunReport.Observed(entries: observed.live.entries.count, inspectedPins: observed.live.inspectedPins)
         } catch {
@@ -168,7 +171,7 @@ enum Pipeline {
             return nil
         }
         return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
-                       basis: .full(Full(desired: desired, policies: policies, observed: observed,
+                       basis: .full(Full(desired: desired, targets: targets, policies: policies, observed: observed,
                                          cgroupSources: validated.cgroupSources, notices: validated.notices)),
                        lock: lock, token: token, scan: scan, images: images, owner: validated.scope.owner ?? "")
     }
@@ -177,6 +180,8 @@ enum Pipeline {
     /// and links, policies).
     struct Validated {
         var desired: DesiredTree
+        /// What loading its programs gave and what its links' targets are (`PinResolver`).
+        var targets: ResolvedTargets
         var policies: PolicySet
         /// The templates' sources, without repeats and sorted.
         var cgroupSources: [CgroupSource]
@@ -218,20 +223,21 @@ enum Pipeline {
             let key = cache.map { _ in ValidationCache.key(inputs: digest, manifests: decoded.manifests, token: token) }
             if let cache, let key, let known = cache.validated(for: key) { return known }
             let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
-            guard case .success(var tree) = desired else {
+            guard case .success(let tree) = desired else {
                 if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
                 return nil
             }
             let found = diagnostics.count
             let delegation = token?.delegation
             if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
+            var targets = ResolvedTargets()
             if tree.hasProgramsOrLinks, diagnostics.count == found {
                 // Loads each program once (before anything changes) and finds each link's cgroup.
-                diagnostics += PinResolver.resolve(&tree, delegation: delegation, images: images)
+                diagnostics += PinResolver.resolve(tree, into: &targets, delegation: delegation, images: images)
             }
             diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
-                                                     machineMemory: Machine.physicalMemory)
-            let validated = Validated(desired: tree, policies: decoded.policies, cgroupSources: sources, scan: scan,
+                                                  machineMemory: Machine.physicalMemory, targets: targets)
+            let validated = Validated(desired: tree, targets: targets, policies: decoded.policies, cgroupSources: sources, scan: scan,
                                       notices: notices, inputsDigest: digest, scope: decoded.scope)
             if diagnostics.count == found, let cache, let key { cache.store(validated, for: key) }
             return validated
@@ -241,7 +247,7 @@ enum Pipeline {
         }
     }
 
-    /// A reconcile service's last validation (the rendered, resolved and checked tree), reused by the next
+    /// A reconcile service's last validation (the rendered and checked tree with its resolved targets), reused by the next
     /// full pass while its key holds: the same files, the same cgroups, the same program objects (by
     /// identity) and cgroups of fixed links, the same token.
     final class ValidationCache {
@@ -284,7 +290,7 @@ enum Pipeline {
     }
 
     /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.
-    static func observe(_ desired: DesiredTree, _ policies: PolicySet, scope: OwnerScope, notices: [PlanNotice], anchor: Anchor,
+    static func observe(_ desired: DesiredTree, _ targets: ResolvedTargets, _ policies: PolicySet, scope: OwnerScope, notices: [PlanNotice], anchor: Anchor,
                         options: CommonOptions) throws(KernelError) -> Observed {
         let ledger = (try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()).restricted(to: scope)
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
@@ -293,7 +299,7 @@ enum Pipeline {
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
         let facts = try ProgramTable.facts(desired, live: live, policies: policies, anchor: anchor)
         var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force,
-                                facts: facts)
+                                facts: facts, targets: targets)
         if !notices.isEmpty {
             plan.notices += notices
             plan.notices.sort { $0.path < $1.path }

@@ -87,7 +87,8 @@ struct CgroupPass {
 
     /// Plans `view` against the tree and runs the plan.
     private func plan(_ view: PlanView, _ knowledge: ServiceKnowledge, report: inout RunReport) -> Outcome {
-        var desired = view.desired
+        let desired = view.desired
+        var targets = knowledge.fixedTargets
         let anchor: Anchor, token: BPFToken?, lock: WriterLock
         let live: LiveTree, ledger: Ledger
         do throws(KernelError) {
@@ -96,10 +97,10 @@ struct CgroupPass {
             lock = try WriterLock.acquire(anchor, timeout: lockTimeout)
             let delegation = token?.delegation
             var diagnostics = delegation.map { DelegationCheck.violations(desired, $0) } ?? []
-            diagnostics += PinResolver.resolve(&desired, delegation: delegation)
+            diagnostics += PinResolver.resolve(desired, into: &targets, delegation: delegation)
             diagnostics += PolicyCheck.violations(desired, knowledge.decoded.policies, possibleCPUs: Machine.possibleCPUs,
                                                   machineMemory: Machine.physicalMemory,
-                                                  scopeMemory: knowledge.scopeMemory(besides: desired))
+                                                  scopeMemory: knowledge.scopeMemory(besides: desired), targets: targets)
             if !diagnostics.isEmpty { return .needsFullPass("a new subtree does not validate") }
             // A map pin whose inode is the one the ledger recorded is bpftree's map, not inspected: one
             // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
@@ -116,7 +117,7 @@ struct CgroupPass {
         }
         defer { withExtendedLifetime((lock, token)) {} }
         let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: knowledge.decoded.policies,
-                                force: options.force)
+                                force: options.force, targets: targets)
         report.observed = RunReport.Observed(entries: live.entries.count, inspectedPins: live.inspectedPins)
         guard plan.problems.isEmpty else { return .needsFullPass("the plan for the new subtrees has conflicts") }
         guard plan.lies(within: view.scope) else { return .needsFullPass("the plan changes paths outside the cgroups' subtrees") }

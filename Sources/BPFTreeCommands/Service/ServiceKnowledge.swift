@@ -4,12 +4,14 @@ import BPFTreeYAML
 
 /// What the reconcile service keeps between passes, so that a cgroup event costs what changed: the
 /// inputs of the last full pass, the cgroups there are (kept current by cgroup passes), and the declared
-/// tree in parts (`DesiredParts`), its fixed part resolved.
+/// tree in parts (`DesiredParts`), and what its fixed part's programs and links were resolved to.
 struct ServiceKnowledge {
     let decoded: ManifestLoader.Decoded
     /// The cgroups of each source by their path below it.
     var cgroups: [CgroupSource: [String: Cgroup]]
     var parts: DesiredParts
+    /// What loading the fixed part's programs gave and what its links' targets are.
+    let fixedTargets: ResolvedTargets
     /// The directory of each template source.
     var directories: [CgroupSource: String]
     /// What the maps of the whole declared tree need in each policy scope (`PolicyCheck.scopeMemory`).
@@ -28,9 +30,10 @@ struct ServiceKnowledge {
     /// not resolve (the full pass that follows says why).
     init?(decoded: ManifestLoader.Decoded, scan: CgroupScan, delegation: BPFDelegation?) {
         let (rendered, _) = DesiredParts.render(decoded.manifests, cgroups: scan.cgroups)
-        guard case .success(var parts) = rendered else { return nil }
-        let problems = parts.resolveFixed { PinResolver.resolve(&$0, delegation: delegation) }
-        guard problems.isEmpty else { return nil }
+        guard case .success(let parts) = rendered else { return nil }
+        var targets = ResolvedTargets()
+        guard PinResolver.resolve(parts.fixed, into: &targets, delegation: delegation).isEmpty else { return nil }
+        fixedTargets = targets
         var directories: [CgroupSource: String] = [:]
         for source in Set(decoded.cgroupSources) {
             guard let directory = try? CgroupScanner.directory(of: source) else { return nil }

@@ -34,7 +34,7 @@ extension Action {
     /// Whether the action makes a link its hook takes once (`LinkSpec.exclusive`).
     public var makesExclusiveLink: Bool {
         switch change {
-        case .createLink(let spec, _, _), .replaceLink(let spec, _, _, _): spec.exclusive
+        case .createLink(let link, _, _), .replaceLink(let link, _, _, _): link.spec.exclusive
         default: false
         }
     }

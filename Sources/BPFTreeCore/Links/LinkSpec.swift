@@ -2,65 +2,27 @@ import BPFTreeYAML
 
 /// A `link:` entry: a declared program attached through a BPF link, and the link pinned. What it attaches
 /// to is its family's (`LinkTarget`), exactly as declared; what the kernel layer found that target to be
-/// before planning is `resolved`.
+/// before planning is kept apart (`ResolvedTargets`, `ResolvedLink`).
 public struct LinkSpec: Hashable, Sendable {
     /// The declared program (anchor-relative).
     public var program: TreePath
     public var target: LinkTarget
-    /// The target as the kernel layer found it (a cgroup's id, an interface's index, a probe's offset).
-    public var resolved: LinkResolution
     /// Where its fields were written (`program`, `cgroup`, `interface`, `position`, a probe's field…).
     public var locations: [String: SourceLocation] = [:]
 
-    public init(program: TreePath, target: LinkTarget, resolved: LinkResolution = .none) {
-        (self.program, self.target, self.resolved) = (program, target, resolved)
+    public init(program: TreePath, target: LinkTarget) {
+        (self.program, self.target) = (program, target)
     }
 
     /// `BPF_LINK_TYPE_*`.
     public var kernelType: UInt32 { target.family.kernelType }
     /// `BPF_LINK_CREATE`'s attach type.
     public var attachType: AttachType { target.family.attachType }
-    public var summary: String { target.family.summary(program, resolved) }
     /// The hook takes one such link per program (tcx) or one in all (XDP, a sockmap's attach type): a
     /// replaced link is detached before its successor is made.
     public var exclusive: Bool { target.family.exclusive }
     /// The kernel moves such a link to another program in place (`BPF_LINK_UPDATE`).
     public var updatable: Bool { target.family.updatable }
-    /// The declared field the kernel does not report back (`bpf_link_info` has no XDP mode and no tcx
-    /// position): a change of it is found through `fingerprint`.
-    public var unobserved: (field: String, value: String)? { target.family.unobserved(resolved) }
-
-    /// A stable digest of what the link is (FNV-1a), kept in the ledger: the same bytes for the same link
-    /// in every version, or every recorded link would look changed.
-    public var fingerprint: UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ bytes: some Sequence<UInt8>) {
-            for byte in bytes {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x100_0000_01b3
-            }
-        }
-        mix(program.text.utf8)
-        mix([0])
-        mix(target.family.fingerprintText(resolved).utf8)
-        mix(withUnsafeBytes(of: (resolved.cgroupID ?? 0).littleEndian, Array.init))
-        return hash == 0 ? 1 : hash
-    }
-
-    /// How a live link differs from this one; `programID`: the id of the program pinned at `program`, when
-    /// it is the one the link should hold.
-    public func differences(from live: LiveLinkInfo, programID: UInt32?) -> [FieldDifference] {
-        if live.type != kernelType {
-            return [FieldDifference(field: "type", declared: LiveLinkInfo.typeName(kernelType), live: LiveLinkInfo.typeName(live.type))]
-        }
-        var differences = target.family.differences(from: live, resolved)
-        if let programID, live.programID != programID {
-            differences.append(FieldDifference(field: "program", declared: "\(program) (id \(programID))",
-                                               live: "program id \(live.programID)"))
-        }
-        return differences
-    }
-
     /// The cgroup v2 directory of a cgroup link or iterator: absolute, or relative to the cgroup v2 mount.
     public var cgroup: String? {
         switch target {
@@ -161,32 +123,6 @@ public enum LinkTarget: Hashable, Sendable {
     }
 }
 
-/// What the kernel layer found a link's target to be before planning, by family.
-public enum LinkResolution: Hashable, Sendable {
-    case none
-    /// A cgroup link's or cgroup iterator's cgroup id.
-    case cgroup(id: UInt64)
-    /// An XDP, tcx or netkit link's interface index.
-    case interface(index: UInt32)
-    /// A netns link's namespace inode (its id).
-    case namespace(inode: UInt64)
-    /// A tracepoint link's perf event id (tracefs `events/CATEGORY/NAME/id`).
-    case tracepoint(id: UInt64)
-    /// A uprobe's binary as the kernel reports it (symbolic links resolved), its file offset (the
-    /// symbol's, plus `offset`) and the file's identity now (`DEVICE:INODE`): a binary replaced by another
-    /// file leaves the link on the old one, which `bpf_link_info` of a perf event does not show.
-    indirect case uprobe(file: String, offset: UInt64, identity: String)
-    /// A uprobe_multi link's file and offsets (sorted).
-    indirect case uprobeMulti(file: String, offsets: [UInt64])
-    /// A kprobe_multi link's functions (sorted).
-    indirect case kprobeMulti(functions: [String])
-
-    public var cgroupID: UInt64? { if case .cgroup(let id) = self { id } else { nil } }
-    public var interfaceIndex: UInt32? { if case .interface(let index) = self { index } else { nil } }
-    public var namespaceInode: UInt64? { if case .namespace(let inode) = self { inode } else { nil } }
-    public var tracepointID: UInt64? { if case .tracepoint(let id) = self { id } else { nil } }
-}
-
 /// What Core knows of one family of links. Defaults: not exclusive, not updatable, nothing unobserved,
 /// no capability beyond creating a link, no refusal.
 protocol LinkFamily: Hashable, Sendable {
@@ -198,7 +134,7 @@ protocol LinkFamily: Hashable, Sendable {
     var exclusive: Bool { get }
     var updatable: Bool { get }
     func unobserved(_ resolved: LinkResolution) -> (field: String, value: String)?
-    /// The family's part of `LinkSpec.fingerprint`.
+    /// The family's part of `ResolvedLink.fingerprint`.
     func fingerprintText(_ resolved: LinkResolution) -> String
     /// How a live link of the same kernel type differs, but for its program.
     func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference]

@@ -17,32 +17,19 @@ public struct ProgramSpec: Hashable, Sendable {
     /// Where the program was declared (its manifest, and a template instance's root): programs of one
     /// object are loaded together only within one declaration scope (`loadKey`).
     public var scope: String = ""
-    /// What loading it gives, filled by the kernel layer before planning (`ProgramImage`).
-    public var image: ProgramImage?
     /// Where its fields were written (`object`, `name`, `type`), for errors found when it is loaded.
     public var locations: [String: SourceLocation] = [:]
 
     public init(object: String, objectPath: String, program: String, type: ProgramType? = nil,
-                attachType: AttachType? = nil, maps: [MapBinding] = [], image: ProgramImage? = nil) {
+                attachType: AttachType? = nil, maps: [MapBinding] = []) {
         self.object = object
         self.objectPath = objectPath
         self.program = program
         self.type = type
         self.attachType = attachType
         self.maps = maps.sorted { $0.name < $1.name }
-        self.image = image
     }
 
-    /// E.g. `count_egress from job_stats.bpf.o (cgroup_skb, tag 0a1b...)`.
-    public var summary: String {
-        var text = "\(program) from \(object)"
-        if let image {
-            text += " (\(ProgramType(kernelValue: image.type)?.name ?? "type \(image.type)"), tag \(image.tagHex))"
-        } else if let type {
-            text += " (\(type.name))"
-        }
-        return text
-    }
 }
 
 /// One map of an object bound to a declared map pin: `maps: {counters: jobs/A/counters}`.
@@ -58,65 +45,6 @@ public struct MapBinding: Hashable, Sendable {
         self.path = path
         self.location = location
     }
-}
-
-/// What the kernel makes of a declared program, learnt by loading it once before planning: the kernel's
-/// program tag (a digest of its instructions, map references left out), its type and name.
-public struct ProgramImage: Hashable, Sendable {
-    public var tag: UInt64
-    public var type: UInt32
-    public var expectedAttachType: UInt32
-    /// The name the kernel keeps (at most 15 bytes).
-    public var name: String
-    /// The object's own maps and data sections by name: what a binding must match, and which of them
-    /// the program uses.
-    public var objectMaps: [String: ObjectMap]
-    /// The program's ELF section name, e.g. `iter/task`.
-    public var section: String
-
-    public init(tag: UInt64, type: UInt32, expectedAttachType: UInt32, name: String, objectMaps: [String: ObjectMap] = [:],
-                section: String = "") {
-        self.section = section
-        self.tag = tag
-        self.type = type
-        self.expectedAttachType = expectedAttachType
-        self.name = name
-        self.objectMaps = objectMaps
-    }
-
-    /// The iterator target an `iter/TARGET` or `iter.s/TARGET` program is for, nil for other programs.
-    public var iteratorTarget: String? {
-        for prefix in ["iter/", "iter.s/"] where section.hasPrefix(prefix) { return String(section.dropFirst(prefix.count)) }
-        return nil
-    }
-
-    /// The tag as bpftool prints it (16 hex digits).
-    public var tagHex: String { formatTag(tag) }
-}
-
-/// A map as an object defines it.
-public struct ObjectMap: Hashable, Sendable {
-    public var type: UInt32
-    public var keySize: UInt32
-    public var valueSize: UInt32
-    /// The program refers to it (its instructions do): only then is it among the program's map ids.
-    public var used: Bool
-    /// One of the object's global data sections (`.rodata`, `.data`, `.bss`): never bound.
-    public var `internal`: Bool
-
-    public init(type: UInt32, keySize: UInt32, valueSize: UInt32, used: Bool = true, internal: Bool = false) {
-        self.type = type
-        self.keySize = keySize
-        self.valueSize = valueSize
-        self.used = used
-        self.internal = `internal`
-    }
-}
-
-/// A program tag (8 bytes, first byte most significant) as 16 hex digits.
-public func formatTag(_ tag: UInt64) -> String {
-    let hex = String(tag, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
 }
 
 extension ProgramSpec {
@@ -145,22 +73,5 @@ extension ProgramSpec {
         }
         // Never the tag of a program without globals, nor 0 (records made before fingerprints).
         return hash == tag || hash == 0 ? hash &+ 1 : hash
-    }
-
-    /// How a live program differs from what loading this one gives (type, name, tag).
-    public func differences(from live: LiveProgramInfo) -> [FieldDifference] {
-        guard let image else { return [] }
-        var differences: [FieldDifference] = []
-        if image.type != live.type {
-            differences.append(FieldDifference(field: "type", declared: ProgramType(kernelValue: image.type)?.name ?? "\(image.type)",
-                                               live: ProgramType(kernelValue: live.type)?.name ?? "\(live.type)"))
-        }
-        if image.name != live.name {
-            differences.append(FieldDifference(field: "name", declared: image.name, live: live.name))
-        }
-        if image.tag != live.tag {
-            differences.append(FieldDifference(field: "tag", declared: formatTag(image.tag), live: formatTag(live.tag)))
-        }
-        return differences
     }
 }

@@ -8,17 +8,17 @@ public struct Action: Hashable, Sendable {
         /// Pin a new map under a temporary name, copy the old map's entries into it when `migrate`,
         /// exchange the two names atomically and remove the old pin.
         indirect case replaceMap(MapSpec, mode: UInt32, owner: Owner, old: LiveMapInfo, migrate: Bool, differences: [FieldDifference])
-        /// Load the program and pin it.
-        indirect case createProgram(ProgramSpec, mode: UInt32, owner: Owner)
-        /// Create the link and pin it.
-        indirect case createLink(LinkSpec, mode: UInt32, owner: Owner)
+        /// Load the program and pin it (refused when loading it no longer gives the image planned).
+        indirect case createProgram(ResolvedProgram, mode: UInt32, owner: Owner)
+        /// Create the link on the target as resolved and pin it.
+        indirect case createLink(ResolvedLink, mode: UInt32, owner: Owner)
         /// Pin the new program or link under a temporary name, exchange the two names atomically and
         /// remove the old pin.
-        indirect case replaceProgram(ProgramSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
-        indirect case replaceLink(LinkSpec, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        indirect case replaceProgram(ResolvedProgram, mode: UInt32, owner: Owner, differences: [FieldDifference])
+        indirect case replaceLink(ResolvedLink, mode: UInt32, owner: Owner, differences: [FieldDifference])
         /// Move the pinned link to the declared program in place (`BPF_LINK_UPDATE`, expecting program
         /// `from`): the hook is never without a program.
-        indirect case updateLink(LinkSpec, from: UInt32, differences: [FieldDifference])
+        indirect case updateLink(ResolvedLink, from: UInt32, differences: [FieldDifference])
         case setMode(from: UInt32, to: UInt32)
         case setOwner(from: Owner, to: Owner)
         /// Record in the ledger that the entry with `inode` is bpftree's (adopted, claimed after an
@@ -113,9 +113,9 @@ public struct Action: Hashable, Sendable {
         case .createLink(let spec, let mode, let owner):
             "link \(spec.summary), mode \(formatMode(mode))" + (owner.isManaged ? ", owner \(owner)" : "")
         case .replaceProgram(let spec, _, _, _): "replace program with \(spec.summary)"
-        case .replaceLink(let spec, _, _, _):
-            "replace link with \(spec.summary)\(spec.exclusive ? " (the old one is detached first: the hook takes it once)" : "")"
-        case .updateLink(let spec, let from, _): "link update program: program id \(from) -> \(spec.program), in place"
+        case .replaceLink(let link, _, _, _):
+            "replace link with \(link.summary)\(link.spec.exclusive ? " (the old one is detached first: the hook takes it once)" : "")"
+        case .updateLink(let link, let from, _): "link update program: program id \(from) -> \(link.spec.program), in place"
         case .setMode(let from, let to): "mode \(formatMode(from)) -> \(formatMode(to))"
         case .setOwner(let from, let to): "owner \(from) -> \(to)"
         case .recordOwnership(let kind, _, _): "record \(kind.name) as owned by manifest \(manifest)"

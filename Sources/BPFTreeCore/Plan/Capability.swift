@@ -102,16 +102,16 @@ extension Plan {
                 batch(action, "creating a map")
                 if spec.type.needsNetAdmin { need(.netAdmin, action, "creating a map of type \(spec.type.rawValue)") }
                 owned(owner, action)
-            case .createProgram(let spec, _, let owner), .replaceProgram(let spec, _, let owner, _):
+            case .createProgram(let program, _, let owner), .replaceProgram(let program, _, let owner, _):
                 need(.bpf, action, "loading a program")
-                if let type = spec.image.flatMap({ ProgramType(kernelValue: $0.type) }) ?? spec.type {
+                if let type = program.type {
                     if type.needsPerfmon { need(.perfmon, action, "loading a program of type \(type)") }
                     if type.needsNetAdmin { need(.netAdmin, action, "loading a program of type \(type)") }
                 }
                 owned(owner, action)
-            case .createLink(let spec, _, let owner), .replaceLink(let spec, _, let owner, _):
+            case .createLink(let link, _, let owner), .replaceLink(let link, _, let owner, _):
                 batch(action, "creating a link")
-                if let (capability, reason) = spec.target.family.capabilityNeed { need(capability, action, reason) }
+                if let (capability, reason) = link.spec.target.family.capabilityNeed { need(capability, action, reason) }
                 owned(owner, action)
             case .setOwner(let from, let to):
                 owned(to, from: from, action)

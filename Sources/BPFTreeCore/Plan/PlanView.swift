@@ -59,10 +59,6 @@ public struct DesiredParts: Sendable {
         return entry
     }
 
-    /// Lets the kernel layer resolve the fixed declarations (programs' images, links' cgroups); paths
-    /// and references do not change.
-    public mutating func resolveFixed<T>(_ body: (inout DesiredTree) -> T) -> T { body(&fixed) }
-
     /// Whether an instance entry uses a path that is neither in its own instance nor fixed (another
     /// cgroup's subtree): a view cannot see such uses, so every pass is then a full one.
     public private(set) var referencesAcrossInstances = false

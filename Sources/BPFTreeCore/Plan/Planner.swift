@@ -6,10 +6,12 @@
 /// a temporary pin is removed, an entry being created is claimed if it exists, an entry being replaced
 /// belongs to bpftree under either its old or its new inode.
 public enum Planner {
-    /// `facts`: what the kernel says about the maps that differ (`KernelFacts`).
+    /// `facts`: what the kernel says about the maps that differ (`KernelFacts`); `targets`: what loading the
+    /// declared programs gave and what their links' targets are (`ResolvedTargets`).
     public static func plan(desired: DesiredTree, live: LiveTree, ledger: Ledger = Ledger(),
-                            policies: PolicySet = .builtin, force: Bool = false, facts: KernelFacts = KernelFacts()) -> Plan {
-        var planning = Planning(desired: desired, live: live, policies: policies, force: force, facts: facts)
+                            policies: PolicySet = .builtin, force: Bool = false, facts: KernelFacts = KernelFacts(),
+                            targets: ResolvedTargets = ResolvedTargets()) -> Plan {
+        var planning = Planning(desired: desired, live: live, policies: policies, force: force, facts: facts, targets: targets)
         planning.settle(ledger)
         planning.converge()
         planning.noteProgramsOfReplacedMaps()
@@ -34,6 +36,7 @@ private struct Planning {
     let policies: PolicySet
     let force: Bool
     let facts: KernelFacts
+    let targets: ResolvedTargets
     /// Live paths under each live directory (built when first needed).
     lazy var children: [TreePath: [TreePath]] = {
         var children: [TreePath: [TreePath]] = [:]
@@ -65,12 +68,13 @@ private struct Planning {
     var programIDs: [TreePath: UInt32] = [:]
     var blocked: Set<TreePath> = []
 
-    init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool, facts: KernelFacts) {
+    init(desired: DesiredTree, live: LiveTree, policies: PolicySet, force: Bool, facts: KernelFacts, targets: ResolvedTargets) {
         self.desired = desired
         self.live = live
         self.policies = policies
         self.force = force
         self.facts = facts
+        self.targets = targets
     }
 
     // MARK: Ledger
@@ -288,11 +292,11 @@ private struct Planning {
             case .blocked:
                 continue
             case .missing:
-                add(entry, .createProgram(spec, mode: mode, owner: entry.owner))
+                add(entry, .createProgram(targets.program(spec, at: path), mode: mode, owner: entry.owner))
                 changed.insert(path)
             case .differs(_, let differences):
                 if replaces(entry, "program", differences, owned: record != nil) {
-                    add(entry, .replaceProgram(spec, mode: mode, owner: entry.owner, differences: differences))
+                    add(entry, .replaceProgram(targets.program(spec, at: path), mode: mode, owner: entry.owner, differences: differences))
                     changed.insert(path)
                 } else {
                     blocked.insert(path)
@@ -316,11 +320,12 @@ private struct Planning {
         }
         var found: [(Int, FieldDifference)] = []
         guard case .program(let first) = members[0].entry.kind, case .same(let firstInfo) = members[0].finding,
-              let firstImage = first.image else { return [] }
+              let firstImage = targets.images[members[0].entry.path] else { return [] }
         let firstIDs = unbound(first, firstInfo)
         let bound = Set(first.maps.map(\.name))
         for (index, member) in members.enumerated().dropFirst() {
-            guard case .program(let spec) = member.entry.kind, case .same(let info) = member.finding, let image = spec.image else { continue }
+            guard case .program(let spec) = member.entry.kind, case .same(let info) = member.finding,
+                  let image = targets.images[member.entry.path] else { continue }
             let both = firstImage.objectMaps.filter { name, map in
                 map.used && image.objectMaps[name]?.used == true && !bound.contains(name)
             }
@@ -350,14 +355,15 @@ private struct Planning {
             wrongKind(entry, current)
             return .blocked
         }
-        var differences = spec.differences(from: info)
+        let image = targets.images[path]
+        var differences = ResolvedProgram(spec, image: image).differences(from: info)
         for binding in spec.maps {
             let field = "maps.\(binding.name)"
             if changed.contains(binding.path) {
                 differences.append(FieldDifference(field: field, declared: "\(binding.path), which is created or replaced now",
                                                    live: "the map it was loaded with"))
             } else if case .map(let map)? = live[binding.path]?.kind, !info.mapIDs.contains(map.id),
-                      spec.image?.objectMaps[binding.name]?.used != false {
+                      image?.objectMaps[binding.name]?.used != false {
                 // A bound map the program's instructions never name is not among its map ids.
                 differences.append(FieldDifference(field: field, declared: "\(binding.path) (map id \(map.id))",
                                                    live: "map ids \(info.mapIDs.map(String.init).joined(separator: ", "))"))
@@ -376,18 +382,19 @@ private struct Planning {
     private mutating func convergeLink(_ entry: DesiredEntry, _ current: LiveEntry?, _ record: LedgerRecord?) {
         guard case .link(let spec) = entry.kind else { return }
         let path = entry.path, mode = entry.mode ?? Defaults.pinMode
+        let link = targets.link(spec, at: path)
         if blocked.contains(spec.program) {
             problem(entry, "its program \(spec.program) has a conflict")
             blocked.insert(path)
             return
         }
         guard let current else {
-            add(entry, .createLink(spec, mode: mode, owner: entry.owner))
+            add(entry, .createLink(link, mode: mode, owner: entry.owner))
             changed.insert(path)
             return
         }
         guard case .link(let info) = current.kind else { return wrongKind(entry, current) }
-        var differences = spec.differences(from: info, programID: programIDs[spec.program])
+        var differences = link.differences(from: info, programID: programIDs[spec.program])
         if changed.contains(spec.program) {
             differences.append(FieldDifference(field: "program", declared: "\(spec.program), which is loaded now",
                                                live: "program id \(info.programID)"))
@@ -400,14 +407,14 @@ private struct Planning {
             differences.append(FieldDifference(field: position.field,
                                                declared: "\(relative), which is made again now", live: "next to the link as it was"))
         }
-        if case .netDevice(let link) = spec.target, let position = spec.position, onlyProgram {
+        if case .netDevice(let device) = spec.target, let position = spec.position, onlyProgram {
             // Placed next to a declared program or link: the neighbour it must have, by its live id.
             let relative: (id: UInt32, isLink: Bool)? = switch position.relative.flatMap({ live[$0]?.kind }) {
             case .program(let program)?: (program.id, false)
             case .link(let link)?: (link.id, true)
             default: nil
             }
-            if let difference = link.positionDifference(from: info, relative: relative) { differences.append(difference) }
+            if let difference = device.positionDifference(from: info, relative: relative) { differences.append(difference) }
         }
         if let map = spec.map, onlyProgram {
             if changed.contains(map) {
@@ -417,21 +424,21 @@ private struct Planning {
             }
         }
         // What bpf_link_info does not tell (a tcx position, an XDP mode) is known from the ledger's record.
-        if onlyProgram, let unobserved = spec.unobserved, let record, record.fingerprint != 0,
-           record.fingerprint != spec.fingerprint {
+        if onlyProgram, let unobserved = link.unobserved, let record, record.fingerprint != 0,
+           record.fingerprint != link.fingerprint {
             differences.append(FieldDifference(field: unobserved.field, declared: unobserved.value, live: "another, when the link was made"))
         }
         guard differences.isEmpty else {
             if spec.updatable, differences.allSatisfy({ $0.field == "program" }) {
                 // Only the program differs: the link moves to it in place, never leaving the hook empty.
                 if replaces(entry, "link", differences, owned: record != nil) {
-                    add(entry, .updateLink(spec, from: info.programID, differences: differences))
+                    add(entry, .updateLink(link, from: info.programID, differences: differences))
                     own(entry, current, record)
                 } else {
                     blocked.insert(path)
                 }
             } else if replaces(entry, "link", differences, owned: record != nil) {
-                add(entry, .replaceLink(spec, mode: mode, owner: entry.owner, differences: differences))
+                add(entry, .replaceLink(link, mode: mode, owner: entry.owner, differences: differences))
                 changed.insert(path)
             } else {
                 blocked.insert(path)

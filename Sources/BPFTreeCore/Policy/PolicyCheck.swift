@@ -6,9 +6,10 @@ public enum PolicyCheck {
     /// `machineMemory`: a map estimated above it can never be made (the kernel refuses it, or takes the
     /// machine's memory trying).
     /// `scopeMemory`: what maps not in `desired` already need in each scope (by the scope's location),
-    /// when `desired` is a view of a larger tree.
+    /// when `desired` is a view of a larger tree. `targets`: what loading the programs gave (their type).
     public static func violations(_ desired: DesiredTree, _ policies: PolicySet, possibleCPUs: Int,
-                                  machineMemory: UInt64 = .max, scopeMemory baseline: [SourceLocation: UInt64] = [:]) -> [Diagnostic] {
+                                  machineMemory: UInt64 = .max, scopeMemory baseline: [SourceLocation: UInt64] = [:],
+                                  targets: ResolvedTargets = ResolvedTargets()) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         var scopeMemory = baseline
         for entry in desired.entries {
@@ -45,7 +46,7 @@ public enum PolicyCheck {
             }
             switch entry.kind {
             case .program(let spec):
-                let type = spec.image.flatMap { ProgramType(kernelValue: $0.type) } ?? spec.type
+                let type = targets.program(spec, at: entry.path).type
                 if let types = scope.programTypes, let type, !types.contains(type) {
                     refuse("program type \(type.name) is not allowed", scope,
                            rule: "programTypes [\(types.sorted().map(\.name).joined(separator: ", "))]", field: "program.type")

@@ -1,24 +1,12 @@
 import BPFTreeYAML
 
 extension DesiredTree {
-    /// Lets the kernel layer fill in what only the kernel can tell about each declared program and link
-    /// (`ProgramSpec.image`, `LinkSpec.resolved`); paths do not change.
-    public mutating func resolvePins(_ body: (inout DesiredEntry.Kind, Origin) -> Void) {
-        updateEntries { entry in
-            guard let origin = entry.origin else { return }
-            switch entry.kind {
-            case .program, .link: body(&entry.kind, origin)
-            case .directory, .map: break
-            }
-        }
-    }
-
     /// Each program's bound maps must exist in its object with the declared map's type, key and value
-    /// size (the program was compiled against them). Needs the programs' images.
-    public func bindingProblems() -> [Diagnostic] {
+    /// size (the program was compiled against them). Needs the programs' images (`images`, by path).
+    public func bindingProblems(_ images: [TreePath: ProgramImage]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in entries {
-            guard case .program(let spec) = entry.kind, let image = spec.image, let origin = entry.origin else { continue }
+            guard case .program(let spec) = entry.kind, let image = images[entry.path], let origin = entry.origin else { continue }
             for binding in spec.maps {
                 let field = "\(origin.field).program.maps.\(binding.name)"
                 guard let own = image.objectMaps[binding.name], !own.internal else {
@@ -45,12 +33,12 @@ extension DesiredTree {
 
     /// Each link's program must be one the link can attach (its family says which: an iterator's is for
     /// the declared target, an XDP link's an XDP program), and what it refers to must be declared as it
-    /// needs. Needs the programs' images.
-    public func linkProblems() -> [Diagnostic] {
+    /// needs. Needs the programs' images (`images`, by path).
+    public func linkProblems(_ images: [TreePath: ProgramImage]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in entries {
             guard case .link(let spec) = entry.kind, let origin = entry.origin,
-                  case .program(let program)? = self[spec.program]?.kind, let image = program.image else { continue }
+                  case .program? = self[spec.program]?.kind, let image = images[spec.program] else { continue }
             for problem in spec.target.family.problems(of: spec, image: image, at: entry.path, in: self) {
                 diagnostics.append(Diagnostic(problem.message, at: spec.locations[problem.field] ?? origin.location,
                                               field: "\(origin.field).link.\(problem.field)"))

@@ -1,11 +1,12 @@
 import BPFTreeYAML
 
 /// Every path the manifests declare, merged, with implicit parent directories added; sorted so that a
-/// parent comes before its children.
+/// parent comes before its children. Never changed once built: what the kernel says about its programs
+/// and links is kept apart (`ResolvedTargets`).
 public struct DesiredTree: Sendable {
-    public private(set) var entries: [DesiredEntry]
+    public let entries: [DesiredEntry]
     /// The manifest roots, whose subtrees must be observed.
-    public private(set) var roots: [TreePath]
+    public let roots: [TreePath]
     /// Position of each path in `entries`.
     private var positions: [TreePath: Int]
     /// Maps that declared programs are bound to (their live id is always inspected).
@@ -166,11 +167,6 @@ public struct DesiredTree: Sendable {
             }
         }
         return diagnostics
-    }
-
-    /// Changes entries in place; `body` must not change their paths.
-    mutating func updateEntries(_ body: (inout DesiredEntry) -> Void) {
-        for index in entries.indices { body(&entries[index]) }
     }
 
     public init(entries: [DesiredEntry], roots: [TreePath]) {

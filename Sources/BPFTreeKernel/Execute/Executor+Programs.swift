@@ -8,14 +8,14 @@ extension Executor {
     /// object and declaration (`ProgramSpec.loadKey`) in one load, so they share the object's maps, and pins
     /// each where it is staged; refused when the object no longer gives the program that was planned.
     func makePrograms(_ plan: Plan, _ indices: [Int], into staging: inout Staging) throws(Failure) {
-        var groups: [ProgramSpec.LoadKey: [(index: Int, spec: ProgramSpec, mode: UInt32, owner: Owner)]] = [:]
+        var groups: [ProgramSpec.LoadKey: [(index: Int, program: ResolvedProgram, mode: UInt32, owner: Owner)]] = [:]
         var order: [ProgramSpec.LoadKey] = []
         for index in indices {
             switch plan.actions[index].change {
-            case .createProgram(let spec, let mode, let owner), .replaceProgram(let spec, let mode, let owner, _):
-                let key = spec.loadKey
+            case .createProgram(let program, let mode, let owner), .replaceProgram(let program, let mode, let owner, _):
+                let key = program.spec.loadKey
                 if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append((index, spec, mode, owner))
+                groups[key, default: []].append((index, program, mode, owner))
             default: continue
             }
         }
@@ -24,19 +24,19 @@ extension Executor {
             let loaded: [(Descriptor, tag: UInt64)]
             do throws(KernelError) {
                 var maps: [(name: String, map: Descriptor)] = []
-                for binding in head.spec.maps { maps.append((binding.name, try kernel.openPin(staging.location(of: binding.path)))) }
-                loaded = try kernel.load(group.map(\.spec), maps: maps, path: plan.actions[head.index].path)
+                for binding in head.program.spec.maps { maps.append((binding.name, try kernel.openPin(staging.location(of: binding.path)))) }
+                loaded = try kernel.load(group.map(\.program.spec), maps: maps, path: plan.actions[head.index].path)
             } catch {
                 throw Failure(action: head.index, error: error)
             }
             for (member, (descriptor, tag)) in zip(group, loaded) {
                 let action = plan.actions[member.index]
                 do throws(KernelError) {
-                    if let planned = member.spec.image, planned.tag != tag {
+                    if let planned = member.program.image, planned.tag != tag {
                         throw KernelError(.step(.loadProgram), path: action.path.description,
-                                          detail: "\(member.spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
+                                          detail: "\(member.program.spec.object) changed since it was planned (tag \(formatTag(tag)), planned \(planned.tagHex)); run apply again")
                     }
-                    try pinStaged(descriptor, member.index, action, kind: .program, fingerprint: member.spec.fingerprint(tag: tag),
+                    try pinStaged(descriptor, member.index, action, kind: .program, fingerprint: member.program.spec.fingerprint(tag: tag),
                                   mode: member.mode, owner: member.owner, into: &staging)
                 } catch {
                     throw Failure(action: member.index, error: error)
@@ -48,7 +48,7 @@ extension Executor {
     /// One link of a batch: what to pin once the program has run.
     private struct BatchedLink {
         var index: Int
-        var spec: LinkSpec
+        var link: ResolvedLink
         var mode: UInt32
         var owner: Owner
     }
@@ -80,43 +80,43 @@ extension Executor {
             }
             runs += 1
             ops.removeAll()
-            for (link, result) in zip(batch, results) {
-                let path = plan.actions[link.index].path
+            for (made, result) in zip(batch, results) {
+                let path = plan.actions[made.index].path
                 do throws(KernelError) {
-                    if case .refused(-ENOENT) = result, let relative = link.spec.relative {
+                    if case .refused(-ENOENT) = result, let relative = made.link.spec.relative {
                         throw KernelError(.bpf(.linkCreate, batch: true), path: path.description, negativeErrno: -ENOENT,
-                                          detail: "'\(relative)' is not attached at \(link.spec.attachType.name) of interface \(link.spec.interface ?? "")")
+                                          detail: "'\(relative)' is not attached at \(made.link.spec.attachType.name) of interface \(made.link.spec.interface ?? "")")
                     }
                     let descriptor: Descriptor
                     do throws(KernelError) {
                         descriptor = try result.object(.bpf(.linkCreate, batch: true), path: path)
                     } catch {
-                        guard case .cgroup = link.spec.target, case .refused(let errno) = result else { throw error }
+                        guard case .cgroup = made.link.spec.target, case .refused(let errno) = result else { throw error }
                         throw error.adding(KernelError.capabilityHint(errno, needs: [.netAdmin], for: "attaching a program to a cgroup"))
                     }
-                    try pinStaged(descriptor, link.index, plan.actions[link.index], kind: .link, fingerprint: link.spec.fingerprint,
-                                  mode: link.mode, owner: link.owner, into: &staging)
+                    try pinStaged(descriptor, made.index, plan.actions[made.index], kind: .link, fingerprint: made.link.fingerprint,
+                                  mode: made.mode, owner: made.owner, into: &staging)
                 } catch {
-                    throw Failure(action: link.index, error: error)
+                    throw Failure(action: made.index, error: error)
                 }
             }
         }
 
         for index in Self.positionOrder(plan, indices) {
             let action = plan.actions[index]
-            let spec: LinkSpec, mode: UInt32, owner: Owner
+            let link: ResolvedLink, mode: UInt32, owner: Owner
             switch action.change {
-            case .createLink(let s, let m, let o), .replaceLink(let s, let m, let o, _): (spec, mode, owner) = (s, m, o)
+            case .createLink(let l, let m, let o), .replaceLink(let l, let m, let o, _): (link, mode, owner) = (l, m, o)
             default: continue
             }
             // A tcx link placed next to a link of this batch needs that link's id: run the batch first.
-            let relative = spec.relative
+            let relative = link.spec.relative
             if batch.count >= perRun { try flush() }
             if let relative, batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
-                if case .replaceLink = action.change, spec.exclusive { detached.append(try kernel.detachLink(action.path)) }
-                ops.append(try linkOp(spec, for: action.path, staging: staging, programs: &programs))
-                batch.append(BatchedLink(index: index, spec: spec, mode: mode, owner: owner))
+                if case .replaceLink = action.change, link.spec.exclusive { detached.append(try kernel.detachLink(action.path)) }
+                ops.append(try linkOp(link, for: action.path, staging: staging, programs: &programs))
+                batch.append(BatchedLink(index: index, link: link, mode: mode, owner: owner))
             } catch {
                 throw Failure(action: index, error: error)
             }
@@ -127,9 +127,9 @@ extension Executor {
 
     /// The LINK_CREATE of `spec`: the program from its pin, and what its family attaches it to (checked to
     /// be what was planned).
-    private func linkOp(_ spec: LinkSpec, for path: TreePath, staging: Staging,
+    private func linkOp(_ link: ResolvedLink, for path: TreePath, staging: Staging,
                         programs: inout [TreePath: Descriptor]) throws(KernelError) -> LinkOp {
-        let location = staging.location(of: spec.program)
+        let location = staging.location(of: link.spec.program)
         let program: Descriptor
         if let opened = programs[location] {
             program = opened
@@ -137,7 +137,7 @@ extension Executor {
             program = try kernel.openPin(location)
             programs[location] = program
         }
-        return try spec.target.kernel.linkOp(spec, program: program, at: path, LinkContext(kernel: kernel, location: staging.location(of:)))
+        return try link.spec.target.kernel.linkOp(link, program: program, at: path, LinkContext(kernel: kernel, location: staging.location(of:)))
     }
 
     /// `indices` with every tcx link after the link of this pass it is placed next to (positions do not
@@ -147,8 +147,8 @@ extension Executor {
         for index in indices { byPath[plan.actions[index].path] = index }
         func relative(_ index: Int) -> Int? {
             switch plan.actions[index].change {
-            case .createLink(let spec, _, _), .replaceLink(let spec, _, _, _):
-                return spec.relative.flatMap { byPath[$0] }
+            case .createLink(let link, _, _), .replaceLink(let link, _, _, _):
+                return link.spec.relative.flatMap { byPath[$0] }
             default: return nil
             }
         }

@@ -329,8 +329,8 @@ public final class Executor {
             try kernel.setAttributes(action.path, mode: mode, owner: .unmanaged)
         case .setOwner(_, let owner):
             try kernel.setAttributes(action.path, mode: nil, owner: owner)
-        case .updateLink(let spec, let from, _):
-            try kernel.updateLink(action.path, to: spec.program, expecting: from)
+        case .updateLink(let link, let from, _):
+            try kernel.updateLink(action.path, to: link.spec.program, expecting: from)
         case .recordOwnership(let kind, let inode, _):
             try kernel.record([LedgerRecord(path: action.path, kind: kind, inode: inode, manifest: action.manifest)])
         case .forgetRecord:

@@ -33,7 +33,7 @@ public protocol KernelOperations: AnyObject {
     /// another made under its name), right before a link is made on that index.
     func checkInterface(_ name: String, index: UInt32, for link: TreePath) throws(KernelError)
     /// Opens the perf event a tracepoint, uprobe or kprobe link attaches through (`perf_event_open`).
-    func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor
+    func openPerfEvent(_ resolved: ResolvedLink, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
     func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
     /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays. Returns what

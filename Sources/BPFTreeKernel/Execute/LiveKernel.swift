@@ -158,8 +158,8 @@ public final class LiveKernel: KernelOperations {
         }
     }
 
-    public func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
-        try ProbeTargets.openPerfEvent(spec, for: link)
+    public func openPerfEvent(_ resolved: ResolvedLink, for link: TreePath) throws(KernelError) -> Descriptor {
+        try ProbeTargets.openPerfEvent(resolved, for: link)
     }
 
     public func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool) {

@@ -15,8 +15,8 @@ extension CgroupLink: KernelLink {
         return found.map { .cgroup(id: $0) }.on("cgroup", cgroup)
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        guard let id = spec.resolved.cgroupID else { throw context.unresolved("cgroup", path) }
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        guard let id = link.resolution.cgroupID else { throw context.unresolved("cgroup", path) }
         let cgroup = try context.kernel.openCgroup(self.cgroup, id: id, for: path)
         return LinkOp(program: program, target: cgroup, attachType: attach.kernelValue, info: [])
     }

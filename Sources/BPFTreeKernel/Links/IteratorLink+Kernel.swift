@@ -14,12 +14,12 @@ extension IteratorLink: KernelLink {
         }
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
         var info: [UInt8] = []
         switch self {
         case .cgroup(_, let order):
             // union bpf_iter_link_info, cgroup: order (u32), cgroup_fd (u32), cgroup_id (u64).
-            guard let id = spec.resolved.cgroupID else { throw context.unresolved("cgroup", path) }
+            guard let id = link.resolution.cgroupID else { throw context.unresolved("cgroup", path) }
             withUnsafeBytes(of: order.kernelValue.littleEndian) { info += $0 }
             withUnsafeBytes(of: UInt32(0)) { info += $0 }
             withUnsafeBytes(of: id.littleEndian) { info += $0 }

@@ -8,7 +8,7 @@ protocol KernelLink {
     /// exist); `cgroups`: the cgroups already opened in this pass, by path.
     func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem>
     /// The `BPF_LINK_CREATE` of `spec` for `program`, its target checked to be the one planned.
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp
 }
 
 extension KernelLink {
@@ -62,11 +62,11 @@ extension LinkTarget {
 private struct MissingKernelLink: KernelLink {
     func resolve(_ spec: LinkSpec, cgroups: inout [String: Result<UInt64, KernelError>]) -> Result<LinkResolution, LinkTargetProblem> {
         .failure(LinkTargetProblem(field: "program", value: spec.program.description,
-                                   error: KernelError(.step(.resolveLink), path: spec.program.description, detail: "bpftree has no kernel code for \(spec.summary)")))
+                                   error: KernelError(.step(.resolveLink), path: spec.program.description, detail: "bpftree has no kernel code for \(ResolvedLink(spec).summary)")))
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        throw KernelError(.step(.createLink), path: path.description, detail: "bpftree has no kernel code for \(spec.summary)")
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        throw KernelError(.step(.createLink), path: path.description, detail: "bpftree has no kernel code for \(link.summary)")
     }
 }
 

@@ -13,9 +13,9 @@ extension MultiProbeLink: KernelLink {
         }
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        var op = LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
-        switch (self, spec.resolved) {
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        var op = LinkOp(program: program, target: nil, attachType: link.spec.attachType.kernelValue, info: [])
+        switch (self, link.resolution) {
         case (.uprobe(let probe), .uprobeMulti(let file, let offsets)):
             op.uprobeMulti = (file, offsets, probe.flags, UInt32(probe.pid ?? 0))
         case (.kprobe(let probe), .kprobeMulti(let functions)):

@@ -8,12 +8,12 @@ extension NetDeviceLink: KernelLink {
         PinResolver.interfaceIndex(interface).map { .interface(index: $0) }.on("interface", interface)
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        guard let index = spec.resolved.interfaceIndex else { throw context.unresolved("interface", path) }
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        guard let index = link.resolution.interfaceIndex else { throw context.unresolved("interface", path) }
         try context.kernel.checkInterface(interface, index: index, for: path)
         switch hook {
         case .xdp(let mode):
-            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: spec.attachType.kernelValue,
+            return LinkOp(program: program, target: nil, interfaceIndex: index, attachType: link.spec.attachType.kernelValue,
                           flags: mode?.flags ?? 0, info: [])
         case .tcx(let attach, let position):
             var flags = position?.flags ?? 0

@@ -3,7 +3,7 @@ import CBPFTreeShim
 
 /// Netfilter links: the hook is all in `link_create.netfilter`.
 extension NetfilterHook: KernelLink {
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
         var op = LinkOp(program: program, target: nil, attachType: AttachType.netfilter.kernelValue, info: [])
         // link_create.netfilter: pf, hooknum, priority, flags.
         for word in [family.kernelValue, hook.kernelValue, UInt32(bitPattern: priority), flags] {

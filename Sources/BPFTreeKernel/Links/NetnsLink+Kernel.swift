@@ -7,8 +7,8 @@ extension NetnsLink: KernelLink {
         PinResolver.namespaceInode(namespace).map { .namespace(inode: $0) }.on("netns", namespace)
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        guard let inode = spec.resolved.namespaceInode else { throw context.unresolved("network namespace", path) }
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        guard let inode = link.resolution.namespaceInode else { throw context.unresolved("network namespace", path) }
         let opened = try context.kernel.openNamespace(namespace, inode: inode, for: path)
         return LinkOp(program: program, target: opened, attachType: attach.kernelValue, info: [])
     }

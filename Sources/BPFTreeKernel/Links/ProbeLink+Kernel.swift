@@ -17,8 +17,8 @@ extension ProbeLink: KernelLink {
         }
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        let event = try context.kernel.openPerfEvent(spec, for: path)
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        let event = try context.kernel.openPerfEvent(link, for: path)
         return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
     }
 

@@ -9,8 +9,8 @@ extension TracingLink: KernelLink {
         return ProbeTargets.rawTracepoint(name).map { .none }.on("rawTracepoint", name)
     }
 
-    func linkOp(_ spec: LinkSpec, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
-        var op = LinkOp(program: program, target: nil, attachType: spec.attachType.kernelValue, info: [])
+    func linkOp(_ link: ResolvedLink, program: Descriptor, at path: TreePath, _ context: LinkContext) throws(KernelError) -> LinkOp {
+        var op = LinkOp(program: program, target: nil, attachType: link.spec.attachType.kernelValue, info: [])
         if case .rawTracepoint(let name) = self { op.rawTracepoint = name }
         return op
     }

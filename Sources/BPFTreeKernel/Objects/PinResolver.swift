@@ -2,28 +2,29 @@ import BPFTreeCore
 import CBPFTreeShim
 import Glibc
 
-/// Fills in what only the kernel can tell about the declared programs and links before planning: each
+/// Finds what only the kernel can tell about the declared programs and links before planning: each
 /// program's image (it is loaded once, so an object that does not load is refused before anything
 /// changes) and each link's target: its cgroup id, interface index, namespace inode, tracepoint id or
-/// uprobe file offset, or that its raw tracepoint or kernel function exists (`ProbeTargets`).
+/// uprobe file offset, or that its raw tracepoint or kernel function exists (`ProbeTargets`). The desired
+/// tree is only read; what is found goes into a `ResolvedTargets` table.
 public enum PinResolver {
-    /// Resolves every program and link of `desired` not resolved yet; returns the problems as diagnostics of the entries.
+    /// Resolves every program and link of `desired` that `targets` has no entry for yet, into `targets`;
+    /// returns the problems as diagnostics of the entries.
     /// `delegation`: what the run's BPF token allows, to name the delegation a refused load lacked.
     /// `images`: the anchor's cache of what loading each program gave, consulted before loading one.
-    public static func resolve(_ desired: inout DesiredTree, delegation: BPFDelegation? = nil,
+    public static func resolve(_ desired: DesiredTree, into targets: inout ResolvedTargets, delegation: BPFDelegation? = nil,
                                images: ImageStore? = nil) -> [Diagnostic] {
         let environment = ["token \(delegation?.summary ?? "none")"]
         var diagnostics: [Diagnostic] = []
         // Links of one cgroup (an instance's egress and stats) open it once.
         var cgroupIDs: [String: Result<UInt64, KernelError>] = [:]
-        desired.resolvePins { kind, origin in
-            switch kind {
-            case .program(var spec):
-                guard spec.image == nil else { return }
+        for entry in desired.entries {
+            guard let origin = entry.origin, !targets.contains(entry.path) else { continue }
+            switch entry.kind {
+            case .program(let spec):
                 switch ProgramLoader.image(spec, images: images, environment: environment) {
                 case .success(let image):
-                    spec.image = image
-                    kind = .program(spec)
+                    targets.images[entry.path] = image
                 case .failure(var failure):
                     if let delegation, let refused = failure.refused, refused.errno == EPERM,
                        let reason = DelegationCheck.refusal(type: refused.type, attach: refused.attach, delegation) {
@@ -39,12 +40,10 @@ public enum PinResolver {
                     }
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
-            case .link(var spec):
-                guard spec.resolved == .none else { return }
+            case .link(let spec):
                 switch spec.target.kernel.resolve(spec, cgroups: &cgroupIDs) {
                 case .success(let resolved):
-                    spec.resolved = resolved
-                    kind = .link(spec)
+                    targets.links[entry.path] = resolved
                 case .failure(let problem):
                     diagnostics.append(Diagnostic("\(problem.field) '\(problem.value)': \(problem.error.detail ?? problem.error.description)",
                                                   at: spec.locations[problem.field] ?? origin.location, field: "\(origin.field).link.\(problem.field)"))
@@ -53,7 +52,7 @@ public enum PinResolver {
                 break
             }
         }
-        return diagnostics + desired.bindingProblems() + desired.linkProblems()
+        return diagnostics + desired.bindingProblems(targets.images) + desired.linkProblems(targets.images)
     }
 
     /// The id of the cgroup v2 directory `path` (absolute, or relative to the cgroup v2 mount).

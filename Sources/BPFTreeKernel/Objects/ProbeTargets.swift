@@ -172,18 +172,18 @@ public enum ProbeTargets {
     }
 
     /// `perf_event_open` of the event a tracepoint, uprobe or kprobe link attaches through.
-    static func openPerfEvent(_ spec: LinkSpec, for link: TreePath) throws(KernelError) -> Descriptor {
+    static func openPerfEvent(_ resolved: ResolvedLink, for link: TreePath) throws(KernelError) -> Descriptor {
         func unresolved(_ what: String) -> KernelError {
             KernelError(.step(.createLink), path: link.description, detail: "the \(what) was not resolved")
         }
         let fd: Int32
         var isUprobe = false
-        switch spec.target {
+        switch resolved.spec.target {
         case .probe(.tracepoint):
-            guard let id = spec.resolved.tracepointID else { throw unresolved("tracepoint") }
+            guard let id = resolved.resolution.tracepointID else { throw unresolved("tracepoint") }
             fd = bt_perf_tracepoint_open(id)
         case .probe(.uprobe(let probe)):
-            guard case .uprobe(let file, let offset, let planned) = spec.resolved else { throw unresolved("uprobe") }
+            guard case .uprobe(let file, let offset, let planned) = resolved.resolution else { throw unresolved("uprobe") }
             isUprobe = true
             // The kernel opens the file by its path: the offset holds only for the file it was read from, so the
             // path must name that file before and after the event is made (a binary replaced in between, e.g. a
@@ -203,7 +203,7 @@ public enum ProbeTargets {
         }
         guard fd >= 0 else {
             throw KernelError(.call(.perfEventOpen), path: link.description, negativeErrno: fd,
-                              detail: fd == -ENOENT || fd == -EINVAL ? "the kernel refused the event of \(spec.summary)" : nil)
+                              detail: fd == -ENOENT || fd == -EINVAL ? "the kernel refused the event of \(resolved.summary)" : nil)
                 .adding(KernelError.capabilityHint(fd, needs: isUprobe ? [.sysAdmin] : [.perfmon],
                                                    for: isUprobe ? "a uprobe perf event" : "a perf event"))
         }
