@@ -24,6 +24,26 @@ import Testing
         #expect(TreeStamp(decoding: Array(bytes.dropLast())) == nil, "a cut stamp decodes to nothing")
     }
 
+    /// The identities of a program tree's objects, and whether drift may be repaired, survive the encoding;
+    /// a stamp that may not repair plans nothing from its declarations.
+    @Test func objectIdentitiesAndRepairsRoundTrip() {
+        var original = stamp(live)
+        original.targets = [TargetIdentity(.object, "/obj/a.bpf.o", "8:12:4096:1.5"), TargetIdentity(.object, "/obj/b.bpf.o", "absent")]
+        original.repairs = false
+        #expect(TreeStamp(decoding: original.encoded) == original)
+        var drifted = live
+        drifted.entries[TreePath(joined: "jobs/m")] = nil
+        #expect(original.repairPlan(drift: [TreePath(joined: "jobs/m")], live: drifted) == nil)
+    }
+
+    @Test func objectIdentitiesAreListedInPathOrder() {
+        let targets = ResolvedTargets(images: [:], links: [:])
+        var withObjects = targets
+        withObjects.objects = ["/z.o": "1", "/a.o": "2"]
+        #expect(TargetIdentity.list(withObjects) == [TargetIdentity(.object, "/a.o", "2"), TargetIdentity(.object, "/z.o", "1")])
+        #expect(TargetIdentity.list(targets).isEmpty)
+    }
+
     @Test func driftNamesEveryPathWhoseStatChangedAppearedOrWentAway() {
         let original = stamp(live)
         #expect(original.drift(live).isEmpty)

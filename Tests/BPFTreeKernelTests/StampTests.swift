@@ -309,4 +309,71 @@ struct StampTests {
         #expect(bytes(dump.first?["value"]).allSatisfy { $0 == 0 }, "the stamp was voided")
         #expect(try Report(["diff"] + common).stamp == nil)
     }
+
+    /// A tree of programs (no links) is stamped too: a pin with the same inode is the same program, its maps
+    /// fixed at load. A rebuilt object is not in the tree, so the stamp keeps its identity: the next pass
+    /// plans in full and finds the new tag. A program's drift is planned in full, never repaired from the
+    /// stamp (the program must be loaded again from its object).
+    @Test func aTreeOfProgramsIsStampedAndARebuiltObjectIsSeen() throws {
+        let fs = try ScratchBPFFS()
+        let source = { (verdict: String) in
+            """
+            #include <linux/bpf.h>
+            #include <bpf/bpf_helpers.h>
+            char LICENSE[] SEC("license") = "GPL";
+            SEC("cgroup_skb/egress")
+            int gate(struct __sk_buff *skb) { return \(verdict); }
+            """
+        }
+        let manifest = """
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: gate}
+            spec:
+              root: jobs
+              entries:
+                gate: {program: {object: gate.bpf.o, name: gate, type: cgroup_skb}, onIncompatible: replace}
+            """
+        let files = try ManifestDirectory(["t.yaml": manifest, "policy.yaml": policyText("      allowOnIncompatible: [replace]"),
+                                           "gate.bpf.c": source("1")])
+        try buildBPF([files.path + "/gate.bpf.c"], into: files.path)
+        let common = ["-f", files.path + "/t.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let matched = try json(try bpftree(["diff", "-o", "json"] + common).stdout)
+        #expect(matched["stamp"] as? String == "matched")
+        #expect((matched["observed"] as? [String: Any])?["inspectedPins"] as? Int == 0, "\(matched)")
+        let before = try pinned("prog", fs.at("jobs/gate"))
+
+        // Rebuilt with other code: the stamp is not trusted, the full plan replaces the program.
+        try source("skb->len < 1000").write(toFile: files.path + "/gate.bpf.c", atomically: true, encoding: .utf8)
+        try buildBPF([files.path + "/gate.bpf.c"], into: files.path)
+        let rebuilt = try Report(["diff"] + common)
+        #expect(rebuilt.status == 2 && rebuilt.stamp == nil && rebuilt.plan.contains("replaceProgram"), "\(rebuilt.plan)")
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let after = try pinned("prog", fs.at("jobs/gate"))
+        #expect(after["tag"] as? String != before["tag"] as? String)
+        #expect(try Report(["diff"] + common).stamp == "matched")
+
+        // The pin deleted: planned in full (no repair from the stamp), loaded again, stamped again.
+        unlink(fs.at("jobs/gate"))
+        let drift = try Report(["diff"] + common)
+        #expect(drift.status == 2 && drift.stamp == nil && drift.plan.contains("createProgram"), "\(drift.plan)")
+        #expect(try Report(["apply"] + common).status == 0)
+        #expect(try pinned("prog", fs.at("jobs/gate"))["tag"] as? String == after["tag"] as? String)
+        #expect(try Report(["diff"] + common).stamp == "matched")
+        #expect(try Report(["diff", "--verify"] + common).status == 0)
+    }
+
+    /// Trees with links are planned in full every time: a link detached through its pin keeps the pin's
+    /// inode (XDPLinkTests, NetnsLinkTests and others check that such a link is found and attached again).
+    @Test func aTreeWithLinksIsNotStamped() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        _ = try cgroups.make("w1")
+        let files = try jobStatsFiles(source: cgroups.relative)
+        let common = ["-f", files.path + "/job-stats.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        #expect(try Report(["apply"] + common).status == 0)
+        let again = try Report(["diff"] + common)
+        #expect(again.status == 0 && again.stamp == nil)
+    }
 }

@@ -85,9 +85,7 @@ struct ApplyPass {
         }
         // The tree now is what the plan was made from with the plan done: the executor reports the inode,
         // mode and owner of everything it made, so the converged tree is stamped without walking it again.
-        // A program's or link's state is more than its pin, so such trees are planned in full every time
-        // and there is no stamp to write.
-        guard let (full, observed) = planned.takeObservation(), !full.desired.hasProgramsOrLinks else { return outcome }
+        guard let (full, observed) = planned.takeObservation() else { return outcome }
         // The plan and the executor's report are let go first (at 100,000 entries they are tens of MiB of
         // peak RSS): the entries made carry their paths, and only the other actions are kept.
         var plan = planned.plan
@@ -148,7 +146,8 @@ struct ApplyPass {
     private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
                        _ report: inout RunReport, lines: ProgressLines? = nil) {
         do {
-            if try Pipeline.stamp(observed, desired: full.desired, cgroupSources: full.cgroupSources, inputs: planned.inputs,
+            if try Pipeline.stamp(observed, desired: full.desired, targets: full.targets, cgroupSources: full.cgroupSources,
+                                  inputs: planned.inputs,
                                   filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, owner: planned.owner,
                                   anchor: planned.anchor) {
                 report.stamp = "written"

@@ -320,6 +320,8 @@ enum Pipeline {
         let inputs = TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
         scanned = StampScan(sources: stamp.cgroupSources, scan: scan, digest: inputs)
         guard stamp.inputs == inputs || stamp.filesDigest == filesDigest else { return nil }
+        // A rebuilt object is no change the walk sees, nor one a delta plans.
+        guard TargetIdentity.hold(stamp.targets) else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
@@ -334,16 +336,20 @@ enum Pipeline {
 
     /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
     /// Returns whether a stamp was written.
-    static func stamp(_ observed: Observed, desired: DesiredTree, cgroupSources: [CgroupSource], inputs: [UInt8],
-                      filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], owner: String, anchor: Anchor) throws(KernelError) -> Bool {
+    /// `targets`: what the plan's programs were resolved to (the stamp keeps the identity of their objects).
+    static func stamp(_ observed: Observed, desired: DesiredTree, targets: ResolvedTargets, cgroupSources: [CgroupSource],
+                      inputs: [UInt8], filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], owner: String,
+                      anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
-        // A program's or link's state is more than its pin (the maps a program uses, a link's cgroup), which a
-        // stat-only walk cannot check: such trees are planned in full every time.
-        guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasProgramsOrLinks else { return false }
+        // A link's state is more than its pin: another tool may detach it, or move it to another program,
+        // through the pin. A stat-only walk cannot see that, so trees with links are planned in full every
+        // time. (A program pinned under the same inode is the same program, maps included.)
+        guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasLinks else { return false }
         let live = observed.live, ledger = observed.ledger
         var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { ledger.owns($0, in: live) },
                               roots: observed.roots, notices: plan.notices)
         (stamp.cgroupSources, stamp.filesDigest, stamp.owner) = (cgroupSources, filesDigest, owner)
+        stamp.targets = TargetIdentity.list(targets)
         stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)

@@ -5,6 +5,9 @@
 public struct ResolvedTargets: Sendable {
     public var images: [TreePath: ProgramImage]
     public var links: [TreePath: LinkResolution]
+    /// Each program object's identity (device, inode, size, modification time) as read before it was
+    /// loaded, by the path it is read from: a stamp of the tree holds only while it is the same.
+    public var objects: [String: String] = [:]
 
     public init(images: [TreePath: ProgramImage] = [:], links: [TreePath: LinkResolution] = [:]) {
         (self.images, self.links) = (images, links)
@@ -23,14 +26,5 @@ public struct ResolvedTargets: Sendable {
     /// Whether the program or link at `path` was resolved already.
     public func contains(_ path: TreePath) -> Bool {
         images[path] != nil || links[path] != nil
-    }
-
-    /// `other`'s entries added, replacing this table's for the same paths.
-    public func merging(_ other: ResolvedTargets) -> ResolvedTargets {
-        guard !other.images.isEmpty || !other.links.isEmpty else { return self }
-        var merged = self
-        merged.images.merge(other.images) { $1 }
-        merged.links.merge(other.links) { $1 }
-        return merged
     }
 }

@@ -21,11 +21,13 @@ extension TreeStamp {
     /// drifted path is one of two simple cases:
     /// - a declared map whose pin is gone while its directory is still the same one;
     /// - a declared entry the ledger owns whose mode or owner changed, with the same kind and inode.
-    /// nil when any path is anything else (new, pinned again, of another kind, undeclared, not owned): the
+    /// nil when any path is anything else (new, pinned again, of another kind, undeclared, not owned), or
+    /// when the tree has programs or links (`repairs`): the
     /// pass then plans in full. The stamp only picks the paths: `Planner` plans them, from the stamp's
     /// declarations, the walk's entries and the ledger's records of them (the ledger is as it was when the
     /// stamp was written, because every apply that writes it voids the stamp first).
     public func repairPlan(drift: [TreePath], live: LiveTree) -> Plan? {
+        guard repairs else { return nil }
         for path in drift {
             guard let old = record(at: path), desiredEntry(old) != nil else { return nil }
             if let current = live[path] {

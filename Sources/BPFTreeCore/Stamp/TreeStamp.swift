@@ -11,6 +11,12 @@ import Crypto
 /// that changes anything, the ledger included, voids the stamp before it starts. So when the inputs and
 /// every entry match, planning would find what it found when the stamp was written: nothing to do, and
 /// `notices`.
+///
+/// Programs: a pin with the same inode holds the same program, and a program's maps are fixed when it is
+/// loaded (a bound map pinned again is a changed inode). What the tree depends on outside the bpffs (its
+/// objects) is in `targets`, read again before the stamp is trusted. Trees with
+/// links are not stamped yet (the commands' `Pipeline.stamp`): another tool may detach a link, or move it
+/// to another program, through its pin, which a walk does not see.
 public struct TreeStamp: Equatable, Sendable {
     /// SHA-256 of the inputs (`inputsDigest`).
     public var inputs: [UInt8]
@@ -32,6 +38,12 @@ public struct TreeStamp: Equatable, Sendable {
     public var cgroups: [CgroupSource: [Cgroup]] = [:]
     /// The owner of the run that stamped (`OwnerScope.owner`; empty: none), which a repair's records name.
     public var owner = ""
+    /// What the tree's programs depend on outside the bpffs (their objects), as it was.
+    public var targets: [TargetIdentity] = []
+    /// Whether drift may be repaired from the stamp's declarations (`repairPlan`): not in a tree with
+    /// programs or links, where a map made again under a program, or a program under a link, would leave
+    /// its user on the old object. Such drift is planned in full.
+    public var repairs = true
 
     /// The stamp of a converged tree: `live` as observed, `desired` what was declared, `owned` whether
     /// the ledger owns a path.
@@ -42,6 +54,7 @@ public struct TreeStamp: Equatable, Sendable {
         self.roots = roots
         self.notices = notices
         guard let desired else { return }
+        repairs = !desired.hasProgramsOrLinks
         var index: [Declaration: Int] = [:]
         var declared: [Declaration] = []
         for position in records.indices {
@@ -55,6 +68,12 @@ public struct TreeStamp: Equatable, Sendable {
     static func declare(_ record: inout Record, _ desired: DesiredTree, owned: (TreePath) -> Bool,
                         declarations: inout [Declaration], index: inout [Declaration: Int]) {
         guard let entry = desired[record.path] else { return }
+        record.owned = owned(record.path)
+        // A program's or link's declaration is not kept: the stamp never repairs one (`repairs`).
+        switch entry.kind {
+        case .directory, .map: break
+        case .program, .link: return
+        }
         let declaration = Declaration(entry)
         let number = index[declaration] ?? {
             declarations.append(declaration)
@@ -62,7 +81,6 @@ public struct TreeStamp: Equatable, Sendable {
             return declarations.count - 1
         }()
         record.declaration = number
-        record.owned = owned(record.path)
         if let location = entry.origin?.location {
             (record.line, record.column) = (UInt32(location.line), UInt32(location.column))
         }
@@ -224,7 +242,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS5".utf8)
+    private static let magic: [UInt8] = Array("BTS6".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -248,6 +266,13 @@ public struct TreeStamp: Equatable, Sendable {
         }
         out.blob(filesDigest)
         out.text(owner)
+        out.u8(repairs ? 1 : 0)
+        out.u32(targets.count)
+        for target in targets {
+            out.u8(target.kind.rawValue)
+            out.text(target.name)
+            out.text(target.identity)
+        }
         for source in cgroupSources {
             let found = cgroups[source] ?? []
             out.u32(found.count)
@@ -307,8 +332,7 @@ fileprivate extension ByteWriter {
         case .directory:
             u8(0)
         case .program, .link:
-            // Trees with programs or links are not stamped (their live state is more than a pin's inode);
-            // a stamp holding one reads as none.
+            // Never kept (`TreeStamp.declare`); a stamp holding one reads as none.
             u8(0xff)
         case .map(let spec):
             u8(1)
@@ -353,7 +377,14 @@ fileprivate extension ByteReader {
             guard let path = text(), let depth = u32() else { return nil }
             sources.append(CgroupSource(path: path, depth: depth))
         }
-        guard let filesDigest = blob(), let owner = text() else { return nil }
+        guard let filesDigest = blob(), let owner = text(), let repairs = u8(), let targetCount = u32(),
+              targetCount <= data.count else { return nil }
+        var targets: [TargetIdentity] = []
+        for _ in 0..<targetCount {
+            guard let raw = u8(), let kind = TargetIdentity.Kind(rawValue: raw), let name = text(), let identity = text()
+            else { return nil }
+            targets.append(TargetIdentity(kind, name, identity))
+        }
         var cgroups: [CgroupSource: [Cgroup]] = [:]
         for source in sources {
             guard let count = u32(), count <= data.count else { return nil }
@@ -389,6 +420,7 @@ fileprivate extension ByteReader {
         }
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)
         (stamp.cgroupSources, stamp.filesDigest, stamp.cgroups, stamp.owner) = (sources, filesDigest, cgroups, owner)
+        (stamp.repairs, stamp.targets) = (repairs == 1, targets)
         return stamp
     }
 

@@ -22,6 +22,8 @@ public enum PinResolver {
             guard let origin = entry.origin, !targets.contains(entry.path) else { continue }
             switch entry.kind {
             case .program(let spec):
+                // Read before the object is: a file replaced in between is then seen as changed, never the other way.
+                if targets.objects[spec.objectPath] == nil { targets.objects[spec.objectPath] = FileBytes.identity(spec.objectPath) }
                 switch ProgramLoader.image(spec, images: images, environment: environment) {
                 case .success(let image):
                     targets.images[entry.path] = image
