@@ -175,7 +175,11 @@ final class RecordingKernel: KernelOperations {
         return descriptor(for: 0)
     }
 
-    func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink {
+    func detachLink(_ path: TreePath) throws(KernelError) {
+        _ = try detachLinkForSuccessor(path)
+    }
+
+    func detachLinkForSuccessor(_ path: TreePath) throws(KernelError) -> DetachedLink {
         try call("detach", path)
         guard let object = tree[path]?.object else { throw KernelError(.bpf(.linkDetach), path: path.description, errno: .noSuchFileOrDirectory) }
         attached.remove(object)

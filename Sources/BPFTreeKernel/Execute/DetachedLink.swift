@@ -54,14 +54,12 @@ public struct DetachedLink {
             if found != 0 || flags == 0 { unrestorable = "its XDP mode on interface \(info.ifindex) could not be read" }
         case 11, 13:
             // tcx, netkit: who follows it on the hook.
-            var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
-            var count: UInt32 = 0
-            let queried = bt_tcx_query(info.ifindex, info.attach_type, &programs, &links, 64, &count)
-            guard queried == 0, let position = links.prefix(Int(count)).firstIndex(of: info.id) else {
+            guard let (programs, links) = try? NetDeviceLink.hook(info.ifindex, info.attach_type, for: path.description),
+                  let position = links.firstIndex(of: info.id) else {
                 unrestorable = "its place on the hook could not be read"
                 return
             }
-            following = (position + 1..<Int(count)).map { links[$0] != 0 ? (links[$0], true) : (programs[$0], false) }
+            following = (position + 1..<links.count).map { links[$0] != 0 ? (links[$0], true) : (programs[$0], false) }
         case 14:
             let map = bt_map_fd_by_id(info.map_id)
             guard map >= 0 else {
@@ -85,11 +83,8 @@ public struct DetachedLink {
         guard !following.isEmpty else {
             return LinkOp(program: program, target: nil, interfaceIndex: interfaceIndex, attachType: attachType, flags: flags, info: [])
         }
-        var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
-        var count: UInt32 = 0
-        let result = bt_tcx_query(interfaceIndex, attachType, &programs, &links, 64, &count)
-        guard result == 0 else { throw KernelError(.bpf(.progQuery), path: path.description, negativeErrno: result) }
-        let (presentLinks, presentPrograms) = (Set(links.prefix(Int(count))), Set(programs.prefix(Int(count))))
+        let (programs, links) = try NetDeviceLink.hook(interfaceIndex, attachType, for: path.description)
+        let (presentLinks, presentPrograms) = (Set(links), Set(programs))
         for follower in following {
             let id = follower.isLink ? renamed[follower.id] ?? follower.id : follower.id
             guard follower.isLink ? presentLinks.contains(id) : presentPrograms.contains(id) else { continue }

@@ -114,7 +114,7 @@ extension Executor {
             if batch.count >= perRun { try flush() }
             if let relative, batch.contains(where: { plan.actions[$0.index].path == relative }) { try flush() }
             do throws(KernelError) {
-                if case .replaceLink = action.change, link.spec.exclusive { detached.append(try kernel.detachLink(action.path)) }
+                if case .replaceLink = action.change, link.spec.exclusive { detached.append(try kernel.detachLinkForSuccessor(action.path)) }
                 ops.append(try linkOp(link, for: action.path, staging: staging, programs: &programs))
                 batch.append(BatchedLink(index: index, link: link, mode: mode, owner: owner))
             } catch {

@@ -65,7 +65,7 @@ extension Executor {
             }
         } catch {
             // Not in place: off the hook at once (a dropped pin frees its link only later).
-            if !exchanged { _ = try? kernel.detachLink(temporary) }
+            if !exchanged { try? kernel.detachLink(temporary) }
             try? kernel.unlink(temporary, directory: false)
             try? kernel.forget([temporary])
             throw error

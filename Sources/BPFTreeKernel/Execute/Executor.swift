@@ -272,7 +272,7 @@ public final class Executor {
             let location = staging.location(of: path)
             // A link the hook takes once leaves it now, not when its dropped pin is freed: its predecessor
             // goes back there.
-            if made.kind == .link, plan.actions[made.action].makesExclusiveLink { _ = try? kernel.detachLink(location) }
+            if made.kind == .link, plan.actions[made.action].makesExclusiveLink { try? kernel.detachLink(location) }
             do throws(KernelError) {
                 try kernel.unlink(location, directory: made.kind == .directory)
             } catch {

@@ -36,9 +36,11 @@ public protocol KernelOperations: AnyObject {
     func openPerfEvent(_ resolved: ResolvedLink, for link: TreePath) throws(KernelError) -> Descriptor
     /// The id of the program or link `object` (a tcx link's position names its neighbour by id).
     func objectID(_ object: Descriptor, path: TreePath) throws(KernelError) -> (id: UInt32, isLink: Bool)
-    /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays. Returns what
-    /// attaches its program again where it was.
-    func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink
+    /// Detaches the link pinned at `path` from its hook (`BPF_LINK_DETACH`); its pin stays.
+    func detachLink(_ path: TreePath) throws(KernelError)
+    /// Detaches the link pinned at `path` for a successor, as `detachLink`; returns what attaches its
+    /// program again where it was, read first.
+    func detachLinkForSuccessor(_ path: TreePath) throws(KernelError) -> DetachedLink
     /// Makes a new link that attaches `detached`'s program where it was (`renamed`: the ids of links
     /// attached again before it, old → new); returns it and its id.
     func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32)

@@ -179,12 +179,20 @@ public final class LiveKernel: KernelOperations {
         }
     }
 
-    public func detachLink(_ path: TreePath) throws(KernelError) -> DetachedLink {
+    public func detachLink(_ path: TreePath) throws(KernelError) {
+        try detach(try openPin(path), path)
+    }
+
+    public func detachLinkForSuccessor(_ path: TreePath) throws(KernelError) -> DetachedLink {
         let link = try openPin(path)
         let detached = DetachedLink(link: link, at: path, record: try ledger.record(at: path))
+        try detach(link, path)
+        return detached
+    }
+
+    private func detach(_ link: Descriptor, _ path: TreePath) throws(KernelError) {
         let result = bt_link_detach(link.rawValue)
         guard result == 0 else { throw KernelError(.bpf(.linkDetach), path: path.description, negativeErrno: result) }
-        return detached
     }
 
     public func reattach(_ detached: DetachedLink, renamed: [UInt32: UInt32]) throws(KernelError) -> (Descriptor, id: UInt32) {

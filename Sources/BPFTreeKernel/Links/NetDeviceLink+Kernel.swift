@@ -33,13 +33,20 @@ extension NetDeviceLink: KernelLink {
     /// against which its declared position is checked.
     static func live(_ info: bt_link_info) -> LiveLinkDetails {
         var live = Live(attach: info.type == 6 ? 0 : info.attach_type, interfaceIndex: info.ifindex)
-        if info.type != 6, info.ifindex != 0 {
-            var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
-            var count: UInt32 = 0
-            if bt_tcx_query(info.ifindex, info.attach_type, &programs, &links, 64, &count) == 0 {
-                (live.hookPrograms, live.hookLinks) = (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
-            }
+        if info.type != 6, info.ifindex != 0, let hook = try? hook(info.ifindex, info.attach_type, for: "") {
+            (live.hookPrograms, live.hookLinks) = hook
         }
         return .netDevice(live)
+    }
+
+    /// What is on a tcx or netkit hook, in order (`BPF_PROG_QUERY`, at most 64): each entry's program id
+    /// and link id (0 for a program attached without a link). `path`: the link it is read for, in errors.
+    static func hook(_ interfaceIndex: UInt32, _ attachType: UInt32, for path: String) throws(KernelError)
+        -> (programs: [UInt32], links: [UInt32]) {
+        var programs = [UInt32](repeating: 0, count: 64), links = [UInt32](repeating: 0, count: 64)
+        var count: UInt32 = 0
+        let result = bt_tcx_query(interfaceIndex, attachType, &programs, &links, 64, &count)
+        guard result == 0 else { throw KernelError(.bpf(.progQuery), path: path, negativeErrno: result) }
+        return (Array(programs.prefix(Int(count))), Array(links.prefix(Int(count))))
     }
 }
