@@ -159,7 +159,7 @@ import Testing
     }
 
     @Test func theInputsDigestCoversSettingsNamesAndBytes() {
-        let file = TreeStamp.Input(role: "manifest", file: "a.yaml", bytes: Array("x: 1".utf8))
+        let file = SourceFile(role: "manifest", file: "a.yaml", bytes: Array("x: 1".utf8))
         let base = TreeStamp.inputsDigest(settings: ["force false"], files: [file])
         var renamed = file
         renamed.file = "b.yaml"

@@ -10,11 +10,11 @@ struct ManifestLoader {
 
     /// The bytes of every manifest and policy file, read once: hashed for the stamp, parsed when needed.
     struct Inputs {
-        var manifests: [TreeStamp.Input] = []
-        var policies: [TreeStamp.Input] = []
+        var manifests: [SourceFile] = []
+        var policies: [SourceFile] = []
         /// Files that could not be found or read.
         var diagnostics: [Diagnostic] = []
-        var all: [TreeStamp.Input] { manifests + policies }
+        var all: [SourceFile] { manifests + policies }
     }
 
     /// What the files declare, decoded and checked as far as it can be without the cgroups: templates
@@ -52,7 +52,7 @@ struct ManifestLoader {
     }
 
     /// Manifests (`kind: Tree`), templates not yet rendered.
-    func loadManifests(_ files: [TreeStamp.Input]) -> Result<[Manifest], ValidationFailure> {
+    func loadManifests(_ files: [SourceFile]) -> Result<[Manifest], ValidationFailure> {
         var diagnostics: [Diagnostic] = []
         var manifests: [Manifest] = []
         for documents in parse(files, diagnostics: &diagnostics) {
@@ -65,7 +65,7 @@ struct ManifestLoader {
     }
 
     /// Policies (`kind: Policy`) of `files`, read from `paths`; with no paths, the built-in default.
-    func loadPolicies(_ files: [TreeStamp.Input], paths: [String]) -> Result<PolicySet, ValidationFailure> {
+    func loadPolicies(_ files: [SourceFile], paths: [String]) -> Result<PolicySet, ValidationFailure> {
         guard !paths.isEmpty else { return .success(.builtin) }
         var diagnostics: [Diagnostic] = []
         var policies: [Policy] = []
@@ -83,7 +83,7 @@ struct ManifestLoader {
     }
 
     /// The parsed YAML documents of each file.
-    private func parse(_ files: [TreeStamp.Input], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
+    private func parse(_ files: [SourceFile], diagnostics: inout [Diagnostic]) -> [[YAMLDocument]] {
         var result: [[YAMLDocument]] = []
         for file in files {
             do {
@@ -95,11 +95,11 @@ struct ManifestLoader {
         return result
     }
 
-    private func read(_ paths: [String], role: String, diagnostics: inout [Diagnostic]) -> [TreeStamp.Input] {
-        var files: [TreeStamp.Input] = []
+    private func read(_ paths: [String], role: String, diagnostics: inout [Diagnostic]) -> [SourceFile] {
+        var files: [SourceFile] = []
         for file in expand(paths, diagnostics: &diagnostics) {
             switch FileBytes.read(file) {
-            case .success(let bytes): files.append(TreeStamp.Input(role: role, file: file, bytes: bytes))
+            case .success(let bytes): files.append(SourceFile(role: role, file: file, bytes: bytes))
             case .failure(let error):
                 diagnostics.append(Diagnostic("cannot read: \(error)", at: SourceLocation(file: file, line: 1, column: 1), field: ""))
             }

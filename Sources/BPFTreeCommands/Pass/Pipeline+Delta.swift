@@ -20,29 +20,13 @@ extension Pipeline {
                           token: BPFToken?, options: CommonOptions) -> (Delta, Plan)? {
         guard let view = stamp.delta(manifests: decoded.manifests, policies: decoded.policies, cgroups: scan.cgroups,
                                      possibleCPUs: Machine.possibleCPUs) else { return nil }
-        let desired = view.desired
-        guard !desired.hasProgramsOrLinks else { return nil }
-        var diagnostics = token.map { DelegationCheck.violations(desired, $0.delegation) } ?? []
-        diagnostics += PolicyCheck.violations(desired, decoded.policies, possibleCPUs: Machine.possibleCPUs,
-                                              machineMemory: Machine.physicalMemory, scopeMemory: view.scopeMemory)
-        guard diagnostics.isEmpty else { return nil }
-        let live: LiveTree, ledger: Ledger
-        do throws(KernelError) {
-            // The ledger records of the view's paths only: lookups, not a read of the whole ledger.
-            let lookups = try LedgerLookups(anchor, scope: decoded.scope)
-            var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
-            live = try observer.observe(roots: view.scope.roots, expectedEntries: desired.entries.count)
-            for path in live.entries.keys { _ = lookups.record(at: path) }
-            for entry in desired.entries { _ = lookups.record(at: entry.path) }
-            ledger = try lookups.ledger()
-        } catch {
-            return nil
-        }
-        let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: decoded.policies, force: options.force)
-        guard plan.problems.isEmpty, plan.lies(within: view.scope),
-              !plan.actions.contains(where: { if case .replaceMap = $0.change { true } else { false } }) else { return nil }
-        return (Delta(stamp: stamp, view: view, live: live, ledger: ledger, cgroups: scan.cgroups), plan)
+        // A delta holds the new instances and their ancestors only, not the fixed entries programs and links use.
+        guard !view.desired.hasProgramsOrLinks,
+              case .success(let planned) = planView(view.desired, scope: view.scope, observe: view.scope.roots,
+                                                    targets: ResolvedTargets(), decoded: decoded, scopeMemory: view.scopeMemory,
+                                                    anchor: anchor, delegation: token?.delegation, force: options.force)
+        else { return nil }
+        return (Delta(stamp: stamp, view: view, live: planned.live, ledger: planned.ledger, cgroups: scan.cgroups), planned.plan)
     }
 
     /// After a delta pass: the stamp with the view's subtrees as `live` and `ledger` now hold them, for the

@@ -85,44 +85,26 @@ struct CgroupPass {
         return nil
     }
 
-    /// Plans `view` against the tree and runs the plan.
+    /// Plans `view` against the tree (as a delta from the stamp is planned) and runs the plan.
     private func plan(_ view: PlanView, _ knowledge: ServiceKnowledge, report: inout RunReport) -> Outcome {
-        let desired = view.desired
-        var targets = knowledge.fixedTargets
         let anchor: Anchor, token: BPFToken?, lock: WriterLock
-        let live: LiveTree, ledger: Ledger
         do throws(KernelError) {
             anchor = try options.openAnchor()
             token = try options.openToken(anchor)
             lock = try WriterLock.acquire(anchor, timeout: lockTimeout)
-            let delegation = token?.delegation
-            var diagnostics = delegation.map { DelegationCheck.violations(desired, $0) } ?? []
-            diagnostics += PinResolver.resolve(desired, into: &targets, delegation: delegation)
-            diagnostics += PolicyCheck.violations(desired, knowledge.decoded.policies, possibleCPUs: Machine.possibleCPUs,
-                                                  machineMemory: Machine.physicalMemory,
-                                                  scopeMemory: knowledge.scopeMemory(besides: desired), targets: targets)
-            if !diagnostics.isEmpty { return .needsFullPass("a new subtree does not validate") }
-            // A map pin whose inode is the one the ledger recorded is bpftree's map, not inspected: one
-            // lookup instead of BPF_OBJ_GET and two more calls (most of what a removed cgroup leaves).
-            let lookups = try LedgerLookups(anchor, scope: knowledge.decoded.scope)
-            var observer = TreeObserver(anchor: anchor)
-            observer.vouched = VouchedPins(desired: desired) { lookups.record(at: $0) }
-            live = try observer.observe(roots: view.observed, expectedEntries: desired.entries.count)
-            for path in view.ledgerPaths(live: live) { _ = lookups.record(at: path) }
-            ledger = try lookups.ledger()
         } catch {
-            report.errors.append(error.description)
-            console.fail("\(error)")
-            return .failed
+            return failed(error, &report)
         }
         defer { withExtendedLifetime((lock, token)) {} }
-        let plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: knowledge.decoded.policies,
-                                force: options.force, targets: targets)
-        report.observed = RunReport.Observed(entries: live.entries.count, inspectedPins: live.inspectedPins)
-        guard plan.problems.isEmpty else { return .needsFullPass("the plan for the new subtrees has conflicts") }
-        guard plan.lies(within: view.scope) else { return .needsFullPass("the plan changes paths outside the cgroups' subtrees") }
-        if plan.actions.contains(where: { if case .replaceMap = $0.change { true } else { false } }) {
-            return .needsFullPass("a map in the subtrees is replaced")
+        let plan: Plan
+        switch Pipeline.planView(view.desired, scope: view.scope, observe: view.observed, targets: knowledge.fixedTargets,
+                                 decoded: knowledge.decoded, scopeMemory: knowledge.scopeMemory(besides: view.desired),
+                                 anchor: anchor, delegation: token?.delegation, force: options.force) {
+        case .failure(.needsFullPass(let why)): return .needsFullPass(why)
+        case .failure(.failed(let error)): return failed(error, &report)
+        case .success(let planned):
+            report.observed = RunReport.Observed(entries: planned.live.entries.count, inspectedPins: planned.live.inspectedPins)
+            plan = planned.plan
         }
         report.add(plan)
         guard plan.hasChanges else { return .done(roots: view.scope.roots.count) }
@@ -130,6 +112,12 @@ struct CgroupPass {
         let lines = ProgressLines(showing: console)
         defer { lines?.finish() }
         return pass.execute(plan, anchor: anchor, owner: knowledge.decoded.scope.owner ?? "", &report, lines: lines) != nil ? .done(roots: view.scope.roots.count) : .failed
+    }
+
+    private func failed(_ error: KernelError, _ report: inout RunReport) -> Outcome {
+        report.errors.append(error.description)
+        console.fail("\(error)")
+        return .failed
     }
 
     /// `directory` below `base`, "" for `base` itself; nil when it is not beneath it.

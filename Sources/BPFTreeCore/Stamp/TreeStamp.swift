@@ -196,20 +196,8 @@ public struct TreeStamp: Equatable, Sendable {
         return drift
     }
 
-    /// One input file: manifest or policy, by the name it was read under.
-    public struct Input {
-        public var role: String
-        public var file: String
-        public var bytes: [UInt8]
-        public init(role: String, file: String, bytes: [UInt8]) {
-            self.role = role
-            self.file = file
-            self.bytes = bytes
-        }
-    }
-
     /// SHA-256 of `settings` (e.g. version, `--force`, page size, CPUs) and of each file's role, name and bytes.
-    public static func inputsDigest(settings: [String], files: [Input]) -> [UInt8] {
+    public static func inputsDigest(settings: [String], files: [SourceFile]) -> [UInt8] {
         var hash = SHA256()
         func add(_ text: String.UTF8View) {
             let bytes = Array(text)
