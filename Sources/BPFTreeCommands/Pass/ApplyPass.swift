@@ -42,10 +42,12 @@ struct ApplyPass {
         guard planned.plan.hasChanges else {
             planned.images?.save()
             switch planned.basis {
-            case .full(let full): stamp(full.observed, full, planned, &report)
-            case .stamp(let repair) where !repair.drift.isEmpty: restamp(repair, planned, &report)
+            case .full(let full): writeStamp(&report) { () throws(KernelError) in try stamp(full.observed, full, planned) }
+            case .stamp(let repair) where !repair.drift.isEmpty:
+                writeStamp(&report) { () throws(KernelError) in try repair.restamp(inputs: planned.inputs, anchor: planned.anchor) }
             case .stamp: break
-            case .delta(let delta): restamp(delta, live: delta.live, ledger: delta.ledger, planned, &report)
+            case .delta(let delta):
+                writeStamp(&report) { () throws(KernelError) in try restamp(delta, live: delta.live, ledger: delta.ledger, planned) }
             }
             console.out("No changes. The tree under \(options.anchorDisplayName) matches the manifests.")
             return outcome
@@ -72,13 +74,13 @@ struct ApplyPass {
         planned.images?.save()
         switch planned.basis {
         case .stamp(let repair):
-            restamp(repair, planned, &report, lines: lines)
+            writeStamp(&report, lines: lines) { () throws(KernelError) in try repair.restamp(inputs: planned.inputs, anchor: planned.anchor) }
             return outcome
         case .delta(let delta):
             var live = delta.live, ledger = delta.ledger
             live.settle(planned.plan.actions, made: execution.made)
             ledger.settle(planned.plan.actions, made: execution.made)
-            restamp(delta, live: live, ledger: ledger, planned, &report, lines: lines)
+            writeStamp(&report, lines: lines) { () throws(KernelError) in try restamp(delta, live: live, ledger: ledger, planned) }
             return outcome
         case .full:
             break
@@ -103,7 +105,8 @@ struct ApplyPass {
         }
         Machine.releaseFreeMemory()
         let roots = full.desired.roots + ledger.extraRoots(beyond: full.desired.roots)
-        stamp(Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: notices), ledger: ledger), full, planned, &report, lines: lines)
+        let settled = Pipeline.Observed(live: live, roots: roots, plan: Plan(notices: notices), ledger: ledger)
+        writeStamp(&report, lines: lines) { () throws(KernelError) in try stamp(settled, full, planned) }
         return outcome
     }
 
@@ -142,41 +145,22 @@ struct ApplyPass {
         console.warn("could not write the convergence stamp: \(error)")
     }
 
-    /// Writes the stamp; failing to is only a warning (the next pass plans in full).
-    private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned,
-                       _ report: inout RunReport, lines: ProgressLines? = nil) {
-        do {
-            if try Pipeline.stamp(observed, desired: full.desired, targets: full.targets, cgroupSources: full.cgroupSources,
-                                  inputs: planned.inputs,
-                                  filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups, owner: planned.owner,
-                                  anchor: planned.anchor) {
-                report.stamp = "written"
-            }
+    /// Writes the stamp the plan's basis gives (`write`); failing to is only a warning (the next pass plans
+    /// in full).
+    private func writeStamp(_ report: inout RunReport, lines: ProgressLines? = nil, _ write: () throws(KernelError) -> Bool) {
+        do throws(KernelError) {
+            if try write() { report.stamp = "written" }
         } catch {
             stampNotWritten(error, after: lines)
         }
     }
 
-    /// Updates the stamp after a delta pass; failing to is only a warning (the next pass plans in full).
-    private func restamp(_ delta: Pipeline.Delta, live: LiveTree, ledger: Ledger, _ planned: Pipeline.Planned,
-                         _ report: inout RunReport, lines: ProgressLines? = nil) {
-        do {
-            if try Pipeline.restamp(delta, live: live, ledger: ledger, notices: planned.plan.notices, inputs: planned.inputs,
-                                    anchor: planned.anchor) {
-                report.stamp = "written"
-            }
-        } catch {
-            stampNotWritten(error, after: lines)
-        }
+    private func stamp(_ observed: Pipeline.Observed, _ full: Pipeline.Full, _ planned: Pipeline.Planned) throws(KernelError) -> Bool {
+        try full.stamp(observed, inputs: planned.inputs, filesDigest: planned.filesDigest, cgroups: planned.scan.cgroups,
+                       owner: planned.owner, anchor: planned.anchor)
     }
 
-    /// Updates the stamp after a repair made from it; failing to is only a warning.
-    private func restamp(_ repair: Pipeline.Repair, _ planned: Pipeline.Planned, _ report: inout RunReport,
-                         lines: ProgressLines? = nil) {
-        do {
-            if try Pipeline.restamp(repair, inputs: planned.inputs, anchor: planned.anchor) { report.stamp = "written" }
-        } catch {
-            stampNotWritten(error, after: lines)
-        }
+    private func restamp(_ delta: Pipeline.Delta, live: LiveTree, ledger: Ledger, _ planned: Pipeline.Planned) throws(KernelError) -> Bool {
+        try delta.restamp(live: live, ledger: ledger, notices: planned.plan.notices, inputs: planned.inputs, anchor: planned.anchor)
     }
 }

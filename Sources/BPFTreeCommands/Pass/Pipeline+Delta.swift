@@ -11,32 +11,33 @@ extension Pipeline {
         var ledger: Ledger
         var cgroups: [CgroupSource: [Cgroup]]
     }
+}
 
+extension Pipeline.Delta {
     /// The plan for the subtrees of the cgroups that came or went since `stamp`, while the files and the
     /// tree are as it recorded them. nil when only a full plan can tell (`TreeStamp.delta`), or when the
     /// view does not validate or plans anything a view cannot decide alone (a conflict, a change outside
     /// the subtrees, a replaced map): the full plan then reports it.
-    static func planDelta(_ stamp: TreeStamp, scan: CgroupScan, decoded: ManifestLoader.Decoded, anchor: Anchor,
-                          token: BPFToken?, options: CommonOptions) -> (Delta, Plan)? {
+    static func plan(_ stamp: TreeStamp, scan: CgroupScan, decoded: ManifestLoader.Decoded, anchor: Anchor,
+                          token: BPFToken?, options: CommonOptions) -> (Pipeline.Delta, Plan)? {
         guard let view = stamp.delta(manifests: decoded.manifests, policies: decoded.policies, cgroups: scan.cgroups,
                                      possibleCPUs: Machine.possibleCPUs) else { return nil }
         // A delta holds the new instances and their ancestors only, not the fixed entries programs and links use.
         guard !view.desired.hasProgramsOrLinks,
-              case .success(let planned) = planView(view.desired, scope: view.scope, observe: view.scope.roots,
+              case .success(let planned) = Pipeline.planView(view.desired, scope: view.scope, observe: view.scope.roots,
                                                     targets: ResolvedTargets(), decoded: decoded, scopeMemory: view.scopeMemory,
                                                     anchor: anchor, delegation: token?.delegation, force: options.force)
         else { return nil }
-        return (Delta(stamp: stamp, view: view, live: planned.live, ledger: planned.ledger, cgroups: scan.cgroups), planned.plan)
+        return (Pipeline.Delta(stamp: stamp, view: view, live: planned.live, ledger: planned.ledger, cgroups: scan.cgroups), planned.plan)
     }
 
     /// After a delta pass: the stamp with the view's subtrees as `live` and `ledger` now hold them, for the
     /// cgroups found now. Returns whether it was written.
-    static func restamp(_ delta: Delta, live: LiveTree, ledger: Ledger, notices: [PlanNotice], inputs: [UInt8],
-                        anchor: Anchor) throws(KernelError) -> Bool {
-        let stamp = delta.stamp.replacing(delta.view, live: live, owned: { ledger.owns($0, in: live) }, notices: notices,
-                                          inputs: inputs,
-                                          cgroups: delta.cgroups.filter { delta.stamp.cgroupSources.contains($0.key) })
+    func restamp(live: LiveTree, ledger: Ledger, notices: [PlanNotice], inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
+        let sources = stamp.cgroupSources
+        let updated = stamp.replacing(view, live: live, owned: { ledger.owns($0, in: live) }, notices: notices, inputs: inputs,
+                                      cgroups: cgroups.filter { sources.contains($0.key) })
         guard let store = try StampStore.open(anchor, create: true) else { return false }
-        return try store.write(stamp)
+        return try store.write(updated)
     }
 }

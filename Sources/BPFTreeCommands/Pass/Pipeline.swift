@@ -2,9 +2,11 @@ import BPFTreeCore
 import BPFTreeKernel
 import Glibc
 
-/// Manifests and policies in, plan out: validate everything, open the anchor, read the ledger, observe,
-/// plan, and check what only the kernel can tell (whether migrated entries fit, which programs hold a
-/// replaced map). Reports every problem it finds together and returns nil if there was one.
+/// Manifests and policies in, plan out, for `diff`, `apply` and every pass of `reconcile`: open the anchor,
+/// then plan from the first basis that can answer (`Basis`): the stamp (`Pipeline+Stamp`), a delta from it
+/// for cgroups that came or went (`Pipeline+Delta`), or a full observation (`Pipeline+Full`). Each basis
+/// owns its plan and the stamp written after it. Reports every problem it finds together and returns nil
+/// if there was one.
 enum Pipeline {
     struct Planned {
         var anchor: Anchor
@@ -46,31 +48,6 @@ enum Pipeline {
         case delta(Delta)
     }
 
-    struct Repair {
-        var stamp: TreeStamp
-        var drift: [TreePath]
-    }
-
-    struct Full {
-        var desired: DesiredTree
-        /// What loading its programs gave and what its links' targets are.
-        var targets: ResolvedTargets
-        var policies: PolicySet
-        var observed: Observed
-        /// The templates' sources, without repeats and sorted, as the stamp records them.
-        var cgroupSources: [CgroupSource]
-        /// About cgroups that got no subtree; part of every plan made from `desired`.
-        var notices: [PlanNotice]
-    }
-
-    /// One observation of the tree and the plan made from it.
-    struct Observed {
-        var live: LiveTree
-        var roots: [TreePath]
-        var plan: Plan
-        var ledger: Ledger
-    }
-
     static func loader() -> ManifestLoader {
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         return ManifestLoader(pageSize: pageSize > 0 ? pageSize : 4096)
@@ -109,7 +86,7 @@ enum Pipeline {
         let filesDigest = TreeStamp.inputsDigest(settings: settings, files: inputs.all)
         var unchangedBut: TreeStamp?
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let (stamp, digest, scan, drift, plan) = fromStamp(anchor, filesDigest: filesDigest, scanned: &stampScan,
+           let (stamp, digest, scan, drift, plan) = Repair.plan(anchor, filesDigest: filesDigest, scanned: &stampScan,
                                                               cgroupsChanged: &unchangedBut) {
             report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
             report.stamp = drift.isEmpty ? "matched" : "drift"
@@ -126,7 +103,7 @@ enum Pipeline {
         let decoded = known.map { .success($0) } ?? loader.decode(inputs, policyPaths: options.policies, owner: options.owner)
         // Only cgroups came or went since the stamp: plan just their subtrees.
         if let stamp = unchangedBut, let stampScan, case .success(let anchor) = anchor, case .success(let manifests) = decoded,
-           let (delta, plan) = planDelta(stamp, scan: stampScan.scan, decoded: manifests, anchor: anchor, token: token,
+           let (delta, plan) = Delta.plan(stamp, scan: stampScan.scan, decoded: manifests, anchor: anchor, token: token,
                                          options: options) {
             report.observed = RunReport.Observed(entries: delta.live.entries.count, inspectedPins: delta.live.inspectedPins)
             report.stamp = "delta"
@@ -174,203 +151,6 @@ enum Pipeline {
                        basis: .full(Full(desired: desired, targets: targets, policies: policies, observed: observed,
                                          cgroupSources: validated.cgroupSources, notices: validated.notices)),
                        lock: lock, token: token, scan: scan, images: images, owner: validated.scope.owner ?? "")
-    }
-
-    /// What the manifests declare, rendered for the cgroups there are now and checked (delegation, programs
-    /// and links, policies).
-    struct Validated {
-        var desired: DesiredTree
-        /// What loading its programs gave and what its links' targets are (`PinResolver`).
-        var targets: ResolvedTargets
-        var policies: PolicySet
-        /// The templates' sources, without repeats and sorted.
-        var cgroupSources: [CgroupSource]
-        var scan: CgroupScan
-        /// About cgroups that got no subtree.
-        var notices: [PlanNotice]
-        /// `TreeStamp.inputsDigest` of the files, settings and the cgroups found.
-        var inputsDigest: [UInt8]
-        /// The ledger records the run may prune, replace and settle.
-        var scope: OwnerScope
-    }
-
-    /// Renders and checks `decoded`; nil when anything is wrong (added to `diagnostics` or `errors`).
-    /// The cgroups the stamp's sources hold, as `fromStamp` scanned them, and the inputs digest with them.
-    struct StampScan {
-        var sources: [CgroupSource]
-        var scan: CgroupScan
-        var digest: [UInt8]
-    }
-
-    /// `stampScan`: the cgroups the stamp's sources hold, reused (with their digest) when the templates
-    /// have the same sources.
-    private static func validate(_ result: Result<ManifestLoader.Decoded, ValidationFailure>, token: BPFToken?,
-                                 stampScan: StampScan?, cache: ValidationCache?, filesDigest: [UInt8],
-                                 images: ImageStore?, diagnostics: inout [Diagnostic],
-                                 errors: inout [KernelError]) -> Validated? {
-        let decoded: ManifestLoader.Decoded
-        switch result {
-        case .failure(let failure):
-            diagnostics += failure.diagnostics
-            return nil
-        case .success(let value): decoded = value
-        }
-        do throws(KernelError) {
-            let sources = Array(Set(decoded.cgroupSources)).sorted()
-            let reused = stampScan.flatMap { $0.sources == sources ? $0 : nil }
-            let scan = if let reused { reused.scan } else { try CgroupScanner.scan(sources) }
-            let digest = reused?.digest ?? TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
-            let key = cache.map { _ in ValidationCache.key(inputs: digest, manifests: decoded.manifests, token: token) }
-            if let cache, let key, let known = cache.validated(for: key) { return known }
-            let (desired, notices) = DesiredTree.build(rendering: decoded.manifests, cgroups: scan.cgroups)
-            guard case .success(let tree) = desired else {
-                if case .failure(let failure) = desired { diagnostics += failure.diagnostics }
-                return nil
-            }
-            let found = diagnostics.count
-            let delegation = token?.delegation
-            if let delegation { diagnostics += DelegationCheck.violations(tree, delegation) }
-            var targets = ResolvedTargets()
-            if tree.hasProgramsOrLinks, diagnostics.count == found {
-                // Loads each program once (before anything changes) and finds each link's cgroup.
-                diagnostics += PinResolver.resolve(tree, into: &targets, delegation: delegation, images: images)
-            }
-            diagnostics += PolicyCheck.violations(tree, decoded.policies, possibleCPUs: Machine.possibleCPUs,
-                                                  machineMemory: Machine.physicalMemory, targets: targets)
-            let validated = Validated(desired: tree, targets: targets, policies: decoded.policies, cgroupSources: sources, scan: scan,
-                                      notices: notices, inputsDigest: digest, scope: decoded.scope)
-            if diagnostics.count == found, let cache, let key { cache.store(validated, for: key) }
-            return validated
-        } catch {
-            errors.append(error)
-            return nil
-        }
-    }
-
-    /// A reconcile service's last validation (the rendered and checked tree with its resolved targets), reused by the next
-    /// full pass while its key holds: the same files, the same cgroups, the same program objects (by
-    /// identity) and cgroups of fixed links, the same token.
-    final class ValidationCache {
-        private var key: [String] = []
-        private var validated: Validated?
-
-        func validated(for key: [String]) -> Validated? { key == self.key ? validated : nil }
-
-        func store(_ validated: Validated, for key: [String]) {
-            (self.key, self.validated) = (key, validated)
-        }
-
-        /// `inputs`: the inputs digest (files, settings and the cgroups found).
-        static func key(inputs: [UInt8], manifests: [Manifest], token: BPFToken?) -> [String] {
-            var key = [inputs.map { String($0, radix: 16) }.joined()]
-            key.append("token \(token.map { "\($0.delegation)" } ?? "none")")
-            var objects: Set<String> = [], cgroups: Set<String> = [], interfaces: Set<String> = [], namespaces: Set<String> = []
-            for manifest in manifests {
-                for entry in manifest.entries {
-                    switch entry.kind {
-                    case .program(let spec): objects.insert(spec.objectPath)
-                    case .link(let spec):
-                        if let cgroup = spec.cgroup, manifest.forEachCgroup == nil { cgroups.insert(cgroup) }
-                        if let interface = spec.interface { interfaces.insert(interface) }
-                        if let netns = spec.netns { namespaces.insert(netns) }
-                    default: break
-                    }
-                }
-            }
-            for path in objects.sorted() { key.append("object \(path) \(FileBytes.identity(path))") }
-            // What each link target is now: a cgroup, interface or namespace made again under its name is another.
-            func identities<T>(_ kind: String, _ names: Set<String>, _ lookup: (String) -> Result<T, KernelError>) {
-                for name in names.sorted() { key.append("\(kind) \(name) \((try? lookup(name).get()).map { "\($0)" } ?? "none")") }
-            }
-            identities("cgroup", cgroups, PinResolver.cgroupID)
-            identities("interface", interfaces, PinResolver.interfaceIndex)
-            identities("netns", namespaces, PinResolver.namespaceInode)
-            return key
-        }
-    }
-
-    /// Reads the ledger, observes the roots and plans; `notices` (about the rendering) join the plan's.
-    static func observe(_ desired: DesiredTree, _ targets: ResolvedTargets, _ policies: PolicySet, scope: OwnerScope, notices: [PlanNotice], anchor: Anchor,
-                        options: CommonOptions) throws(KernelError) -> Observed {
-        let ledger = (try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()).restricted(to: scope)
-        let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
-        var observer = TreeObserver(anchor: anchor)
-        if !options.verify { observer.vouched = ledger.vouchedPins(for: desired) }
-        let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
-        let facts = try ProgramTable.facts(desired, live: live, policies: policies, anchor: anchor)
-        var plan = Planner.plan(desired: desired, live: live, ledger: ledger, policies: policies, force: options.force,
-                                facts: facts, targets: targets)
-        if !notices.isEmpty {
-            plan.notices += notices
-            plan.notices.sort { $0.path < $1.path }
-        }
-        return Observed(live: live, roots: roots, plan: plan, ledger: ledger)
-    }
-
-    /// The plan the stamp gives, when it was made from these inputs and the cgroups its templates were
-    /// rendered for still are the ones there: none when a walk of its roots finds the tree it recorded,
-    /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
-    /// here only means planning in full, which reports it.
-    /// `cgroupsChanged`: the stamp, when only the cgroups differ from it and the tree does not.
-    private static func fromStamp(_ anchor: Anchor, filesDigest: [UInt8], scanned: inout StampScan?,
-                                  cgroupsChanged: inout TreeStamp?)
-        -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
-        guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
-              let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
-        let inputs = TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
-        scanned = StampScan(sources: stamp.cgroupSources, scan: scan, digest: inputs)
-        guard stamp.inputs == inputs || stamp.filesDigest == filesDigest else { return nil }
-        // A rebuilt object is no change the walk sees, nor one a delta plans.
-        guard TargetIdentity.hold(stamp.targets) else { return nil }
-        var observer = TreeObserver(anchor: anchor)
-        observer.inspectsPins = false
-        guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
-        let drift = stamp.drift(live)
-        guard stamp.inputs == inputs else {
-            if drift.isEmpty { cgroupsChanged = stamp }
-            return nil
-        }
-        if drift.isEmpty { return (stamp, inputs, scan, [], Plan(notices: stamp.notices)) }
-        return stamp.repairPlan(drift: drift, live: live).map { (stamp, inputs, scan, drift, $0) }
-    }
-
-    /// Records that `observed` is converged for these inputs: a plan with no actions and no problems.
-    /// Returns whether a stamp was written.
-    /// `targets`: what the plan's programs were resolved to (the stamp keeps the identity of their objects).
-    static func stamp(_ observed: Observed, desired: DesiredTree, targets: ResolvedTargets, cgroupSources: [CgroupSource],
-                      inputs: [UInt8], filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], owner: String,
-                      anchor: Anchor) throws(KernelError) -> Bool {
-        let plan = observed.plan
-        // A link's state is more than its pin: another tool may detach it, or move it to another program,
-        // through the pin. A stat-only walk cannot see that, so trees with links are planned in full every
-        // time. (A program pinned under the same inode is the same program, maps included.)
-        guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasLinks else { return false }
-        let live = observed.live, ledger = observed.ledger
-        var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { ledger.owns($0, in: live) },
-                              roots: observed.roots, notices: plan.notices)
-        (stamp.cgroupSources, stamp.filesDigest, stamp.owner) = (cgroupSources, filesDigest, owner)
-        stamp.targets = TargetIdentity.list(targets)
-        stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
-        guard let store = try StampStore.open(anchor, create: true) else { return false }
-        return try store.write(stamp)
-    }
-
-    /// After a repair from the stamp: the stamp with the drifted paths as they are now, written when each
-    /// is as declared (and a map created again is the ledger's). Returns whether it was written.
-    static func restamp(_ repair: Repair, inputs: [UInt8], anchor: Anchor) throws(KernelError) -> Bool {
-        var stamp = repair.stamp
-        var observer = TreeObserver(anchor: anchor)
-        observer.inspectsPins = false
-        let ledger = try LedgerStore.open(anchor, create: false)
-        for path in repair.drift {
-            guard let current = try observer.entry(at: path) else { return false }
-            // A stat-only entry cannot tell a map from another pin; the recorded inode names the object.
-            let record = current.inode == stamp.record(at: path)?.inode ? nil : try ledger?.record(at: path)
-            let ownedNow = record.map { $0.state == .owned && $0.inode == current.inode } ?? false
-            guard stamp.settle(path, as: current, ownedNow: ownedNow) else { return false }
-        }
-        guard let store = try StampStore.open(anchor, create: true) else { return false }
-        return try store.write(stamp)
     }
 
     /// What, besides the files, decides a plan: this build of bpftree (its executable's identity, so a
