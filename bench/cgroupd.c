@@ -12,6 +12,8 @@
  *                                              each opens its subtree, stats every entry and inspects
  *                                              every pin (OBJ_GET + OBJ_GET_INFO_BY_FD), as a timer pass
  *                                              must to see drift
+ *   cgroupd walk ANCHOR CGROUPDIR              the same walk, stats only (no pin inspected): the floor
+ *                                              of any pass that looks at the tree
  *
  * At start it makes the subtrees of the cgroups there are, prints "ready", then follows inotify: a new
  * cgroup gets its subtree, a removed one loses it. Pins are made relative to directory fds with
@@ -133,7 +135,7 @@ static void removed(const char *name)
 	}
 }
 
-static int verify(const char *anchor, const char *cgroups)
+static int verify(const char *anchor, const char *cgroups, int inspect)
 {
 	int root = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int jobs = root < 0 ? -1 : openat(root, "jobs/A", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -156,6 +158,9 @@ static int verify(const char *anchor, const char *cgroups)
 			struct stat st;
 			if (fstatat(dirfd(subtree), pin->d_name, &st, AT_SYMLINK_NOFOLLOW))
 				die("stat", pin->d_name);
+			pins++;
+			if (!inspect)
+				continue;
 			struct obj_attr attr = {.pathname = (uint64_t)(uintptr_t)pin->d_name, .file_flags = BPF_F_PATH_FD,
 						.path_fd = dirfd(subtree)};
 			int fd = syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr));
@@ -165,7 +170,6 @@ static int verify(const char *anchor, const char *cgroups)
 			__u32 length = sizeof(info);
 			bpf_obj_get_info_by_fd(fd, &info, &length);
 			close(fd);
-			pins++;
 		}
 		closedir(subtree);
 	}
@@ -177,7 +181,9 @@ static int verify(const char *anchor, const char *cgroups)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "verify"))
-		return verify(argv[2], argv[3]);
+		return verify(argv[2], argv[3], 1);
+	if (argc == 4 && !strcmp(argv[1], "walk"))
+		return verify(argv[2], argv[3], 0);
 	if (argc < 4 || (strcmp(argv[1], "maps") && (strcmp(argv[1], "job-stats") || argc < 5))) {
 		fprintf(stderr, "usage: cgroupd maps|job-stats ANCHOR CGROUPDIR [OBJECT]\n");
 		return 2;

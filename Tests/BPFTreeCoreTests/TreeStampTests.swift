@@ -36,12 +36,47 @@ import Testing
         #expect(original.repairPlan(drift: [TreePath(joined: "jobs/m")], live: drifted) == nil)
     }
 
-    @Test func objectIdentitiesAreListedInPathOrder() {
-        let targets = ResolvedTargets(images: [:], links: [:])
-        var withObjects = targets
-        withObjects.objects = ["/z.o": "1", "/a.o": "2"]
-        #expect(TargetIdentity.list(withObjects) == [TargetIdentity(.object, "/a.o", "2"), TargetIdentity(.object, "/z.o", "1")])
-        #expect(TargetIdentity.list(targets).isEmpty)
+    /// What a tree's programs and links depend on outside the bpffs: each object, and each link target by
+    /// its declared name but a template's own cgroup (the scan holds it); in kind and name order, once.
+    @Test func targetIdentitiesAreListedOnceInOrder() throws {
+        let tree = try desired("""
+            apiVersion: bpftree/v1
+            kind: Tree
+            metadata: {name: t}
+            spec:
+              root: net
+              entries:
+                p: {program: {object: p.o, name: p}}
+                a: {link: {program: net/p, cgroup: /job/a, attachType: cgroup_inet_egress}}
+                b: {link: {program: net/p, cgroup: /job/b, attachType: cgroup_inet_egress}}
+                x: {link: {program: net/p, attachType: xdp, interface: eth0}}
+                u: {link: {program: net/p, uprobe: {binary: /bin/app, symbol: f}}}
+            """)
+        var targets = ResolvedTargets(links: [path("net/a"): .cgroup(id: 7), path("net/b"): .cgroup(id: 8),
+                                              path("net/x"): .interface(index: 3),
+                                              path("net/u"): .uprobe(file: "/usr/bin/app", offset: 16, identity: "8:9")])
+        targets.objects = ["/m/p.o": "1:2:3:4.5"]
+        let listed = TargetIdentity.list(tree, targets, scanned: [8], file: { _ in "?" })
+        #expect(listed == [TargetIdentity(.object, "/m/p.o", "1:2:3:4.5"), TargetIdentity(.cgroup, "/job/a", "7"),
+                           TargetIdentity(.interface, "eth0", "3"), TargetIdentity(.file, "/usr/bin/app", "8:9")])
+    }
+
+    /// A link's state is part of its record: a walk that finds the same inode but another `bpf_link_info`
+    /// (detached, another program) is drift.
+    @Test func aLinksStateIsComparedWithItsInspection() {
+        let link = LiveLinkInfo(id: 4, type: 3, programID: 9, details: .cgroup(CgroupLink.Live(attach: 1, cgroupID: 77)))
+        var tree = live
+        tree.entries[path("jobs/l")] = LiveEntry(kind: .link(link), mode: 0o600, inode: 5)
+        let original = stamp(tree)
+        #expect(original.record(at: path("jobs/l"))?.state == link.stateDigest && link.stateDigest != 0)
+        #expect(TreeStamp(decoding: original.encoded) == original)
+        #expect(original.drift(tree).isEmpty)
+        var detached = link
+        detached.details = .cgroup(CgroupLink.Live(attach: 1, cgroupID: 0))
+        tree.entries[path("jobs/l")] = LiveEntry(kind: .link(detached), mode: 0o600, inode: 5)
+        #expect(original.drift(tree) == [path("jobs/l")])
+        tree.entries[path("jobs/l")] = LiveEntry(kind: .pin, mode: 0o600, inode: 5)
+        #expect(original.drift(tree) == [path("jobs/l")], "a link the walk did not inspect is never taken as unchanged")
     }
 
     @Test func driftNamesEveryPathWhoseStatChangedAppearedOrWentAway() {

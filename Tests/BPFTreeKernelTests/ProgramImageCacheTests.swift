@@ -76,9 +76,10 @@ struct ProgramImageCacheTests {
         let again = try programLoads(["apply"] + args)
         #expect(again.result.status == 0 && again.loads >= 2, "\(again.loads) \(again.result.output)")
 
-        // A cache whose entries are garbage: every image is loaded again, and the tree stays converged.
+        // A cache whose entries are garbage: every image is loaded again, and the tree stays converged. (The
+        // tree is stamped by now: --verify plans in full, so that the programs are resolved.)
         try FileManager.default.removeItem(atPath: fs.at("bpftree_images"))
-        #expect(try bpftree(["apply"] + args).status == 0)
+        #expect(try bpftree(["apply", "--verify"] + args).status == 0)
         let keys = try #require(try bpftool(["map", "dump", "pinned", fs.at("bpftree_images")]) as? [[String: Any]])
         for entry in keys {
             let key = try #require(entry["key"] as? [String]).map { $0 }
@@ -87,7 +88,7 @@ struct ProgramImageCacheTests {
                                  + ["value"] + value)
             #expect(result.status == 0, "\(result.output)")
         }
-        let forged = try programLoads(["apply"] + args)
+        let forged = try programLoads(["apply", "--verify"] + args)
         #expect(forged.result.status == 0 && forged.result.stdout.contains("No changes"), "\(forged.result.output)")
         #expect(forged.loads >= 2, "\(forged.loads)")
     }

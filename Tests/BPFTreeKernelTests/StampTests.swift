@@ -364,16 +364,31 @@ struct StampTests {
         #expect(try Report(["diff", "--verify"] + common).status == 0)
     }
 
-    /// Trees with links are planned in full every time: a link detached through its pin keeps the pin's
-    /// inode (XDPLinkTests, NetnsLinkTests and others check that such a link is found and attached again).
-    @Test func aTreeWithLinksIsNotStamped() throws {
+    /// A tree with links is stamped too, once a pass has inspected every link (the apply that makes them
+    /// does not: the next pass stamps). The stamp's walk inspects the links, and only them: one detached
+    /// through its pin (the inode stays) is drift, planned in full and attached again.
+    @Test func aTreeWithLinksIsStampedAndADetachedLinkIsSeen() throws {
         let fs = try ScratchBPFFS()
         let cgroups = try ScratchCgroup()
-        _ = try cgroups.make("w1")
+        let w1 = try cgroups.make("w1")
+        _ = try cgroups.make("w2")
         let files = try jobStatsFiles(source: cgroups.relative)
         let common = ["-f", files.path + "/job-stats.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        let applied = try Report(["apply"] + common)
+        #expect(applied.status == 0 && applied.stamp == nil)
+        #expect(try Report(["apply"] + common).stamp == "written")
+        let matched = try json(try bpftree(["diff", "-o", "json"] + common).stdout)
+        #expect(matched["stamp"] as? String == "matched")
+        #expect((matched["observed"] as? [String: Any])?["inspectedPins"] as? Int == 4, "two links per cgroup: \(matched)")
+
+        let egress = try #require(try pinned("link", fs.at("jobs/A/\(w1)/egress"))["id"] as? Int)
+        #expect(try run([KernelSupport.bpftool, "link", "detach", "id", "\(egress)"]).status == 0)
+        let drift = try Report(["diff"] + common)
+        #expect(drift.status == 2 && drift.stamp == nil && drift.plan.contains("\(w1)\\/egress"), "\(drift.plan)")
         #expect(try Report(["apply"] + common).status == 0)
-        let again = try Report(["diff"] + common)
-        #expect(again.status == 0 && again.stamp == nil)
+        #expect(try pinned("link", fs.at("jobs/A/\(w1)/egress"))["cgroup_id"] as? UInt64 == w1)
+        #expect(try Report(["apply"] + common).stamp == "written")
+        #expect(try Report(["diff"] + common).stamp == "matched")
+        #expect(try Report(["diff", "--verify"] + common).status == 0)
     }
 }

@@ -157,15 +157,19 @@ extension Pipeline.Full {
     func stamp(_ observed: Pipeline.Observed, inputs: [UInt8], filesDigest: [UInt8], cgroups: [CgroupSource: [Cgroup]], owner: String,
                anchor: Anchor) throws(KernelError) -> Bool {
         let plan = observed.plan
-        // A link's state is more than its pin: another tool may detach it, or move it to another program,
-        // through the pin. A stat-only walk cannot see that, so trees with links are planned in full every
-        // time. (A program pinned under the same inode is the same program, maps included.)
-        guard !plan.hasChanges, plan.problems.isEmpty, !desired.hasLinks else { return false }
+        guard !plan.hasChanges, plan.problems.isEmpty else { return false }
         let live = observed.live, ledger = observed.ledger
+        // Each link's state is kept from its inspection: a link the run just made is not inspected (the next
+        // pass, planned in full, stamps the tree).
+        for entry in desired.entries {
+            guard case .link = entry.kind else { continue }
+            guard case .link? = live[entry.path]?.kind else { return false }
+        }
         var stamp = TreeStamp(inputs: inputs, live: live, desired: desired, owned: { ledger.owns($0, in: live) },
                               roots: observed.roots, notices: plan.notices)
         (stamp.cgroupSources, stamp.filesDigest, stamp.owner) = (cgroupSources, filesDigest, owner)
-        stamp.targets = TargetIdentity.list(targets)
+        let scanned = Set(cgroups.values.joined().map(\.id))
+        stamp.targets = TargetIdentity.list(desired, targets, scanned: scanned, file: TargetIdentity.file)
         stamp.cgroups = cgroups.filter { cgroupSources.contains($0.key) }
         guard let store = try StampStore.open(anchor, create: true) else { return false }
         return try store.write(stamp)

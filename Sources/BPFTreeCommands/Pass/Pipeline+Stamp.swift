@@ -7,6 +7,8 @@ extension Pipeline {
     struct Repair {
         var stamp: TreeStamp
         var drift: [TreePath]
+        /// The pins the walk inspected (the stamp's links).
+        var inspectedPins = 0
     }
 
     /// The cgroups the stamp's sources hold, as `Repair.plan` scanned them, and the inputs digest with them.
@@ -23,9 +25,8 @@ extension Pipeline.Repair {
     /// or its repair of the paths that drifted (`TreeStamp.repairPlan`). nil: plan in full. Any error
     /// here only means planning in full, which reports it.
     /// `cgroupsChanged`: the stamp, when only the cgroups differ from it and the tree does not.
-    static func plan(_ anchor: Anchor, filesDigest: [UInt8], scanned: inout Pipeline.StampScan?,
-                                  cgroupsChanged: inout TreeStamp?)
-        -> (TreeStamp, [UInt8], CgroupScan, [TreePath], Plan)? {
+    static func plan(_ anchor: Anchor, filesDigest: [UInt8], scanned: inout Pipeline.StampScan?, cgroupsChanged: inout TreeStamp?)
+        -> (repair: Pipeline.Repair, inputs: [UInt8], scan: CgroupScan, plan: Plan)? {
         guard let store = try? StampStore.open(anchor, create: false), let stamp = try? store.read(),
               let scan = try? CgroupScanner.scan(stamp.cgroupSources) else { return nil }
         let inputs = TreeStamp.inputsDigest(files: filesDigest, cgroups: scan.digestLines)
@@ -35,14 +36,16 @@ extension Pipeline.Repair {
         guard TargetIdentity.hold(stamp.targets) else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
+        observer.alsoInspects = Set(stamp.records.lazy.filter { $0.state != 0 }.map(\.path))
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
         let drift = stamp.drift(live)
         guard stamp.inputs == inputs else {
             if drift.isEmpty { cgroupsChanged = stamp }
             return nil
         }
-        if drift.isEmpty { return (stamp, inputs, scan, [], Plan(notices: stamp.notices)) }
-        return stamp.repairPlan(drift: drift, live: live).map { (stamp, inputs, scan, drift, $0) }
+        let repair = Pipeline.Repair(stamp: stamp, drift: drift, inspectedPins: live.inspectedPins)
+        if drift.isEmpty { return (repair, inputs, scan, Plan(notices: stamp.notices)) }
+        return stamp.repairPlan(drift: drift, live: live).map { (repair, inputs, scan, $0) }
     }
 
     /// After a repair from the stamp: the stamp with the drifted paths as they are now, written when each

@@ -86,14 +86,13 @@ enum Pipeline {
         let filesDigest = TreeStamp.inputsDigest(settings: settings, files: inputs.all)
         var unchangedBut: TreeStamp?
         if inputs.diagnostics.isEmpty, !options.verify, case .success(let anchor) = anchor,
-           let (stamp, digest, scan, drift, plan) = Repair.plan(anchor, filesDigest: filesDigest, scanned: &stampScan,
-                                                              cgroupsChanged: &unchangedBut) {
-            report.observed = RunReport.Observed(entries: stamp.records.count, inspectedPins: 0)
-            report.stamp = drift.isEmpty ? "matched" : "drift"
+           let (repair, digest, scan, plan) = Repair.plan(anchor, filesDigest: filesDigest, scanned: &stampScan,
+                                                          cgroupsChanged: &unchangedBut) {
+            report.observed = RunReport.Observed(entries: repair.stamp.records.count, inspectedPins: repair.inspectedPins)
+            report.stamp = repair.drift.isEmpty ? "matched" : "drift"
             report.add(plan)
-            return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest,
-                           basis: .stamp(Repair(stamp: stamp, drift: drift)), lock: lock, token: token, scan: scan,
-                           owner: stamp.owner)
+            return Planned(anchor: anchor, plan: plan, inputs: digest, filesDigest: filesDigest, basis: .stamp(repair),
+                           lock: lock, token: token, scan: scan, owner: repair.stamp.owner)
         }
         var diagnostics: [Diagnostic] = []
         var errors: [KernelError] = []

@@ -11,6 +11,17 @@ public struct LiveLinkInfo: Hashable, Sendable {
         (self.id, self.type, self.programID, self.details) = (id, type, programID, details)
     }
 
+    /// A digest of all the kernel reports of the link (FNV-1a of its description; never 0), which a stamp
+    /// keeps: a link detached, or moved to another program, through its pin keeps the pin's inode.
+    public var stateDigest: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in String(describing: self).utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash == 0 ? 1 : hash
+    }
+
     /// A map iterator's or sockmap link's map id; 0 for other links.
     public var mapID: UInt32 {
         switch details {

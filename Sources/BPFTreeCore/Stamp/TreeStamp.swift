@@ -13,10 +13,11 @@ import Crypto
 /// `notices`.
 ///
 /// Programs: a pin with the same inode holds the same program, and a program's maps are fixed when it is
-/// loaded (a bound map pinned again is a changed inode). What the tree depends on outside the bpffs (its
-/// objects) is in `targets`, read again before the stamp is trusted. Trees with
-/// links are not stamped yet (the commands' `Pipeline.stamp`): another tool may detach a link, or move it
-/// to another program, through its pin, which a walk does not see.
+/// loaded (a bound map pinned again is a changed inode). Links: another tool may detach a link, or move it
+/// to another program, through its pin, so each link's `bpf_link_info` is kept as a digest
+/// (`Record.state`) and the stamp's walk inspects the links (and only them). What the tree depends on
+/// outside the bpffs (objects, link targets by name) is in `targets`, read again before the stamp is
+/// trusted.
 public struct TreeStamp: Equatable, Sendable {
     /// SHA-256 of the inputs (`inputsDigest`).
     public var inputs: [UInt8]
@@ -38,7 +39,7 @@ public struct TreeStamp: Equatable, Sendable {
     public var cgroups: [CgroupSource: [Cgroup]] = [:]
     /// The owner of the run that stamped (`OwnerScope.owner`; empty: none), which a repair's records name.
     public var owner = ""
-    /// What the tree's programs depend on outside the bpffs (their objects), as it was.
+    /// What the tree's programs and links depend on outside the bpffs, as it was.
     public var targets: [TargetIdentity] = []
     /// Whether drift may be repaired from the stamp's declarations (`repairPlan`): not in a tree with
     /// programs or links, where a map made again under a program, or a program under a link, would leave
@@ -134,11 +135,19 @@ public struct TreeStamp: Equatable, Sendable {
         /// Where it was declared.
         public var line: UInt32 = 0
         public var column: UInt32 = 0
+        /// What a walk cannot see of the entry, as a digest (`LiveLinkInfo.stateDigest` for a link); 0 for
+        /// the rest. An entry with a state is inspected by the stamp's walk.
+        public var state: UInt64 = 0
 
         public init(_ path: TreePath, _ entry: LiveEntry) {
             self.path = path
             type = Self.type(of: entry)
             (mode, uid, gid, inode) = (entry.mode, entry.uid, entry.gid, entry.inode)
+            state = Self.state(of: entry)
+        }
+
+        static func state(of entry: LiveEntry) -> UInt64 {
+            if case .link(let info) = entry.kind { info.stateDigest } else { 0 }
         }
 
         static func type(of entry: LiveEntry) -> UInt8 {
@@ -160,6 +169,7 @@ public struct TreeStamp: Equatable, Sendable {
         /// Same stat as `entry`, found at this record's path.
         func sameStat(as entry: LiveEntry) -> Bool {
             inode == entry.inode && mode == entry.mode && uid == entry.uid && gid == entry.gid && type == Self.type(of: entry)
+                && state == Self.state(of: entry)
         }
 
         fileprivate init(path: TreePath, type: UInt8, mode: UInt32, uid: UInt32, gid: UInt32, inode: UInt64) {
@@ -230,7 +240,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS6".utf8)
+    private static let magic: [UInt8] = Array("BTS7".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -284,6 +294,7 @@ public struct TreeStamp: Equatable, Sendable {
             out.u8(record.owned ? 1 : 0)
             out.u32(Int(record.line))
             out.u32(Int(record.column))
+            out.u64(record.state)
         }
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: out.data.count - 8).littleEndian) {
             out.data.replaceSubrange(4..<8, with: $0)
@@ -395,7 +406,8 @@ fileprivate extension ByteReader {
         records.reserveCapacity(recordCount)
         for _ in 0..<recordCount {
             guard let path = text(), let type = u8(), let mode = u32(), let uid = u32(), let gid = u32(),
-                  let inode = u64(), let declaration = u32(), let owned = u8(), let line = u32(), let column = u32()
+                  let inode = u64(), let declaration = u32(), let owned = u8(), let line = u32(), let column = u32(),
+                  let state = u64()
             else { return nil }
             var record = TreeStamp.Record(path: TreePath(joined: path), type: type, mode: UInt32(mode),
                                           uid: UInt32(uid), gid: UInt32(gid), inode: inode)
@@ -403,7 +415,7 @@ fileprivate extension ByteReader {
                 guard declaration < declarations.count else { return nil }
                 record.declaration = declaration
             }
-            (record.owned, record.line, record.column) = (owned == 1, UInt32(line), UInt32(column))
+            (record.owned, record.line, record.column, record.state) = (owned == 1, UInt32(line), UInt32(column), state)
             records.append(record)
         }
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)

@@ -21,11 +21,6 @@ public struct DesiredTree: Sendable {
         }
     }
 
-    /// Whether any link is declared.
-    public var hasLinks: Bool {
-        entries.contains { if case .link = $0.kind { true } else { false } }
-    }
-
     /// The entry declared (or implied) at `path`.
     public subscript(path: TreePath) -> DesiredEntry? { positions[path].map { entries[$0] } }
     public func declares(_ path: TreePath) -> Bool { positions[path] != nil }

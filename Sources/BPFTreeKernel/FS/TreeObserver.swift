@@ -12,8 +12,10 @@ public struct TreeObserver {
     /// Map records by path; a pin found with the recorded inode is not inspected.
     public var vouched: VouchedPins?
 
-    /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`).
+    /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`)
+    /// but for those in `alsoInspects` (a stamp's links).
     public var inspectsPins = true
+    public var alsoInspects: Set<TreePath> = []
 
     /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger and stamp (never part
     /// of a tree).
@@ -145,7 +147,7 @@ public struct TreeObserver {
         case S_IFREG:
             if let record = vouched?.record(for: path), record.inode == UInt64(st.st_ino) {
                 kind = record.kind == .map ? .recordedMap(fingerprint: record.fingerprint) : .recordedPin(record.kind)
-            } else if !inspectsPins {
+            } else if !inspectsPins && !alsoInspects.contains(path) {
                 kind = .pin
             } else {
                 kind = try pinKind(directory, name, path: path)
