@@ -19,16 +19,15 @@ extension Pipeline.Delta {
     /// view does not validate or plans anything a view cannot decide alone (a conflict, a change outside
     /// the subtrees, a replaced map): the full plan then reports it.
     static func plan(_ stamp: TreeStamp, scan: CgroupScan, decoded: ManifestLoader.Decoded, anchor: Anchor,
-                          token: BPFToken?, options: CommonOptions) -> (Pipeline.Delta, Plan)? {
+                     token: BPFToken?, options: CommonOptions) -> (Pipeline.Delta, Plan)? {
         guard let view = stamp.delta(manifests: decoded.manifests, policies: decoded.policies, cgroups: scan.cgroups,
                                      possibleCPUs: Machine.possibleCPUs) else { return nil }
-        // A delta holds the new instances and their ancestors only, not the fixed entries programs and links use.
-        guard !view.desired.hasProgramsOrLinks,
-              case .success(let planned) = Pipeline.planView(view.desired, scope: view.scope, observe: view.scope.roots,
-                                                    targets: ResolvedTargets(), decoded: decoded, scopeMemory: view.scopeMemory,
-                                                    anchor: anchor, delegation: token?.delegation, force: options.force)
+        guard case .success(let planned) = Pipeline.planView(
+            view.desired, scope: view.scope, observe: view.scope.roots, targets: ResolvedTargets(), decoded: decoded,
+            scopeMemory: view.scopeMemory, anchor: anchor, delegation: token?.delegation, force: options.force)
         else { return nil }
-        return (Pipeline.Delta(stamp: stamp, view: view, live: planned.live, ledger: planned.ledger, cgroups: scan.cgroups), planned.plan)
+        let delta = Pipeline.Delta(stamp: stamp, view: view, live: planned.live, ledger: planned.ledger, cgroups: scan.cgroups)
+        return (delta, planned.plan)
     }
 
     /// After a delta pass: the stamp with the view's subtrees as `live` and `ledger` now hold them, for the

@@ -36,7 +36,7 @@ extension Pipeline.Repair {
         guard TargetIdentity.hold(stamp.targets) else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
-        observer.alsoInspects = Set(stamp.records.lazy.filter { $0.state != 0 }.map(\.path))
+        for record in stamp.records where record.state != 0 { observer.alsoInspects.insert(record.path) }
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
         let drift = stamp.drift(live)
         guard stamp.inputs == inputs else {

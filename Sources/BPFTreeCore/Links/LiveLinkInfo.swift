@@ -6,20 +6,13 @@ public struct LiveLinkInfo: Hashable, Sendable {
     public var type: UInt32
     public var programID: UInt32
     public var details: LiveLinkDetails
+    /// A digest of all the kernel reported of the link, set by the kernel layer (0: not read from the
+    /// kernel), which a stamp keeps: a link detached, or moved to another program, through its pin keeps
+    /// the pin's inode.
+    public var state: UInt64 = 0
 
     public init(id: UInt32, type: UInt32, programID: UInt32, details: LiveLinkDetails = .none) {
         (self.id, self.type, self.programID, self.details) = (id, type, programID, details)
-    }
-
-    /// A digest of all the kernel reports of the link (FNV-1a of its description; never 0), which a stamp
-    /// keeps: a link detached, or moved to another program, through its pin keeps the pin's inode.
-    public var stateDigest: UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in String(describing: self).utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash == 0 ? 1 : hash
     }
 
     /// A map iterator's or sockmap link's map id; 0 for other links.

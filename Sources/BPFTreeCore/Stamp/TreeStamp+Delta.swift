@@ -18,9 +18,11 @@ extension TreeStamp {
     /// The delta from the stamp's cgroups to `now`, for `manifests` (decoded from the files the stamp was
     /// made for). nil when only a full plan can tell: nothing or too much changed, a name bpffs cannot
     /// hold, a new subtree where the stamp knows entries or without its parent, a removed subtree that
-    /// holds another manifest's entries or leaves an implicit parent with nothing to hold.
+    /// holds another manifest's entries or leaves an implicit parent with nothing to hold, a tree with
+    /// programs or links (the stamp keeps no declaration of them to tell whose they are).
     public func delta(manifests: [Manifest], policies: PolicySet, cgroups now: [CgroupSource: [Cgroup]],
                       possibleCPUs: Int) -> StampDelta? {
+        guard repairs else { return nil }
         var added: [CgroupSource: [Cgroup]] = [:], removed: [CgroupSource: [Cgroup]] = [:]
         var changes = 0
         for source in cgroupSources {

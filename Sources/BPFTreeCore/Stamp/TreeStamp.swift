@@ -135,7 +135,7 @@ public struct TreeStamp: Equatable, Sendable {
         /// Where it was declared.
         public var line: UInt32 = 0
         public var column: UInt32 = 0
-        /// What a walk cannot see of the entry, as a digest (`LiveLinkInfo.stateDigest` for a link); 0 for
+        /// What a walk cannot see of the entry, as a digest (`LiveLinkInfo.state` for a link, never 0); 0 for
         /// the rest. An entry with a state is inspected by the stamp's walk.
         public var state: UInt64 = 0
 
@@ -147,7 +147,7 @@ public struct TreeStamp: Equatable, Sendable {
         }
 
         static func state(of entry: LiveEntry) -> UInt64 {
-            if case .link(let info) = entry.kind { info.stateDigest } else { 0 }
+            if case .link(let info) = entry.kind { max(info.state, 1) } else { 0 }
         }
 
         static func type(of entry: LiveEntry) -> UInt8 {

@@ -150,7 +150,7 @@ public struct TreeObserver {
             } else if !inspectsPins && !alsoInspects.contains(path) {
                 kind = .pin
             } else {
-                kind = try pinKind(directory, name, path: path)
+                kind = try pinKind(directory, name, path: path, expectingLink: !inspectsPins)
                 tree.inspectedPins += 1
             }
         case S_IFCHR: kind = .other("character device")
@@ -163,7 +163,9 @@ public struct TreeObserver {
     }
 
     /// What a pin holds, by `BPF_OBJ_GET` relative to its directory (never by opening the pin).
-    private func pinKind(_ directory: FileDescriptor, _ name: String, path: TreePath) throws(KernelError) -> LiveEntry.Kind {
+    /// `expectingLink`: a stamp's link, read as a link first (no look at what kind of object it is).
+    private func pinKind(_ directory: FileDescriptor, _ name: String, path: TreePath,
+                         expectingLink: Bool = false) throws(KernelError) -> LiveEntry.Kind {
         let fd = withKernelName(name) { bt_obj_get_at(directory.rawValue, $0) }
         if fd == -ENOENT { return .pin }
         guard fd >= 0 else {
@@ -171,6 +173,10 @@ public struct TreeObserver {
                 .adding(KernelError.capabilityHint(fd, needs: [.dacOverride], for: KernelError.pinAccess))
         }
         let object = Descriptor(owning: fd)
+        if expectingLink {
+            var info = bt_link_info()
+            if bt_link_info_by_fd(object.rawValue, &info) == 0 { return .link(LiveLinks.info(info)) }
+        }
         switch bt_fd_object_kind(object.rawValue) {
         case Int32(BT_OBJECT_MAP.rawValue):
             var info = bt_map_info()

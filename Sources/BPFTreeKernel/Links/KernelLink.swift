@@ -46,7 +46,27 @@ enum LiveLinks {
     ]
 
     static func info(_ info: bt_link_info) -> LiveLinkInfo {
-        LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, details: families[info.type]?(info) ?? .none)
+        var live = LiveLinkInfo(id: info.id, type: info.type, programID: info.prog_id, details: families[info.type]?(info) ?? .none)
+        live.state = state(info, live.details)
+        return live
+    }
+
+    /// FNV-1a of everything read of the link: `bt_link_info` as filled (zeroed first, so its padding is 0)
+    /// and, for a tcx or netkit link, what is on its hook.
+    private static func state(_ info: bt_link_info, _ details: LiveLinkDetails) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ bytes: UnsafeRawBufferPointer) {
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+        }
+        withUnsafeBytes(of: info) { mix($0) }
+        if case .netDevice(let device) = details {
+            device.hookPrograms.withUnsafeBytes { mix($0) }
+            device.hookLinks.withUnsafeBytes { mix($0) }
+        }
+        return hash
     }
 }
 
