@@ -162,15 +162,7 @@ struct IncrementalReconcileTests {
         let fs = try ScratchBPFFS()
         let cgroups = try ScratchCgroup()
         try cgroups.make("w1")
-        let source = { (verdict: String) in
-            """
-            #include <linux/bpf.h>
-            #include <bpf/bpf_helpers.h>
-            char LICENSE[] SEC("license") = "GPL";
-            SEC("cgroup_skb/egress")
-            int gate(struct __sk_buff *skb) { return \(verdict); }
-            """
-        }
+        let source = gateSource
         let manifest = """
             apiVersion: bpftree/v1
             kind: Tree

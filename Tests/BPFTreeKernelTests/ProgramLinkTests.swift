@@ -24,6 +24,18 @@ func jobStatsFiles(source: String, policyFields: String = "      prune: owned\n 
     return files
 }
 
+/// A cgroup_skb egress program `gate` returning `verdict` (C), to build with `buildBPF`: another
+/// verdict is another tag.
+func gateSource(_ verdict: String) -> String {
+    """
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+    char LICENSE[] SEC("license") = "GPL";
+    SEC("cgroup_skb/egress")
+    int gate(struct __sk_buff *skb) { return \(verdict); }
+    """
+}
+
 /// Runs a process in cgroup `directory` that sends `count` UDP datagrams of `size` bytes to 127.0.0.1.
 func sendUDP(from directory: String, count: Int, size: Int) throws {
     let script = """
@@ -128,15 +140,7 @@ struct ProgramLinkTests {
         let fs = try ScratchBPFFS()
         let cgroups = try ScratchCgroup()
         let w1 = try cgroups.make("w1")
-        let source = { (verdict: String) in
-            """
-            #include <linux/bpf.h>
-            #include <bpf/bpf_helpers.h>
-            char LICENSE[] SEC("license") = "GPL";
-            SEC("cgroup_skb/egress")
-            int gate(struct __sk_buff *skb) { return \(verdict); }
-            """
-        }
+        let source = gateSource
         let manifest = { (rule: String) in
             """
             apiVersion: bpftree/v1

@@ -316,15 +316,7 @@ struct StampTests {
     /// stamp (the program must be loaded again from its object).
     @Test func aTreeOfProgramsIsStampedAndARebuiltObjectIsSeen() throws {
         let fs = try ScratchBPFFS()
-        let source = { (verdict: String) in
-            """
-            #include <linux/bpf.h>
-            #include <bpf/bpf_helpers.h>
-            char LICENSE[] SEC("license") = "GPL";
-            SEC("cgroup_skb/egress")
-            int gate(struct __sk_buff *skb) { return \(verdict); }
-            """
-        }
+        let source = gateSource
         let manifest = """
             apiVersion: bpftree/v1
             kind: Tree

@@ -34,7 +34,7 @@ public struct LedgerRecord: Hashable, Sendable {
     public var inode: UInt64
     public var pendingInode: UInt64
     /// What was created: `MapSpec.fingerprint` for a map, the program tag for a program,
-    /// `LinkSpec.fingerprint` for a link; 0 for directories.
+    /// `ResolvedLink.fingerprint` for a link; 0 for directories.
     public var fingerprint: UInt64
     /// `metadata.name` of the manifest that declared it.
     public var manifest: String
