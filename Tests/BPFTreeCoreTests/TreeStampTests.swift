@@ -61,6 +61,18 @@ import Testing
                            TargetIdentity(.interface, "eth0", "3"), TargetIdentity(.file, "/usr/bin/app", "8:9")])
     }
 
+    /// A link moved to another program in place is settled as a pin whose link info is unknown: the
+    /// observation it came from has its old program, which a stamp must not record.
+    @Test func aLinkUpdatedInPlaceIsSettledUninspected() {
+        var link = LiveLinkInfo(id: 4, type: 3, programID: 9, details: .cgroup(CgroupLink.Live(attach: 1, cgroupID: 77)))
+        link.state = 0x5eed
+        var tree = live
+        tree.entries[path("jobs/l")] = LiveEntry(kind: .link(link), mode: 0o600, inode: 5)
+        let spec = LinkSpec(program: path("jobs/p"), target: .cgroup(CgroupLink(attach: .cgroupInetEgress, cgroup: "/job")))
+        tree.settle([Action(path: path("jobs/l"), change: .updateLink(ResolvedLink(spec), from: 9, differences: []))], made: [])
+        #expect(tree[path("jobs/l")]?.kind == .pin && tree[path("jobs/l")]?.inode == 5)
+    }
+
     /// A link's state is part of its record: a walk that finds the same inode but another `bpf_link_info`
     /// (detached, another program) is drift.
     @Test func aLinksStateIsComparedWithItsInspection() {

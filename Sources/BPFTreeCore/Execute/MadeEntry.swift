@@ -35,6 +35,10 @@ extension LiveTree {
             case .setOwner(_, let owner):
                 if let uid = owner.uid { entries[action.path]?.uid = uid }
                 if let gid = owner.gid { entries[action.path]?.gid = gid }
+            case .updateLink:
+                // Moved to another program in place: what the kernel reports of it now is not known without
+                // inspecting it, so a stamp waits for the next pass (`Pipeline.Full.stamp`).
+                entries[action.path]?.kind = .pin
             case .remove:
                 remove(action.path)
             case .removeTemporary:
