@@ -7,19 +7,7 @@
 #include "batch_ops.h"
 
 #define EINVAL 22
-#define EOPNOTSUPP 95
 #define ECANCELED 125
-
-#ifdef BT_CGROUP_KFUNCS
-/* Generic kfuncs (kernel/bpf/helpers.c). struct cgroup stays opaque: only its address is used. Built
- * only into the variant that checks cgroups: a kfunc makes libbpf read and parse the kernel's whole BTF
- * at load, which costs more than the verifier's run of this program. */
-struct cgroup {
-	int __unused;
-};
-extern struct cgroup *bpf_cgroup_from_id(__u64 cgid) __ksym __weak;
-extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym __weak;
-#endif
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -121,24 +109,6 @@ static long freeze_map(__u32 i, struct bt_op *op)
 	return bpf_sys_bpf(BPF_MAP_FREEZE, &attr, sizeof(attr));
 }
 
-/* Whether cgroup `id` exists: one kfunc call instead of one syscall per id from user space. */
-static long cgroup_exists(struct bt_op *op)
-{
-#ifdef BT_CGROUP_KFUNCS
-	struct cgroup *cgrp;
-
-	if (!bpf_cgroup_from_id || !bpf_cgroup_release)
-		return -EOPNOTSUPP;
-	cgrp = bpf_cgroup_from_id(op->map_extra);
-	if (!cgrp)
-		return 0;
-	bpf_cgroup_release(cgrp);
-	return 1;
-#else
-	return -EOPNOTSUPP;
-#endif
-}
-
 /* A link of a program (fd) to a cgroup or namespace (target fd), an interface (target ifindex, with a tcx
  * link's relative_id) or an iterator (bpf_iter_link_info in bt_data). */
 static long create_link(struct bt_op *op)
@@ -191,9 +161,6 @@ static long run_op(__u32 i, struct bt_state *st)
 		break;
 	case BT_OP_MAP_FREEZE:
 		ret = freeze_map(i, op);
-		break;
-	case BT_OP_CGROUP_EXISTS:
-		ret = cgroup_exists(op);
 		break;
 	case BT_OP_LINK_CREATE:
 		ret = create_link(op);

@@ -14,8 +14,6 @@ enum bt_op_kind {
 	BT_OP_MAP_CREATE = 1, /* result: new map fd (in the caller's fd table) or -errno */
 	BT_OP_MAP_UPDATE = 2, /* ref: index of the create op; key/value taken from bt_data */
 	BT_OP_MAP_FREEZE = 3, /* ref: index of the create op */
-	BT_OP_CGROUP_EXISTS = 4, /* map_extra: a cgroup id; result: 1 the cgroup exists, 0 it does not,
-				   * -EOPNOTSUPP when the kernel has no bpf_cgroup_from_id */
 	BT_OP_LINK_CREATE = 5, /* prog_fd, target_fd, attach_type, link_flags; info_off/info_len: the
 				* iterator's bpf_iter_link_info in bt_data (len 0: none), else link_args;
 				* result: new link fd or -errno */

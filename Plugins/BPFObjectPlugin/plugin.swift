@@ -1,8 +1,8 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles the programs bpftree embeds (`bpf/batch.bpf.c`, twice: with and without its cgroup kfuncs)
-/// with the toolchain's clang (`-target bpf`) and emits a Swift source that embeds each object as base64
+/// Compiles the program bpftree embeds (`bpf/batch.bpf.c`) with the toolchain's clang (`-target bpf`)
+/// and emits a Swift source that embeds the object as base64
 /// (a string literal type-checks fast; a large array literal does not). The example programs in `bpf/`
 /// are built by `scripts/build-bpf.sh`.
 @main
@@ -10,7 +10,6 @@ struct BPFObjectPlugin: BuildToolPlugin {
     /// Each embedded object: its source, the name of its variant and the defines it is built with.
     static let embedded: [(source: String, variant: String, defines: String)] = [
         ("batch.bpf.c", "batch", ""),
-        ("batch.bpf.c", "batch_cgroups", "-DBT_CGROUP_KFUNCS"),
     ]
 
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {

@@ -178,15 +178,6 @@ void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create
 	op->ref = create_index;
 }
 
-void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id)
-{
-	struct bt_op *op = &batch->area->ops[index % BT_BATCH_MAX_OPS];
-
-	memset(op, 0, sizeof(*op));
-	op->kind = BT_OP_CGROUP_EXISTS;
-	op->map_extra = cgroup_id;
-}
-
 void bt_batch_put_link(struct bt_batch *batch, uint32_t index, int prog_fd, uint32_t target, uint32_t attach_type,
 		       uint32_t flags, const void *args, uint32_t args_len, uint32_t info_off, const void *info,
 		       uint32_t info_len)

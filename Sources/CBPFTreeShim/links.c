@@ -245,6 +245,18 @@ int bt_link_info_by_fd(int fd, struct bt_link_info *out)
 	return 0;
 }
 
+int bt_link_info_by_id(uint32_t id, struct bt_link_info *out)
+{
+	int fd = bpf_link_get_fd_by_id(id);
+	int result;
+
+	if (fd < 0)
+		return -errno;
+	result = bt_link_info_by_fd(fd, out);
+	close(fd);
+	return result;
+}
+
 int bt_tcx_query(uint32_t ifindex, uint32_t attach_type, uint32_t *prog_ids, uint32_t *link_ids, uint32_t max,
 		 uint32_t *count)
 {

@@ -30,7 +30,7 @@ struct DelegationTests {
         let partial = BPFDelegation(commands: .only(["map_create", "prog_load"]), maps: .any, programs: .only(["syscall"]),
                                     attachTypes: .any)
         #expect(DelegationCheck.missingBPFTreeNeeds(partial) == [
-            "command btf_load not delegated on this bpffs (delegate_cmds=map_create:prog_load), needed for the batch program's BTF (its bpf_loop callback and kfuncs)",
+            "command btf_load not delegated on this bpffs (delegate_cmds=map_create:prog_load), needed for the batch program's BTF (its bpf_loop callback)",
             "program type socket_filter not delegated on this bpffs (delegate_progs=syscall), needed for libbpf's probes of kernel features",
         ])
         #expect(DelegationCheck.missingBPFTreeNeeds(BPFDelegation()).count == DelegationCheck.bpftreeNeeds.count)

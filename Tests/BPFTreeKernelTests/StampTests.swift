@@ -383,4 +383,63 @@ struct StampTests {
         #expect(try Report(["diff"] + common).stamp == "matched")
         #expect(try Report(["diff", "--verify"] + common).status == 0)
     }
+
+    /// A walk of many roots (a thousand cgroups' subtrees), or of a large directory, runs on several
+    /// threads: it reads the tree one thread reads, entry for entry and in the same order, whether it inspects every pin or, as the
+    /// stamp's walk does, only the stamped links by id; and a link re-pinned at a stamped path is read
+    /// through its pin, not by the stamped id.
+    @Test func aWalkOnSeveralThreadsReadsWhatOneThreadReads() throws {
+        let fs = try ScratchBPFFS()
+        let cgroups = try ScratchCgroup()
+        for index in 0..<70 { _ = try cgroups.make("w\(index)") }
+        let files = try jobStatsFiles(source: cgroups.relative)
+        let common = ["-f", files.path + "/job-stats.yaml", "--policy", files.path + "/policy.yaml", "--anchor", fs.path]
+        #expect(try bpftree(["apply"] + common).status == 0)
+        let ids = try FileManager.default.contentsOfDirectory(atPath: fs.at("jobs/A")).filter { $0.first?.isNumber == true }.sorted()
+        #expect(ids.count == 70)
+        // What bpftree did not make, in the middle of the roots: a map pinned by bpftool and a symlink.
+        try pinMapWithBpftool(fs.at("jobs/A/\(ids[35])/extra"), type: "hash", key: 4, value: 8, entries: 4, name: "extra")
+        #expect(symlink("../\(ids[0])", fs.at("jobs/A/\(ids[36])/elsewhere")) == 0)
+        let roots = ids.map { TreePath(["jobs", "A", $0]) }
+        let anchor = try Anchor.open(path: fs.path)
+
+        var one = TreeObserver(anchor: anchor)
+        var four = one
+        four.workers = 4
+        let sequential = try one.observe(roots: roots), threaded = try four.observe(roots: roots)
+        #expect(threaded.entries == sequential.entries)
+        #expect(threaded.order == sequential.order)
+        #expect(threaded.inspectedPins == sequential.inspectedPins && sequential.inspectedPins == 141)
+        // One root above them all (the job's fixed part): its large directory is spread instead.
+        let whole = try one.observe(roots: [TreePath(["jobs", "A"])]), spread = try four.observe(roots: [TreePath(["jobs", "A"])])
+        #expect(spread.entries == whole.entries && spread.order == whole.order && spread.inspectedPins == whole.inspectedPins)
+        #expect(whole.entries.count == sequential.entries.count + 3, "the job's map and two programs")
+
+        // The stamp's walk: links by id where the inode is the stamped one. The first cgroup's egress link
+        // is pinned again by bpftool (a new inode, the same link): read through its pin.
+        var stamped: [TreePath: TreeObserver.StampedLink] = [:]
+        for (path, entry) in sequential.entries {
+            if case .link(let info) = entry.kind { stamped[path] = .init(inode: entry.inode, id: info.id) }
+        }
+        #expect(stamped.count == 140)
+        let repinned = fs.at("jobs/A/\(ids[0])/egress")
+        #expect(try run([KernelSupport.bpftool, "link", "pin", "pinned", repinned, repinned + "2"]).status == 0)
+        #expect(rename(repinned + "2", repinned) == 0)
+        for observer in [one, four] {
+            var walk = observer
+            (walk.inspectsPins, walk.alsoInspects) = (false, stamped)
+            let live = try walk.observe(roots: roots)
+            #expect(live.inspectedPins == 140)
+            for (path, link) in stamped {
+                guard case .link(let info)? = live[path]?.kind else {
+                    Issue.record("\(path) not read as a link: \(String(describing: live[path]))")
+                    continue
+                }
+                #expect(info == sequential[path].flatMap { if case .link(let info) = $0.kind { info } else { nil } })
+                #expect((live[path]?.inode == link.inode) == (path != TreePath(["jobs", "A", ids[0], "egress"])))
+            }
+            #expect(live[TreePath(["jobs", "A", ids[35], "extra"])]?.kind == .pin)
+            #expect(live[TreePath(["jobs", "A", ids[36], "elsewhere"])]?.kind == .symlink)
+        }
+    }
 }

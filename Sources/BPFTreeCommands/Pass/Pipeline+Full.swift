@@ -137,6 +137,7 @@ extension Pipeline {
         let ledger = (try LedgerStore.open(anchor, create: false)?.read() ?? Ledger()).restricted(to: scope)
         let roots = desired.roots + ledger.extraRoots(beyond: desired.roots)
         var observer = TreeObserver(anchor: anchor)
+        observer.workers = TreeObserver.availableWorkers
         if !options.verify { observer.vouched = ledger.vouchedPins(for: desired) }
         let live = try observer.observe(roots: roots, expectedEntries: desired.entries.count)
         let facts = try ProgramTable.facts(desired, live: live, policies: policies, anchor: anchor)

@@ -36,7 +36,10 @@ extension Pipeline.Repair {
         guard TargetIdentity.hold(stamp.targets) else { return nil }
         var observer = TreeObserver(anchor: anchor)
         observer.inspectsPins = false
-        for record in stamp.records where record.state != 0 { observer.alsoInspects.insert(record.path) }
+        observer.workers = TreeObserver.availableWorkers
+        for record in stamp.records where record.state != 0 {
+            observer.alsoInspects[record.path] = .init(inode: record.inode, id: record.object)
+        }
         guard let live = try? observer.observe(roots: stamp.roots, expectedEntries: stamp.records.count) else { return nil }
         let drift = stamp.drift(live)
         guard stamp.inputs == inputs else {

@@ -176,9 +176,10 @@ extension Ledger {
 /// observer then skips `BPF_OBJ_GET` and reports `LiveEntry.Kind.recordedMap` or `.recordedPin`. Maps a
 /// declared program is bound to are always inspected: the planner compares their id with the program's.
 /// Answered per path.
-public struct VouchedPins {
-    /// The ledger's record of a path: from a table read whole, or looked up one path at a time.
-    let lookup: (TreePath) -> LedgerRecord?
+public struct VouchedPins: Sendable {
+    /// The ledger's record of a path: from a table read whole, or looked up one path at a time (by the
+    /// threads of one walk at once).
+    let lookup: @Sendable (TreePath) -> LedgerRecord?
     let desired: DesiredTree
 
     init(ledger: Ledger, desired: DesiredTree) {
@@ -187,7 +188,7 @@ public struct VouchedPins {
     }
 
     /// Records found by `lookup` (a pass that reads only the records of the paths it sees).
-    public init(desired: DesiredTree, lookup: @escaping (TreePath) -> LedgerRecord?) {
+    public init(desired: DesiredTree, lookup: @escaping @Sendable (TreePath) -> LedgerRecord?) {
         self.lookup = lookup
         self.desired = desired
     }

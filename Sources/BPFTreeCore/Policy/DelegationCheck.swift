@@ -13,7 +13,7 @@ public enum DelegationCheck {
     public static let bpftreeNeeds: [Need] = [
         Need(option: .commands, name: "map_create", purpose: "every map, the ledger and the batch program's data"),
         Need(option: .commands, name: "prog_load", purpose: "bpftree's batch program"),
-        Need(option: .commands, name: "btf_load", purpose: "the batch program's BTF (its bpf_loop callback and kfuncs)"),
+        Need(option: .commands, name: "btf_load", purpose: "the batch program's BTF (its bpf_loop callback)"),
         Need(option: .programs, name: "syscall", purpose: "bpftree's batch program"),
         Need(option: .programs, name: "socket_filter", purpose: "libbpf's probes of kernel features"),
         Need(option: .attachTypes, name: AttachType.names[0],

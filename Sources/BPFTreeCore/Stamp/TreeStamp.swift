@@ -138,12 +138,16 @@ public struct TreeStamp: Equatable, Sendable {
         /// What a walk cannot see of the entry, as a digest (`LiveLinkInfo.state` for a link, never 0); 0 for
         /// the rest. An entry with a state is inspected by the stamp's walk.
         public var state: UInt64 = 0
+        /// A link's id (0 for the rest): while its pin keeps its inode, the pin holds this link, so the
+        /// stamp's walk reads the link by id instead of looking its pin up again.
+        public var object: UInt32 = 0
 
         public init(_ path: TreePath, _ entry: LiveEntry) {
             self.path = path
             type = Self.type(of: entry)
             (mode, uid, gid, inode) = (entry.mode, entry.uid, entry.gid, entry.inode)
             state = Self.state(of: entry)
+            if case .link(let info) = entry.kind { object = info.id }
         }
 
         static func state(of entry: LiveEntry) -> UInt64 {
@@ -240,7 +244,7 @@ public struct TreeStamp: Equatable, Sendable {
 
     // MARK: Encoding
 
-    private static let magic: [UInt8] = Array("BTS7".utf8)
+    private static let magic: [UInt8] = Array("BTS8".utf8)
 
     /// The stamp as bytes: magic, payload length, then the payload.
     public var encoded: [UInt8] {
@@ -295,6 +299,7 @@ public struct TreeStamp: Equatable, Sendable {
             out.u32(Int(record.line))
             out.u32(Int(record.column))
             out.u64(record.state)
+            out.u32(Int(record.object))
         }
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: out.data.count - 8).littleEndian) {
             out.data.replaceSubrange(4..<8, with: $0)
@@ -407,7 +412,7 @@ fileprivate extension ByteReader {
         for _ in 0..<recordCount {
             guard let path = text(), let type = u8(), let mode = u32(), let uid = u32(), let gid = u32(),
                   let inode = u64(), let declaration = u32(), let owned = u8(), let line = u32(), let column = u32(),
-                  let state = u64()
+                  let state = u64(), let object = u32()
             else { return nil }
             var record = TreeStamp.Record(path: TreePath(joined: path), type: type, mode: UInt32(mode),
                                           uid: UInt32(uid), gid: UInt32(gid), inode: inode)
@@ -416,6 +421,7 @@ fileprivate extension ByteReader {
                 record.declaration = declaration
             }
             (record.owned, record.line, record.column, record.state) = (owned == 1, UInt32(line), UInt32(column), state)
+            record.object = UInt32(object)
             records.append(record)
         }
         var stamp = TreeStamp(inputs: inputs, records: records, roots: roots, notices: notices, declarations: declarations)

@@ -113,6 +113,15 @@ public struct LiveTree: Sendable {
         if entries.updateValue(entry, forKey: path) == nil, order.count == entries.count - 1 { order.append(path) }
     }
 
+    /// Adds what another walk observed (the ancestors both walks opened are recorded once), in its order.
+    public mutating func merge(_ other: LiveTree) {
+        let paths = other.order.count == other.entries.count ? other.order : other.sortedPaths
+        for path in paths {
+            if let entry = other.entries[path] { record(path, entry) }
+        }
+        inspectedPins += other.inspectedPins
+    }
+
     /// Removes the entry at `path` (`order` no longer lists every path, so it is let go).
     public mutating func remove(_ path: TreePath) {
         guard entries.removeValue(forKey: path) != nil else { return }

@@ -41,7 +41,6 @@ public enum KernelOperation: Hashable, Sendable, CustomStringConvertible {
         case ifNameToIndex = "if_nametoindex"
         case inotifyInit = "inotify_init1"
         case perfEventOpen = "perf_event_open"
-        case cgroupFromID = "bpf_cgroup_from_id"
     }
 
     /// bpftree's own steps.

@@ -1,13 +1,15 @@
 import BPFTreeCore
 import CBPFTreeShim
+import Dispatch
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// Reads the live tree beneath an anchor: the ancestors of each manifest root and each root's subtree.
 /// Never follows a symlink and never `open()`s a pin (opening a pinned iterator link runs it): pins are
 /// inspected with `BPF_OBJ_GET` relative to their directory plus `BPF_OBJ_GET_INFO_BY_FD`, except those
 /// the ledger vouches for (`VouchedPins`), which cost one `fstatat` like any other entry.
-public struct TreeObserver {
+public struct TreeObserver: Sendable {
     public let anchor: Anchor
     /// Map records by path; a pin found with the recorded inode is not inspected.
     public var vouched: VouchedPins?
@@ -15,7 +17,28 @@ public struct TreeObserver {
     /// Whether pins not vouched for are inspected; without, they are `.pin` (stat alone, for `TreeStamp`)
     /// but for those in `alsoInspects` (a stamp's links).
     public var inspectsPins = true
-    public var alsoInspects: Set<TreePath> = []
+    public var alsoInspects: [TreePath: StampedLink] = [:]
+    private let byID = LinksByID()
+    /// Threads that walk roots at once (a thousand roots below jobs/A are a thousand walks): a walk waits
+    /// on syscalls, so a no-op pass's wall time falls with the CPUs it has.
+    public var workers = 1
+
+    /// A stamp's link: while its pin keeps `inode`, it holds link `id`, read by id (no path looked up:
+    /// `BPF_LINK_GET_FD_BY_ID`, for CAP_SYS_ADMIN) instead of through its pin.
+    public struct StampedLink: Sendable {
+        public let inode: UInt64
+        public let id: UInt32
+
+        public init(inode: UInt64, id: UInt32) { (self.inode, self.id) = (inode, id) }
+    }
+
+    /// Whether reading links by id still works in this walk (refused without CAP_SYS_ADMIN, as under a token).
+    private final class LinksByID: Sendable {
+        let refused = Atomic(false)
+    }
+
+    /// One per online CPU, at most 4 (beyond, the walks contend in the kernel).
+    public static var availableWorkers: Int { max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// Names the kernel puts at the root of every bpffs mount, and bpftree's ledger and stamp (never part
     /// of a tree).
@@ -32,15 +55,43 @@ public struct TreeObserver {
                                        inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk. Roots come sorted, so the
         // ancestors the previous root opened are reused (a thousand roots below jobs/A open jobs/A once).
-        var chain: [(path: TreePath, descriptor: Descriptor)] = []
-        for root in TreePath.topmost(roots) {
-            try observe(root: root, into: &tree, chain: &chain)
+        let topmost = TreePath.topmost(roots)
+        try spread(topmost.count, into: &tree, expected: expectedEntries) { (runs, walked, spreading) throws(KernelError) in
+            var chain: [(path: TreePath, descriptor: Descriptor)] = []
+            for index in runs { try observe(root: topmost[index], into: &walked, chain: &chain, spreading: spreading) }
         }
         return tree
     }
 
+    /// Runs `body` over items `0..<count`: at once in consecutive runs, one per thread, each into a tree
+    /// of its own merged into `tree` in item order (the same tree, in the same order, as one run), when
+    /// there are workers and items enough; else in one run, told it may spread the walks below it.
+    private func spread(_ count: Int, into tree: inout LiveTree, expected: Int,
+                        _ body: @Sendable (Range<Int>, inout LiveTree, _ spreading: Bool) throws(KernelError) -> Void)
+        throws(KernelError) {
+        let parts = workers > 1 && count >= 64 ? workers : 1
+        guard parts > 1 else { return try body(0..<count, &tree, workers > 1) }
+        let results = Mutex<[Int: Result<LiveTree, KernelError>]>([:])
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            var walked = LiveTree(capacity: expected / parts + 16)
+            let result: Result<LiveTree, KernelError>
+            do throws(KernelError) {
+                try body((count * part / parts)..<(count * (part + 1) / parts), &walked, false)
+                result = .success(walked)
+            } catch {
+                result = .failure(error)
+            }
+            results.withLock { $0[part] = result }
+        }
+        let walked = results.withLock { $0 }
+        for part in 0..<parts {
+            guard let result = walked[part] else { continue }
+            try tree.merge(result.get())
+        }
+    }
+
     private func observe(root: TreePath, into tree: inout LiveTree,
-                         chain: inout [(path: TreePath, descriptor: Descriptor)]) throws(KernelError) {
+                         chain: inout [(path: TreePath, descriptor: Descriptor)], spreading: Bool) throws(KernelError) {
         let components = root.components
         var shared = 0
         var path = TreePath.anchor
@@ -64,7 +115,7 @@ public struct TreeObserver {
         if root.isAnchor {
             parent = try anchor.openDirectory(".", readable: true, displayPath: .anchor)
         }
-        if let parent { try walk(parent, path: root, into: &tree) }
+        if let parent { try walk(parent, path: root, into: &tree, spreading: spreading) }
     }
 
     /// The entry at `path` alone (its directories are opened without following symlinks), or nil when
@@ -87,16 +138,28 @@ public struct TreeObserver {
         return try entry(parent?.fd ?? anchor.fd, path.name, path: path, into: &tree)
     }
 
-    /// Records every entry beneath the readable directory `directory`, depth first.
-    private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree) throws(KernelError) {
-        for name in try names(in: directory, path: path) {
-            let child = path.appending(name)
-            guard let entry = try entry(directory.fd, name, path: child, into: &tree) else { continue }
-            tree.record(child, entry)
-            if entry.kind == .directory {
-                let sub = try anchor.openDirectory(name, from: directory.fd, readable: true, displayPath: child)
-                try walk(sub, path: child, into: &tree)
-            }
+    /// Records every entry beneath the readable directory `directory`, depth first; the entries of a large
+    /// directory (a thousand cgroups' subtrees below jobs/A) on several threads when `spreading`.
+    private func walk(_ directory: Descriptor, path: TreePath, into tree: inout LiveTree, spreading: Bool) throws(KernelError) {
+        let names = try names(in: directory, path: path)
+        guard spreading else {
+            for name in names { try visit(name, in: directory, path: path, into: &tree, spreading: false) }
+            return
+        }
+        try spread(names.count, into: &tree, expected: names.count) { (runs, walked, spreading) throws(KernelError) in
+            for index in runs { try visit(names[index], in: directory, path: path, into: &walked, spreading: spreading) }
+        }
+    }
+
+    /// Records the entry `name` of `directory` and, for a directory, everything beneath it.
+    private func visit(_ name: String, in directory: Descriptor, path: TreePath, into tree: inout LiveTree,
+                       spreading: Bool) throws(KernelError) {
+        let child = path.appending(name)
+        guard let entry = try entry(directory.fd, name, path: child, into: &tree) else { return }
+        tree.record(child, entry)
+        if entry.kind == .directory {
+            let sub = try anchor.openDirectory(name, from: directory.fd, readable: true, displayPath: child)
+            try walk(sub, path: child, into: &tree, spreading: spreading)
         }
     }
 
@@ -147,10 +210,17 @@ public struct TreeObserver {
         case S_IFREG:
             if let record = vouched?.record(for: path), record.inode == UInt64(st.st_ino) {
                 kind = record.kind == .map ? .recordedMap(fingerprint: record.fingerprint) : .recordedPin(record.kind)
-            } else if !inspectsPins && !alsoInspects.contains(path) {
+            } else if !inspectsPins, let stamped = alsoInspects[path] {
+                if let byID = stampedLink(stamped, inode: UInt64(st.st_ino)) {
+                    kind = byID
+                } else {
+                    kind = try pinKind(directory, name, path: path, expectingLink: true)
+                }
+                tree.inspectedPins += 1
+            } else if !inspectsPins {
                 kind = .pin
             } else {
-                kind = try pinKind(directory, name, path: path, expectingLink: !inspectsPins)
+                kind = try pinKind(directory, name, path: path)
                 tree.inspectedPins += 1
             }
         case S_IFCHR: kind = .other("character device")
@@ -160,6 +230,17 @@ public struct TreeObserver {
         default: kind = .other("file of type \(String(st.st_mode & S_IFMT, radix: 8))")
         }
         return LiveEntry(kind: kind, mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, inode: UInt64(st.st_ino))
+    }
+
+    /// A stamp's link read by id when its pin still has the stamped inode; nil when it must be read through
+    /// its pin (another inode, or ids refused).
+    private func stampedLink(_ stamped: StampedLink, inode: UInt64) -> LiveEntry.Kind? {
+        guard stamped.inode == inode, stamped.id != 0, !byID.refused.load(ordering: .relaxed) else { return nil }
+        var info = bt_link_info()
+        let result = bt_link_info_by_id(stamped.id, &info)
+        if result == -EPERM { byID.refused.store(true, ordering: .relaxed) }
+        guard result == 0, info.id == stamped.id else { return nil }
+        return .link(LiveLinks.info(info))
     }
 
     /// What a pin holds, by `BPF_OBJ_GET` relative to its directory (never by opening the pin).

@@ -51,12 +51,18 @@ enum LiveLinks {
         return live
     }
 
-    /// FNV-1a of everything read of the link: `bt_link_info` as filled (zeroed first, so its padding is 0)
-    /// and, for a tcx or netkit link, what is on its hook.
+    /// FNV-1a, eight bytes a step, of everything read of the link: `bt_link_info` as filled (zeroed
+    /// first, so its padding is 0) and, for a tcx or netkit link, what is on its hook.
     private static func state(_ info: bt_link_info, _ details: LiveLinkDetails) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ bytes: UnsafeRawBufferPointer) {
-            for byte in bytes {
+            var offset = 0
+            while offset + 8 <= bytes.count {
+                hash ^= bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                hash = hash &* 0x100_0000_01b3
+                offset += 8
+            }
+            for byte in bytes[offset...] {
                 hash ^= UInt64(byte)
                 hash = hash &* 0x100_0000_01b3
             }

@@ -9,18 +9,14 @@ import Synchronization
 /// Sendable because it has one user at a time: whoever `take`s it from the pool until it is given back.
 final class BatchProgram: @unchecked Sendable {
     private let handle: OpaquePointer
-    /// Whether `putCgroupExists` works: only the variant built with the cgroup kfuncs, whose load makes
-    /// libbpf parse the kernel's BTF (some 15 ms here, more than the verifier's run), has them.
-    let checksCgroups: Bool
 
     static let maxOps = Int(bt_batch_max_ops())
     /// Why it needs CAP_BPF and CAP_PERFMON: the kernel offers syscall programs `bpf_sys_bpf` only with CAP_PERFMON.
     static let needs = "the batch program (a syscall program calling bpf_sys_bpf) that creates maps and links"
     static let dataSize = Int(bt_batch_data_size())
 
-    init(checksCgroups: Bool) throws(KernelError) {
-        self.checksCgroups = checksCgroups
-        guard let object = Data(base64Encoded: checksCgroups ? embeddedBPFObject_batch_cgroups : embeddedBPFObject_batch) else {
+    init() throws(KernelError) {
+        guard let object = Data(base64Encoded: embeddedBPFObject_batch) else {
             throw KernelError(.step(.loadBatchProgram), path: "bpf/batch.bpf.c", detail: "embedded object is corrupt")
         }
         var handle: OpaquePointer?
@@ -44,14 +40,10 @@ final class BatchProgram: @unchecked Sendable {
     /// long-running service loads it once. One user at a time: `take` removes it from the pool.
     private static let pool = Mutex<[BatchProgram]>([])
 
-    /// A program from the pool, or a new one; one that `checksCgroups` when asked.
-    static func take(checkingCgroups: Bool = false) throws(KernelError) -> BatchProgram {
-        let pooled = pool.withLock { programs -> BatchProgram? in
-            guard let index = programs.lastIndex(where: { $0.checksCgroups || !checkingCgroups }) else { return nil }
-            return programs.remove(at: index)
-        }
-        if let pooled { return pooled }
-        return try BatchProgram(checksCgroups: checkingCgroups)
+    /// A program from the pool, or a new one.
+    static func take() throws(KernelError) -> BatchProgram {
+        if let pooled = pool.withLock({ $0.popLast() }) { return pooled }
+        return try BatchProgram()
     }
 
     /// Hands `program` back for the next `take`.
@@ -71,10 +63,6 @@ final class BatchProgram: @unchecked Sendable {
 
     func putFreeze(_ index: Int, createIndex: Int) {
         bt_batch_put_freeze(handle, UInt32(index), UInt32(createIndex))
-    }
-
-    func putCgroupExists(_ index: Int, id: UInt64) {
-        bt_batch_put_cgroup_exists(handle, UInt32(index), id)
     }
 
     /// A LINK_CREATE op; `info` (an iterator's `bpf_iter_link_info`) goes into the data area at `infoOffset`.

@@ -15,9 +15,10 @@ public struct CgroupScan: Sendable {
     public init() {}
 }
 
-/// Finds the cgroups of `forEachCgroup` sources: one `getdents` per directory on the cgroup v2 mount (a
-/// cgroup's id is its inode number there), then one run of the batch program that asks the kernel
-/// (`bpf_cgroup_from_id`) which of those ids still exist, instead of one syscall per id.
+/// Finds the cgroups of `forEachCgroup` sources: `getdents` of each directory on the cgroup v2 mount (a
+/// cgroup's id is its inode number there), twice: a cgroup is kept when the second listing, after every
+/// source was listed once, still has it with the same id, so one removed while the sources were being
+/// listed gets no subtree. Plain directory reads, on every kernel (no kfunc, no program to load).
 public enum CgroupScanner {
     static let cgroup2Magic: Int64 = 0x6367_7270
 
@@ -68,7 +69,12 @@ public enum CgroupScanner {
             scan.cgroups[source] = found
             if !present { scan.digestLines.append("cgroups \(source.path) \(source.depth): absent") }
         }
-        try dropVanished(&scan)
+        for source in sources where !(scan.cgroups[source] ?? []).isEmpty {
+            var again: [Cgroup] = [], unwatched: [String] = []
+            _ = try list(try directory(of: source), below: "", depth: source.depth, into: &again, watched: &unwatched)
+            let still = Set(again.map { StillThere(id: $0.id, path: $0.path) })
+            scan.cgroups[source]?.removeAll { !still.contains(StillThere(id: $0.id, path: $0.path)) }
+        }
         for source in sources {
             let listed = (scan.cgroups[source] ?? []).map { "\($0.id) \($0.path)" }.joined(separator: ",")
             scan.digestLines.append("cgroups \(source.path) \(source.depth): \(listed)")
@@ -149,29 +155,8 @@ public enum CgroupScanner {
         return true
     }
 
-    /// Asks the kernel, in one batch-program run per 8192 ids, which listed cgroups still exist.
-    private static func dropVanished(_ scan: inout CgroupScan) throws(KernelError) {
-        let ids = scan.cgroups.values.flatMap { $0.map(\.id) }
-        guard !ids.isEmpty else { return }
-        let program = try BatchProgram.take(checkingCgroups: true)
-        defer { BatchProgram.giveBack(program) }
-        var gone: Set<UInt64> = []
-        var start = 0
-        while start < ids.count {
-            let chunk = ids[start..<min(ids.count, start + BatchProgram.maxOps)]
-            for (index, id) in chunk.enumerated() { program.putCgroupExists(index, id: id) }
-            try program.run(count: chunk.count)
-            for (index, id) in chunk.enumerated() {
-                let result = program.result(index)
-                if result < 0 {
-                    throw KernelError(.call(.cgroupFromID), path: "cgroup id \(id)", negativeErrno: result,
-                                      detail: result == -EOPNOTSUPP ? "this kernel has no bpf_cgroup_from_id kfunc" : nil)
-                }
-                if result == 0 { gone.insert(id) }
-            }
-            start += chunk.count
-        }
-        guard !gone.isEmpty else { return }
-        for source in scan.cgroups.keys { scan.cgroups[source]?.removeAll { gone.contains($0.id) } }
+    private struct StillThere: Hashable {
+        let id: UInt64
+        let path: String
     }
 }

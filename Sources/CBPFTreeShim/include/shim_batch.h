@@ -20,8 +20,6 @@ void bt_batch_put_create(struct bt_batch *batch, uint32_t index, uint32_t map_ty
 void bt_batch_put_update(struct bt_batch *batch, uint32_t index, uint32_t create_index, uint32_t key_off,
 			 uint32_t value_off, uint32_t value_len, uint64_t flags);
 void bt_batch_put_freeze(struct bt_batch *batch, uint32_t index, uint32_t create_index);
-/** Op `index`: does cgroup `cgroup_id` exist? (result 1 yes, 0 no) */
-void bt_batch_put_cgroup_exists(struct bt_batch *batch, uint32_t index, uint64_t cgroup_id);
 /** Op `index`: LINK_CREATE of program `prog_fd` on `target` (a cgroup, namespace or perf event fd, an
  *  interface index for XDP and tcx, 0 for an iterator) with `attach_type` and `flags` (XDP: the mode; tcx:
  *  the position); `args`: link_create's bytes after flags (at most 48: a tcx link's relative_id, a

@@ -79,6 +79,8 @@ int bt_xdp_mode(uint32_t ifindex, uint32_t prog_id, uint32_t *flags);
 
 /** BPF_OBJ_GET_INFO_BY_FD of a link. */
 int bt_link_info_by_fd(int fd, struct bt_link_info *out);
+/** The same of link `id`, by BPF_LINK_GET_FD_BY_ID (CAP_SYS_ADMIN; no path is looked up). */
+int bt_link_info_by_id(uint32_t id, struct bt_link_info *out);
 
 /** BPF_PROG_QUERY of tcx hook `attach_type` of interface `ifindex`: the programs and their links (0: a
  *  program attached without one), first to last, at most `max`; `count` gets how many there are.
