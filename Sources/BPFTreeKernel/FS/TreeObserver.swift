@@ -19,8 +19,8 @@ public struct TreeObserver: Sendable {
     public var inspectsPins = true
     public var alsoInspects: [TreePath: StampedLink] = [:]
     private let byID = LinksByID()
-    /// Threads that walk roots at once (a thousand roots below jobs/A are a thousand walks): a walk waits
-    /// on syscalls, so a no-op pass's wall time falls with the CPUs it has.
+    /// Threads one walk may use, for many roots or a directory of many entries (a thousand cgroups'
+    /// subtrees): a walk waits on syscalls, so a no-op pass's wall time falls with the CPUs it has.
     public var workers = 1
 
     /// A stamp's link: while its pin keeps `inode`, it holds link `id`, read by id (no path looked up:
@@ -84,6 +84,7 @@ public struct TreeObserver: Sendable {
             results.withLock { $0[part] = result }
         }
         let walked = results.withLock { $0 }
+        // The first failure in item order, as one run would have met it.
         for part in 0..<parts {
             guard let result = walked[part] else { continue }
             try tree.merge(result.get())
