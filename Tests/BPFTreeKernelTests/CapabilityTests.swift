@@ -99,6 +99,11 @@ struct CapabilityTests {
         #expect(made.contains { $0.hasPrefix("teams/a/stats f 640 1000 1000") }, "\(made)")
         let again = try bpftreeWith(set, ["apply"] + args)
         #expect(again.status == 0 && again.stdout.contains("No changes."), "\(again.output)")
+        // That pass stamped the tree. Without CAP_SYS_ADMIN the stamp's walk cannot read the links by id
+        // (BPF_LINK_GET_FD_BY_ID): it reads them through their pins, and the stamp still matches.
+        let stamped = try bpftreeWith(set, ["diff", "-o", "json"] + args)
+        #expect(stamped.status == 0, "\(stamped.output)")
+        #expect(try json(stamped.stdout)["stamp"] as? String == "matched", "\(stamped.output)")
 
         try eachOneFewer(["bpf", "perfmon", "chown"], ["-f", files.path])
         // Reading a directory of another owner (mode 0750) takes CAP_DAC_READ_SEARCH.
@@ -154,6 +159,11 @@ struct CapabilityTests {
         #expect(link["type"] as? String == "cgroup", "\(link)")
         let again = try bpftreeWith(set, ["apply"] + args)
         #expect(again.status == 0 && again.stdout.contains("No changes."), "\(again.output)")
+        // That pass stamped the tree. Without CAP_SYS_ADMIN the stamp's walk cannot read the links by id
+        // (BPF_LINK_GET_FD_BY_ID): it reads them through their pins, and the stamp still matches.
+        let stamped = try bpftreeWith(set, ["diff", "-o", "json"] + args)
+        #expect(stamped.status == 0, "\(stamped.output)")
+        #expect(try json(stamped.stdout)["stamp"] as? String == "matched", "\(stamped.output)")
         // The stats iterator is pinned 0444, and BPF_OBJ_GET opens a link only read-write.
         let blind = try bpftreeWith(["bpf", "perfmon", "net_admin"], ["apply"] + args)
         #expect(blind.status == 1 && blind.stderr.contains("BPF_OBJ_GET jobs/A/\(id)/stats: Permission denied")

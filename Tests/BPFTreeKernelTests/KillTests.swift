@@ -37,12 +37,17 @@ struct KillTests {
         ])
         // How long an uninterrupted run takes here: kills are spread over its second half or so, where the
         // changes happen (the first part is start-up, reading and planning).
-        let timing = try ScratchBPFFS()
-        let timingArgs = ["--policy", dir.path + "/policy.yaml", "--anchor", timing.path]
-        try #require(try bpftree(["apply", "-f", dir.path + "/v1.yaml"] + timingArgs).status == 0)
-        let start = ContinuousClock.now
-        try #require(try bpftree(["apply", "-f", dir.path + "/v2.yaml"] + timingArgs).status == 0)
-        let full = ContinuousClock.now - start
+        // The median of five runs: one run alone once took 2.4 times the usual, and most kills came too late.
+        var durations: [Duration] = []
+        for _ in 0..<5 {
+            let timing = try ScratchBPFFS()
+            let timingArgs = ["--policy", dir.path + "/policy.yaml", "--anchor", timing.path]
+            try #require(try bpftree(["apply", "-f", dir.path + "/v1.yaml"] + timingArgs).status == 0)
+            let start = ContinuousClock.now
+            try #require(try bpftree(["apply", "-f", dir.path + "/v2.yaml"] + timingArgs).status == 0)
+            durations.append(ContinuousClock.now - start)
+        }
+        let full = durations.sorted()[2]
         let microseconds = UInt32(full.components.seconds * 1_000_000 + full.components.attoseconds / 1_000_000_000_000)
         var outcomes: [String: Int] = [:]
         var generator = SystemRandomNumberGenerator()

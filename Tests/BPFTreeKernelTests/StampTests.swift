@@ -372,6 +372,12 @@ struct StampTests {
         let matched = try json(try bpftree(["diff", "-o", "json"] + common).stdout)
         #expect(matched["stamp"] as? String == "matched")
         #expect((matched["observed"] as? [String: Any])?["inspectedPins"] as? Int == 4, "two links per cgroup: \(matched)")
+        // Read by the ids the stamp recorded, not through their pins.
+        let trace = NSTemporaryDirectory() + "bpftree-bpf-\(UUID().uuidString)"
+        defer { unlink(trace) }
+        #expect(try run(["strace", "-f", "-qq", "-e", "trace=bpf", "-o", trace, bpftreeExecutable, "diff"] + common).status == 0)
+        let calls = try String(contentsOfFile: trace, encoding: .utf8)
+        #expect(calls.components(separatedBy: "BPF_LINK_GET_FD_BY_ID").count - 1 == 4, "\(calls)")
 
         let egress = try #require(try pinned("link", fs.at("jobs/A/\(w1)/egress"))["id"] as? Int)
         #expect(try run([KernelSupport.bpftool, "link", "detach", "id", "\(egress)"]).status == 0)
