@@ -1,3 +1,5 @@
+import BPFTreeCore
+import BPFTreeKernel
 import BPFTreeTestSupport
 import Foundation
 import Glibc
@@ -186,5 +188,40 @@ struct OldSeccompProfileTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(try listing(fs.at("jobs/A"), format: "%P %m") == ["config 640", "shared 751", "shared/stats 444"])
         #expect(try run([wrapper, bpftreeExecutable, "diff", "-f", files.path + "/m.yaml", "--anchor", fs.path]).status == 0)
+    }
+
+    /// A batch run's pins are made on several threads, each stopping at its first refusal: every outcome
+    /// says whether its pin exists, and each pin made has the inode find(1) sees.
+    @Test func manyPinsAreMadeOnSeveralThreadsAndEachOutcomeIsTrue() throws {
+        let fs = try ScratchBPFFS()
+        for directory in ["a", "b"] { try FileManager.default.createDirectory(atPath: fs.at(directory), withIntermediateDirectories: false) }
+        try pinMapWithBpftool(fs.at("a/source"), type: "array", key: 4, value: 4, entries: 1, name: "source")
+        let anchor = try Anchor.open(path: fs.path)
+        let ledger = try #require(try LedgerStore.open(anchor, create: true))
+        let kernel = LiveKernel(anchor: anchor, ledger: ledger)
+        let object = try kernel.openPin(TreePath(["a", "source"]))
+        // 120 pins, half in each directory; number 10 goes where no directory is (its opening is refused).
+        var paths = (0..<120).map { TreePath([$0 < 60 ? "a" : "b", "p\($0)"]) }
+        paths[10] = TreePath(["missing", "p10"])
+        let outcomes = kernel.pin(paths.map { (object, $0) })
+        #expect(outcomes.count == 120)
+        #expect(outcomes[10]?.pinned == false)
+        if case .failure(let error)? = outcomes[10]?.status { #expect(error.errno == .noSuchFileOrDirectory, "\(error)") }
+        else { Issue.record("pin 10: \(String(describing: outcomes[10]))") }
+        let inodes = Dictionary(uniqueKeysWithValues: try listing(fs.path, format: "%P %i").map {
+            let parts = $0.split(separator: " ")
+            return (String(parts[0]), UInt64(parts[1]) ?? 0)
+        })
+        for (index, path) in paths.enumerated() where index != 10 {
+            let outcome = outcomes[index]
+            #expect((outcome == nil) == (inodes[path.description] == nil), "pin \(index)")
+            if case .success(let status)? = outcome?.status { #expect(status.inode == inodes[path.description], "pin \(index)") }
+        }
+        // One run per thread: the first's pins before the refused one were made and the rest not tried;
+        // every other run's were made.
+        let firstRun = 120 / TreeObserver.availableWorkers
+        #expect((0..<10).allSatisfy { outcomes[$0]?.succeeded == true })
+        #expect((11..<firstRun).allSatisfy { outcomes[$0] == nil })
+        #expect((firstRun..<120).allSatisfy { outcomes[$0]?.succeeded == true })
     }
 }

@@ -1,5 +1,6 @@
 import BPFTreeCore
 import BPFTreeKernel
+import BPFTreeTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -390,6 +391,33 @@ struct StampTests {
         #expect(try Report(["diff", "--verify"] + common).status == 0)
     }
 
+    /// Roots below an ancestor that is missing, or is not a directory, are answered by that ancestor: it
+    /// is looked at once per walk (strace), and a root that only shares its name's first bytes is walked.
+    @Test func rootsBelowAMissingAncestorLookAtItOnce() throws {
+        let fs = try ScratchBPFFS()
+        try FileManager.default.createDirectory(atPath: fs.at("a/b2/x"), withIntermediateDirectories: true)
+        try pinMapWithBpftool(fs.at("a/b"), type: "array", key: 4, value: 4, entries: 1, name: "b")
+        try pinMapWithBpftool(fs.at("a/b2/x/m"), type: "array", key: 4, value: 4, entries: 1, name: "m")
+        let anchor = try Anchor.open(path: fs.path)
+        let roots = [TreePath(["a", "b", "c"]), TreePath(["a", "b2", "x"])] + (0..<100).map { TreePath(["jobs", "A", "\($0)"]) }
+        var observer = TreeObserver(anchor: anchor)
+        for workers in [1, 4] {
+            observer.workers = workers
+            let live = try observer.observe(roots: roots.sorted())
+            #expect(live.entries.keys.map(\.description).sorted() == [".", "a", "a/b", "a/b2", "a/b2/x", "a/b2/x/m"], "\(workers) workers")
+        }
+        // A diff of 100 manifests below jobs/A: "jobs" is looked at once per thread, not once per root.
+        let trace = NSTemporaryDirectory() + "bpftree-stat-\(UUID().uuidString)"
+        defer { unlink(trace) }
+        let files = try ManifestDirectory(Dictionary(uniqueKeysWithValues: (0..<100).map {
+            ("m\($0).yaml", manifest("    x: {directory: {}}", name: "m\($0)", root: "jobs/A/\($0)"))
+        }))
+        #expect(try run(["strace", "-f", "-qq", "-e", "trace=newfstatat", "-o", trace, bpftreeExecutable, "diff",
+                         "-f", files.path, "--anchor", fs.path]).status == 2)
+        let calls = try String(contentsOfFile: trace, encoding: .utf8)
+        #expect(calls.components(separatedBy: "\"jobs\"").count - 1 <= TreeObserver.availableWorkers, "\(calls)")
+    }
+
     /// A walk of many roots (a thousand cgroups' subtrees), or of a large directory, runs on several
     /// threads: it reads the tree one thread reads, entry for entry and in the same order, whether it inspects every pin or, as the
     /// stamp's walk does, only the stamped links by id; and a link re-pinned at a stamped path is read
@@ -409,7 +437,7 @@ struct StampTests {
         let roots = ids.map { TreePath(["jobs", "A", $0]) }
         let anchor = try Anchor.open(path: fs.path)
 
-        var one = TreeObserver(anchor: anchor)
+        let one = TreeObserver(anchor: anchor)
         var four = one
         four.workers = 4
         let sequential = try one.observe(roots: roots), threaded = try four.observe(roots: roots)

@@ -42,7 +42,8 @@ extension Executor {
         }
     }
 
-    /// Runs one batch, then finishes and pins each of its maps.
+    /// Runs one batch, finishes each of its maps, then pins them all (`KernelOperations.pin(_:)`) and
+    /// records them as made, in order.
     private func run(_ batch: MapBatch, _ plan: Plan, into staging: inout Staging) throws(Failure) {
         guard let head = batch.maps.first else { return }
         let results: [BatchResult]
@@ -56,21 +57,45 @@ extension Executor {
         } catch {
             throw Failure(action: head.action, error: error)
         }
+        var finished: [(map: MapBatch.Map, made: MadeMap, object: Descriptor, copied: UInt64?)] = []
+        finished.reserveCapacity(batch.maps.count)
         for map in batch.maps {
+            let action = plan.actions[map.action]
+            guard let made = MadeMap(action) else { continue }
             do throws(KernelError) {
-                try finish(map, of: batch, results, plan.actions[map.action], into: &staging)
+                let (object, copied) = try finish(map, made, of: batch, results, path: action.path)
+                finished.append((map, made, object, copied))
             } catch {
                 throw Failure(action: map.action, error: error)
             }
         }
+        let outcomes = kernel.pin(finished.map { ($0.object, staging.location(of: plan.actions[$0.map.action].path)) })
+        var failure: Failure?
+        for (position, item) in finished.enumerated() {
+            guard let outcome = outcomes[position] else { continue }
+            let action = plan.actions[item.map.action]
+            var made = MadeEntry(action: item.map.action, path: action.path, manifest: action.manifest, kind: .map,
+                                 inode: 0, mode: 0, uid: 0, gid: 0, fingerprint: item.made.spec.fingerprint)
+            if let copied = item.copied { staging.copied[item.map.action] = copied }
+            // Recorded as made once pinned, even past a refusal: a rollback removes it.
+            if outcome.pinned { staging.made.append(made) }
+            guard failure == nil else { continue }
+            do throws(KernelError) {
+                let status = try outcome.status.get()
+                try settleAttributes(staging.location(of: action.path), status, mode: item.made.mode,
+                                     owner: item.made.owner, of: &made)
+                staging.made[staging.made.count - 1] = made
+            } catch {
+                failure = Failure(action: item.map.action, error: error)
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Checks the batch results of one map, writes contents the batch could not hold, copies a migrated
-    /// map's entries, freezes it if that is left, and pins it where it is staged.
-    private func finish(_ map: MapBatch.Map, of batch: MapBatch, _ results: [BatchResult], _ action: Action,
-                        into staging: inout Staging) throws(KernelError) {
-        guard let made = MadeMap(action) else { return }
-        let path = action.path
+    /// map's entries and freezes it if that is left; returns the map and how many entries were copied.
+    private func finish(_ map: MapBatch.Map, _ made: MadeMap, of batch: MapBatch, _ results: [BatchResult],
+                        path: TreePath) throws(KernelError) -> (Descriptor, copied: UInt64?) {
         let descriptor = try results[map.createOp].object(.bpf(.mapCreate, batch: true), path: path)
         if map.lastOp > map.createOp {
             for op in (map.createOp + 1)...map.lastOp {
@@ -91,7 +116,6 @@ extension Executor {
                                             valueLength: MapBatchPacker.valueLength(made.spec, possibleCPUs: cpus))
         }
         if map.freezesAfter { try kernel.freeze(descriptor, path: path) }
-        try pinStaged(descriptor, map.action, action, kind: .map, fingerprint: made.spec.fingerprint, mode: made.mode,
-                      owner: made.owner, copied: copied, into: &staging)
+        return (descriptor, copied)
     }
 }

@@ -164,7 +164,8 @@ public final class Executor {
         for (made, mode, owner) in newDirectories.reversed() {
             let index = staging.made[made].action
             do throws(KernelError) {
-                try settleAttributes(staging.location(of: plan.actions[index].path), mode: mode, owner: owner, of: &staging.made[made])
+                let location = staging.location(of: plan.actions[index].path)
+                try settleAttributes(location, kernel.status(location), mode: mode, owner: owner, of: &staging.made[made])
             } catch {
                 throw Failure(action: index, error: error)
             }
@@ -179,23 +180,22 @@ public final class Executor {
     /// Pins `object` where the path of action `index` is staged and gives it its mode and owner; records it
     /// as made.
     func pinStaged(_ object: Descriptor, _ index: Int, _ action: Action, kind: LedgerRecord.Kind, fingerprint: UInt64,
-                   mode: UInt32, owner: Owner, copied: UInt64? = nil, into staging: inout Staging) throws(KernelError) {
+                   mode: UInt32, owner: Owner, into staging: inout Staging) throws(KernelError) {
         let (path, manifest) = (action.path, action.manifest)
         let location = staging.location(of: path)
         try kernel.pin(object, at: location)
         var made = MadeEntry(action: index, path: path, manifest: manifest, kind: kind, inode: 0, mode: 0, uid: 0, gid: 0,
                              fingerprint: fingerprint)
-        if let copied { staging.copied[index] = copied }
         // Recorded as made before its attributes are set: a refusal there still removes it.
         staging.made.append(made)
-        try settleAttributes(location, mode: mode, owner: owner, of: &made)
+        try settleAttributes(location, kernel.status(location), mode: mode, owner: owner, of: &made)
         staging.made[staging.made.count - 1] = made
     }
 
-    /// Gives the just-made entry `made` exactly the declared mode and owner, changing only what differs
-    /// from what the kernel made (usually nothing); records its inode, mode and owner.
-    private func settleAttributes(_ path: TreePath, mode: UInt32, owner: Owner, of made: inout MadeEntry) throws(KernelError) {
-        let entry = try kernel.status(path)
+    /// Gives the just-made entry `made`, of status `entry`, exactly the declared mode and owner, changing
+    /// only what differs from what the kernel made (usually nothing); records its inode, mode and owner.
+    func settleAttributes(_ path: TreePath, _ entry: EntryStatus, mode: UInt32, owner: Owner,
+                          of made: inout MadeEntry) throws(KernelError) {
         let modeDiffers = entry.mode != mode
         let ownerDiffers = (owner.uid.map { $0 != entry.uid } ?? false) || (owner.gid.map { $0 != entry.gid } ?? false)
         if modeDiffers || ownerDiffers {

@@ -15,6 +15,10 @@ public protocol KernelOperations: AnyObject {
     /// Sets the mode (when not nil) and the managed half of `owner`.
     func setAttributes(_ path: TreePath, mode: UInt32?, owner: Owner) throws(KernelError)
     func pin(_ object: Descriptor, at path: TreePath) throws(KernelError)
+    /// Pins each object at its path and reads the new pin's status, as `pin` then `status` for each; nil
+    /// for a pin not tried. `LiveKernel` pins many on several threads, each thread stopping at its first
+    /// refusal, so pins after a refused one may be made too; the default stops at the first.
+    func pin(_ pins: [(object: Descriptor, path: TreePath)]) -> [PinOutcome?]
     /// Renames `path` to `name` in the same directory: `RENAME_EXCHANGE` when `exchange`, else
     /// `RENAME_NOREPLACE`.
     func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError)
@@ -67,6 +71,36 @@ public protocol KernelOperations: AnyObject {
     func record(_ records: [LedgerRecord]) throws(KernelError)
     /// Removes the ledger records at `paths`.
     func forget(_ paths: [TreePath]) throws(KernelError)
+}
+
+extension KernelOperations {
+    public func pin(_ pins: [(object: Descriptor, path: TreePath)]) -> [PinOutcome?] {
+        var outcomes = [PinOutcome?](repeating: nil, count: pins.count)
+        for (index, pin) in pins.enumerated() {
+            let outcome = PinOutcome.of { () throws(KernelError) in try self.pin(pin.object, at: pin.path) }
+                                        status: { () throws(KernelError) in try status(pin.path) }
+            outcomes[index] = outcome
+            if !outcome.succeeded { break }
+        }
+        return outcomes
+    }
+}
+
+/// What became of one pin of `KernelOperations.pin(_:)`.
+public struct PinOutcome: Sendable {
+    /// Whether the object is pinned (its status may still have been refused).
+    public var pinned: Bool
+    public var status: Result<EntryStatus, KernelError>
+
+    public var succeeded: Bool { if case .success = status { true } else { false } }
+
+    /// Pins with `pin`, then reads the pin's status with `status`.
+    public static func of(_ pin: () throws(KernelError) -> Void,
+                          status: () throws(KernelError) -> EntryStatus) -> PinOutcome {
+        do throws(KernelError) { try pin() } catch { return PinOutcome(pinned: false, status: .failure(error)) }
+        do throws(KernelError) { return PinOutcome(pinned: true, status: .success(try status())) }
+        catch { return PinOutcome(pinned: true, status: .failure(error)) }
+    }
 }
 
 /// What `fstatat` tells of an entry.

@@ -1,6 +1,8 @@
 import BPFTreeCore
 import CBPFTreeShim
+import Dispatch
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// The executor's kernel calls, made beneath an anchor: `mkdirat`, `fstatat`, `fchmodat2`/`fchownat`,
@@ -35,9 +37,12 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func status(_ path: TreePath) throws(KernelError) -> EntryStatus {
-        let parent = try directories.descriptor(for: path.parent).rawValue
+        try Self.status(path, in: directories.descriptor(for: path.parent))
+    }
+
+    private static func status(_ path: TreePath, in parent: FileDescriptor) throws(KernelError) -> EntryStatus {
         var st = Glibc.stat()
-        let result = withKernelName(path.name) { name in retryingEINTR { fstatat(parent, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
+        let result = withKernelName(path.name) { name in retryingEINTR { fstatat(parent.rawValue, name, &st, Int32(BT_AT_SYMLINK_NOFOLLOW)) } }
         guard result == 0 else { throw KernelError(.call(.fstatat), path: path.description, negativeErrno: result) }
         return EntryStatus(inode: UInt64(st.st_ino), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid,
                            isDirectory: st.st_mode & S_IFMT == S_IFDIR)
@@ -67,9 +72,43 @@ public final class LiveKernel: KernelOperations {
     }
 
     public func pin(_ object: Descriptor, at path: TreePath) throws(KernelError) {
-        let parent = try directories.descriptor(for: path.parent).rawValue
-        let pinned = withKernelName(path.name) { bt_obj_pin_at(parent, $0, object.rawValue) }
+        try Self.pin(object, at: path, in: directories.descriptor(for: path.parent))
+    }
+
+    private static func pin(_ object: Descriptor, at path: TreePath, in parent: FileDescriptor) throws(KernelError) {
+        let pinned = withKernelName(path.name) { bt_obj_pin_at(parent.rawValue, $0, object.rawValue) }
         guard pinned == 0 else { throw KernelError(.bpf(.objPin), path: path.description, negativeErrno: pinned) }
+    }
+
+    /// Many pins (a batch run's maps) are made in consecutive runs on several threads, each with its own
+    /// directory chain: a pin and its `fstatat` are path walks and inode work in the kernel, a third of a
+    /// cold apply's time, and they scale while the directories differ.
+    public func pin(_ pins: [(object: Descriptor, path: TreePath)]) -> [PinOutcome?] {
+        let parts = pins.count >= 64 ? TreeObserver.availableWorkers : 1
+        guard parts > 1 else { return Self.pin(pins[...], chain: directories) }
+        let anchor = self.anchor
+        let outcomes = Mutex([PinOutcome?](repeating: nil, count: pins.count))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let run = (pins.count * part / parts)..<(pins.count * (part + 1) / parts)
+            let made = Self.pin(pins[run], chain: DirectoryChain(anchor: anchor))
+            outcomes.withLock { $0.replaceSubrange(run, with: made) }
+        }
+        return outcomes.withLock { $0 }
+    }
+
+    /// Pins `pins` in order, stopping at the first refusal (the rest nil).
+    private static func pin(_ pins: ArraySlice<(object: Descriptor, path: TreePath)>, chain: DirectoryChain) -> [PinOutcome?] {
+        var outcomes = [PinOutcome?](repeating: nil, count: pins.count)
+        for (offset, pin) in pins.enumerated() {
+            let outcome = PinOutcome.of { () throws(KernelError) in
+                try Self.pin(pin.object, at: pin.path, in: chain.descriptor(for: pin.path.parent))
+            } status: { () throws(KernelError) in
+                try Self.status(pin.path, in: chain.descriptor(for: pin.path.parent))
+            }
+            outcomes[offset] = outcome
+            if !outcome.succeeded { break }
+        }
+        return outcomes
     }
 
     public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {

@@ -54,11 +54,16 @@ public struct TreeObserver: Sendable {
         tree.record(.anchor, LiveEntry(kind: .directory, mode: st.st_mode, uid: st.st_uid, gid: st.st_gid,
                                        inode: UInt64(st.st_ino)))
         // A root beneath another root is already covered by that root's walk. Roots come sorted, so the
-        // ancestors the previous root opened are reused (a thousand roots below jobs/A open jobs/A once).
+        // ancestors the previous root opened are reused (a thousand roots below jobs/A open jobs/A once),
+        // and an ancestor found missing (or not a directory) answers for every later root below it.
         let topmost = TreePath.topmost(roots)
         try spread(topmost.count, into: &tree, expected: expectedEntries) { (runs, walked, spreading) throws(KernelError) in
             var chain: [(path: TreePath, descriptor: Descriptor)] = []
-            for index in runs { try observe(root: topmost[index], into: &walked, chain: &chain, spreading: spreading) }
+            var dead: TreePath?
+            for index in runs {
+                if let dead, topmost[index].isDescendant(of: dead) { continue }
+                dead = try observe(root: topmost[index], into: &walked, chain: &chain, spreading: spreading)
+            }
         }
         return tree
     }
@@ -91,8 +96,9 @@ public struct TreeObserver: Sendable {
         }
     }
 
+    /// Returns the root's ancestor that is missing or not a directory, if one is.
     private func observe(root: TreePath, into tree: inout LiveTree,
-                         chain: inout [(path: TreePath, descriptor: Descriptor)], spreading: Bool) throws(KernelError) {
+                         chain: inout [(path: TreePath, descriptor: Descriptor)], spreading: Bool) throws(KernelError) -> TreePath? {
         let components = root.components
         var shared = 0
         var path = TreePath.anchor
@@ -106,10 +112,10 @@ public struct TreeObserver: Sendable {
         for (index, name) in components.enumerated().dropFirst(shared) {
             let parentFD = parent?.fd ?? anchor.fd
             path = path.appending(name)
-            guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return }
-            tree.record(path, entry)
-            guard entry.kind == .directory else { return }
             let isRoot = index == components.count - 1
+            guard let entry = try entry(parentFD, name, path: path, into: &tree) else { return isRoot ? nil : path }
+            tree.record(path, entry)
+            guard entry.kind == .directory else { return isRoot ? nil : path }
             parent = try anchor.openDirectory(name, from: parentFD, readable: isRoot, displayPath: path)
             if !isRoot, let parent { chain.append((path, parent)) }
         }
@@ -117,6 +123,7 @@ public struct TreeObserver: Sendable {
             parent = try anchor.openDirectory(".", readable: true, displayPath: .anchor)
         }
         if let parent { try walk(parent, path: root, into: &tree, spreading: spreading) }
+        return nil
     }
 
     /// The entry at `path` alone (its directories are opened without following symlinks), or nil when
