@@ -75,14 +75,8 @@ public protocol KernelOperations: AnyObject {
 
 extension KernelOperations {
     public func pin(_ pins: [(object: Descriptor, path: TreePath)]) -> [PinOutcome?] {
-        var outcomes = [PinOutcome?](repeating: nil, count: pins.count)
-        for (index, pin) in pins.enumerated() {
-            let outcome = PinOutcome.of { () throws(KernelError) in try self.pin(pin.object, at: pin.path) }
-                                        status: { () throws(KernelError) in try status(pin.path) }
-            outcomes[index] = outcome
-            if !outcome.succeeded { break }
-        }
-        return outcomes
+        PinOutcome.inOrder(pins[...], pin: { (object, path) throws(KernelError) in try self.pin(object, at: path) },
+                           status: { (path) throws(KernelError) in try status(path) })
     }
 }
 
@@ -94,12 +88,25 @@ public struct PinOutcome: Sendable {
 
     public var succeeded: Bool { if case .success = status { true } else { false } }
 
-    /// Pins with `pin`, then reads the pin's status with `status`.
-    public static func of(_ pin: () throws(KernelError) -> Void,
-                          status: () throws(KernelError) -> EntryStatus) -> PinOutcome {
-        do throws(KernelError) { try pin() } catch { return PinOutcome(pinned: false, status: .failure(error)) }
-        do throws(KernelError) { return PinOutcome(pinned: true, status: .success(try status())) }
-        catch { return PinOutcome(pinned: true, status: .failure(error)) }
+    /// Pins each of `pins` in order with `pin`, then reads its status with `status`, stopping at the first
+    /// refusal (the rest nil).
+    static func inOrder(_ pins: ArraySlice<(object: Descriptor, path: TreePath)>,
+                        pin: (Descriptor, TreePath) throws(KernelError) -> Void,
+                        status: (TreePath) throws(KernelError) -> EntryStatus) -> [PinOutcome?] {
+        var outcomes = [PinOutcome?](repeating: nil, count: pins.count)
+        for (offset, item) in pins.enumerated() {
+            let outcome: PinOutcome
+            do throws(KernelError) {
+                try pin(item.object, item.path)
+                do throws(KernelError) { outcome = PinOutcome(pinned: true, status: .success(try status(item.path))) }
+                catch { outcome = PinOutcome(pinned: true, status: .failure(error)) }
+            } catch {
+                outcome = PinOutcome(pinned: false, status: .failure(error))
+            }
+            outcomes[offset] = outcome
+            if !outcome.succeeded { break }
+        }
+        return outcomes
     }
 }
 

@@ -96,19 +96,13 @@ public final class LiveKernel: KernelOperations {
         return outcomes.withLock { $0 }
     }
 
-    /// Pins `pins` in order, stopping at the first refusal (the rest nil).
+    /// Pins `pins` in order through `chain`, stopping at the first refusal (the rest nil).
     private static func pin(_ pins: ArraySlice<(object: Descriptor, path: TreePath)>, chain: DirectoryChain) -> [PinOutcome?] {
-        var outcomes = [PinOutcome?](repeating: nil, count: pins.count)
-        for (offset, pin) in pins.enumerated() {
-            let outcome = PinOutcome.of { () throws(KernelError) in
-                try Self.pin(pin.object, at: pin.path, in: chain.descriptor(for: pin.path.parent))
-            } status: { () throws(KernelError) in
-                try Self.status(pin.path, in: chain.descriptor(for: pin.path.parent))
-            }
-            outcomes[offset] = outcome
-            if !outcome.succeeded { break }
-        }
-        return outcomes
+        PinOutcome.inOrder(pins, pin: { (object, path) throws(KernelError) in
+            try Self.pin(object, at: path, in: chain.descriptor(for: path.parent))
+        }, status: { (path) throws(KernelError) in
+            try Self.status(path, in: chain.descriptor(for: path.parent))
+        })
     }
 
     public func rename(_ path: TreePath, to name: String, exchange: Bool) throws(KernelError) {
