@@ -42,6 +42,8 @@ fi
 log "building the release bpftree and the test objects"
 swift build -c release --static-swift-stdlib --product bpftree >/dev/null
 bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/bpftree"
+swift build --build-tests >/dev/null  # the escape tests run in the guests too
+tests="$(swift build --show-bin-path)/bpftreePackageTests.xctest"
 mkdir -p "$cache/objects"
 ./scripts/build-bpf.sh "$cache/objects" >/dev/null
 compgen -G "$here/bpf/*.bpf.c" >/dev/null && ./scripts/build-bpf.sh "$cache/objects" "$here"/bpf/*.bpf.c >/dev/null
@@ -145,8 +147,11 @@ run_guest() { # NAME: leaves $out/NAME/{results,console.log}
     local name="$1" dir="$cache/$1" share="$out/$1"
     mkdir -p "$share"
     cat > "$share/job" <<EOF
-export BPFTREE_BIN='$bin' BPFTREE_ROOT='$root' BPFTREE_OBJECTS='$cache/objects' MATRIX_KERNEL='$name'
-export MATRIX_SCENARIOS='$scenarios' CI='${CI:-}'
+export BPFTREE_BIN='$bin' BPFTREE_TESTS='$tests' BPFTREE_ROOT='$root' BPFTREE_OBJECTS='$cache/objects'
+export MATRIX_KERNEL='$name' MATRIX_MODULES='$dir/mods'
+export MATRIX_SCENARIOS='$scenarios' CI='${CI:-}' HOME=/root
+# Debian's python3, not a version manager's shim: under TCG every process start counts.
+export PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(dirname "$(command -v swift)")'
 exec /bin/bash '$here/scenarios.sh'
 EOF
     local started=$SECONDS

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
 
 /* BPF_OBJ_PIN / BPF_OBJ_GET attr with path_fd: the 6.1 uapi headers on Debian 12 lack the field. */
 struct bt_obj_attr {
@@ -29,6 +30,57 @@ struct bt_obj_attr {
 	uint32_t pad;
 };
 
+/* 1 when BPF_OBJ_PIN takes BPF_F_PATH_FD (Linux 6.5), -1 when it does not, 0 before the probe. */
+static int path_fd_state;
+
+int bt_pin_path_fd_supported(void)
+{
+	int state = __atomic_load_n(&path_fd_state, __ATOMIC_RELAXED);
+
+	if (state == 0) {
+		/* The empty name: ENOENT from a kernel that knows the flag, EINVAL from one that does not. */
+		struct bt_obj_attr attr = {
+			.pathname = (uint64_t)(uintptr_t)"",
+			.file_flags = BPF_F_PATH_FD,
+			.path_fd = AT_FDCWD,
+		};
+		long ret = syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr));
+
+		if (ret >= 0)
+			close((int)ret);
+		if (ret < 0 && errno == EPERM)
+			return 1; /* bpf(2) refused to this caller at all: nothing learnt, the pin will say why */
+		state = ret < 0 && errno == EINVAL ? -1 : 1;
+		__atomic_store_n(&path_fd_state, state, __ATOMIC_RELAXED);
+	}
+	return state > 0;
+}
+
+/* The pin where BPF_F_PATH_FD is refused: through /proc/self/fd/N/NAME, where the magic link is the very
+ * directory `dirfd` is open on (no path of it is looked up) and NAME one component that BPF_OBJ_PIN
+ * creates, failing with EEXIST on anything already there, a symlink included. /proc must be procfs. */
+static int pin_through_proc(int dirfd, const char *name, int fd)
+{
+	char path[PATH_MAX];
+	struct statfs fs;
+	union bpf_attr attr;
+	int n;
+
+	if (name[0] == '\0' || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (statfs("/proc/self/fd", &fs) < 0)
+		return -errno;
+	if (fs.f_type != PROC_SUPER_MAGIC)
+		return -EXDEV;
+	n = snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memset(&attr, 0, sizeof(attr));
+	attr.pathname = (uint64_t)(uintptr_t)path;
+	attr.bpf_fd = (uint32_t)fd;
+	return neg_errno(syscall(SYS_bpf, BPF_OBJ_PIN, &attr, sizeof(attr)));
+}
+
 int bt_obj_pin_at(int dirfd, const char *name, int fd)
 {
 	struct bt_obj_attr attr = {
@@ -37,6 +89,9 @@ int bt_obj_pin_at(int dirfd, const char *name, int fd)
 		.file_flags = BPF_F_PATH_FD,
 		.path_fd = dirfd,
 	};
+
+	if (!bt_pin_path_fd_supported())
+		return pin_through_proc(dirfd, name, fd);
 	return neg_errno(syscall(SYS_bpf, BPF_OBJ_PIN, &attr, sizeof(attr)));
 }
 

@@ -5,8 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** BPF_OBJ_PIN of `fd` at `name`, relative to `dirfd` (BPF_F_PATH_FD, Linux 6.5). */
+/** BPF_OBJ_PIN of `fd` at the one component `name` in `dirfd`: with BPF_F_PATH_FD (Linux 6.5), else
+ *  through /proc/self/fd/DIRFD/NAME (-EXDEV when /proc is not procfs). */
 int bt_obj_pin_at(int dirfd, const char *name, int fd);
+/** Whether BPF_OBJ_PIN takes BPF_F_PATH_FD on this kernel (probed once per process). */
+int bt_pin_path_fd_supported(void);
 /** What `bt_pin_open` found at the name, filled whenever the name exists. */
 struct bt_pin_stat {
 	uint64_t inode;
