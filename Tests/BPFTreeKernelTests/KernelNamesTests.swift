@@ -1,4 +1,5 @@
 import BPFTreeCore
+import BPFTreeKernel
 import Foundation
 import Testing
 
@@ -40,5 +41,21 @@ struct KernelNamesTests {
     @Test func linkTypes() throws {
         let kernel = try kernelEnum("bpf_link_type", prefix: "BPF_LINK_TYPE_")
         for (value, name) in kernel { #expect(LiveLinkInfo.typeName(UInt32(value)) == name) }
+    }
+
+    /// `KernelFeatures` (the raw string section of the BTF) knows exactly the link and program types
+    /// bpftool's dump of the same BTF lists, and nothing it does not.
+    @Test func kernelFeaturesAreTheKernelsEnums() throws {
+        for (value, name) in try kernelEnum("bpf_link_type", prefix: "BPF_LINK_TYPE_") where value > 0 {
+            #expect(KernelFeatures.has("BPF_LINK_TYPE_\(name.uppercased())") == true)
+        }
+        for (_, name) in try kernelEnum("bpf_prog_type", prefix: "BPF_PROG_TYPE_") {
+            #expect(KernelFeatures.has("BPF_PROG_TYPE_\(name.uppercased())") == true)
+        }
+        #expect(try kernelEnum("bpf_cmd", prefix: "BPF_").values.contains("token_create") == (KernelFeatures.has("BPF_TOKEN_CREATE") == true))
+        #expect(KernelFeatures.has("BPF_LINK_TYPE_FROM_THE_FUTURE") == false)
+        #expect(KernelFeatures.missing("BPF_LINK_TYPE_TCX", what: "tcx links", since: "Linux 6.6") == nil)
+        #expect(KernelFeatures.missing("BPF_LINK_TYPE_FROM_THE_FUTURE", what: "future links", since: "Linux 9.9")
+            == "this kernel has no future links (no BPF_LINK_TYPE_FROM_THE_FUTURE in its BTF; from Linux 9.9)")
     }
 }

@@ -243,9 +243,15 @@ scenario_uprobes() {
 }
 
 # The token (Linux 6.9): root of a new user namespace, with no capability here, applies
-# examples/containers/tenant.yaml on a bpffs delegated to it.
+# examples/containers/tenant.yaml on a bpffs delegated to it. A kernel without tokens (none of their
+# names in its BTF) must refuse --token require instead, before anything changes.
 scenario_token() {
     local delegated
+    if ! grep -qa BPF_TOKEN_CREATE /sys/kernel/btf/vmlinux; then
+        delegated=$(scratch_bpffs)
+        refusable "$delegated" apply -f examples/containers/tenant.yaml --anchor "$delegated" --token require
+        echo "a kernel without tokens, and bpftree applied with --token require"; exit 1
+    fi
     delegated=$(mktemp -d /tmp/matrix-delegated-XXXXXX)
     chmod 755 "$delegated"
     ./scripts/delegated-bpffs.py --maps array:hash:ringbuf "$delegated" -- sh -c '

@@ -81,6 +81,10 @@ struct CommonOptions: ParsableArguments {
     /// The BPF token this run uses, already activated; nil when it uses none (see `TokenMode`).
     func openToken(_ anchor: Anchor) throws(KernelError) -> BPFToken? {
         if token == .off || token == .auto && Machine.inInitialUserNamespace { return nil }
+        if let missing = KernelFeatures.missing("BPF_TOKEN_CREATE", what: "BPF tokens", since: "Linux 6.9") {
+            if token == .auto { return nil }
+            throw KernelError(.step(.useToken), path: anchor.displayName, detail: missing)
+        }
         let delegation = try BPFToken.delegation(of: anchor)
         if token == .auto, let delegation, !delegation.isDelegated { return nil }
         // A mount this process cannot see (an anchor descriptor from another mount namespace): ask the kernel.

@@ -16,6 +16,8 @@ public struct LinkSpec: Hashable, Sendable {
 
     /// `BPF_LINK_TYPE_*`.
     public var kernelType: UInt32 { target.family.kernelType }
+    /// The release that brought the link's type, when newer than the oldest kernel bpftree supports.
+    public var kernelSince: String? { target.family.kernelSince }
     /// `BPF_LINK_CREATE`'s attach type.
     public var attachType: AttachType { target.family.attachType }
     /// The hook takes one such link per program (tcx) or one in all (XDP, a sockmap's attach type): a
@@ -140,6 +142,9 @@ protocol LinkFamily: Hashable, Sendable {
     func differences(from live: LiveLinkInfo, _ resolved: LinkResolution) -> [FieldDifference]
     /// The capability making such a link takes beyond the batch program's, and why.
     var capabilityNeed: (Capability, String)? { get }
+    /// The release that brought this link type, for types newer than the oldest kernel bpftree supports
+    /// (a kernel whose BTF lacks the type is refused before planning); nil for the older ones.
+    var kernelSince: String? { get }
     /// What is wrong with link `spec` at `path` given its program's `image` and the rest of the desired
     /// tree, each with the `link:` field it is about; a program problem reads "'PROGRAM' is a TYPE
     /// program; …".
@@ -157,6 +162,7 @@ extension LinkFamily {
     var updatable: Bool { false }
     func unobserved(_ resolved: LinkResolution) -> (field: String, value: String)? { nil }
     var capabilityNeed: (Capability, String)? { nil }
+    var kernelSince: String? { nil }
     func problems(of spec: LinkSpec, image: ProgramImage, at path: TreePath, in tree: DesiredTree) -> [LinkProblem] { [] }
 
     /// "a TYPE program (section 'S')", as program problems name a program.

@@ -33,7 +33,7 @@ public struct LiveLinkInfo: Hashable, Sendable {
 
 /// A link's family part of `bpf_link_info`, by family (each family's file has its `Live`).
 public enum LiveLinkDetails: Hashable, Sendable {
-    /// Not read (a type bpftree declares no links of).
+    /// Not read (a type bpftree declares no links of), or not reported by this kernel.
     case none
     case cgroup(CgroupLink.Live)
     indirect case netDevice(NetDeviceLink.Live)

@@ -24,6 +24,7 @@ public enum MultiProbeLink: Hashable, Sendable, LinkFamily {
     }
 
     var kernelType: UInt32 { if case .kprobe = self { 8 } else { 12 } }
+    var kernelSince: String? { if case .kprobe = self { nil } else { "Linux 6.6" } }
     var attachType: AttachType { if case .kprobe = self { .traceKprobeMulti } else { .traceUprobeMulti } }
 
     func summary(_ program: TreePath, _ resolved: LinkResolution) -> String {

@@ -43,6 +43,13 @@ public struct NetDeviceLink: Hashable, Sendable, LinkFamily {
         }
     }
 
+    var kernelSince: String? {
+        switch hook {
+        case .xdp: nil
+        case .tcx(let attach, _): attach.isNetkit ? "Linux 6.7" : "Linux 6.6"
+        }
+    }
+
     var attachType: AttachType {
         switch hook {
         case .xdp: .xdp

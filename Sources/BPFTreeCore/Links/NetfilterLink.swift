@@ -37,6 +37,7 @@ public struct NetfilterHook: Hashable, Sendable, CustomStringConvertible, LinkFa
 
 extension NetfilterHook {
     var kernelType: UInt32 { 10 }
+    var kernelSince: String? { "Linux 6.4" }
     var attachType: AttachType { .netfilter }
 
     func summary(_ program: TreePath, _ resolved: LinkResolution) -> String { "\(program) on \(self)" }

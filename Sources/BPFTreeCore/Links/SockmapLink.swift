@@ -22,6 +22,7 @@ public struct SockmapLink: Hashable, Sendable, LinkFamily {
     }
 
     var kernelType: UInt32 { 14 }
+    var kernelSince: String? { "Linux 6.10" }
     var attachType: AttachType { attach }
     var exclusive: Bool { true }
     var updatable: Bool { true }

@@ -39,6 +39,11 @@ public struct ProgramType: Hashable, Sendable, Comparable, CustomStringConvertib
 
     /// Every known type name (for error messages).
     public static var allNames: [String] { Array(names.dropFirst()) }
+
+    /// The release that brought this type, for types newer than the oldest kernel bpftree supports.
+    public var kernelSince: String? { self == .netfilter ? "Linux 6.4" : nil }
+    /// The uapi constant, as the kernel's BTF names it: `BPF_PROG_TYPE_NETFILTER`.
+    public var constant: String { "BPF_PROG_TYPE_\(name.uppercased())" }
 }
 
 /// A BPF attach type, by the name libbpf and bpftool use (`libbpf_bpf_attach_type_str`).

@@ -22,7 +22,10 @@ extension ProbeLink: KernelLink {
         return LinkOp(program: program, target: event, attachType: AttachType.perfEvent.kernelValue, info: [])
     }
 
+    /// Before Linux 6.6 the kernel reports nothing of a perf event link's event (type 0): only its program
+    /// is compared then, as for a link type bpftree does not read.
     static func live(_ info: bt_link_info) -> LiveLinkDetails {
-        .probe(Live(kind: info.perf_event_type, name: cString(info.probe_name), offset: info.probe_offset))
+        guard info.perf_event_type != 0 else { return .none }
+        return .probe(Live(kind: info.perf_event_type, name: cString(info.probe_name), offset: info.probe_offset))
     }
 }

@@ -43,6 +43,13 @@ public enum PinResolver {
                     diagnostics.append(Diagnostic(failure.message, at: location ?? origin.location, field: field))
                 }
             case .link(let spec):
+                if let since = spec.kernelSince {
+                    let type = LiveLinkInfo.typeName(spec.kernelType)
+                    if let missing = KernelFeatures.missing("BPF_LINK_TYPE_\(type.uppercased())", what: "\(type) links", since: since) {
+                        diagnostics.append(Diagnostic(missing, at: origin.location, field: "\(origin.field).link"))
+                        continue
+                    }
+                }
                 switch spec.target.kernel.resolve(spec, cgroups: &cgroupIDs) {
                 case .success(let resolved):
                     targets.links[entry.path] = resolved

@@ -209,6 +209,10 @@ public enum ProgramLoader {
             if opened, let hint = Self.capabilityHint(status, type: ProgramType(kernelValue: result.type)) {
                 failure.message = "\(what): \(reason); \(hint)" + (tail.isEmpty ? "" : "\n    \(tail)")
             }
+            if opened, let type = ProgramType(kernelValue: result.type), let since = type.kernelSince,
+               let missing = KernelFeatures.missing(type.constant, what: "\(type.name) programs", since: since) {
+                return Failure(field: "name", message: "\(what): \(missing)")
+            }
             if opened {
                 failure.refused = (-status, ProgramType(kernelValue: result.type), AttachType(kernelValue: result.expected_attach_type))
                 if status == -EPERM, Machine.hasBPFPrivileges {

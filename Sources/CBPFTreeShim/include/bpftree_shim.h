@@ -19,5 +19,6 @@
 #include "shim_targets.h"
 #include "shim_probes.h"
 #include "shim_signals.h"
+#include "shim_features.h"
 
 #endif
