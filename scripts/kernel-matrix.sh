@@ -148,7 +148,7 @@ run_guest() { # NAME: leaves $out/NAME/{results,console.log}
     mkdir -p "$share"
     cat > "$share/job" <<EOF
 export BPFTREE_BIN='$bin' BPFTREE_TESTS='$tests' BPFTREE_ROOT='$root' BPFTREE_OBJECTS='$cache/objects'
-export MATRIX_KERNEL='$name' MATRIX_MODULES='$dir/mods'
+export MATRIX_KERNEL='$name' MATRIX_MODULES='$dir/mods' MATRIX_CONFIG='$dir/config'
 export MATRIX_SCENARIOS='$scenarios' CI='${CI:-}' HOME=/root
 # Debian's python3, not a version manager's shim: under TCG every process start counts.
 export PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$(dirname "$(command -v swift)")'

@@ -315,6 +315,56 @@ PY
     echo "killed with $made entries made; the rerun converged to 3,000 maps"
 }
 
+# Tracing attachments of kernel functions (examples/unlink-count): fentry, fexit, kprobe and kretprobe
+# on vfs_unlink, counting real unlinks; the BPF LSM's file_open hook and fmod_ret on
+# security_file_open, counting real opens. Each link is checked with bpftool, then detached by hand
+# and repaired.
+scenario_fentry_lsm_kprobe() {
+    local anchor dir slot
+    anchor=$(scratch_bpffs)
+    dir=$(example unlink-count)
+    rm "$dir/unlink-multi.yaml"
+    # The kprobe one instruction in: past endbr64 (4 bytes) where the kernel has IBT, else past the
+    # 5-byte call to __fentry__ that starts every traceable function.
+    local offset=5
+    ! grep -q '^CONFIG_X86_KERNEL_IBT=y' "$MATRIX_CONFIG" || offset=4
+    sed -i "s|kprobe: {function: vfs_unlink}|kprobe: {function: vfs_unlink, offset: $offset}|" "$dir/unlink-count.yaml"
+    refusable "$anchor" apply -f "$dir" "${platform[@]}" --anchor "$anchor"
+    local before=() after=()
+    for slot in 0 1 2 3 5 6; do before[slot]=$(counter "$anchor/tracing/unlink/calls" $slot); done
+    for i in 1 2 3 4 5; do : > "/tmp/matrix-unlink-$i"; rm "/tmp/matrix-unlink-$i"; done
+    for slot in 0 1 2 3 5 6; do
+        after[slot]=$(counter "$anchor/tracing/unlink/calls" $slot)
+        at_least "slot $slot" "$((after[slot] - before[slot]))" 5
+    done
+    local link
+    for link in entered exited probed returned opened checked; do
+        bpftool -j link show pinned "$anchor/tracing/unlink/$link" > /tmp/link.json
+        python3 -c 'import json, sys; l = json.load(open("/tmp/link.json")); assert l["type"] in ("tracing", "perf_event"), l' \
+            || { cat /tmp/link.json; exit 1; }
+    done
+    # Tracing links cannot be detached (EOPNOTSUPP): unpinned, they go with their last reference.
+    rm "$anchor/tracing/unlink/checked" "$anchor/tracing/unlink/probed"
+    expect_exit 2 "$bin" diff -f "$dir" "${platform[@]}" --anchor "$anchor"
+    "$bin" apply -f "$dir" "${platform[@]}" --anchor "$anchor"
+    expect_exit 0 "$bin" diff -f "$dir" "${platform[@]}" --anchor "$anchor"
+    echo "fentry, fexit, kprobe, kretprobe, lsm and fmod_ret each counted 5 calls; 2 unpinned links repaired"
+}
+
+# A kprobe_multi link (CONFIG_FPROBE) matching vfs_unlin*, counting real unlinks.
+scenario_kprobe_multi() {
+    local anchor dir
+    anchor=$(scratch_bpffs)
+    dir=$(example unlink-count)
+    refusable "$anchor" apply -f "$dir" "${platform[@]}" --anchor "$anchor"
+    local before
+    before=$(counter "$anchor/tracing/unlink/calls" 4)
+    for i in 1 2 3 4 5; do : > "/tmp/matrix-unlink-$i"; rm "/tmp/matrix-unlink-$i"; done
+    at_least "kprobe_multi calls" "$(( $(counter "$anchor/tracing/unlink/calls" 4) - before ))" 5
+    expect_exit 0 "$bin" diff -f "$dir" "${platform[@]}" --anchor "$anchor"
+    echo "a kprobe_multi link on vfs_unlin* counted 5 calls"
+}
+
 # The anchor's escape tests (symlinks, renames and foreign pins at the worst moment), on this kernel:
 # before Linux 6.5 every pin goes through /proc/self/fd/N/NAME instead of BPF_F_PATH_FD.
 scenario_escapes() {
@@ -324,7 +374,7 @@ scenario_escapes() {
 }
 
 # --- runner -----------------------------------------------------------------------------------------
-all=(examples job_stats tracepoints iterators xdp tcx netfilter sk_lookup uprobes token drift kill escapes)
+all=(examples job_stats tracepoints iterators xdp tcx netfilter sk_lookup uprobes fentry_lsm_kprobe kprobe_multi token drift kill escapes)
 # Scenarios that run on some kernels only (each guest runs under TCG, and CI has 45 minutes for all):
 # the escape tests where pins take the /proc/self/fd route (the host's suite runs them on 6.18).
 declare -A only=([escapes]="6.1")

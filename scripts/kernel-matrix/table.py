@@ -63,7 +63,7 @@ def main():
             return "not run"
         outcome, seconds, detail = cells[(kernel, name)]
         if outcome == "pass":
-            return f"✔ {detail}" if len(detail) < 80 else "✔"
+            return f"✔ {detail}" if len(detail) < 160 else "✔"
         if outcome == "refused":
             return "refused: " + detail.removeprefix("error: ")[:240]
         return "✘ " + detail[:240]
