@@ -5,7 +5,7 @@
 # (examples/job-stats) on a second scratch bpffs, for two scratch cgroups: each cgroup's stats pin
 # counts its own packets, and a removed cgroup loses its links. Last, the same as an unprivileged user
 # namespace on a delegated bpffs, with a BPF token.
-# Needs root (or CAP_BPF + CAP_SYS_ADMIN) on Linux >= 6.6.
+# Needs root (or CAP_BPF + CAP_SYS_ADMIN) on Linux >= 6.1; the last part, with a BPF token, >= 6.9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

@@ -60,7 +60,7 @@ def main():
 
     def cell(kernel, name):
         if (kernel, name) not in cells:
-            return "not run"
+            return "— (not run on this kernel)"
         outcome, seconds, detail = cells[(kernel, name)]
         if outcome == "pass":
             return f"✔ {detail}" if len(detail) < 160 else "✔"

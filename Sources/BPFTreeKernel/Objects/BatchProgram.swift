@@ -25,6 +25,11 @@ final class BatchProgram: @unchecked Sendable {
             bt_batch_open(bytes.baseAddress, bytes.count, &handle, &message, message.count)
         }
         guard result == 0, let handle else {
+            // bpftree's oldest kernel: the batch program is a syscall program calling bpf_sys_bpf (Linux 5.14).
+            if let missing = KernelFeatures.missing("BPF_PROG_TYPE_SYSCALL", what: "syscall programs, which bpftree makes objects with",
+                                                    since: "Linux 5.14; bpftree is tested from 6.1") {
+                throw KernelError(.step(.loadBatchProgram), path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result, detail: missing)
+            }
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw KernelError(.step(.loadBatchProgram), path: "bpf/batch.bpf.c", negativeErrno: result == 0 ? -ENOENT : result,
                               detail: KernelError.privilegeHint(result)
