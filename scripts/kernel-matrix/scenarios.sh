@@ -29,6 +29,8 @@ scratch_bpffs() { # prints a new, private bpffs mount point
     mount -t bpf bpf "$dir"
     echo "$dir"
 }
+# A text without the scenario's temporary paths, so that the recorded table stays the same run to run.
+stable() { sed -E 's|/tmp/matrix-bpffs-[A-Za-z0-9]+|ANCHOR|g; s|/tmp/matrix-[^/ ]*/||g'; }
 listing() { (cd "$1" && find . -mindepth 1 -printf '%M %U:%G %i %p\n' | sort); }
 # Runs bpftree; when it fails, the tree must be unchanged, and the scenario ends as refused with the
 # first 'error:' line. ANCHOR first, then the arguments.
@@ -45,8 +47,7 @@ refusable() {
         echo "bpftree exited $status and the tree changed:"; diff <(echo "$before") <(echo "$after") || true
         exit 1
     fi
-    # Without the scenario's temporary directories, so that the recorded table stays the same.
-    { grep -m1 '^error' /tmp/matrix-stderr || echo "exit $status"; } | sed 's|/tmp/matrix-[^/ ]*/||g' > /tmp/matrix-refusal
+    { grep -m1 '^error' /tmp/matrix-stderr || echo "exit $status"; } | stable > /tmp/matrix-refusal
     exit 3
 }
 expect_exit() { # CODE COMMAND...: runs the command, which must exit CODE
@@ -259,7 +260,7 @@ scenario_token() {
         "$1" apply -f "$2" --anchor "$3" && "$1" diff -f "$2" --anchor "$3"' \
         sh "$bin" "$PWD/examples/containers/tenant.yaml" "$delegated" > /tmp/token.log 2>&1 || {
         cat /tmp/token.log
-        grep -m1 '^error' /tmp/token.log | sed 's|/tmp/matrix-[^/ ]*/||g' > /tmp/matrix-refusal && exit 3
+        grep -m1 '^error' /tmp/token.log | stable > /tmp/matrix-refusal && exit 3
         exit 1
     }
     echo "applied with a BPF token in a user namespace; the second diff found nothing"
@@ -382,7 +383,7 @@ scenario_kprobe_multi() {
 scenario_escapes() {
     "$BPFTREE_TESTS" --testing-library swift-testing --filter 'SafetyTests|HostileTreeTests' > "$out/escapes-tests.log" 2>&1 \
         || { tail -40 "$out/escapes-tests.log"; exit 1; }
-    grep -a "Test run with" "$out/escapes-tests.log" | sed 's/\x1b\[[0-9;]*m//g'
+    grep -a "Test run with" "$out/escapes-tests.log" | sed 's/\x1b\[[0-9;]*m//g; s/^✔ //; s/ after [0-9.]* seconds//'
 }
 
 # --- runner -----------------------------------------------------------------------------------------
