@@ -396,6 +396,7 @@ for name in "${all[@]}"; do
     [[ -z "${only[$name]:-}" || " ${only[$name]} " == *" $MATRIX_KERNEL "* ]] && selected+=("$name")
 done
 [ -z "${MATRIX_SCENARIOS:-}" ] || IFS=, read -r -a selected <<<"$MATRIX_SCENARIOS"
+printf '%s\n' "${selected[@]}" > "$out/planned"
 for name in "${selected[@]}"; do
     started=$SECONDS
     # Not in an || list: bash would ignore set -e in the whole subshell.

@@ -39,7 +39,13 @@ def main():
         uname = share / "uname"
         releases[kernel] = uname.read_text().split()[-1] if uname.exists() else "?"
         results = share / "results"
-        if not (share / "exit").exists():
+        planned = (share / "planned").read_text().split() if (share / "planned").exists() else []
+        if not planned:
+            problems.append(f"{kernel}: the guest ran no scenario (see {share}/guest.log)")
+        exit_file = share / "exit"
+        if exit_file.exists() and exit_file.read_text().strip() != "0":
+            problems.append(f"{kernel}: the guest's job exited {exit_file.read_text().strip()} (see {share}/guest.log)")
+        if not exit_file.exists():
             tail = ""
             console = share / "console.log"
             if console.exists():
@@ -50,6 +56,9 @@ def main():
             if name not in scenarios:
                 scenarios.append(name)
             cells[(kernel, name)] = (outcome, seconds, detail)
+        for name in planned:
+            if (kernel, name) not in cells:
+                problems.append(f"{kernel} {name}: planned, but no result (the guest stopped?)")
 
     for (kernel, name), (outcome, _, detail) in cells.items():
         want, pattern = expected.get((kernel, name), ("pass", None))
